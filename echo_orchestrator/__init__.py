@@ -1,0 +1,5 @@
+"""Echo Orchestrator: design, version and run AI agent workflows."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Thin HTTP controllers: parse, call one service, shape the response."""

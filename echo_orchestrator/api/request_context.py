@@ -1,0 +1,87 @@
+"""Request ids and request counting, for every HTTP response including routing 404s.
+
+Litestar's route middleware does not run for requests that match no route, so both are
+done in an app-level `before_send` hook, with the id kept in the ASGI scope state where
+the error handlers read it too.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections import Counter
+
+import msgspec
+from litestar.datastructures import MutableScopeHeaders
+from litestar.types import Message, Scope
+
+REQUEST_ID_HEADER = "x-request-id"
+_VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+UNMATCHED = "<unmatched>"
+
+
+def request_id_of(scope: Scope) -> str:
+    """The request's id: the client's `X-Request-ID` if it is sane, else a new one; stable per request."""
+    state = scope.setdefault("state", {})  # type: ignore[misc]
+    rid = state.get("request_id")
+    if rid is None:
+        rid = None
+        for name, value in scope.get("headers", ()):
+            if name == REQUEST_ID_HEADER.encode():
+                candidate = value.decode("latin-1")
+                rid = candidate if _VALID_ID.match(candidate) else None
+                break
+        rid = rid or f"req_{secrets.token_hex(8)}"
+        state["request_id"] = rid
+    return str(rid)
+
+
+class RequestCounts(msgspec.Struct, kw_only=True):
+    total: int
+    per_minute: float
+    by_endpoint: dict[str, int]
+    by_status: dict[str, int]
+
+
+class RequestMetrics:
+    """Counts responses by route template and status; a 60-slot ring gives the last minute."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.by_endpoint: Counter[str] = Counter()
+        self.by_status: Counter[str] = Counter()
+        self._slots = [0] * 60
+        self._slot_second = [0] * 60
+
+    def record(self, endpoint: str, status: int, now: float | None = None) -> None:
+        second = int(time.time() if now is None else now)
+        i = second % 60
+        if self._slot_second[i] != second:
+            self._slot_second[i], self._slots[i] = second, 0
+        self._slots[i] += 1
+        self.total += 1
+        self.by_endpoint[endpoint] += 1
+        self.by_status[str(status)] += 1
+
+    def last_minute(self, now: float | None = None) -> int:
+        second = int(time.time() if now is None else now)
+        return sum(n for n, s in zip(self._slots, self._slot_second, strict=True) if second - s < 60)
+
+    def snapshot(self) -> RequestCounts:
+        return RequestCounts(
+            total=self.total,
+            per_minute=float(self.last_minute()),
+            by_endpoint=dict(self.by_endpoint.most_common()),
+            by_status=dict(sorted(self.by_status.items())),
+        )
+
+
+def make_before_send(metrics: RequestMetrics):  # type: ignore[no-untyped-def]
+    async def before_send(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start" or scope["type"] != "http":
+            return
+        MutableScopeHeaders.from_message(message)[REQUEST_ID_HEADER] = request_id_of(scope)
+        metrics.record(scope.get("path_template") or UNMATCHED, message["status"])
+
+    return before_send

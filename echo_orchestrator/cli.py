@@ -1,0 +1,91 @@
+"""`echo-orchestrator`: serve the API, and check a storage folder."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from echo_orchestrator import __version__
+from echo_orchestrator.errors import ConfigurationError
+from echo_orchestrator.settings import Settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    try:
+        settings = Settings.from_env(
+            host=args.host,
+            port=args.port,
+            storage_dir=args.storage,
+            plugins_dir=args.plugins_dir,
+            workers=args.workers,
+            reload=True if args.reload else None,
+            log_level=args.log_level,
+        )
+    except ConfigurationError as exc:
+        print(f"echo-orchestrator: {exc}", file=sys.stderr)
+        return 2
+    # Worker processes (and the reloader) build the app from the environment, so the
+    # resolved settings travel there; flags have already won over the inherited values.
+    os.environ.update(settings.to_env())
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        "echo_orchestrator.api.app:app_factory",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=None if settings.reload else settings.workers,
+        reload=settings.reload,
+        reload_dirs=[str(Path(__file__).parent)] if settings.reload else None,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from echo_orchestrator.store.check import check_storage
+
+    root = Path(args.path or os.environ.get("ECHO_STORAGE_DIR") or "storage")
+    if not root.is_dir():
+        print(f"echo-orchestrator validate: {root}: no such storage folder", file=sys.stderr)
+        return 2
+    report = check_storage(root)
+    for problem in report.problems:
+        where = problem.file if problem.file == "workflows" else (root / problem.file).as_posix()
+        print(f"{where}: {problem.field or '-'}: {problem.message}")
+    print(f"{report.files} file(s) checked, {len(report.problems)} problem(s)", file=sys.stderr)
+    return 1 if report.problems else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="echo-orchestrator", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="start the HTTP API (uvicorn)")
+    serve.add_argument("--host", help="bind address (env ECHO_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (env ECHO_PORT, default 8000)")
+    serve.add_argument("--storage", type=Path, help="storage folder (env ECHO_STORAGE_DIR, default ./storage)")
+    serve.add_argument("--plugins-dir", type=Path, help="drop-in plugins folder (env ECHO_PLUGINS_DIR, default ./plugins)")
+    serve.add_argument("--workers", type=int, help="worker processes (env ECHO_WORKERS, default 1)")
+    serve.add_argument("--reload", action="store_true", help="restart when the code changes (development)")
+    serve.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+    serve.set_defaults(handler=_serve)
+
+    validate = commands.add_parser(
+        "validate", help="check every file of a storage folder; exit 1 on any problem (pre-commit, CI)"
+    )
+    validate.add_argument("path", nargs="?", help="storage folder (env ECHO_STORAGE_DIR, default ./storage)")
+    validate.set_defaults(handler=_validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args))

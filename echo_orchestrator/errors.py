@@ -1,0 +1,71 @@
+"""Every error the service raises on purpose.
+
+Services raise these; `api/error_handling.py` is the one place that turns them into HTTP.
+`type` and `code` are the ouroboros document's error types and codes, so the same names
+reach clients of both documents.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class EchoError(Exception):
+    type: ClassVar[str] = "ExecutionError"
+    code: ClassVar[str] = "ERR_INTERNAL_001"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+
+
+class BadRequest(EchoError):
+    """The request cannot be acted on as sent (malformed, or a precondition the caller controls)."""
+
+    type = "ValidationError"
+    code = "ERR_REQUEST_001"
+
+
+class Invalid(EchoError):
+    """The request is well-formed but its content fails validation (a schema, a version, a field)."""
+
+    type = "ValidationError"
+    code = "ERR_VALIDATION_001"
+
+
+class NotFound(EchoError):
+    type = "NotFoundError"
+    code = "ERR_NOT_FOUND_001"
+
+
+class Conflict(EchoError):
+    type = "ConflictError"
+    code = "ERR_CONFLICT_001"
+
+
+class Unauthorized(EchoError):
+    type = "AuthenticationError"
+    code = "ERR_AUTH_001"
+
+
+class RateLimited(EchoError):
+    type = "RateLimitError"
+    code = "ERR_RATE_001"
+
+
+class Unavailable(EchoError):
+    type = "ResourceError"
+    code = "ERR_UNAVAILABLE_001"
+
+
+class StorageError(EchoError):
+    """The storage folder could not be read or written (permissions, disk full)."""
+
+    type = "ResourceError"
+    code = "ERR_STORAGE_001"
+
+
+class ConfigurationError(EchoError):
+    type = "ConfigurationError"
+    code = "ERR_CONFIG_001"

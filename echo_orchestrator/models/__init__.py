@@ -1,0 +1,64 @@
+"""The shared vocabulary of both API documents, as msgspec Structs. Imports nothing of ours."""
+
+from __future__ import annotations
+
+from echo_orchestrator.models.agent import Agent, AgentConstraints, AgentPermissions, LLMConfig
+from echo_orchestrator.models.base import Model, Record, new_id, utcnow, utcnow_iso
+from echo_orchestrator.models.event import Event, EventType
+from echo_orchestrator.models.execution import (
+    ErrorInfo,
+    Execution,
+    ExecutionConfig,
+    ExecutionStatus,
+    LLMUsage,
+    NodeExecution,
+    Progress,
+    StepExecution,
+    StepStatus,
+)
+from echo_orchestrator.models.mcp import McpServerConfig, McpSettings
+from echo_orchestrator.models.workflow import (
+    Connection,
+    Hierarchy,
+    HumanInLoop,
+    InputField,
+    RetryPolicy,
+    Step,
+    StrategyDefinition,
+    Workflow,
+    WorkflowStatus,
+)
+
+__all__ = [
+    "Agent",
+    "AgentConstraints",
+    "AgentPermissions",
+    "Connection",
+    "ErrorInfo",
+    "Event",
+    "EventType",
+    "Execution",
+    "ExecutionConfig",
+    "ExecutionStatus",
+    "Hierarchy",
+    "HumanInLoop",
+    "InputField",
+    "LLMConfig",
+    "LLMUsage",
+    "McpServerConfig",
+    "McpSettings",
+    "Model",
+    "NodeExecution",
+    "Progress",
+    "Record",
+    "RetryPolicy",
+    "Step",
+    "StepExecution",
+    "StepStatus",
+    "StrategyDefinition",
+    "Workflow",
+    "WorkflowStatus",
+    "new_id",
+    "utcnow",
+    "utcnow_iso",
+]

@@ -1,0 +1,49 @@
+"""Shared building blocks of the models: the base Struct, constrained strings, ids, time."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Annotated
+
+import msgspec
+
+# Ids become file names, so they are restricted to characters that are safe on every
+# filesystem and never form a path ("..", "/").
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,127}$"
+# Versions compare as dotted integers ("1.10" > "1.9"); up to four parts.
+VERSION_PATTERN = r"^(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,8})){0,3}$"
+
+Identifier = Annotated[str, msgspec.Meta(pattern=IDENTIFIER_PATTERN, description="letters, digits, _ . -")]
+Slug = Annotated[str, msgspec.Meta(pattern=SLUG_PATTERN, description="lower-case letters, digits and -")]
+Version = Annotated[str, msgspec.Meta(pattern=VERSION_PATTERN, examples=["1.0", "1.10", "2.1.0"])]
+NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
+
+
+class Model(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Base of every definition model.
+
+    Unknown fields are refused rather than silently dropped: a typo in a hand-edited file
+    under git ("agnets") is reported by `echo-orchestrator validate` instead of vanishing
+    on the next save.
+    """
+
+
+class Record(msgspec.Struct, kw_only=True):
+    """Base of runtime records (executions, events): tolerant, they are not hand-edited."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def utcnow_iso() -> str:
+    """Second-precision UTC timestamp, as stored in definition metadata."""
+    return utcnow().replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(6)}"

@@ -1,0 +1,42 @@
+"""Execution events: ordered, durable, the unit every stream carries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+from echo_orchestrator.models.base import Record
+
+EventType = Literal[
+    "execution_started",
+    "execution_progress",
+    "execution_completed",
+    "execution_failed",
+    "execution_cancelled",
+    "execution_paused",
+    "execution_resumed",
+    "step_started",
+    "step_completed",
+    "step_failed",
+    "step_retrying",
+    "step_cancelled",
+    "node_started",
+    "node_completed",
+    "llm_call_started",
+    "llm_call_completed",
+    "tool_call_started",
+    "tool_call_completed",
+    "interactive_prompt",
+    "checkpoint_saved",
+]
+
+
+class Event(Record):
+    event_id: str
+    execution_id: str
+    seq: int
+    event_type: EventType
+    timestamp: datetime
+    data: dict[str, Any] = msgspec.field(default_factory=dict)

@@ -1,0 +1,122 @@
+"""Runtime records: executions, step and node executions, LLM usage, events.
+
+Statuses are exactly the ouroboros document's Data Models lists.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+from echo_orchestrator.models.base import Record
+
+ExecutionStatus = Literal["initializing", "running", "completed", "failed", "cancelled", "paused"]
+StepStatus = Literal["pending", "running", "completed", "failed", "retrying", "skipped", "cancelled"]
+ExecutionKind = Literal["workflow", "graph"]
+ErrorType = Literal[
+    "ValidationError",
+    "ExecutionError",
+    "TimeoutError",
+    "RateLimitError",
+    "ResourceError",
+    "ConfigurationError",
+    "NetworkError",
+]
+
+EXECUTION_STATUSES: tuple[str, ...] = ("initializing", "running", "completed", "failed", "cancelled", "paused")
+TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+STEP_STATUSES: tuple[str, ...] = ("pending", "running", "completed", "failed", "retrying", "skipped", "cancelled")
+
+
+class ErrorInfo(Record):
+    type: str
+    message: str
+    code: str | None = None
+    step_number: int | None = None
+    retry_count: int | None = None
+
+
+class LLMUsage(Record):
+    provider: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_ms: float = 0.0
+
+
+class ExecutionConfig(Record):
+    enable_tracing: bool = True
+    enable_checkpoints: bool = True
+    notify_on_completion: bool = False
+    timeout_per_step: float | None = None
+    timeout: float | None = None
+    max_retries: int | None = None
+
+
+class Progress(Record):
+    current_step: int | None = None
+    completed_steps: int = 0
+    total_steps: int = 0
+    percentage: float = 0.0
+
+
+class Execution(Record):
+    execution_id: str
+    kind: ExecutionKind
+    status: ExecutionStatus = "initializing"
+    workflow_id: str | None = None
+    workflow_slug: str | None = None
+    workflow_version: str | None = None
+    execution_mode: str | None = None
+    graph_name: str | None = None
+    inputs: dict[str, Any] = msgspec.field(default_factory=dict)
+    outputs: dict[str, Any] | None = None
+    config: ExecutionConfig = msgspec.field(default_factory=ExecutionConfig)
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    progress: Progress = msgspec.field(default_factory=Progress)
+    workspace: str = "default"
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    estimated_completion: datetime | None = None
+    error: ErrorInfo | None = None
+
+
+class StepExecution(Record):
+    step_execution_id: str
+    execution_id: str
+    step_number: int
+    step_name: str
+    status: StepStatus = "pending"
+    workflow_slug: str | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    duration_seconds: float | None = None
+    timeout_seconds: float | None = None
+    retry_count: int = 0
+    max_retries: int = 0
+    parallel_execution: bool = False
+    input: dict[str, Any] = msgspec.field(default_factory=dict)
+    output: dict[str, Any] | None = None
+    llm_calls: list[LLMUsage] = msgspec.field(default_factory=list)
+    mcp_tools_used: list[str] = msgspec.field(default_factory=list)
+    error: ErrorInfo | None = None
+
+
+class NodeExecution(Record):
+    node_execution_id: str
+    execution_id: str
+    node_name: str
+    node_type: str
+    status: StepStatus = "running"
+    step_number: int | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    duration_seconds: float | None = None
+    input: dict[str, Any] | None = None
+    output: dict[str, Any] | None = None
+    error: ErrorInfo | None = None

@@ -1,0 +1,31 @@
+"""`storage/mcp_settings.json`: MCP servers in the form MCP clients write it."""
+
+from __future__ import annotations
+
+import msgspec
+
+from echo_orchestrator.models.base import Model, NonNegativeFloat
+
+
+class McpServerConfig(Model):
+    # stdio servers
+    command: str | None = None
+    args: list[str] = msgspec.field(default_factory=list)
+    env: dict[str, str] = msgspec.field(default_factory=dict)
+    cwd: str | None = None
+    # streamable HTTP servers
+    url: str | None = None
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    # ours, optional
+    enabled: bool = True
+    timeout: NonNegativeFloat = 30.0
+    display_name: str | None = None
+    description: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("a server needs exactly one of `command` (stdio) or `url` (HTTP)")
+
+
+class McpSettings(Model, rename={"mcp_servers": "mcpServers"}):
+    mcp_servers: dict[str, McpServerConfig] = msgspec.field(default_factory=dict)

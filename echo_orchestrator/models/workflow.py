@@ -1,0 +1,116 @@
+"""The one workflow model that serves both API documents.
+
+A workflow has a `workflow_id` (echoai document) and a unique `slug` (ouroboros document);
+its agents and connections describe the graph, its `strategy_definition.steps` the units
+of work that executions track.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from echo_orchestrator.models.base import (
+    Identifier,
+    Model,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveInt,
+    Slug,
+    Version,
+)
+
+WorkflowStatus = Literal["draft", "validated", "testing", "final", "archived"]
+ExecutionModel = Literal["sequential", "parallel", "hierarchical", "hybrid"]
+Category = Literal["business", "research", "education", "creative", "technical", "custom"]
+FieldType = Literal["string", "number", "integer", "boolean", "object", "array"]
+
+WORKFLOW_STATUSES: tuple[str, ...] = ("draft", "validated", "testing", "final", "archived")
+CATEGORIES: tuple[str, ...] = ("business", "research", "education", "creative", "technical", "custom")
+
+
+class Connection(Model, rename={"from_": "from"}):
+    from_: str
+    to: str
+    # A condition on the state that must hold for this edge to be taken (hybrid model).
+    condition: str | None = None
+
+
+class Hierarchy(Model):
+    master_agent: str
+    delegation_order: list[str] = msgspec.field(default_factory=list)
+
+
+class HumanInLoop(Model):
+    enabled: bool = False
+    # Agent ids or step numbers after which the execution pauses for review.
+    review_points: list[str | int] = msgspec.field(default_factory=list)
+
+
+class RetryPolicy(Model):
+    max_retries: NonNegativeInt = 0
+    retry_delay: NonNegativeFloat = 1.0
+    exponential_backoff: bool = False
+
+
+class Step(Model):
+    step_number: PositiveInt
+    name: str
+    description: str = ""
+    estimated_duration: NonNegativeFloat | None = None
+    dependencies: list[PositiveInt] = msgspec.field(default_factory=list)
+    parallel_execution: bool = False
+    # What the step runs: one agent, one MCP tool, or one plugin graph.
+    agent_id: str | None = None
+    tool_id: str | None = None
+    graph_name: str | None = None
+    retry_policy: RetryPolicy | None = None
+    timeout_seconds: NonNegativeFloat | None = None
+    mcp_tools: list[str] = msgspec.field(default_factory=list)
+    requires_mcp: list[str] = msgspec.field(default_factory=list)
+    interactive: bool = False
+    # Tool steps: tool argument name -> state key it is read from.
+    input_mapping: dict[str, str] = msgspec.field(default_factory=dict)
+    input_schema: dict[str, Any] | None = None
+    output_schema: dict[str, Any] | None = None
+
+
+class StrategyDefinition(Model):
+    steps: list[Step] = msgspec.field(default_factory=list)
+
+
+class InputField(Model):
+    name: str
+    type: FieldType = "string"
+    required: bool = False
+    description: str = ""
+    validation: dict[str, Any] | None = None
+    default: Any = None
+
+
+class Workflow(Model):
+    workflow_id: Identifier
+    slug: Slug | None = None
+    name: str = ""
+    description: str = ""
+    category: Category = "custom"
+    tags: list[str] = msgspec.field(default_factory=list)
+    status: WorkflowStatus = "draft"
+    version: Version = "0.1"
+    execution_model: ExecutionModel = "sequential"
+    agents: list[str] = msgspec.field(default_factory=list)
+    connections: list[Connection] = msgspec.field(default_factory=list)
+    hierarchy: Hierarchy | None = None
+    state_schema: dict[str, Any] = msgspec.field(default_factory=dict)
+    human_in_loop: HumanInLoop = msgspec.field(default_factory=HumanInLoop)
+    graph_name: str | None = None
+    strategy_definition: StrategyDefinition = msgspec.field(default_factory=StrategyDefinition)
+    input_fields: list[InputField] = msgspec.field(default_factory=list)
+    misc_data: dict[str, Any] = msgspec.field(default_factory=dict)
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """The name a catalogue lists it under: its slug, else its id."""
+        return self.slug or self.workflow_id

@@ -1,0 +1,99 @@
+"""The definition store's interface: what every backend provides.
+
+Agents and workflows (draft, temp, immutable final versions) as whole documents. The file
+backend is the embedded default; the contract suite in `tests/contract/` runs over any
+backend, so a second one (a database for several machines) is held to the same behaviour.
+"""
+
+from __future__ import annotations
+
+from typing import Generic, Protocol, TypeVar
+
+import msgspec
+
+from echo_orchestrator.models import Agent, McpSettings, Workflow
+from echo_orchestrator.store.index import WorkflowQuery, WorkflowSummary
+from echo_orchestrator.store.loader import Problem
+
+T = TypeVar("T")
+
+
+class Page(msgspec.Struct, Generic[T], kw_only=True):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class StoreCounts(msgspec.Struct, kw_only=True):
+    agents: int
+    workflows: int
+    drafts: int
+    temps: int
+    finals: int
+
+
+class DefinitionStore(Protocol):
+    """Errors: `NotFound` for a missing entity, `Conflict` for an existing one (create) or a
+    slug held by another workflow, `StorageError` when the medium fails."""
+
+    @property
+    def location(self) -> str:
+        """Where the definitions live (a folder, a database URL), for health reports."""
+        ...
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def follow_changes(self) -> None:
+        """Keep the index true under external changes until cancelled (or closed)."""
+        ...
+
+    # agents
+    async def get_agent(self, agent_id: str) -> Agent: ...
+
+    async def list_agents(self, *, role: str | None = None, limit: int | None = None, offset: int = 0) -> Page[Agent]: ...
+
+    async def create_agent(self, agent: Agent) -> str: ...
+
+    async def save_agent(self, agent: Agent) -> str: ...
+
+    async def delete_agent(self, agent_id: str) -> None: ...
+
+    # workflows
+    async def resolve_workflow(self, ref: str) -> str: ...
+
+    async def list_workflows(self, query: WorkflowQuery) -> Page[WorkflowSummary]: ...
+
+    async def get_draft(self, workflow_id: str) -> Workflow: ...
+
+    async def save_draft(self, workflow: Workflow, *, create: bool = False) -> str: ...
+
+    async def delete_draft(self, workflow_id: str) -> None: ...
+
+    async def get_temp(self, workflow_id: str) -> Workflow: ...
+
+    async def save_temp(self, workflow: Workflow) -> str: ...
+
+    async def delete_temp(self, workflow_id: str) -> None: ...
+
+    async def get_final(self, workflow_id: str, version: str) -> Workflow: ...
+
+    async def create_final(self, workflow: Workflow) -> str: ...
+
+    async def list_versions(self, workflow_id: str) -> list[str]: ...
+
+    async def get_runnable(self, ref: str) -> Workflow: ...
+
+    # MCP settings
+    async def get_mcp_settings(self) -> McpSettings: ...
+
+    async def save_mcp_settings(self, settings: McpSettings) -> str: ...
+
+    # health
+    def problems(self) -> list[Problem]: ...
+
+    def counts(self) -> StoreCounts: ...
+
+    def writable(self) -> bool: ...

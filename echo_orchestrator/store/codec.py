@@ -1,0 +1,36 @@
+"""Definition files as bytes: deterministic out, strict in.
+
+Same content gives the same bytes: struct fields in declaration order, free-form dict keys
+sorted, 2-space indent, UTF-8 (no `\\u` escapes), one trailing newline. So `git diff`
+after an edit shows only the edit.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypeVar
+
+import msgspec
+
+T = TypeVar("T")
+
+_encoder = msgspec.json.Encoder(order="deterministic")
+_AT_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+
+
+def encode(value: Any) -> bytes:
+    return msgspec.json.format(_encoder.encode(value), indent=2) + b"\n"
+
+
+def decode(data: bytes, type: type[T]) -> T:  # noqa: A002 - mirrors msgspec's own name
+    return msgspec.json.decode(data, type=type, strict=True)
+
+
+def split_error(exc: Exception) -> tuple[str, str]:
+    """Split a msgspec error into (field path, message): "agents[0]", "Expected `str`, got `int`"."""
+    text = str(exc)
+    match = _AT_PATH.match(text)
+    if match is None:  # pragma: no cover - the pattern matches any string
+        return "", text
+    path = (match.group("path") or "").lstrip(".")
+    return path, match.group("message")

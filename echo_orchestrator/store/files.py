@@ -1,0 +1,373 @@
+"""The file backend: one JSON file per definition under the storage root.
+
+Reads are served from the in-memory index. Writes go to disk first (atomically, in a
+worker thread) and then into the index. `follow_changes` keeps the index true when files
+change underneath (a `git pull`, an editor): every event batch re-reads just the files
+whose (mtime, size, inode) changed. All index mutation happens on the event loop, under
+one lock, so a re-read can never overwrite the index with bytes older than a write.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TypeVar
+
+import anyio
+import anyio.to_thread
+import msgspec
+from watchfiles import Change, awatch
+
+from echo_orchestrator.errors import Conflict, NotFound, StorageError
+from echo_orchestrator.models import Agent, McpSettings, Workflow
+from echo_orchestrator.store import atomic, codec
+from echo_orchestrator.store.base import Page, StoreCounts
+from echo_orchestrator.store.index import DefinitionIndex, WorkflowEntry, WorkflowQuery, WorkflowSummary
+from echo_orchestrator.store.layout import Layout
+from echo_orchestrator.store.loader import Loaded, Problem, candidate_files, load, signature_of
+from echo_orchestrator.store.versions import sort_versions, version_key
+
+log = logging.getLogger(__name__)
+
+E = TypeVar("E", Agent, Workflow, McpSettings)
+
+
+def _copy(entity: E) -> E:
+    """An independent copy, so a caller mutating what it got cannot corrupt the index."""
+    return msgspec.json.decode(msgspec.json.encode(entity), type=type(entity))
+
+
+class FileDefinitionStore:
+    def __init__(self, root: Path, *, debounce_ms: int = 50) -> None:
+        self.layout = Layout(root.resolve())
+        self._index = DefinitionIndex()
+        self._debounce_ms = debounce_ms
+        self._lock: anyio.Lock | None = None
+        self._stop: anyio.Event | None = None
+        self._following: anyio.Event | None = None
+        self._following_now = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def location(self) -> str:
+        return str(self.layout.root)
+
+    @property
+    def index(self) -> DefinitionIndex:
+        return self._index
+
+    async def open(self) -> None:
+        self._lock = anyio.Lock()
+        self._stop = anyio.Event()
+        self._following = anyio.Event()
+
+        def prepare() -> list[Path]:
+            self.layout.ensure()
+            removed: list[Path] = []
+            for folder in self.layout.definition_dirs():
+                removed.extend(atomic.sweep_temp_files(folder))
+            return removed
+
+        for path in await anyio.to_thread.run_sync(prepare):
+            log.warning("removed %s, left by a writer that stopped mid-write", path)
+        await self._rescan()
+
+    async def close(self) -> None:
+        if self._stop is not None:
+            # Set before the caller cancels, or the watcher thread lingers for its timeout.
+            self._stop.set()
+
+    @property
+    def is_following(self) -> bool:
+        return self._following_now
+
+    async def wait_following(self) -> None:
+        """Return once external changes are being followed (tests, benchmarks)."""
+        assert self._following is not None, "open() first"
+        await self._following.wait()
+
+    async def follow_changes(self) -> None:
+        assert self._stop is not None and self._following is not None, "open() first"
+        root = self.layout.root
+        watched_dirs = {*self.layout.definition_dirs(), root / "workflows"}
+
+        def relevant(change: Change, raw: str) -> bool:
+            path = Path(raw)
+            if atomic.is_temp_name(path.name):
+                return False
+            return path.suffix == ".json" or path in watched_dirs
+
+        try:
+            await self._follow(root, watched_dirs, relevant)
+        finally:
+            self._following_now = False
+
+    async def _follow(self, root: Path, watched_dirs: set[Path], relevant: Callable[[Change, str], bool]) -> None:
+        assert self._stop is not None and self._following is not None
+        async for changes in awatch(
+            root,
+            watch_filter=relevant,
+            stop_event=self._stop,
+            debounce=self._debounce_ms,
+            step=10,
+            rust_timeout=250,
+            yield_on_timeout=True,
+            recursive=True,
+            ignore_permission_denied=True,
+        ):
+            if not self._following.is_set():
+                # Catch whatever changed between open() and the watcher's start.
+                await self._rescan()
+                self._following_now = True
+                self._following.set()
+                continue
+            paths = {Path(raw) for _, raw in changes}
+            if paths & watched_dirs:
+                await self._rescan()  # a whole folder appeared or went: compare everything
+            elif paths:
+                await self._reload(paths)
+
+    # -- index feeding -----------------------------------------------------------------
+
+    async def _rescan(self) -> None:
+        assert self._lock is not None
+        async with self._lock:
+            known = dict(self._index.signatures)
+
+            def scan() -> list[Loaded]:
+                present = candidate_files(self.layout)
+                changed = [p for p in present if known.get(p) != signature_of(p)]
+                gone = set(known) - set(present)
+                return [load(self.layout, p) for p in changed] + [
+                    Loaded(p, None, self.layout.locate(p)) for p in gone
+                ]
+
+            for loaded in await anyio.to_thread.run_sync(scan):
+                self._apply(loaded)
+
+    async def _reload(self, paths: Iterable[Path]) -> None:
+        assert self._lock is not None
+        candidates = [p for p in paths if self.layout.is_definition_candidate(p) or p == self.layout.mcp_settings]
+        async with self._lock:
+            stale = [p for p in candidates if not self._index.is_current(p, signature_of(p))]
+            if not stale:
+                return
+            for loaded in await anyio.to_thread.run_sync(lambda: [load(self.layout, p) for p in stale]):
+                self._apply(loaded)
+
+    def _apply(self, loaded: Loaded) -> None:
+        if loaded.problem is not None and self._index.problems.get(loaded.path) != loaded.problem:
+            log.warning("skipping %s", loaded.problem)
+        self._index.apply(loaded)
+
+    # -- writing -----------------------------------------------------------------------
+
+    async def _write(self, path: Path, entity: E, *, exclusive: bool, conflict: str) -> str:
+        assert self._lock is not None, "open() first"
+        location = self.layout.locate(path)
+        assert location is not None
+        data = codec.encode(entity)
+
+        def op() -> tuple[int, int, int] | None:
+            if exclusive:
+                atomic.create_exclusive(path, data)
+            else:
+                try:
+                    unchanged = path.read_bytes() == data
+                except FileNotFoundError:
+                    unchanged = False
+                if not unchanged:  # same content, same file: no write, no mtime change
+                    atomic.write_atomic(path, data)
+            return signature_of(path)
+
+        try:
+            signature = await anyio.to_thread.run_sync(op)
+        except FileExistsError:
+            raise Conflict(conflict, details={"path": str(path)}) from None
+        except OSError as exc:
+            raise StorageError(f"Could not write {path.name}: {exc.strerror or exc}", details={"path": str(path)}) from exc
+        self._apply(Loaded(path, signature, location, entity=codec.decode(data, type(entity))))
+        return str(path)
+
+    async def _remove(self, path: Path, missing: str) -> None:
+        assert self._lock is not None, "open() first"
+        async with self._lock:
+            try:
+                existed = await anyio.to_thread.run_sync(atomic.remove, path)
+            except OSError as exc:
+                raise StorageError(f"Could not delete {path.name}: {exc.strerror or exc}") from exc
+            self._apply(Loaded(path, None, self.layout.locate(path)))
+        if not existed:
+            raise NotFound(missing)
+
+    def _check_slug(self, workflow: Workflow) -> None:
+        others = self._index.slug_owners(workflow.key) - {workflow.workflow_id}
+        if others:
+            raise Conflict(
+                f"Slug '{workflow.key}' is already used by workflow '{min(others)}'",
+                details={"slug": workflow.key, "workflow_id": min(others)},
+            )
+
+    # -- agents ------------------------------------------------------------------------
+
+    async def get_agent(self, agent_id: str) -> Agent:
+        agent = self._index.agents.get(agent_id)
+        if agent is None:
+            raise NotFound(f"Agent '{agent_id}' not found", details={"agent_id": agent_id})
+        return _copy(agent)
+
+    async def list_agents(self, *, role: str | None = None, limit: int | None = None, offset: int = 0) -> Page[Agent]:
+        agents = [a for _, a in sorted(self._index.agents.items()) if role is None or a.role == role]
+        end = None if limit is None else offset + limit
+        return Page(
+            items=[_copy(a) for a in agents[offset:end]],
+            total=len(agents),
+            limit=len(agents) if limit is None else limit,
+            offset=offset,
+        )
+
+    async def create_agent(self, agent: Agent) -> str:
+        assert self._lock is not None, "open() first"
+        async with self._lock:
+            return await self._write(
+                self.layout.agent_path(agent.agent_id),
+                agent,
+                exclusive=True,
+                conflict=f"Agent '{agent.agent_id}' already exists",
+            )
+
+    async def save_agent(self, agent: Agent) -> str:
+        assert self._lock is not None, "open() first"
+        async with self._lock:
+            return await self._write(self.layout.agent_path(agent.agent_id), agent, exclusive=False, conflict="")
+
+    async def delete_agent(self, agent_id: str) -> None:
+        await self._remove(self.layout.agent_path(agent_id), f"Agent '{agent_id}' not found")
+
+    # -- workflows ---------------------------------------------------------------------
+
+    def _entry(self, ref: str) -> WorkflowEntry:
+        entry = self._index.resolve(ref)
+        if entry is None:
+            raise NotFound(f"Workflow '{ref}' not found", details={"workflow": ref})
+        return entry
+
+    async def resolve_workflow(self, ref: str) -> str:
+        return self._entry(ref).workflow_id
+
+    async def list_workflows(self, query: WorkflowQuery) -> Page[WorkflowSummary]:
+        items, total = self._index.query(query)
+        return Page(items=items, total=total, limit=query.limit, offset=query.offset)
+
+    async def get_draft(self, workflow_id: str) -> Workflow:
+        entry = self._index.resolve(workflow_id)
+        if entry is None or entry.draft is None:
+            raise NotFound(f"Draft workflow '{workflow_id}' not found", details={"workflow_id": workflow_id})
+        return _copy(entry.draft)
+
+    async def save_draft(self, workflow: Workflow, *, create: bool = False) -> str:
+        assert self._lock is not None, "open() first"
+        async with self._lock:
+            self._check_slug(workflow)
+            return await self._write(
+                self.layout.draft_path(workflow.workflow_id),
+                workflow,
+                exclusive=create,
+                conflict=f"Workflow '{workflow.workflow_id}' already exists",
+            )
+
+    async def delete_draft(self, workflow_id: str) -> None:
+        await self._remove(self.layout.draft_path(workflow_id), f"Draft workflow '{workflow_id}' not found")
+
+    async def get_temp(self, workflow_id: str) -> Workflow:
+        entry = self._index.resolve(workflow_id)
+        if entry is None or entry.temp is None:
+            raise NotFound("Temp workflow not found", details={"workflow_id": workflow_id})
+        return _copy(entry.temp)
+
+    async def save_temp(self, workflow: Workflow) -> str:
+        assert self._lock is not None, "open() first"
+        async with self._lock:
+            self._check_slug(workflow)
+            return await self._write(self.layout.temp_path(workflow.workflow_id), workflow, exclusive=False, conflict="")
+
+    async def delete_temp(self, workflow_id: str) -> None:
+        await self._remove(self.layout.temp_path(workflow_id), "Temp workflow not found")
+
+    async def get_final(self, workflow_id: str, version: str) -> Workflow:
+        entry = self._index.resolve(workflow_id)
+        key = version_key(version)
+        found = None if entry is None else next((w for v, w in entry.finals.items() if version_key(v) == key), None)
+        if found is None:
+            raise NotFound("Workflow version not found", details={"workflow_id": workflow_id, "version": version})
+        return _copy(found)
+
+    async def create_final(self, workflow: Workflow) -> str:
+        """Publish an immutable version. A version equal to an existing one ("1" vs "1.0") conflicts."""
+        assert self._lock is not None, "open() first"
+        conflict = f"Version {workflow.version} of workflow '{workflow.workflow_id}' already exists"
+        async with self._lock:
+            self._check_slug(workflow)
+            entry = self._index.workflows.get(workflow.workflow_id)
+            key = version_key(workflow.version)
+            if entry is not None and any(version_key(v) == key for v in entry.finals):
+                raise Conflict(conflict, details={"workflow_id": workflow.workflow_id, "version": workflow.version})
+            return await self._write(
+                self.layout.final_path(workflow.workflow_id, workflow.version),
+                workflow,
+                exclusive=True,
+                conflict=conflict,
+            )
+
+    async def list_versions(self, workflow_id: str) -> list[str]:
+        entry = self._index.resolve(workflow_id)
+        return [] if entry is None else sort_versions(list(entry.finals))
+
+    async def get_runnable(self, ref: str) -> Workflow:
+        entry = self._entry(ref)
+        runnable = entry.runnable()
+        if runnable is None:
+            raise Conflict(
+                f"Workflow '{ref}' has no final version and no temp copy to run",
+                details={"workflow_id": entry.workflow_id},
+            )
+        return _copy(runnable)
+
+    # -- MCP settings ------------------------------------------------------------------
+
+    async def get_mcp_settings(self) -> McpSettings:
+        settings = self._index.mcp_settings
+        return McpSettings() if settings is None else _copy(settings)
+
+    async def save_mcp_settings(self, settings: McpSettings) -> str:
+        assert self._lock is not None, "open() first"
+        async with self._lock:
+            return await self._write(self.layout.mcp_settings, settings, exclusive=False, conflict="")
+
+    # -- health ------------------------------------------------------------------------
+
+    def problems(self) -> list[Problem]:
+        found = sorted(self._index.problems.values(), key=lambda p: p.file)
+        for slug, ids in sorted(self._index.slug_conflicts().items()):
+            found.append(Problem("workflows", "slug", f"slug '{slug}' is used by several workflows: {', '.join(ids)}"))
+        return found
+
+    def counts(self) -> StoreCounts:
+        workflows = self._index.workflows.values()
+        return StoreCounts(
+            agents=len(self._index.agents),
+            workflows=len(self._index.workflows),
+            drafts=sum(1 for e in workflows if e.draft is not None),
+            temps=sum(1 for e in workflows if e.temp is not None),
+            finals=sum(len(e.finals) for e in workflows),
+        )
+
+    def writable(self) -> bool:
+        return os.access(self.layout.root, os.W_OK) and all(
+            os.access(d, os.W_OK) for d in self.layout.definition_dirs()
+        )
+
+

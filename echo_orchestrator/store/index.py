@@ -1,0 +1,250 @@
+"""The in-memory index that serves reads, lists and filters.
+
+It is a pure data structure: the store feeds it loaded files (its own writes, the initial
+scan, the watcher) and it never touches the disk, so it is easy to reason about and test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+
+from echo_orchestrator.models import Agent, McpSettings, Workflow
+from echo_orchestrator.store.layout import Location
+from echo_orchestrator.store.loader import Loaded, Problem, Signature
+from echo_orchestrator.store.versions import version_key
+
+# Catalogue statuses: the stored workflow statuses plus "active" (runnable, not archived).
+CATALOGUE_STATUSES = ("active", "archived", "draft", "validated", "testing", "final")
+
+
+class WorkflowSummary(msgspec.Struct, kw_only=True):
+    """One catalogue row: what a list shows of a workflow across its draft, temp and finals."""
+
+    workflow_id: str
+    slug: str
+    name: str
+    description: str
+    category: str
+    tags: list[str]
+    version: str
+    status: str
+    graph_name: str | None
+    execution_model: str
+    created_at: str | None
+    updated_at: str | None
+    versions: list[str]
+    has_draft: bool
+    has_temp: bool
+
+
+class WorkflowQuery(msgspec.Struct, kw_only=True):
+    category: str | None = None
+    tags: list[str] = msgspec.field(default_factory=list)  # all must be present
+    search: str | None = None  # case-insensitive substring of slug, name or description
+    status: str | None = None  # one of CATALOGUE_STATUSES
+    include_archived: bool = False
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class WorkflowEntry:
+    workflow_id: str
+    draft: Workflow | None = None
+    temp: Workflow | None = None
+    finals: dict[str, Workflow] = field(default_factory=dict)
+    _summary: WorkflowSummary | None = None
+    _haystack: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return self.draft is None and self.temp is None and not self.finals
+
+    def latest_final(self) -> Workflow | None:
+        if not self.finals:
+            return None
+        return self.finals[max(self.finals, key=version_key)]
+
+    def runnable(self) -> Workflow | None:
+        """What runs when executed by id or slug: the highest final, else the temp copy."""
+        return self.latest_final() or self.temp
+
+    def head(self) -> Workflow:
+        """What a catalogue shows: the runnable definition, else the draft."""
+        shown = self.runnable() or self.draft
+        assert shown is not None, "an empty entry is removed from the index"
+        return shown
+
+    def catalogue_status(self) -> str:
+        if any(w is not None and w.status == "archived" for w in (self.draft, self.temp)):
+            return "archived"
+        if self.runnable() is not None:
+            return "active"
+        assert self.draft is not None
+        return self.draft.status
+
+    def summary(self) -> WorkflowSummary:
+        if self._summary is None:
+            head = self.head()
+            stamps = [w.metadata for w in (self.draft, self.temp, *self.finals.values()) if w is not None]
+            created = [str(m["created_at"]) for m in stamps if m.get("created_at")]
+            updated = [str(m.get("updated_at") or m.get("created_at")) for m in stamps if m.get("updated_at") or m.get("created_at")]
+            self._summary = WorkflowSummary(
+                workflow_id=self.workflow_id,
+                slug=head.key,
+                name=head.name,
+                description=head.description,
+                category=head.category,
+                tags=list(head.tags),
+                version=head.version,
+                status=self.catalogue_status(),
+                graph_name=head.graph_name,
+                execution_model=head.execution_model,
+                created_at=min(created) if created else None,
+                updated_at=max(updated) if updated else None,
+                versions=sorted(self.finals, key=version_key),
+                has_draft=self.draft is not None,
+                has_temp=self.temp is not None,
+            )
+            self._haystack = "\n".join((head.key, head.name, head.description)).lower()
+        return self._summary
+
+    def matches(self, query: WorkflowQuery) -> bool:
+        summary = self.summary()
+        if query.status is not None:
+            if summary.status != query.status and not (
+                query.status in ("draft", "validated") and self.draft is not None and self.draft.status == query.status
+            ):
+                return False
+        elif summary.status == "archived" and not query.include_archived:
+            return False
+        if query.category is not None and summary.category != query.category:
+            return False
+        if query.tags and not set(query.tags).issubset(summary.tags):
+            return False
+        return not (query.search and query.search.lower() not in self._haystack)
+
+
+@dataclass(slots=True)
+class DefinitionIndex:
+    agents: dict[str, Agent] = field(default_factory=dict)
+    workflows: dict[str, WorkflowEntry] = field(default_factory=dict)
+    mcp_settings: McpSettings | None = None
+    problems: dict[Path, Problem] = field(default_factory=dict)
+    signatures: dict[Path, Signature] = field(default_factory=dict)
+    # What each path currently contributes, so a deleted or renamed file can be undone.
+    locations: dict[Path, Location] = field(default_factory=dict)
+    _slugs: dict[str, set[str]] = field(default_factory=dict)
+    _ordered: list[WorkflowEntry] | None = None
+
+    # -- feeding -----------------------------------------------------------------------
+
+    def is_current(self, path: Path, signature: Signature | None) -> bool:
+        return signature is not None and self.signatures.get(path) == signature
+
+    def apply(self, loaded: Loaded) -> None:
+        """Make the index reflect `loaded.path` as it is now on disk."""
+        self._forget(loaded.path)
+        if loaded.signature is None:
+            return
+        self.signatures[loaded.path] = loaded.signature
+        if loaded.problem is not None:
+            self.problems[loaded.path] = loaded.problem
+            return
+        assert loaded.location is not None and loaded.entity is not None
+        self.locations[loaded.path] = loaded.location
+        self._put(loaded.location, loaded.entity)
+
+    def _put(self, location: Location, entity: Agent | Workflow | McpSettings) -> None:
+        if location.kind == "agent":
+            assert isinstance(entity, Agent)
+            self.agents[location.entity_id] = entity
+            return
+        if location.kind == "mcp_settings":
+            assert isinstance(entity, McpSettings)
+            self.mcp_settings = entity
+            return
+        assert isinstance(entity, Workflow)
+        entry = self.workflows.get(location.entity_id)
+        if entry is None:
+            entry = self.workflows[location.entity_id] = WorkflowEntry(location.entity_id)
+        else:
+            self._unlink_slug(entry)
+        if location.kind == "draft":
+            entry.draft = entity
+        elif location.kind == "temp":
+            entry.temp = entity
+        else:
+            assert location.version is not None
+            entry.finals[location.version] = entity
+        self._touch(entry)
+
+    def _forget(self, path: Path) -> None:
+        self.problems.pop(path, None)
+        self.signatures.pop(path, None)
+        location = self.locations.pop(path, None)
+        if location is None:
+            return
+        if location.kind == "agent":
+            self.agents.pop(location.entity_id, None)
+            return
+        if location.kind == "mcp_settings":
+            self.mcp_settings = None
+            return
+        entry = self.workflows.get(location.entity_id)
+        if entry is None:
+            return
+        self._unlink_slug(entry)
+        if location.kind == "draft":
+            entry.draft = None
+        elif location.kind == "temp":
+            entry.temp = None
+        else:
+            entry.finals.pop(location.version or "", None)
+        if entry.empty:
+            del self.workflows[location.entity_id]
+            self._ordered = None
+        else:
+            self._touch(entry)
+
+    def _touch(self, entry: WorkflowEntry) -> None:
+        entry._summary = None
+        self._slugs.setdefault(entry.summary().slug, set()).add(entry.workflow_id)
+        self._ordered = None
+
+    def _unlink_slug(self, entry: WorkflowEntry) -> None:
+        if entry._summary is None:
+            return
+        owners = self._slugs.get(entry._summary.slug)
+        if owners is not None:
+            owners.discard(entry.workflow_id)
+            if not owners:
+                del self._slugs[entry._summary.slug]
+
+    # -- reading -----------------------------------------------------------------------
+
+    def resolve(self, ref: str) -> WorkflowEntry | None:
+        """A workflow by id, else by slug (the smallest id wins if a slug is shared)."""
+        if (entry := self.workflows.get(ref)) is not None:
+            return entry
+        owners = self._slugs.get(ref)
+        return self.workflows[min(owners)] if owners else None
+
+    def slug_owners(self, slug: str) -> set[str]:
+        return set(self._slugs.get(slug, ()))
+
+    def ordered(self) -> list[WorkflowEntry]:
+        if self._ordered is None:
+            self._ordered = sorted(self.workflows.values(), key=lambda e: (e.summary().slug, e.workflow_id))
+        return self._ordered
+
+    def query(self, query: WorkflowQuery) -> tuple[list[WorkflowSummary], int]:
+        hits = [e for e in self.ordered() if e.matches(query)]
+        page = hits[query.offset : query.offset + query.limit]
+        return [e.summary() for e in page], len(hits)
+
+    def slug_conflicts(self) -> dict[str, list[str]]:
+        return {slug: sorted(ids) for slug, ids in self._slugs.items() if len(ids) > 1}

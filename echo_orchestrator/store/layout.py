@@ -1,0 +1,102 @@
+"""Where each definition lives under the storage root, and what a path names."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from echo_orchestrator.models.base import IDENTIFIER_PATTERN, VERSION_PATTERN
+
+Kind = Literal["agent", "draft", "temp", "final", "mcp_settings"]
+
+_ID = IDENTIFIER_PATTERN.strip("^$")
+_VERSION = VERSION_PATTERN.strip("^$")
+_FINAL_NAME = re.compile(rf"^(?P<id>{_ID})\.v(?P<version>{_VERSION})\.json$")
+_TEMP_NAME = re.compile(rf"^(?P<id>{_ID})\.temp\.json$")
+_PLAIN_NAME = re.compile(rf"^(?P<id>{_ID})\.json$")
+
+MCP_SETTINGS = "mcp_settings.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """What a definition path names: its kind, entity id and (for finals) version."""
+
+    kind: Kind
+    entity_id: str
+    version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    root: Path
+
+    @property
+    def agents(self) -> Path:
+        return self.root / "agents"
+
+    @property
+    def drafts(self) -> Path:
+        return self.root / "workflows" / "draft"
+
+    @property
+    def temps(self) -> Path:
+        return self.root / "workflows" / "temp"
+
+    @property
+    def finals(self) -> Path:
+        return self.root / "workflows" / "final"
+
+    @property
+    def runtime(self) -> Path:
+        return self.root / "runtime"
+
+    @property
+    def workspaces(self) -> Path:
+        return self.root / "workspaces"
+
+    @property
+    def mcp_settings(self) -> Path:
+        return self.root / MCP_SETTINGS
+
+    def definition_dirs(self) -> tuple[Path, ...]:
+        return (self.agents, self.drafts, self.temps, self.finals)
+
+    def ensure(self) -> None:
+        for folder in (*self.definition_dirs(), self.runtime, self.workspaces):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def agent_path(self, agent_id: str) -> Path:
+        return self.agents / f"{agent_id}.json"
+
+    def draft_path(self, workflow_id: str) -> Path:
+        return self.drafts / f"{workflow_id}.json"
+
+    def temp_path(self, workflow_id: str) -> Path:
+        return self.temps / f"{workflow_id}.temp.json"
+
+    def final_path(self, workflow_id: str, version: str) -> Path:
+        return self.finals / f"{workflow_id}.v{version}.json"
+
+    def locate(self, path: Path) -> Location | None:
+        """Name what `path` holds, or None if it is not a definition file of this layout."""
+        folder, name = path.parent, path.name
+        if path == self.mcp_settings:
+            return Location("mcp_settings", MCP_SETTINGS)
+        if folder == self.finals:
+            if m := _FINAL_NAME.match(name):
+                return Location("final", m["id"], m["version"])
+            return None
+        if folder == self.temps:
+            return Location("temp", m["id"]) if (m := _TEMP_NAME.match(name)) else None
+        if folder == self.drafts:
+            return Location("draft", m["id"]) if (m := _PLAIN_NAME.match(name)) else None
+        if folder == self.agents:
+            return Location("agent", m["id"]) if (m := _PLAIN_NAME.match(name)) else None
+        return None
+
+    def is_definition_candidate(self, path: Path) -> bool:
+        """A JSON file in a definition folder, named right or not (misnamed ones are reported)."""
+        return path.suffix == ".json" and not path.name.startswith(".") and path.parent in self.definition_dirs()

@@ -1,0 +1,130 @@
+"""Reading one definition file: an entity, or a problem naming the file and field.
+
+Shared by the store's index and `echo-orchestrator validate`, so the CLI reports exactly
+what the running service would skip.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+from echo_orchestrator.models import Agent, McpSettings, Workflow
+from echo_orchestrator.store import codec
+from echo_orchestrator.store.layout import Layout, Location
+
+Entity = Agent | Workflow | McpSettings
+
+
+class Problem(msgspec.Struct, frozen=True):
+    """A file that could not be used: where, which field, what is wrong."""
+
+    file: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.field or '-'}: {self.message}"
+
+
+# (mtime_ns, size, inode): a file whose signature is unchanged needs no re-read.
+Signature = tuple[int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    path: Path
+    signature: Signature | None  # None: the file is gone
+    location: Location | None
+    entity: Entity | None = None
+    problem: Problem | None = None
+
+
+def signature_of(path: Path) -> Signature | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _mismatch(layout: Layout, path: Path, field: str, found: str, expected: str) -> Problem:
+    return Problem(
+        relative(layout, path), field, f"{found!r} does not match the file name (expected {expected!r})"
+    )
+
+
+def relative(layout: Layout, path: Path) -> str:
+    try:
+        return path.relative_to(layout.root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def check_identity(layout: Layout, path: Path, location: Location, entity: Entity) -> Problem | None:
+    """The file name and the content must name the same entity (and version)."""
+    if isinstance(entity, Agent) and entity.agent_id != location.entity_id:
+        return _mismatch(layout, path, "agent_id", entity.agent_id, location.entity_id)
+    if isinstance(entity, Workflow):
+        if entity.workflow_id != location.entity_id:
+            return _mismatch(layout, path, "workflow_id", entity.workflow_id, location.entity_id)
+        if location.version is not None and entity.version != location.version:
+            return _mismatch(layout, path, "version", entity.version, location.version)
+    return None
+
+
+def load(layout: Layout, path: Path) -> Loaded:
+    """Read and check one file. Never raises for bad content; only the caller's bugs raise."""
+    location = layout.locate(path)
+    signature = signature_of(path)
+    if signature is None:
+        return Loaded(path, None, location)
+    if location is None:
+        problem = Problem(
+            relative(layout, path),
+            "",
+            "file name does not follow the layout (<id>.json, <id>.temp.json or <id>.v<version>.json)",
+        )
+        return Loaded(path, signature, None, problem=problem)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return Loaded(path, None, location)
+    except OSError as exc:
+        return Loaded(path, signature, location, problem=Problem(relative(layout, path), "", f"unreadable: {exc}"))
+    target: type[Entity] = {
+        "agent": Agent,
+        "draft": Workflow,
+        "temp": Workflow,
+        "final": Workflow,
+        "mcp_settings": McpSettings,
+    }[location.kind]
+    try:
+        entity = codec.decode(data, target)
+    except msgspec.ValidationError as exc:
+        field, message = codec.split_error(exc)
+        return Loaded(path, signature, location, problem=Problem(relative(layout, path), field, message))
+    except msgspec.DecodeError as exc:
+        return Loaded(path, signature, location, problem=Problem(relative(layout, path), "", f"not valid JSON: {exc}"))
+    if problem := check_identity(layout, path, location, entity):
+        return Loaded(path, signature, location, problem=problem)
+    return Loaded(path, signature, location, entity=entity)
+
+
+def candidate_files(layout: Layout) -> list[Path]:
+    """Every file the store would read: JSON files in the definition folders, and MCP settings."""
+    files: list[Path] = []
+    for folder in layout.definition_dirs():
+        try:
+            with os.scandir(folder) as entries:
+                files.extend(
+                    Path(e.path) for e in entries if e.is_file() and layout.is_definition_candidate(Path(e.path))
+                )
+        except FileNotFoundError:
+            continue
+    if layout.mcp_settings.is_file():
+        files.append(layout.mcp_settings)
+    return files

@@ -1,0 +1,42 @@
+"""Workflow versions compare as dotted integers: "1.9" < "1.10" < "2.0"."""
+
+from __future__ import annotations
+
+import re
+
+from echo_orchestrator.errors import Invalid
+from echo_orchestrator.models.base import VERSION_PATTERN
+
+_VERSION = re.compile(VERSION_PATTERN)
+
+
+def is_version(text: str) -> bool:
+    return _VERSION.match(text) is not None
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    if not is_version(version):
+        raise Invalid(
+            f"Malformed version {version!r}: expected dotted integers such as '1.0' or '2.1.3'",
+            details={"field": "version", "value": version},
+        )
+    parts = tuple(int(p) for p in version.split("."))
+    # "1" and "1.0" are the same version: compare without trailing zeros.
+    while len(parts) > 1 and parts[-1] == 0:
+        parts = parts[:-1]
+    return parts
+
+
+def sort_versions(versions: list[str]) -> list[str]:
+    return sorted(versions, key=version_key)
+
+
+def next_version(existing: list[str]) -> str:
+    """The version after the highest existing one: a minor bump ("1.9" -> "1.10"), "1.0" first."""
+    if not existing:
+        return "1.0"
+    highest = max(existing, key=version_key).split(".")
+    if len(highest) == 1:
+        return f"{highest[0]}.1"
+    highest[-1] = str(int(highest[-1]) + 1)
+    return ".".join(highest)
