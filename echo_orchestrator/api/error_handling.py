@@ -14,6 +14,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
 
 from echo_orchestrator import errors
 from echo_orchestrator.api.request_context import request_id_of
@@ -67,7 +68,7 @@ _AT_PATH = re.compile(r"^(?P<message>.*?) - at `\$(?:\.data)?(?P<path>[^`]*)`$",
 def status_of(exc: errors.EchoError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS_OF:
-            return STATUS_OF[cls]  # type: ignore[index]
+            return STATUS_OF[cls]
     return HTTP_500_INTERNAL_SERVER_ERROR
 
 
@@ -162,7 +163,7 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
     )
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     errors.EchoError: handle_domain_error,
     ValidationException: handle_validation,
     HTTPException: handle_http,

@@ -14,7 +14,8 @@ from collections import Counter
 
 import msgspec
 from litestar.datastructures import MutableScopeHeaders
-from litestar.types import Message, Scope
+from litestar.enums import ScopeType
+from litestar.types import BeforeMessageSendHookHandler, Message, Scope
 
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -23,7 +24,7 @@ UNMATCHED = "<unmatched>"
 
 def request_id_of(scope: Scope) -> str:
     """The request's id: the client's `X-Request-ID` if it is sane, else a new one; stable per request."""
-    state = scope.setdefault("state", {})  # type: ignore[misc]
+    state = scope.setdefault("state", {})
     rid = state.get("request_id")
     if rid is None:
         rid = None
@@ -77,9 +78,9 @@ class RequestMetrics:
         )
 
 
-def make_before_send(metrics: RequestMetrics):  # type: ignore[no-untyped-def]
+def make_before_send(metrics: RequestMetrics) -> BeforeMessageSendHookHandler:
     async def before_send(message: Message, scope: Scope) -> None:
-        if message["type"] != "http.response.start" or scope["type"] != "http":
+        if message["type"] != "http.response.start" or scope["type"] != ScopeType.HTTP:
             return
         MutableScopeHeaders.from_message(message)[REQUEST_ID_HEADER] = request_id_of(scope)
         metrics.record(scope.get("path_template") or UNMATCHED, message["status"])

@@ -22,8 +22,16 @@ def encode(value: Any) -> bytes:
     return msgspec.json.format(_encoder.encode(value), indent=2) + b"\n"
 
 
+# Building a decoder for a model costs far more than one decode: one per type, reused.
+_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+
+
 def decode(data: bytes, type: type[T]) -> T:  # noqa: A002 - mirrors msgspec's own name
-    return msgspec.json.decode(data, type=type, strict=True)
+    decoder = _decoders.get(type)
+    if decoder is None:
+        decoder = _decoders[type] = msgspec.json.Decoder(type, strict=True)
+    result: T = decoder.decode(data)
+    return result
 
 
 def split_error(exc: Exception) -> tuple[str, str]:

@@ -6,6 +6,7 @@ scan, the watcher) and it never touches the disk, so it is easy to reason about 
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,13 +52,39 @@ class WorkflowQuery(msgspec.Struct, kw_only=True):
 
 
 @dataclass(slots=True)
+class Row:
+    """An entry's catalogue facts, flattened once so a filter over 10,000 rows stays cheap."""
+
+    key: tuple[str, str]  # sort key: (slug, workflow_id)
+    summary: WorkflowSummary
+    haystack: str
+    tags: frozenset[str]
+    category: str
+    status: str
+    draft_status: str | None
+
+    def matches(self, query: WorkflowQuery, tags: frozenset[str], search: str | None) -> bool:
+        if query.status is None:
+            if self.status == "archived" and not query.include_archived:
+                return False
+        elif self.status != query.status and not (
+            query.status in ("draft", "validated") and self.draft_status == query.status
+        ):
+            return False
+        if query.category is not None and self.category != query.category:
+            return False
+        if tags and not tags <= self.tags:
+            return False
+        return search is None or search in self.haystack
+
+
+@dataclass(slots=True)
 class WorkflowEntry:
     workflow_id: str
     draft: Workflow | None = None
     temp: Workflow | None = None
     finals: dict[str, Workflow] = field(default_factory=dict)
-    _summary: WorkflowSummary | None = None
-    _haystack: str = ""
+    row: Row | None = None  # None while the entry changes; rebuilt by the index
 
     @property
     def empty(self) -> bool:
@@ -87,45 +114,42 @@ class WorkflowEntry:
         return self.draft.status
 
     def summary(self) -> WorkflowSummary:
-        if self._summary is None:
-            head = self.head()
-            stamps = [w.metadata for w in (self.draft, self.temp, *self.finals.values()) if w is not None]
-            created = [str(m["created_at"]) for m in stamps if m.get("created_at")]
-            updated = [str(m.get("updated_at") or m.get("created_at")) for m in stamps if m.get("updated_at") or m.get("created_at")]
-            self._summary = WorkflowSummary(
-                workflow_id=self.workflow_id,
-                slug=head.key,
-                name=head.name,
-                description=head.description,
-                category=head.category,
-                tags=list(head.tags),
-                version=head.version,
-                status=self.catalogue_status(),
-                graph_name=head.graph_name,
-                execution_model=head.execution_model,
-                created_at=min(created) if created else None,
-                updated_at=max(updated) if updated else None,
-                versions=sorted(self.finals, key=version_key),
-                has_draft=self.draft is not None,
-                has_temp=self.temp is not None,
-            )
-            self._haystack = "\n".join((head.key, head.name, head.description)).lower()
-        return self._summary
+        return self.build_row().summary
 
-    def matches(self, query: WorkflowQuery) -> bool:
-        summary = self.summary()
-        if query.status is not None:
-            if summary.status != query.status and not (
-                query.status in ("draft", "validated") and self.draft is not None and self.draft.status == query.status
-            ):
-                return False
-        elif summary.status == "archived" and not query.include_archived:
-            return False
-        if query.category is not None and summary.category != query.category:
-            return False
-        if query.tags and not set(query.tags).issubset(summary.tags):
-            return False
-        return not (query.search and query.search.lower() not in self._haystack)
+    def build_row(self) -> Row:
+        if self.row is not None:
+            return self.row
+        head = self.head()
+        stamps = [w.metadata for w in (self.draft, self.temp, *self.finals.values()) if w is not None]
+        created = [str(m["created_at"]) for m in stamps if m.get("created_at")]
+        updated = [str(m.get("updated_at") or m["created_at"]) for m in stamps if m.get("updated_at") or m.get("created_at")]
+        summary = WorkflowSummary(
+            workflow_id=self.workflow_id,
+            slug=head.key,
+            name=head.name,
+            description=head.description,
+            category=head.category,
+            tags=list(head.tags),
+            version=head.version,
+            status=self.catalogue_status(),
+            graph_name=head.graph_name,
+            execution_model=head.execution_model,
+            created_at=min(created) if created else None,
+            updated_at=max(updated) if updated else None,
+            versions=sorted(self.finals, key=version_key),
+            has_draft=self.draft is not None,
+            has_temp=self.temp is not None,
+        )
+        self.row = Row(
+            key=(summary.slug, self.workflow_id),
+            summary=summary,
+            haystack="\n".join((head.key, head.name, head.description)).lower(),
+            tags=frozenset(head.tags),
+            category=head.category,
+            status=summary.status,
+            draft_status=None if self.draft is None else self.draft.status,
+        )
+        return self.row
 
 
 @dataclass(slots=True)
@@ -138,7 +162,9 @@ class DefinitionIndex:
     # What each path currently contributes, so a deleted or renamed file can be undone.
     locations: dict[Path, Location] = field(default_factory=dict)
     _slugs: dict[str, set[str]] = field(default_factory=dict)
-    _ordered: list[WorkflowEntry] | None = None
+    # The catalogue in (slug, id) order, kept sorted on every change (no re-sort per query).
+    _keys: list[tuple[str, str]] = field(default_factory=list)
+    _rows: list[Row] = field(default_factory=list)
 
     # -- feeding -----------------------------------------------------------------------
 
@@ -172,7 +198,7 @@ class DefinitionIndex:
         if entry is None:
             entry = self.workflows[location.entity_id] = WorkflowEntry(location.entity_id)
         else:
-            self._unlink_slug(entry)
+            self._unlist(entry)
         if location.kind == "draft":
             entry.draft = entity
         elif location.kind == "temp":
@@ -197,7 +223,7 @@ class DefinitionIndex:
         entry = self.workflows.get(location.entity_id)
         if entry is None:
             return
-        self._unlink_slug(entry)
+        self._unlist(entry)
         if location.kind == "draft":
             entry.draft = None
         elif location.kind == "temp":
@@ -206,23 +232,32 @@ class DefinitionIndex:
             entry.finals.pop(location.version or "", None)
         if entry.empty:
             del self.workflows[location.entity_id]
-            self._ordered = None
         else:
             self._touch(entry)
 
     def _touch(self, entry: WorkflowEntry) -> None:
-        entry._summary = None
-        self._slugs.setdefault(entry.summary().slug, set()).add(entry.workflow_id)
-        self._ordered = None
+        """List a changed entry again: its slug and its place in the catalogue order."""
+        entry.row = None
+        row = entry.build_row()
+        self._slugs.setdefault(row.summary.slug, set()).add(entry.workflow_id)
+        at = bisect.bisect_left(self._keys, row.key)
+        self._keys.insert(at, row.key)
+        self._rows.insert(at, row)
 
-    def _unlink_slug(self, entry: WorkflowEntry) -> None:
-        if entry._summary is None:
+    def _unlist(self, entry: WorkflowEntry) -> None:
+        row = entry.row
+        if row is None:
             return
-        owners = self._slugs.get(entry._summary.slug)
+        owners = self._slugs.get(row.summary.slug)
         if owners is not None:
             owners.discard(entry.workflow_id)
             if not owners:
-                del self._slugs[entry._summary.slug]
+                del self._slugs[row.summary.slug]
+        at = bisect.bisect_left(self._keys, row.key)
+        if at < len(self._keys) and self._keys[at] == row.key:
+            del self._keys[at]
+            del self._rows[at]
+        entry.row = None
 
     # -- reading -----------------------------------------------------------------------
 
@@ -236,15 +271,11 @@ class DefinitionIndex:
     def slug_owners(self, slug: str) -> set[str]:
         return set(self._slugs.get(slug, ()))
 
-    def ordered(self) -> list[WorkflowEntry]:
-        if self._ordered is None:
-            self._ordered = sorted(self.workflows.values(), key=lambda e: (e.summary().slug, e.workflow_id))
-        return self._ordered
-
     def query(self, query: WorkflowQuery) -> tuple[list[WorkflowSummary], int]:
-        hits = [e for e in self.ordered() if e.matches(query)]
-        page = hits[query.offset : query.offset + query.limit]
-        return [e.summary() for e in page], len(hits)
+        tags = frozenset(query.tags)
+        search = query.search.lower() if query.search else None
+        hits = [r for r in self._rows if r.matches(query, tags, search)]
+        return [r.summary for r in hits[query.offset : query.offset + query.limit]], len(hits)
 
     def slug_conflicts(self) -> dict[str, list[str]]:
         return {slug: sorted(ids) for slug, ids in self._slugs.items() if len(ids) > 1}

@@ -29,37 +29,20 @@ class Location:
     version: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
 class Layout:
-    root: Path
+    """The storage folder's shape. Folder paths are computed once: `locate` runs per file event."""
 
-    @property
-    def agents(self) -> Path:
-        return self.root / "agents"
+    __slots__ = ("agents", "drafts", "finals", "mcp_settings", "root", "runtime", "temps", "workspaces")
 
-    @property
-    def drafts(self) -> Path:
-        return self.root / "workflows" / "draft"
-
-    @property
-    def temps(self) -> Path:
-        return self.root / "workflows" / "temp"
-
-    @property
-    def finals(self) -> Path:
-        return self.root / "workflows" / "final"
-
-    @property
-    def runtime(self) -> Path:
-        return self.root / "runtime"
-
-    @property
-    def workspaces(self) -> Path:
-        return self.root / "workspaces"
-
-    @property
-    def mcp_settings(self) -> Path:
-        return self.root / MCP_SETTINGS
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.agents = root / "agents"
+        self.drafts = root / "workflows" / "draft"
+        self.temps = root / "workflows" / "temp"
+        self.finals = root / "workflows" / "final"
+        self.runtime = root / "runtime"
+        self.workspaces = root / "workspaces"
+        self.mcp_settings = root / MCP_SETTINGS
 
     def definition_dirs(self) -> tuple[Path, ...]:
         return (self.agents, self.drafts, self.temps, self.finals)

@@ -95,7 +95,7 @@ def load(layout: Layout, path: Path) -> Loaded:
         return Loaded(path, None, location)
     except OSError as exc:
         return Loaded(path, signature, location, problem=Problem(relative(layout, path), "", f"unreadable: {exc}"))
-    target: type[Entity] = {
+    target: type[Agent] | type[Workflow] | type[McpSettings] = {  # type: ignore[assignment]
         "agent": Agent,
         "draft": Workflow,
         "temp": Workflow,
@@ -109,8 +109,8 @@ def load(layout: Layout, path: Path) -> Loaded:
         return Loaded(path, signature, location, problem=Problem(relative(layout, path), field, message))
     except msgspec.DecodeError as exc:
         return Loaded(path, signature, location, problem=Problem(relative(layout, path), "", f"not valid JSON: {exc}"))
-    if problem := check_identity(layout, path, location, entity):
-        return Loaded(path, signature, location, problem=problem)
+    if mismatch := check_identity(layout, path, location, entity):
+        return Loaded(path, signature, location, problem=mismatch)
     return Loaded(path, signature, location, entity=entity)
 
 

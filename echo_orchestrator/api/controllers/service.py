@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, get
+from litestar.di import NamedDependency
 
 from echo_orchestrator import __version__
 from echo_orchestrator.api.request_context import RequestMetrics
@@ -25,7 +26,7 @@ class ServiceController(Controller):
         return Health(status="healthy", timestamp=utcnow_iso())
 
     @get("/service/health", summary="Storage, plugins and engine status")
-    async def service_health(self, services: Services) -> ServiceHealth:
+    async def service_health(self, services: NamedDependency[Services]) -> ServiceHealth:
         store = services.store
         problems = store.problems()
         writable = store.writable()
@@ -47,7 +48,9 @@ class ServiceController(Controller):
         )
 
     @get("/service/metrics", summary="Request counts, executions and resource usage")
-    async def service_metrics(self, services: Services, request_metrics: RequestMetrics) -> ServiceMetrics:
+    async def service_metrics(
+        self, services: NamedDependency[Services], request_metrics: NamedDependency[RequestMetrics]
+    ) -> ServiceMetrics:
         return ServiceMetrics(
             requests=request_metrics.snapshot(),
             # No execution engine is wired in yet, so there are truly none to count.
