@@ -1,7 +1,7 @@
 """The service's parts, opened and closed together; used by the HTTP app and the CLI alike.
 
-Long-running work (the storage watcher now; plugin reloads and executions later) runs in
-one anyio task group that lives exactly as long as the container.
+Long-running work (the storage and plugin watchers, MCP connections; executions later)
+runs in one anyio task group that lives exactly as long as the container.
 """
 
 from __future__ import annotations
@@ -9,12 +9,19 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import anyio
 
+from echo_orchestrator.engine.context import EngineGraphContext
+from echo_orchestrator.engine.llm.factory import ModelFactory
+from echo_orchestrator.engine.llm.prices import PriceTable
+from echo_orchestrator.mcp import McpHub
+from echo_orchestrator.models import McpServerConfig, McpSettings
+from echo_orchestrator.registry import PluginRegistry
+from echo_orchestrator.registry.spec import ToolSpec
 from echo_orchestrator.settings import Settings
 from echo_orchestrator.store import FileDefinitionStore
 from echo_orchestrator.system import ResourceMonitor
@@ -26,6 +33,10 @@ log = logging.getLogger(__name__)
 class Services:
     settings: Settings
     store: FileDefinitionStore
+    registry: PluginRegistry
+    models: ModelFactory
+    prices: PriceTable
+    hub: McpHub
     resources: ResourceMonitor
     started_at: float
 
@@ -42,33 +53,68 @@ async def _never_fatal(what: str, run: Callable[[], Awaitable[None]]) -> None:
         log.exception("%s stopped with an error", what)
 
 
+def build_registry(settings: Settings) -> tuple[PluginRegistry, ModelFactory]:
+    """The plugin registry and the model factory, which depend on each other's lookups."""
+    registry: PluginRegistry
+    models = ModelFactory(lambda name: registry.provider(name))
+    registry = PluginRegistry(settings.plugins_dir, EngineGraphContext(models))
+    return registry, models
+
+
 @asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     store = FileDefinitionStore(settings.storage_dir)
     await store.open()
+    registry, models = build_registry(settings)
+    await registry.reload()
     # The index is a large, long-lived heap (≈100 objects per workflow). Moving it out of
     # the collector's generations stops every full collection from rescanning it, which
     # otherwise adds pauses of hundreds of ms with 10,000 workflows.
     gc.freeze()
+
+    def plugin_tools() -> Mapping[str, ToolSpec]:
+        return {name: r.obj for name, r in registry.snapshot.tools.items()}
+
+    def plugin_servers() -> Mapping[str, McpServerConfig]:
+        return {name: r.obj for name, r in registry.snapshot.mcp_servers.items()}
+
+    hub = McpHub(
+        lambda: store.index.mcp_settings or McpSettings(),
+        plugin_tools,
+        plugin_servers,
+        log_dir=store.layout.runtime / "mcp",
+        settings_file=store.layout.mcp_settings,
+    )
     services = Services(
         settings=settings,
         store=store,
+        registry=registry,
+        models=models,
+        prices=PriceTable.from_file(settings.prices_file),
+        hub=hub,
         resources=ResourceMonitor(store.layout.root),
         started_at=time.monotonic(),
     )
-    counts = store.counts()
+    counts, snapshot = store.counts(), registry.snapshot
     log.info(
-        "storage %s: %d agents, %d workflows, %d problem file(s)",
+        "storage %s: %d agents, %d workflows, %d problem file(s); plugins: %d graphs, %d tools, %d providers, %d problem(s)",
         store.location,
         counts.agents,
         counts.workflows,
         len(store.problems()),
+        len(snapshot.graphs),
+        len(snapshot.tools),
+        len(snapshot.providers),
+        len(snapshot.problems),
     )
-    async with anyio.create_task_group() as tg:
+    async with hub.running(), anyio.create_task_group() as tg:
         if settings.watch:
             tg.start_soon(_never_fatal, "storage watcher", store.follow_changes)
+        if settings.watch_plugins:
+            tg.start_soon(_never_fatal, "plugin watcher", registry.follow_changes)
         try:
             yield services
         finally:
             await store.close()
+            await registry.close()
             tg.cancel_scope.cancel()

@@ -59,6 +59,25 @@ class Unavailable(EchoError):
     code = "ERR_UNAVAILABLE_001"
 
 
+class McpUnavailable(Unavailable):
+    """An MCP server could not be reached, started, or died."""
+
+    type = "NetworkError"
+    code = "ERR_MCP_001"
+
+
+class McpToolFailed(EchoError):
+    """The tool ran and reported an error (the upstream's failure, not ours)."""
+
+    type = "ExecutionError"
+    code = "ERR_MCP_002"
+
+
+class TimeoutExceeded(EchoError):
+    type = "TimeoutError"
+    code = "ERR_EXEC_002"
+
+
 class StorageError(EchoError):
     """The storage folder could not be read or written (permissions, disk full)."""
 

@@ -15,7 +15,7 @@ ENV_PREFIX = "ECHO_"
 
 
 def _decode_path(type_: type, value: Any) -> Any:
-    if type_ is Path and isinstance(value, str):
+    if type_ in (Path, Path | None) and isinstance(value, str):
         return Path(value)
     raise NotImplementedError
 
@@ -31,6 +31,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Follow external edits of storage/ (git pull, editors) with watchfiles.
     watch: bool = True
     max_body_bytes: int = 10 * 1024 * 1024
+    # JSON price table merged over the built-in one (see engine/llm/prices.py).
+    prices_file: Path | None = None
+    # Follow the plugins folder and reload drop-in plugins when it changes.
+    watch_plugins: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -52,5 +56,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         out: dict[str, str] = {}
         for name in self.__struct_fields__:
             value = getattr(self, name)
+            if value is None:
+                continue
             out[f"{ENV_PREFIX}{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
         return out

@@ -45,7 +45,9 @@ STATUS_OF: dict[type[errors.EchoError], int] = {
     errors.Invalid: 422,
     errors.RateLimited: 429,
     errors.ConfigurationError: 500,
+    errors.McpToolFailed: 502,
     errors.Unavailable: 503,
+    errors.TimeoutExceeded: 504,
     errors.StorageError: 503,
 }
 

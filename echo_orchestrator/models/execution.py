@@ -44,7 +44,7 @@ class LLMUsage(Record):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float | None = 0.0  # None: no price is known for this model
     latency_ms: float = 0.0
 
 

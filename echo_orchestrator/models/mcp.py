@@ -21,6 +21,10 @@ class McpServerConfig(Model):
     timeout: NonNegativeFloat = 30.0
     display_name: str | None = None
     description: str | None = None
+    # What the server is for ("search", "scrape"): declared here, listed and filterable.
+    capabilities: list[str] = msgspec.field(default_factory=list)
+    # A known price per tool call, if the server's tools cost money.
+    cost_per_call_usd: NonNegativeFloat | None = None
 
     def __post_init__(self) -> None:
         if (self.command is None) == (self.url is None):

@@ -10,6 +10,8 @@ from echo_orchestrator.api.request_context import RequestMetrics
 from echo_orchestrator.api.schemas.service import (
     ExecutionCounts,
     Health,
+    McpHealth,
+    PluginHealth,
     ServiceHealth,
     ServiceMetrics,
     StorageHealth,
@@ -25,14 +27,16 @@ class ServiceController(Controller):
     async def health(self) -> Health:
         return Health(status="healthy", timestamp=utcnow_iso())
 
-    @get("/service/health", summary="Storage, plugins and engine status")
+    @get("/service/health", summary="Storage, plugins, MCP and engine status")
     async def service_health(self, services: NamedDependency[Services]) -> ServiceHealth:
-        store = services.store
+        store, registry = services.store, services.registry
         problems = store.problems()
         writable = store.writable()
         storage_status = "unwritable" if not writable else "degraded" if problems else "ok"
+        snapshot = registry.snapshot
+        mcp_servers = await services.hub.servers()
         return ServiceHealth(
-            status="healthy" if storage_status == "ok" else "degraded",
+            status="healthy" if storage_status == "ok" and not snapshot.problems else "degraded",
             version=__version__,
             storage=StorageHealth(
                 status=storage_status,
@@ -42,7 +46,27 @@ class ServiceController(Controller):
                 counts=store.counts(),
                 problems=problems,
             ),
-            services={"definition_store": "running", "storage_watcher": "running" if store.is_following else "off"},
+            plugins=PluginHealth(
+                status="degraded" if snapshot.problems else "ok",
+                plugins_dir=None if registry.plugins_dir is None else str(registry.plugins_dir),
+                following_changes=registry.following,
+                graphs=sorted(snapshot.graphs),
+                tools=sorted(snapshot.tools),
+                llm_providers=sorted(snapshot.providers),
+                mcp_servers=sorted(snapshot.mcp_servers),
+                problems=list(snapshot.problems),
+            ),
+            mcp=McpHealth(
+                servers=len(mcp_servers),
+                available=sum(1 for s in mcp_servers if s.status == "available"),
+                unavailable=[s.name for s in mcp_servers if s.enabled and s.status != "available"],
+            ),
+            services={
+                "definition_store": "running",
+                "storage_watcher": "running" if store.is_following else "off",
+                "plugin_watcher": "running" if registry.following else "off",
+                "mcp_hub": "running",
+            },
             uptime=round(services.uptime_seconds, 3),
             timestamp=utcnow_iso(),
         )

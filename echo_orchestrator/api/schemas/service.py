@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from echo_orchestrator.api.request_context import RequestCounts
+from echo_orchestrator.registry import PluginProblem
 from echo_orchestrator.store import Problem, StoreCounts
 from echo_orchestrator.system import ResourceUsage
 
@@ -23,10 +24,29 @@ class StorageHealth(msgspec.Struct, kw_only=True):
     problems: list[Problem]
 
 
+class PluginHealth(msgspec.Struct, kw_only=True):
+    status: str  # "ok" | "degraded"
+    plugins_dir: str | None
+    following_changes: bool
+    graphs: list[str]
+    tools: list[str]
+    llm_providers: list[str]
+    mcp_servers: list[str]
+    problems: list[PluginProblem]
+
+
+class McpHealth(msgspec.Struct, kw_only=True):
+    servers: int
+    available: int
+    unavailable: list[str]
+
+
 class ServiceHealth(msgspec.Struct, kw_only=True):
     status: str  # "healthy" | "degraded"
     version: str
     storage: StorageHealth
+    plugins: PluginHealth
+    mcp: McpHealth
     services: dict[str, str]
     uptime: float
     timestamp: str

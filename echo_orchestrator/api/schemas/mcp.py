@@ -1,0 +1,76 @@
+"""Bodies of the MCP endpoints (ouroboros document, MCP Server Endpoints)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from echo_orchestrator.mcp import ServerStatus, ToolInfo
+
+
+class McpServerList(msgspec.Struct, kw_only=True):
+    mcp_servers: list[ServerStatus]
+    total: int
+    available: int
+    unavailable: int
+
+
+class McpToolList(msgspec.Struct, kw_only=True):
+    tools: list[ToolInfo]
+    total: int
+
+
+class McpServerCheck(msgspec.Struct, kw_only=True):
+    name: str
+    status: str
+    last_check: str | None
+    response_time_ms: float | None
+    error: str | None
+
+
+class McpStatusReport(msgspec.Struct, kw_only=True):
+    overall_status: str  # healthy | degraded | unhealthy
+    servers: list[McpServerCheck]
+    timestamp: str
+
+
+class McpServerSettingsView(msgspec.Struct, kw_only=True):
+    name: str
+    source: str
+    enabled: bool
+    transport: str
+    command: str | None
+    args: list[str]
+    url: str | None
+    # Variable names only; values are never shown.
+    env: dict[str, str]
+    env_vars: list[str]
+    headers: dict[str, str]
+    config: dict[str, Any]
+
+
+class McpSettingsView(msgspec.Struct, kw_only=True):
+    mcp_base_path: str
+    mcp_settings_file: str
+    servers: list[McpServerSettingsView]
+
+
+class ToolExecuteConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    timeout: float | None = msgspec.field(default=None)
+    retry_on_failure: bool = False
+
+
+class ToolExecuteRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    tool_id: str
+    input: dict[str, Any] = msgspec.field(default_factory=dict)
+    config: ToolExecuteConfig = msgspec.field(default_factory=ToolExecuteConfig)
+
+
+class ToolExecuteResponse(msgspec.Struct, kw_only=True):
+    tool_id: str
+    status: str
+    output: Any
+    content: list[dict[str, Any]]
+    execution_time_ms: float
+    cost_usd: float | None

@@ -1,0 +1,1 @@
+"""Built-in graphs and tools. They register through entry points like any plugin."""

@@ -1,0 +1,42 @@
+"""The context graph builders receive: chat models by `llm` block, tools by id."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+
+import msgspec
+
+from echo_orchestrator.engine.llm.factory import ModelFactory, as_llm_config
+from echo_orchestrator.errors import Unavailable
+from echo_orchestrator.models import LLMConfig
+
+ToolCaller = Callable[[str, Mapping[str, Any]], Awaitable[Any]]
+
+
+class EngineGraphContext:
+    """One per run: the same `llm` block gets the same model instance throughout the run
+    (so the echo provider's scripted `responses` are used in turn across nodes)."""
+
+    def __init__(self, models: ModelFactory, call_tool: ToolCaller | None = None) -> None:
+        self._models = models
+        self._call_tool = call_tool
+        self._cache: dict[bytes, BaseChatModel] = {}
+
+    def chat_model(self, llm: LLMConfig | Mapping[str, Any] | None = None) -> BaseChatModel:
+        config = as_llm_config(llm)
+        key = msgspec.json.encode(config)
+        model = self._cache.get(key)
+        if model is None:
+            model = self._cache[key] = self._models.create(config)
+        return model
+
+    async def call_tool(self, tool_id: str, arguments: Mapping[str, Any]) -> Any:
+        if self._call_tool is None:
+            raise Unavailable("No tool hub is available in this context")
+        return await self._call_tool(tool_id, arguments)
+
+    def bind_tools(self, call_tool: ToolCaller) -> None:
+        self._call_tool = call_tool

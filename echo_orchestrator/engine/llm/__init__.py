@@ -1,0 +1,1 @@
+"""LLM providers, the offline `echo` model, usage and cost accounting."""

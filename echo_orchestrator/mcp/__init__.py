@@ -1,0 +1,7 @@
+"""The MCP hub: servers from `storage/mcp_settings.json` and plugins, their tools, tool calls."""
+
+from __future__ import annotations
+
+from echo_orchestrator.mcp.hub import McpHub, ServerStatus, ToolCallResult, ToolInfo
+
+__all__ = ["McpHub", "ServerStatus", "ToolCallResult", "ToolInfo"]

@@ -1,0 +1,560 @@
+"""One hub for every tool: MCP servers (stdio and streamable HTTP) and plugin tools.
+
+Each MCP server has one connection, owned by its own task in the hub's task group (the
+SDK's `Client` context must be entered and left in one task); requests from any task go
+through that connection concurrently. A server that fails to start, stops answering a
+ping, or dies under a call is marked `unavailable` with its error, and is reconnected on
+its next use (at most once per `retry_interval` for listings, always for a direct call).
+A slow or dead server never blocks the others: connects, pings and calls are bounded by
+the server's `timeout`.
+
+Plugin tools (typed Python functions) appear as one more server, `plugins`; MCP server
+configs that plugins provide join the servers from `storage/mcp_settings.json`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+import anyio.to_thread
+import msgspec
+from anyio.abc import TaskGroup, TaskStatus
+from mcp import Client
+from mcp.client.caching import CacheMode
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+from echo_orchestrator.errors import Invalid, McpToolFailed, McpUnavailable, NotFound, TimeoutExceeded
+from echo_orchestrator.mcp.schema import input_errors
+from echo_orchestrator.models import McpServerConfig, McpSettings, utcnow_iso
+from echo_orchestrator.registry.spec import ToolSpec
+
+log = logging.getLogger(__name__)
+
+PLUGIN_SERVER = "plugins"
+ServerState = Literal["available", "unavailable", "connecting", "disabled"]
+
+
+class ToolInfo(msgspec.Struct, kw_only=True):
+    tool_id: str
+    server: str
+    name: str
+    display_name: str
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None
+    capabilities: list[str]
+
+
+class ServerStatus(msgspec.Struct, kw_only=True):
+    name: str
+    display_name: str
+    description: str
+    source: Literal["settings", "plugin"]
+    transport: Literal["stdio", "http", "python"]
+    enabled: bool
+    status: ServerState
+    version: str | None
+    capabilities: list[str]
+    tools_count: int
+    last_check: str | None
+    response_time_ms: float | None
+    error: str | None
+
+
+class ToolCallResult(msgspec.Struct, kw_only=True):
+    tool_id: str
+    status: Literal["completed"]
+    output: Any
+    content: list[dict[str, Any]]
+    execution_time_ms: float
+    cost_usd: float | None
+
+
+@dataclass
+class _Server:
+    name: str
+    config: McpServerConfig
+    source: Literal["settings", "plugin"]
+    state: ServerState = "unavailable"
+    error: str | None = None
+    version: str | None = None
+    protocol_capabilities: list[str] = field(default_factory=list)
+    tools: list[ToolInfo] = field(default_factory=list)
+    last_check: str | None = None
+    response_time_ms: float | None = None
+    client: Client | None = None
+    stop: anyio.Event | None = None
+    lock: anyio.Lock = field(default_factory=anyio.Lock)
+    last_attempt: float = 0.0
+
+    @property
+    def transport(self) -> Literal["stdio", "http"]:
+        return "stdio" if self.config.command is not None else "http"
+
+    def capabilities(self) -> list[str]:
+        return sorted({*self.config.capabilities, *self.protocol_capabilities})
+
+
+def _text_of(content: list[dict[str, Any]]) -> str:
+    return "\n".join(str(c.get("text", "")) for c in content if c.get("type") == "text")
+
+
+class McpHub:
+    def __init__(
+        self,
+        settings: Callable[[], McpSettings],
+        plugin_tools: Callable[[], Mapping[str, ToolSpec]],
+        plugin_servers: Callable[[], Mapping[str, McpServerConfig]],
+        *,
+        log_dir: Path | None = None,
+        settings_file: Path | None = None,
+        retry_interval: float = 5.0,
+    ) -> None:
+        self._settings = settings
+        self._plugin_tools = plugin_tools
+        self._plugin_servers = plugin_servers
+        self._log_dir = log_dir
+        self.settings_file = settings_file
+        self._retry_interval = retry_interval
+        self._servers: dict[str, _Server] = {}
+        self._tg: TaskGroup | None = None
+        self._seen: tuple[object, ...] = ()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[McpHub]:
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            try:
+                self.refresh()
+                for server in list(self._servers.values()):
+                    if server.config.enabled:
+                        tg.start_soon(self._connect_quietly, server)
+                yield self
+            finally:
+                for server in self._servers.values():
+                    if server.stop is not None:
+                        server.stop.set()
+                tg.cancel_scope.cancel()
+                self._tg = None
+
+    def refresh(self) -> None:
+        """Reconcile the server set with the settings file and plugins (cheap when unchanged)."""
+        settings = self._settings()
+        plugin_servers = self._plugin_servers()
+        marker = (settings, *plugin_servers.values())
+        if len(marker) == len(self._seen) and all(a is b for a, b in zip(marker, self._seen, strict=True)):
+            return
+        self._seen = marker
+        wanted: dict[str, tuple[McpServerConfig, Literal["settings", "plugin"]]] = {
+            name: (config, "plugin") for name, config in plugin_servers.items()
+        }
+        wanted.update({name: (config, "settings") for name, config in settings.mcp_servers.items()})
+        wanted.pop(PLUGIN_SERVER, None)  # the name of the plugin tools' own server
+        for name in list(self._servers):
+            if name not in wanted or wanted[name][0] != self._servers[name].config:
+                self._drop(self._servers.pop(name))
+        for name, (config, source) in wanted.items():
+            if name not in self._servers:
+                server = _Server(name, config, source, state="unavailable" if config.enabled else "disabled")
+                self._servers[name] = server
+                if config.enabled and self._tg is not None:
+                    self._tg.start_soon(self._connect_quietly, server)
+
+    def configured(self) -> list[tuple[str, McpServerConfig, Literal["settings", "plugin"]]]:
+        """Every MCP server's name, config and source, connected or not."""
+        self.refresh()
+        return [(s.name, s.config, s.source) for s in sorted(self._servers.values(), key=lambda s: s.name)]
+
+    def _drop(self, server: _Server) -> None:
+        if server.stop is not None:
+            server.stop.set()
+
+    # -- connections -------------------------------------------------------------------
+
+    def _client_for(self, server: _Server, errlog: Any) -> Client:
+        config = server.config
+        if config.command is not None:
+            params = StdioServerParameters(command=config.command, args=config.args, env=config.env or None, cwd=config.cwd)
+            return Client(stdio_client(params, errlog=errlog), read_timeout_seconds=config.timeout)
+        assert config.url is not None
+        http = create_mcp_http_client(headers=config.headers or None)
+        return Client(streamable_http_client(config.url, http_client=http), read_timeout_seconds=config.timeout)
+
+    def _stderr_path(self, server: _Server) -> Path | None:
+        if self._log_dir is None or server.transport != "stdio":
+            return None
+        self._log_dir.mkdir(parents=True, exist_ok=True)
+        return self._log_dir / f"{server.name}.stderr.log"
+
+    async def _session(self, server: _Server, *, task_status: TaskStatus[None]) -> None:
+        """Own one connection: connect, list tools, report started, then hold it until stopped."""
+        stop = server.stop = anyio.Event()
+        stderr_path = self._stderr_path(server)
+        started = False
+        try:
+            with contextlib.ExitStack() as files:
+                errlog = files.enter_context(stderr_path.open("a", encoding="utf-8")) if stderr_path else None
+                if errlog is not None:
+                    errlog.write(f"--- {utcnow_iso()} starting {server.config.command} {' '.join(server.config.args)}\n")
+                    errlog.flush()
+                began = time.perf_counter()
+                async with self._client_for(server, errlog if errlog is not None else sys.stderr) as client:
+                    tools = await _list_all_tools(client)
+                    info = client.server_info
+                    caps = client.server_capabilities
+                    server.client = client
+                    server.version = info.version if info is not None else None
+                    server.protocol_capabilities = [
+                        name for name in ("tools", "resources", "prompts", "logging", "completions") if getattr(caps, name, None)
+                    ]
+                    server.tools = [self._tool_info(server, t) for t in tools]
+                    server.state, server.error = "available", None
+                    server.last_check = utcnow_iso()
+                    server.response_time_ms = round((time.perf_counter() - began) * 1000, 1)
+                    task_status.started()
+                    started = True
+                    log.info("MCP server %s: %d tools", server.name, len(server.tools))
+                    await stop.wait()
+        except Exception as exc:  # the server's failure is reported, never raised into the hub
+            server.error = self._describe(exc, stderr_path)
+            log.warning("MCP server %s unavailable: %s", server.name, server.error)
+            if not started:
+                raise McpUnavailable(
+                    f"MCP server '{server.name}' is unavailable: {server.error}", details={"server": server.name}
+                ) from exc
+        finally:
+            server.client = None
+            if server.stop is stop:
+                server.stop = None
+            if server.state != "disabled":
+                server.state = "unavailable"
+            server.tools = [] if server.error else server.tools
+
+    @staticmethod
+    def _describe(exc: BaseException, stderr_path: Path | None) -> str:
+        while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+            exc = exc.exceptions[0]
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if stderr_path is not None and stderr_path.exists():
+            # What the server wrote since its latest start: usually the reason it died.
+            lines = stderr_path.read_text(errors="replace").strip().splitlines()
+            starts = [i for i, line in enumerate(lines) if line.startswith("--- ")]
+            tail = lines[starts[-1] + 1 :][-3:] if starts else lines[-3:]
+            if tail:
+                text += f" (stderr: {' | '.join(tail)[-300:]})"
+        return text
+
+    async def _connect(self, server: _Server) -> Client:
+        """The server's live client, connecting (once, for all waiters) if needed."""
+        async with server.lock:
+            if server.client is not None:
+                return server.client
+            if not server.config.enabled:
+                raise McpUnavailable(f"MCP server '{server.name}' is disabled", details={"server": server.name})
+            if self._tg is None:
+                raise McpUnavailable("The MCP hub is not running")
+            server.state, server.last_attempt = "connecting", time.monotonic()
+            try:
+                with anyio.fail_after(server.config.timeout):
+                    await self._tg.start(self._session, server)
+            except TimeoutError:
+                server.state = "unavailable"
+                server.error = f"no answer within {server.config.timeout:g}s"
+                raise McpUnavailable(
+                    f"MCP server '{server.name}' is unavailable: {server.error}", details={"server": server.name}
+                ) from None
+            finally:
+                server.last_check = utcnow_iso()
+            assert server.client is not None
+            return server.client
+
+    async def _connect_quietly(self, server: _Server) -> None:
+        with contextlib.suppress(McpUnavailable):
+            await self._connect(server)
+
+    def _disconnect(self, server: _Server, error: str) -> None:
+        server.error = error
+        server.state = "unavailable"
+        server.client = None  # no new call may pick up the closing connection
+        if server.stop is not None:
+            server.stop.set()
+
+    def _tool_info(self, server: _Server, tool: Any) -> ToolInfo:
+        return ToolInfo(
+            tool_id=f"{server.name}-{tool.name}",
+            server=server.name,
+            name=tool.name,
+            display_name=getattr(tool, "title", None) or tool.name,
+            description=tool.description or "",
+            input_schema=dict(tool.input_schema or {"type": "object"}),
+            output_schema=dict(tool.output_schema) if tool.output_schema else None,
+            capabilities=server.capabilities(),
+        )
+
+    # -- queries -----------------------------------------------------------------------
+
+    def _plugin_status(self) -> ServerStatus:
+        tools = self._plugin_tools()
+        return ServerStatus(
+            name=PLUGIN_SERVER,
+            display_name="Plugin tools",
+            description="Typed Python functions provided by plugins (in-process)",
+            source="plugin",
+            transport="python",
+            enabled=True,
+            status="available",
+            version=None,
+            capabilities=["tools"],
+            tools_count=len(tools),
+            last_check=utcnow_iso(),
+            response_time_ms=0.0,
+            error=None,
+        )
+
+    def _status(self, server: _Server) -> ServerStatus:
+        return ServerStatus(
+            name=server.name,
+            display_name=server.config.display_name or server.name,
+            description=server.config.description or "",
+            source=server.source,
+            transport=server.transport,
+            enabled=server.config.enabled,
+            status=server.state,
+            version=server.version,
+            capabilities=server.capabilities(),
+            tools_count=len(server.tools),
+            last_check=server.last_check,
+            response_time_ms=server.response_time_ms,
+            error=server.error,
+        )
+
+    async def _revive_stale(self) -> None:
+        """Reconnect unavailable servers whose last attempt is older than the retry interval."""
+        now = time.monotonic()
+        stale = [
+            s
+            for s in self._servers.values()
+            if s.config.enabled and s.client is None and s.state != "connecting" and now - s.last_attempt > self._retry_interval
+        ]
+        if stale:
+            async with anyio.create_task_group() as tg:
+                for server in stale:
+                    tg.start_soon(self._connect_quietly, server)
+
+    async def servers(self) -> list[ServerStatus]:
+        self.refresh()
+        await self._revive_stale()
+        return [self._plugin_status(), *(self._status(s) for s in sorted(self._servers.values(), key=lambda s: s.name))]
+
+    async def check(self) -> list[ServerStatus]:
+        """Ping every server now (in parallel, each bounded by its timeout)."""
+        self.refresh()
+
+        async def ping(server: _Server) -> None:
+            if not server.config.enabled:
+                return
+            began = time.perf_counter()
+            try:
+                client = server.client or await self._connect(server)
+                with anyio.fail_after(server.config.timeout):
+                    # `ping` is gone from the 2026-07-28 protocol: a fresh tool listing is the
+                    # liveness check, and keeps the tool list true as a bonus.
+                    tools = await _list_all_tools(client, cache_mode="refresh")
+                server.tools = [self._tool_info(server, t) for t in tools]
+                server.response_time_ms = round((time.perf_counter() - began) * 1000, 1)
+                server.state, server.error = "available", None
+            except McpUnavailable:
+                server.response_time_ms = None
+            except Exception as exc:
+                server.response_time_ms = None
+                self._disconnect(server, f"ping failed: {type(exc).__name__}: {exc}" if str(exc) else "ping failed: timeout")
+            finally:
+                server.last_check = utcnow_iso()
+
+        async with anyio.create_task_group() as tg:
+            for server in self._servers.values():
+                tg.start_soon(ping, server)
+        return await self.servers()
+
+    async def tools(self, *, server: str | None = None, capability: str | None = None) -> list[ToolInfo]:
+        self.refresh()
+        await self._revive_stale()
+        found: list[ToolInfo] = [
+            ToolInfo(
+                tool_id=f"{PLUGIN_SERVER}-{spec.name}",
+                server=PLUGIN_SERVER,
+                name=spec.name,
+                display_name=spec.display_name,
+                description=spec.description,
+                input_schema=spec.input_schema,
+                output_schema=spec.output_schema,
+                capabilities=["tools"],
+            )
+            for spec in sorted(self._plugin_tools().values(), key=lambda s: s.name)
+        ]
+        for entry in sorted(self._servers.values(), key=lambda s: s.name):
+            found.extend(entry.tools)
+        if server is not None:
+            found = [t for t in found if t.server == server]
+        if capability is not None:
+            found = [t for t in found if capability in t.capabilities]
+        return found
+
+    def resolve(self, tool_id: str) -> tuple[str, str]:
+        """Split `<server>-<tool>`; server names may contain '-', so the longest known prefix wins."""
+        self.refresh()
+        names = sorted([PLUGIN_SERVER, *self._servers], key=len, reverse=True)
+        for name in names:
+            if tool_id.startswith(f"{name}-") and len(tool_id) > len(name) + 1:
+                return name, tool_id[len(name) + 1 :]
+        raise NotFound(f"Tool '{tool_id}' not found: no server matches its '<server>-<tool>' prefix", details={"tool_id": tool_id})
+
+    def known_tool(self, tool_id: str) -> bool:
+        """Whether a tool id names a plugin tool or a tool of a configured server (connected or not)."""
+        try:
+            server_name, tool_name = self.resolve(tool_id)
+        except NotFound:
+            return False
+        if server_name == PLUGIN_SERVER:
+            return tool_name in self._plugin_tools()
+        server = self._servers[server_name]
+        return server.client is None or any(t.name == tool_name for t in server.tools)
+
+    # -- calls -------------------------------------------------------------------------
+
+    async def call(
+        self,
+        tool_id: str,
+        arguments: Mapping[str, Any],
+        *,
+        timeout: float | None = None,
+        retry_unavailable: bool = False,
+    ) -> ToolCallResult:
+        """Call a tool. With `retry_unavailable`, a connection lost during the call is
+        re-established and the call made once more (only for that failure, never for a
+        tool's own error or a timeout)."""
+        try:
+            return await self._call(tool_id, arguments, timeout)
+        except McpUnavailable:
+            if not retry_unavailable:
+                raise
+            return await self._call(tool_id, arguments, timeout)
+
+    async def _call(self, tool_id: str, arguments: Mapping[str, Any], timeout: float | None) -> ToolCallResult:
+        server_name, tool_name = self.resolve(tool_id)
+        if server_name == PLUGIN_SERVER:
+            return await self._call_plugin(tool_id, tool_name, arguments, timeout)
+        server = self._servers[server_name]
+        client = await self._connect(server)
+        tool = next((t for t in server.tools if t.name == tool_name), None)
+        if tool is None:
+            raise NotFound(f"Tool '{tool_id}' not found on MCP server '{server_name}'", details={"tool_id": tool_id})
+        self._check_input(tool_id, tool.input_schema, arguments)
+        limit = timeout or server.config.timeout
+        began = time.perf_counter()
+        try:
+            with anyio.fail_after(limit):
+                result = await client.call_tool(tool_name, dict(arguments))
+        except TimeoutError:
+            raise TimeoutExceeded(
+                f"Tool '{tool_id}' did not answer within {limit:g}s", details={"tool_id": tool_id, "timeout": limit}
+            ) from None
+        except Exception as exc:
+            # Not the tool's own error (that comes back as is_error): the connection broke.
+            self._disconnect(server, f"call failed: {type(exc).__name__}: {exc}")
+            raise McpUnavailable(
+                f"MCP server '{server_name}' failed during the call: {type(exc).__name__}: {exc}",
+                details={"server": server_name, "tool_id": tool_id},
+            ) from exc
+        elapsed = round((time.perf_counter() - began) * 1000, 1)
+        content = [c.model_dump(mode="json", exclude_none=True) for c in result.content]
+        if result.is_error:
+            message = _text_of(content) or "the tool reported an error"
+            raise McpToolFailed(
+                f"Tool '{tool_id}' failed: {message}",
+                details={"tool_id": tool_id, "tool_error": message, "execution_time_ms": elapsed},
+            )
+        output = result.structured_content
+        if output is None:
+            text = _text_of(content)
+            output = {"text": text} if text else {"content": content}
+        elif not isinstance(output, dict):
+            output = {"result": output}
+        return ToolCallResult(
+            tool_id=tool_id,
+            status="completed",
+            output=output,
+            content=content,
+            execution_time_ms=elapsed,
+            cost_usd=server.config.cost_per_call_usd,
+        )
+
+    @staticmethod
+    def _check_input(tool_id: str, schema: Mapping[str, Any], arguments: Mapping[str, Any]) -> None:
+        problems = input_errors(schema, dict(arguments))
+        if problems:
+            summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+            raise Invalid(f"Invalid input for tool '{tool_id}': {summary}", details={"errors": problems})
+
+    async def _call_plugin(
+        self, tool_id: str, tool_name: str, arguments: Mapping[str, Any], timeout: float | None
+    ) -> ToolCallResult:
+        spec = self._plugin_tools().get(tool_name)
+        if spec is None:
+            raise NotFound(f"Tool '{tool_id}' not found", details={"tool_id": tool_id})
+        self._check_input(tool_id, spec.input_schema, arguments)
+        limit = timeout or 30.0
+        began = time.perf_counter()
+        try:
+            with anyio.fail_after(limit):
+                if spec.is_async:
+                    value = await spec.call(arguments)
+                else:
+                    # Sync tools run in a worker thread; a timed-out one is abandoned, not killed.
+                    value = await anyio.to_thread.run_sync(spec.call, arguments, abandon_on_cancel=True)
+        except TimeoutError:
+            raise TimeoutExceeded(
+                f"Tool '{tool_id}' did not finish within {limit:g}s", details={"tool_id": tool_id, "timeout": limit}
+            ) from None
+        except msgspec.ValidationError as exc:
+            raise Invalid(f"Invalid input for tool '{tool_id}': {exc}", details={"tool_id": tool_id}) from exc
+        except Exception as exc:
+            raise McpToolFailed(
+                f"Tool '{tool_id}' failed: {type(exc).__name__}: {exc}",
+                details={"tool_id": tool_id, "tool_error": f"{type(exc).__name__}: {exc}"},
+            ) from exc
+        output = msgspec.to_builtins(value)
+        if not isinstance(output, dict):
+            output = {"result": output}
+        return ToolCallResult(
+            tool_id=tool_id,
+            status="completed",
+            output=output,
+            content=[{"type": "text", "text": msgspec.json.encode(output).decode()}],
+            execution_time_ms=round((time.perf_counter() - began) * 1000, 1),
+            cost_usd=None,
+        )
+
+
+async def _list_all_tools(client: Client, cache_mode: CacheMode = "use") -> list[Any]:
+    tools: list[Any] = []
+    cursor: str | None = None
+    while True:
+        page = await client.list_tools(cursor=cursor, cache_mode=cache_mode)
+        tools.extend(page.tools)
+        cursor = page.next_cursor
+        if not cursor:
+            return tools
+
