@@ -1,4 +1,4 @@
-"""`echo-orchestrator`: serve the API, and check a storage folder."""
+"""`echo-orchestrator`: serve the API, check a storage folder, list plugins."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from echo_orchestrator import __version__
 from echo_orchestrator.errors import ConfigurationError
@@ -63,6 +64,47 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if report.problems else 0
 
 
+def _plugins(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from echo_orchestrator.container import build_registry
+    from echo_orchestrator.registry.registry import Registered, RegisteredGraph
+
+    settings = Settings.from_env(plugins_dir=args.plugins_dir)
+    registry, _ = build_registry(settings)
+    snapshot = registry.load()
+    groups: list[tuple[str, Mapping[str, Registered[Any] | RegisteredGraph]]] = [
+        ("graph", snapshot.graphs),
+        ("tool", snapshot.tools),
+        ("mcp_server", snapshot.mcp_servers),
+        ("llm_provider", snapshot.providers),
+    ]
+    rows = [
+        (kind, name, item.origin.kind, item.origin.distribution, item.origin.version, item.origin.path, item.entry_point)
+        for kind, items in groups
+        for name, item in sorted(items.items())
+    ]
+    if args.json:
+        loaded = [
+            {"kind": k, "name": n, "origin": o, "distribution": d, "version": v, "path": p, "entry_point": e}
+            for k, n, o, d, v, p, e in rows
+        ]
+        print(msgspec.json.encode({"plugins_dir": str(registry.plugins_dir), "loaded": loaded, "problems": snapshot.problems}).decode())
+    else:
+        print(f"plugins folder: {registry.plugins_dir}")
+        header = ("KIND", "NAME", "ORIGIN", "DISTRIBUTION", "FROM")
+        table = [header] + [
+            (k, n, o, f"{d} {v or ''}".strip(), p or e.split(" = ", 1)[1]) for k, n, o, d, v, p, e in rows
+        ]
+        widths = [max(len(r[i]) for r in table) for i in range(len(header) - 1)]
+        for row in table:
+            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
+        for problem in snapshot.problems:
+            where = problem.path or problem.plugin
+            print(f"FAILED {problem.plugin} ({problem.origin}, {where}): {problem.entry_point or '-'}: {problem.error}")
+    return 1 if snapshot.problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="echo-orchestrator", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -83,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("path", nargs="?", help="storage folder (env ECHO_STORAGE_DIR, default ./storage)")
     validate.set_defaults(handler=_validate)
+
+    plugins = commands.add_parser(
+        "plugins", help="list the graphs, tools and LLM providers plugins provide, and what failed (exit 1 on failures)"
+    )
+    plugins.add_argument("--plugins-dir", type=Path, help="drop-in plugins folder (env ECHO_PLUGINS_DIR, default ./plugins)")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    plugins.set_defaults(handler=_plugins)
     return parser
 
 

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import anyio
 import anyio.to_thread
 import msgspec
-from anyio.abc import TaskGroup, TaskStatus
+from anyio.abc import TaskGroup
 from mcp import Client
 from mcp.client.caching import CacheMode
 from mcp.client.stdio import StdioServerParameters, stdio_client
@@ -78,6 +78,21 @@ class ToolCallResult(msgspec.Struct, kw_only=True):
     content: list[dict[str, Any]]
     execution_time_ms: float
     cost_usd: float | None
+
+
+@dataclass
+class _Attempt:
+    """One connection attempt, as its waiter sees it."""
+
+    ready: anyio.Event = field(default_factory=anyio.Event)
+    error: str | None = None
+    scope: anyio.CancelScope | None = None
+    abandoned: bool = False
+
+    def abandon(self) -> None:
+        self.abandoned = True
+        if self.scope is not None:
+            self.scope.cancel()
 
 
 @dataclass
@@ -198,8 +213,23 @@ class McpHub:
         self._log_dir.mkdir(parents=True, exist_ok=True)
         return self._log_dir / f"{server.name}.stderr.log"
 
-    async def _session(self, server: _Server, *, task_status: TaskStatus[None]) -> None:
-        """Own one connection: connect, list tools, report started, then hold it until stopped."""
+    async def _session(self, server: _Server, attempt: _Attempt) -> None:
+        """Own one connection: connect, list tools, report ready, then hold it until stopped.
+
+        Runs in the hub's task group. A caller waits on `attempt.ready` with its timeout and,
+        if it gives up, cancels `attempt.scope`: the SDK's process shutdown (a grace period
+        for the child to exit) then finishes here, in the background, not in the caller.
+        """
+        with anyio.CancelScope() as scope:
+            attempt.scope = scope
+            if attempt.abandoned:
+                scope.cancel()
+            try:
+                await self._hold(server, attempt)
+            finally:
+                attempt.ready.set()
+
+    async def _hold(self, server: _Server, attempt: _Attempt) -> None:
         stop = server.stop = anyio.Event()
         stderr_path = self._stderr_path(server)
         started = False
@@ -223,7 +253,7 @@ class McpHub:
                     server.state, server.error = "available", None
                     server.last_check = utcnow_iso()
                     server.response_time_ms = round((time.perf_counter() - began) * 1000, 1)
-                    task_status.started()
+                    attempt.ready.set()
                     started = True
                     log.info("MCP server %s: %d tools", server.name, len(server.tools))
                     await stop.wait()
@@ -231,9 +261,7 @@ class McpHub:
             server.error = self._describe(exc, stderr_path)
             log.warning("MCP server %s unavailable: %s", server.name, server.error)
             if not started:
-                raise McpUnavailable(
-                    f"MCP server '{server.name}' is unavailable: {server.error}", details={"server": server.name}
-                ) from exc
+                attempt.error = server.error
         finally:
             server.client = None
             if server.stop is stop:
@@ -266,18 +294,20 @@ class McpHub:
             if self._tg is None:
                 raise McpUnavailable("The MCP hub is not running")
             server.state, server.last_attempt = "connecting", time.monotonic()
-            try:
-                with anyio.fail_after(server.config.timeout):
-                    await self._tg.start(self._session, server)
-            except TimeoutError:
+            attempt = _Attempt()
+            self._tg.start_soon(self._session, server, attempt)
+            with anyio.move_on_after(server.config.timeout):
+                await attempt.ready.wait()
+            server.last_check = utcnow_iso()
+            if not attempt.ready.is_set():
+                attempt.abandon()
                 server.state = "unavailable"
-                server.error = f"no answer within {server.config.timeout:g}s"
+                attempt.error = server.error = f"no answer within {server.config.timeout:g}s"
+            if attempt.error is not None or server.client is None:
                 raise McpUnavailable(
-                    f"MCP server '{server.name}' is unavailable: {server.error}", details={"server": server.name}
-                ) from None
-            finally:
-                server.last_check = utcnow_iso()
-            assert server.client is not None
+                    f"MCP server '{server.name}' is unavailable: {attempt.error or server.error}",
+                    details={"server": server.name},
+                )
             return server.client
 
     async def _connect_quietly(self, server: _Server) -> None:
@@ -340,22 +370,25 @@ class McpHub:
             error=server.error,
         )
 
-    async def _revive_stale(self) -> None:
-        """Reconnect unavailable servers whose last attempt is older than the retry interval."""
+    def _revive_stale(self) -> None:
+        """Start reconnecting (in the background) unavailable servers whose last attempt is
+        older than the retry interval. Listings never wait for a server to answer."""
+        if self._tg is None:
+            return
         now = time.monotonic()
-        stale = [
-            s
-            for s in self._servers.values()
-            if s.config.enabled and s.client is None and s.state != "connecting" and now - s.last_attempt > self._retry_interval
-        ]
-        if stale:
-            async with anyio.create_task_group() as tg:
-                for server in stale:
-                    tg.start_soon(self._connect_quietly, server)
+        for server in self._servers.values():
+            if (
+                server.config.enabled
+                and server.client is None
+                and server.state != "connecting"
+                and now - server.last_attempt > self._retry_interval
+            ):
+                server.last_attempt = now
+                self._tg.start_soon(self._connect_quietly, server)
 
     async def servers(self) -> list[ServerStatus]:
         self.refresh()
-        await self._revive_stale()
+        self._revive_stale()
         return [self._plugin_status(), *(self._status(s) for s in sorted(self._servers.values(), key=lambda s: s.name))]
 
     async def check(self) -> list[ServerStatus]:
@@ -390,7 +423,7 @@ class McpHub:
 
     async def tools(self, *, server: str | None = None, capability: str | None = None) -> list[ToolInfo]:
         self.refresh()
-        await self._revive_stale()
+        self._revive_stale()
         found: list[ToolInfo] = [
             ToolInfo(
                 tool_id=f"{PLUGIN_SERVER}-{spec.name}",

@@ -12,6 +12,7 @@ import importlib
 import importlib.machinery
 import importlib.metadata
 import importlib.util
+import shutil
 import sys
 import tomllib
 from dataclasses import dataclass
@@ -108,10 +109,17 @@ def _from_root(module: Any, root: Path) -> bool:
 
 
 def forget_modules(root: Path) -> None:
-    """Drop every imported module that was loaded from `root`, so the next import re-reads it."""
+    """Drop every imported module that was loaded from `root`, so the next import re-reads it.
+
+    The plugin's bytecode caches go too: a `.pyc` records its source's mtime in whole
+    seconds and its size, so an edit of the same size within a second would otherwise be
+    served from the stale cache.
+    """
     for name, module in list(sys.modules.items()):
         if module is not None and _from_root(module, root):
             del sys.modules[name]
+    for cache in root.rglob("__pycache__"):
+        shutil.rmtree(cache, ignore_errors=True)
     importlib.invalidate_caches()
 
 
@@ -119,6 +127,10 @@ def _import_from(root: Path, module_name: str) -> Any:
     top = module_name.split(".")[0]
     loaded = sys.modules.get(top)
     if loaded is None or not _from_root(loaded, root):
+        # A same-named package from elsewhere (another drop-in folder) leaves its
+        # submodules behind; they must not be mistaken for this plugin's.
+        for name in [n for n in sys.modules if n == top or n.startswith(f"{top}.")]:
+            del sys.modules[name]
         spec = importlib.machinery.PathFinder.find_spec(top, [str(root)])
         if spec is None or spec.loader is None:
             raise ModuleNotFoundError(f"no module named {top!r} in {root}")

@@ -77,9 +77,16 @@ class RegistrySnapshot:
     generation: int = 0
 
 
+_OURS = str(Path(__file__).resolve().parents[1])
+
+
 def _describe_error(exc: BaseException) -> str:
-    # The innermost frame inside the plugin tells the author where to look.
-    frames = traceback.extract_tb(exc.__traceback__)
+    # The innermost frame in the plugin's own code tells its author where to look.
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not f.filename.startswith((_OURS, "<frozen")) and "importlib" not in f.filename
+    ]
     where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
     return f"{type(exc).__name__}: {exc}{where}"
 

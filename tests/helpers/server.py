@@ -37,13 +37,19 @@ class RunningServer:
 
 
 @contextmanager
-def running_server(storage: Path, *extra_args: str, timeout: float = 20.0, env: dict[str, str] | None = None) -> Iterator[RunningServer]:
+def running_server(
+    storage: Path,
+    *extra_args: str,
+    timeout: float = 20.0,
+    env: dict[str, str] | None = None,
+    python: str = sys.executable,
+) -> Iterator[RunningServer]:
     port = free_port()
     log = storage.parent / f"server-{port}.log"
     started = time.perf_counter()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "echo_orchestrator", "serve", "--host", "127.0.0.1", "--port", str(port),
+            [python, "-m", "echo_orchestrator", "serve", "--host", "127.0.0.1", "--port", str(port),
              "--storage", str(storage), "--log-level", "warning", *extra_args],
             stdout=out,
             stderr=subprocess.STDOUT,

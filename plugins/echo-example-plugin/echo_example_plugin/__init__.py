@@ -1,0 +1,1 @@
+"""Example Echo Orchestrator plugin."""
