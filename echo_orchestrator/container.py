@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import anyio
 
 from echo_orchestrator.engine.context import EngineGraphContext
+from echo_orchestrator.engine.graph_catalog import GraphCatalog
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.llm.prices import PriceTable
 from echo_orchestrator.mcp import McpHub
@@ -37,6 +38,7 @@ class Services:
     models: ModelFactory
     prices: PriceTable
     hub: McpHub
+    graphs: GraphCatalog
     resources: ResourceMonitor
     started_at: float
 
@@ -92,6 +94,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         models=models,
         prices=PriceTable.from_file(settings.prices_file),
         hub=hub,
+        graphs=GraphCatalog(registry, store, EngineGraphContext(models)),
         resources=ResourceMonitor(store.layout.root),
         started_at=time.monotonic(),
     )

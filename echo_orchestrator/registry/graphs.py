@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from langgraph.graph import StateGraph
 
 from echo_orchestrator.registry.spec import GraphContext, GraphSpec
 
@@ -32,12 +36,15 @@ class GraphInfo:
 
 def describe_graph(spec: GraphSpec, context: GraphContext) -> GraphInfo:
     """Build and compile the graph (no model is called) and read its structure."""
-    compiled = spec.build(context).compile()
-    drawable = compiled.get_graph()
+    return describe_state_graph(spec.build(context), spec.node_types)
+
+
+def describe_state_graph(graph: StateGraph[Any], node_types: Mapping[str, str]) -> GraphInfo:
+    drawable = graph.compile().get_graph()
     nodes = tuple(
         GraphNode(
             name=node_id,
-            type="start" if node_id == START else "end" if node_id == END else spec.node_types.get(node_id, "node"),
+            type="start" if node_id == START else "end" if node_id == END else node_types.get(node_id, "node"),
         )
         for node_id in drawable.nodes
     )

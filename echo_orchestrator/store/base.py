@@ -7,6 +7,7 @@ backend, so a second one (a database for several machines) is held to the same b
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Generic, Protocol, TypeVar
 
 import msgspec
@@ -65,6 +66,10 @@ class DefinitionStore(Protocol):
     async def resolve_workflow(self, ref: str) -> str: ...
 
     async def list_workflows(self, query: WorkflowQuery) -> Page[WorkflowSummary]: ...
+
+    async def get_summary(self, ref: str) -> WorkflowSummary: ...
+
+    async def get_agents(self, agent_ids: Iterable[str]) -> dict[str, Agent]: ...
 
     async def get_draft(self, workflow_id: str) -> Workflow: ...
 

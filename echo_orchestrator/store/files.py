@@ -267,6 +267,13 @@ class FileDefinitionStore:
     async def resolve_workflow(self, ref: str) -> str:
         return self._entry(ref).workflow_id
 
+    async def get_summary(self, ref: str) -> WorkflowSummary:
+        return self._entry(ref).summary()
+
+    async def get_agents(self, agent_ids: Iterable[str]) -> dict[str, Agent]:
+        """The agents that exist among `agent_ids` (missing ones are left out, for the caller to report)."""
+        return {a: _copy(self._index.agents[a]) for a in agent_ids if a in self._index.agents}
+
     async def list_workflows(self, query: WorkflowQuery) -> Page[WorkflowSummary]:
         items, total = self._index.query(query)
         return Page(items=items, total=total, limit=query.limit, offset=query.offset)

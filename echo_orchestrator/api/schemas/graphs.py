@@ -6,12 +6,7 @@ from typing import Any
 
 import msgspec
 
-
-class PluginOrigin(msgspec.Struct, kw_only=True):
-    kind: str  # builtin | installed | drop-in
-    distribution: str
-    version: str | None
-    path: str | None
+from echo_orchestrator.engine.graph_catalog import GraphOrigin
 
 
 class GraphSummary(msgspec.Struct, kw_only=True):
@@ -22,7 +17,7 @@ class GraphSummary(msgspec.Struct, kw_only=True):
     tags: list[str]
     version: str
     input_schema: dict[str, Any]
-    origin: PluginOrigin
+    origin: GraphOrigin
 
 
 class GraphList(msgspec.Struct, kw_only=True):

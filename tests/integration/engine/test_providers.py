@@ -76,6 +76,7 @@ async def test_openai_not_ready_without_key_or_base_url(models: ModelFactory, mo
         models.create(LLMConfig(provider="openai", model="gpt-4o-mini"))
 
 
+@pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
 async def test_anthropic_provider_through_the_anthropic_client(
     llm_url: str, models: ModelFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,0 +1,246 @@
+"""Workflows to LangGraph graphs, by execution model.
+
+- sequential: a chain in connection order (topological; unconnected agents follow in list order);
+- parallel: every agent from the start at once, then a `merge` node that joins them;
+- hierarchical: the master is a supervisor node that routes to one sub-agent at a time with
+  `Command`; sub-agents report back only to it; it finishes after every delegate has
+  reported, when its reply says `FINISH`, or at `constraints.max_steps` visits;
+- hybrid: nodes and edges from the explicit connections; a connection's `condition` makes
+  its edge conditional (all true conditions are followed, in parallel); an agent with
+  several incoming connections is a join: it runs once, after every branch that is active
+  has finished (a skipped conditional branch is not waited for: LangGraph's deferred node).
+
+A workflow with no agents but a `graph_name` is that plugin graph.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypedDict, cast
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command
+
+from echo_orchestrator.engine.agent_node import make_agent_node, output_keys
+from echo_orchestrator.engine.conditions import evaluate, parse_condition
+from echo_orchestrator.errors import Invalid
+from echo_orchestrator.models import Agent, Workflow
+from echo_orchestrator.registry.spec import GraphContext
+
+MERGE = "merge"
+_DIRECTIVE = re.compile(r"\b(?:DELEGATE(?:\s+TO)?|NEXT)\s*:?\s*(?P<agent>[A-Za-z0-9_.-]+)|\b(?P<finish>FINISH)\b")
+
+
+def _merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
+    return {**(left or {}), **(right or {})}
+
+
+def _last(left: Any, right: Any) -> Any:
+    # Keys that parallel branches may both write (a key shared by design): last write wins
+    # instead of LangGraph's InvalidUpdateError. Validation warns about such keys.
+    return right
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowGraph:
+    graph: StateGraph[Any]
+    node_types: dict[str, str]
+    # Agents in the order their steps are numbered (graph order).
+    agent_order: list[str]
+
+
+def state_schema(workflow: Workflow, agents: Mapping[str, Agent]) -> type:
+    keys: dict[str, Any] = {}
+    for name in workflow.state_schema:
+        keys[name] = Annotated[Any, _last]
+    for field in workflow.input_fields:
+        keys[field.name] = Annotated[Any, _last]
+    for agent_id in workflow.agents:
+        agent = agents[agent_id]
+        for key in (*agent.input_schema, *output_keys(agent)):
+            keys[key] = Annotated[Any, _last]
+    keys["agent_outputs"] = Annotated[dict[str, Any], _merge_dicts]
+    keys["delegations"] = Annotated[list[str], operator.add]
+    keys["merged_output"] = Annotated[dict[str, Any], _merge_dicts]
+    schema: type = TypedDict("WorkflowState", keys, total=False)  # type: ignore[misc]
+    return schema
+
+
+def _add_node(graph: StateGraph[Any], name: str, node: Callable[..., Any], *, defer: bool = False) -> None:
+    # The state type is built at run time (state_schema), which LangGraph's generics cannot
+    # follow; this is the one place that boundary is crossed.
+    cast(Any, graph).add_node(name, node, defer=defer)
+
+
+def graph_order(workflow: Workflow) -> list[str]:
+    """Agents in dependency order: topological over connections, ties by list order."""
+    members = list(dict.fromkeys(workflow.agents))
+    incoming: dict[str, set[str]] = {a: set() for a in members}
+    for c in workflow.connections:
+        if c.from_ in incoming and c.to in incoming and c.from_ != c.to:
+            incoming[c.to].add(c.from_)
+    order: list[str] = []
+    remaining = dict(incoming)
+    while remaining:
+        ready = [a for a in members if a in remaining and not (remaining[a] - set(order))]
+        if not ready:  # a cycle: keep list order for what is left
+            ready = [a for a in members if a in remaining][:1]
+        order.append(ready[0])
+        del remaining[ready[0]]
+    return order
+
+
+def _require_agents(workflow: Workflow, agents: Mapping[str, Agent]) -> None:
+    missing = [a for a in workflow.agents if a not in agents]
+    if missing:
+        raise Invalid(f"Agent '{missing[0]}' not found", details={"missing_agents": missing})
+    if not workflow.agents:
+        raise Invalid("Workflow has no agents to run", details={"workflow_id": workflow.workflow_id})
+
+
+def _sequential(graph: StateGraph[Any], order: Sequence[str]) -> None:
+    previous = START
+    for agent_id in order:
+        graph.add_edge(previous, agent_id)
+        previous = agent_id
+    graph.add_edge(previous, END)
+
+
+def _parallel(graph: StateGraph[Any], order: Sequence[str], types: dict[str, str]) -> None:
+    async def merge(state: dict[str, Any]) -> dict[str, Any]:
+        return {"merged_output": dict(state.get("agent_outputs") or {})}
+
+    _add_node(graph, MERGE, merge)
+    types[MERGE] = "merge_node"
+    for agent_id in order:
+        graph.add_edge(START, agent_id)
+    graph.add_edge(list(order), MERGE)
+    graph.add_edge(MERGE, END)
+
+
+def _supervisor(
+    master: Agent,
+    delegates: Sequence[str],
+    run_master: Callable[[dict[str, Any]], Any],
+) -> Callable[[dict[str, Any]], Any]:
+    limit = master.constraints.max_steps or (len(delegates) + 1)
+
+    async def supervise(state: dict[str, Any]) -> Command[Any]:
+        update = await run_master(state)
+        done = list(state.get("delegations") or [])
+        visits = len(done) + 1
+        reply = " ".join(str(v) for v in (update.get("agent_outputs") or {}).get(master.agent_id, {}).values())
+        choice: str | None = None
+        for match in _DIRECTIVE.finditer(reply):
+            if match["finish"]:
+                choice = END
+                break
+            if match["agent"] in delegates:
+                choice = match["agent"]
+                break
+        if choice is None:  # no directive (e.g. the offline model): each delegate once, in order
+            choice = next((d for d in delegates if d not in done), END)
+        if visits >= limit:  # the master's last allowed step: it finishes instead of delegating
+            choice = END
+        if choice != END:
+            update = {**update, "delegations": [choice]}
+        return Command(goto=choice, update=update)
+
+    # The annotation tells LangGraph where the node may go, so get_graph() draws the edges.
+    supervise.__annotations__["return"] = Command[Literal[(*delegates, END)]]  # type: ignore[valid-type]
+    return supervise
+
+
+def _hierarchical(
+    graph: StateGraph[Any],
+    workflow: Workflow,
+    agents: Mapping[str, Agent],
+    ctx: GraphContext,
+    types: dict[str, str],
+) -> list[str]:
+    if workflow.hierarchy is None:
+        raise Invalid("A hierarchical workflow needs `hierarchy.master_agent`")
+    master_id = workflow.hierarchy.master_agent
+    if master_id not in workflow.agents:
+        raise Invalid(f"Master agent '{master_id}' is not a member of the workflow")
+    delegates = [d for d in (workflow.hierarchy.delegation_order or workflow.agents) if d != master_id]
+    delegates += [a for a in workflow.agents if a not in delegates and a != master_id]
+    _add_node(graph, master_id, _supervisor(agents[master_id], delegates, make_agent_node(agents[master_id], ctx)))
+    types[master_id] = "supervisor_node"
+    for delegate in delegates:
+        _add_node(graph, delegate, make_agent_node(agents[delegate], ctx))
+        graph.add_edge(delegate, master_id)
+    graph.add_edge(START, master_id)
+    return [master_id, *delegates]
+
+
+def _router(source: str, branches: Sequence[tuple[str, str | None]]) -> Callable[[dict[str, Any]], list[str]]:
+    def route(state: dict[str, Any]) -> list[str]:
+        chosen = [target for target, condition in branches if condition is None or evaluate(condition, state)]
+        return chosen or [END]
+
+    route.__name__ = f"route_from_{source}"
+    return route
+
+
+def _hybrid(
+    graph: StateGraph[Any],
+    workflow: Workflow,
+    agents: Mapping[str, Agent],
+    ctx: GraphContext,
+    order: Sequence[str],
+    types: dict[str, str],
+) -> None:
+    members = set(order)
+    outgoing: dict[str, list[tuple[str, str | None]]] = {a: [] for a in order}
+    incoming: dict[str, int] = dict.fromkeys(order, 0)
+    for c in workflow.connections:
+        if c.from_ not in members or c.to not in members:
+            raise Invalid(f"Connection {c.from_} -> {c.to} names an agent that is not a member")
+        if c.condition:
+            parse_condition(c.condition)
+        outgoing[c.from_].append((c.to, c.condition))
+        incoming[c.to] += 1
+    starts = [a for a in order if incoming[a] == 0]
+    if not starts:
+        raise Invalid("Hybrid workflow has no start: every agent has an incoming connection")
+    for agent_id in order:
+        join = incoming[agent_id] > 1
+        _add_node(graph, agent_id, make_agent_node(agents[agent_id], ctx), defer=join)
+        types[agent_id] = "join_node" if join else "agent_node"
+    for agent_id in starts:
+        graph.add_edge(START, agent_id)
+    for source, branches in outgoing.items():
+        if not branches:
+            graph.add_edge(source, END)
+        elif any(cond for _, cond in branches):
+            graph.add_conditional_edges(source, _router(source, branches), [*(t for t, _ in branches), END])
+        else:
+            for target, _ in branches:
+                graph.add_edge(source, target)
+
+
+def build_workflow_graph(workflow: Workflow, agents: Mapping[str, Agent], ctx: GraphContext) -> WorkflowGraph:
+    """The uncompiled StateGraph of a workflow (raises Invalid when it cannot be built)."""
+    _require_agents(workflow, agents)
+    graph: StateGraph[Any] = StateGraph(state_schema(workflow, agents))
+    types: dict[str, str] = {}
+    order = graph_order(workflow)
+    if workflow.execution_model == "hierarchical":
+        order = _hierarchical(graph, workflow, agents, ctx, types)
+    elif workflow.execution_model == "hybrid":
+        _hybrid(graph, workflow, agents, ctx, order, types)
+    else:
+        for agent_id in order:
+            _add_node(graph, agent_id, make_agent_node(agents[agent_id], ctx))
+            types[agent_id] = "agent_node"
+        if workflow.execution_model == "sequential":
+            _sequential(graph, order)
+        else:
+            _parallel(graph, order, types)
+    for agent_id in order:
+        types.setdefault(agent_id, "agent_node")
+    return WorkflowGraph(graph=graph, node_types=types, agent_order=list(order))

@@ -1,0 +1,54 @@
+"""Runnable workflows are listed and drawn as graphs (`workflow:<slug>`)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from echo_orchestrator.api.app import create_app
+from echo_orchestrator.settings import Settings
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient[Litestar]]:
+    storage = tmp_path_factory.mktemp("wfgraphs") / "storage"
+    shutil.copytree(REPO / "storage", storage)
+    app = create_app(Settings(storage_dir=storage, plugins_dir=None, watch=False, watch_plugins=False))  # type: ignore[arg-type]
+    with TestClient(app) as c:
+        yield c
+
+
+def test_runnable_workflows_are_listed_after_plugin_graphs(client: TestClient[Litestar]) -> None:
+    body = client.get("/graphs").json()
+    names = [g["name"] for g in body["graphs"]]
+    # The shipped article-desk is only a draft: not runnable, not listed.
+    assert names == ["ASIS", "workflow:market-research", "workflow:sales-insights"] and body["total"] == 3
+    sales = body["graphs"][2]
+    assert sales["origin"] == {"kind": "workflow", "distribution": "wf_sales_insights", "version": "1.0", "path": None}
+    assert [g["name"] for g in client.get("/graphs?source=workflow&category=research").json()["graphs"]] == [
+        "workflow:market-research"
+    ]
+    page = client.get("/graphs?limit=1&offset=1").json()
+    assert [g["name"] for g in page["graphs"]] == ["workflow:market-research"] and page["total"] == 3
+
+
+def test_workflow_graph_detail(client: TestClient[Litestar]) -> None:
+    detail = client.get("/graphs/workflow:sales-insights").json()
+    assert detail["input_schema"] == {
+        "type": "object",
+        "properties": {"input_data": {"type": "string", "description": "The sales data to analyze"}},
+        "required": ["input_data"],
+    }
+    assert {"from": "analyzer", "to": "synthesizer", "conditional": False, "label": None} in detail["edges"]
+    assert {"name": "analyzer", "type": "agent_node"} in detail["nodes"]
+    parallel = client.get("/graphs/workflow:wf_market_research?format=mermaid").text
+    assert "researcher --> merge" in parallel and "competitor_scout --> merge" in parallel
+    assert client.get("/graphs/workflow:article-desk").status_code == 409  # a draft has nothing to run
+    assert client.get("/graphs/workflow:nope").status_code == 404
