@@ -5,26 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+import msgspec
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from echo_orchestrator.api.schemas.graphs import GraphDetail, GraphEdgeOut, GraphList, GraphNodeOut, GraphSummary
+from echo_orchestrator.api.schemas.graphs import GraphDetail, GraphEdgeOut, GraphList, GraphNodeOut
 from echo_orchestrator.container import Services
-from echo_orchestrator.engine.graph_catalog import GraphEntry
-
-
-def _summary(entry: GraphEntry) -> GraphSummary:
-    return GraphSummary(
-        name=entry.name,
-        display_name=entry.display_name,
-        description=entry.description,
-        category=entry.category,
-        tags=entry.tags,
-        version=entry.version,
-        input_schema=entry.input_schema,
-        origin=entry.origin,
-    )
 
 
 class GraphController(Controller):
@@ -43,7 +30,7 @@ class GraphController(Controller):
     ) -> GraphList:
         wanted = [t.strip() for t in (tags or "").split(",") if t.strip()]
         entries, total = await services.graphs.list(category=category, tags=wanted, source=source, limit=limit, offset=offset)
-        return GraphList(graphs=[_summary(e) for e in entries], total=total, limit=limit, offset=offset)
+        return GraphList(graphs=entries, total=total, limit=limit, offset=offset)
 
     @get("/{graph_name:str}", summary="A graph's nodes, edges and schemas; `?format=mermaid` gives Mermaid text")
     async def get_graph(
@@ -55,17 +42,8 @@ class GraphController(Controller):
         view = await services.graphs.get(graph_name)
         if format == "mermaid":
             return Response(view.info.mermaid, media_type="text/vnd.mermaid")
-        entry = view.entry
         return GraphDetail(
-            name=entry.name,
-            display_name=entry.display_name,
-            description=entry.description,
-            category=entry.category,
-            tags=entry.tags,
-            version=entry.version,
-            input_schema=entry.input_schema,
-            origin=entry.origin,
+            **msgspec.structs.asdict(view.entry),
             nodes=[GraphNodeOut(name=n.name, type=n.type) for n in view.info.nodes],
             edges=[GraphEdgeOut(from_=e.source, to=e.target, conditional=e.conditional, label=e.label) for e in view.info.edges],
-            output_schema=entry.output_schema,
         )

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
-from echo_orchestrator.engine.graph_catalog import GraphOrigin
-
-
-class GraphSummary(msgspec.Struct, kw_only=True):
-    name: str
-    display_name: str
-    description: str
-    category: str
-    tags: list[str]
-    version: str
-    input_schema: dict[str, Any]
-    origin: GraphOrigin
+from echo_orchestrator.engine.graph_catalog import GraphEntry
 
 
 class GraphList(msgspec.Struct, kw_only=True):
-    graphs: list[GraphSummary]
+    graphs: list[GraphEntry]
     total: int
     limit: int
     offset: int
@@ -39,7 +26,6 @@ class GraphEdgeOut(msgspec.Struct, kw_only=True, rename={"from_": "from"}):
     label: str | None
 
 
-class GraphDetail(GraphSummary, kw_only=True):
+class GraphDetail(GraphEntry, kw_only=True):
     nodes: list[GraphNodeOut]
     edges: list[GraphEdgeOut]
-    output_schema: dict[str, Any]
