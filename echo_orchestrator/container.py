@@ -23,6 +23,8 @@ from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import McpServerConfig, McpSettings
 from echo_orchestrator.registry import PluginRegistry
 from echo_orchestrator.registry.spec import ToolSpec
+from echo_orchestrator.services.agents import AgentService
+from echo_orchestrator.services.workflows import WorkflowService
 from echo_orchestrator.settings import Settings
 from echo_orchestrator.store import FileDefinitionStore
 from echo_orchestrator.system import ResourceMonitor
@@ -39,6 +41,8 @@ class Services:
     prices: PriceTable
     hub: McpHub
     graphs: GraphCatalog
+    agents: AgentService
+    workflows: WorkflowService
     resources: ResourceMonitor
     started_at: float
 
@@ -87,14 +91,18 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         log_dir=store.layout.runtime / "mcp",
         settings_file=store.layout.mcp_settings,
     )
+    prices = PriceTable.from_file(settings.prices_file)
+    agent_service = AgentService(store, models, hub)
     services = Services(
         settings=settings,
         store=store,
         registry=registry,
         models=models,
-        prices=PriceTable.from_file(settings.prices_file),
+        prices=prices,
         hub=hub,
         graphs=GraphCatalog(registry, store, EngineGraphContext(models)),
+        agents=agent_service,
+        workflows=WorkflowService(store, agent_service, models, hub, registry, prices),
         resources=ResourceMonitor(store.layout.root),
         started_at=time.monotonic(),
     )

@@ -9,9 +9,11 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.di import Provide
 
+from echo_orchestrator.api.controllers.agents import AgentController
 from echo_orchestrator.api.controllers.graphs import GraphController
 from echo_orchestrator.api.controllers.mcp import McpController
 from echo_orchestrator.api.controllers.service import ServiceController
+from echo_orchestrator.api.controllers.workflows import WorkflowLifecycleController
 from echo_orchestrator.api.docs import assets_router, openapi_config
 from echo_orchestrator.api.error_handling import EXCEPTION_HANDLERS
 from echo_orchestrator.api.request_context import RequestMetrics, make_before_send
@@ -38,7 +40,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         return request_metrics
 
     app = Litestar(
-        route_handlers=[ServiceController, GraphController, McpController, assets_router()],
+        route_handlers=[
+            ServiceController,
+            GraphController,
+            McpController,
+            AgentController,
+            WorkflowLifecycleController,
+            assets_router(),
+        ],
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
             "request_metrics": Provide(provide_request_metrics, sync_to_thread=False),

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from echo_orchestrator.mcp.hub import McpHub, ServerStatus, ToolCallResult, ToolInfo
+from echo_orchestrator.mcp.hub import McpHub, ServerStatus, ToolBinding, ToolCallResult, ToolInfo
 
-__all__ = ["McpHub", "ServerStatus", "ToolCallResult", "ToolInfo"]
+__all__ = ["McpHub", "ServerStatus", "ToolBinding", "ToolCallResult", "ToolInfo"]

@@ -71,6 +71,13 @@ class ServerStatus(msgspec.Struct, kw_only=True):
     error: str | None
 
 
+class ToolBinding(msgspec.Struct, kw_only=True):
+    tool_id: str
+    name: str
+    bound: bool
+    reason: str | None
+
+
 class ToolCallResult(msgspec.Struct, kw_only=True):
     tool_id: str
     status: Literal["completed"]
@@ -464,6 +471,27 @@ class McpHub:
             return tool_name in self._plugin_tools()
         server = self._servers[server_name]
         return server.client is None or any(t.name == tool_name for t in server.tools)
+
+    async def binding(self, tool_id: str) -> ToolBinding:
+        """Whether an agent's tool can be used now (connecting its server if needed), and why not."""
+        try:
+            server_name, tool_name = self.resolve(tool_id)
+        except NotFound as exc:
+            return ToolBinding(tool_id=tool_id, name=tool_id, bound=False, reason=exc.message)
+        if server_name == PLUGIN_SERVER:
+            spec = self._plugin_tools().get(tool_name)
+            if spec is None:
+                return ToolBinding(tool_id=tool_id, name=tool_name, bound=False, reason=f"no plugin tool named '{tool_name}'")
+            return ToolBinding(tool_id=tool_id, name=spec.display_name, bound=True, reason=None)
+        server = self._servers[server_name]
+        try:
+            await self._connect(server)
+        except McpUnavailable as exc:
+            return ToolBinding(tool_id=tool_id, name=tool_name, bound=False, reason=exc.message)
+        tool = next((t for t in server.tools if t.name == tool_name), None)
+        if tool is None:
+            return ToolBinding(tool_id=tool_id, name=tool_name, bound=False, reason=f"MCP server '{server_name}' has no tool '{tool_name}'")
+        return ToolBinding(tool_id=tool_id, name=tool.display_name, bound=True, reason=None)
 
     # -- calls -------------------------------------------------------------------------
 

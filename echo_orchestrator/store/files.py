@@ -274,6 +274,14 @@ class FileDefinitionStore:
         """The agents that exist among `agent_ids` (missing ones are left out, for the caller to report)."""
         return {a: _copy(self._index.agents[a]) for a in agent_ids if a in self._index.agents}
 
+    async def agent_references(self, agent_id: str) -> list[str]:
+        """Ids of workflows whose draft, temp copy or any final version uses the agent."""
+        return sorted(
+            entry.workflow_id
+            for entry in self._index.workflows.values()
+            if any(agent_id in w.agents for w in (entry.draft, entry.temp, *entry.finals.values()) if w is not None)
+        )
+
     async def list_workflows(self, query: WorkflowQuery) -> Page[WorkflowSummary]:
         items, total = self._index.query(query)
         return Page(items=items, total=total, limit=query.limit, offset=query.offset)

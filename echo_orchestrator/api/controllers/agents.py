@@ -1,0 +1,158 @@
+"""Agent registry, factory and permissions (echoai document, Agent APIs), with legacy routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, delete, get, post, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from echo_orchestrator.api.schemas.echoai import (
+    AgentBrief,
+    AgentDeleted,
+    AgentList,
+    AgentPath,
+    AgentPromptRequest,
+    AgentRegistryList,
+    AgentsByRole,
+    BatchRequest,
+    BatchResponse,
+    CreatedAgent,
+    PermissionCheck,
+    PermissionCheckRequest,
+    PermissionTargets,
+    PermissionValidation,
+    WorkflowWithAgents,
+)
+from echo_orchestrator.container import Services
+from echo_orchestrator.engine.designer import design_offline
+from echo_orchestrator.engine.validation import ValidationReport
+from echo_orchestrator.errors import BadRequest, Invalid
+from echo_orchestrator.models import Agent, LLMConfig
+from echo_orchestrator.services.agents import AgentInstance, convert_agent
+from echo_orchestrator.store import codec
+
+
+def _brief(agents: list[Agent]) -> list[AgentBrief]:
+    return [AgentBrief(agent_id=a.agent_id, name=a.name, role=a.role) for a in agents]
+
+
+class AgentController(Controller):
+    path = "/agents"
+    tags = ["agents"]
+
+    @post("/register", status_code=201, summary="Register an agent (409 if the id exists)")
+    async def register(self, services: NamedDependency[Services], data: JSONBody[Agent]) -> AgentPath:
+        return AgentPath(agent_id=data.agent_id, path=await services.agents.register(data))
+
+    @get("/registry/list", summary="All agents, briefly")
+    async def registry_list(self, services: NamedDependency[Services]) -> AgentRegistryList:
+        agents = await services.agents.list_agents()
+        return AgentRegistryList(agents=_brief(agents), count=len(agents))
+
+    @get("/role/{role:str}", summary="Agents with a role")
+    async def by_role(self, services: NamedDependency[Services], role: FromPath[str]) -> AgentsByRole:
+        agents = await services.agents.list_agents(role=role)
+        return AgentsByRole(role=role, agents=_brief(agents), count=len(agents))
+
+    @get("/{agent_id:str}", summary="One agent")
+    async def get_agent(self, services: NamedDependency[Services], agent_id: FromPath[str]) -> Agent:
+        return await services.agents.get(agent_id)
+
+    @put("/{agent_id:str}", summary="Merge the given fields into an agent")
+    async def update(
+        self, services: NamedDependency[Services], agent_id: FromPath[str], data: JSONBody[dict[str, Any]]
+    ) -> Agent:
+        return await services.agents.update(agent_id, data)
+
+    @delete("/{agent_id:str}", status_code=200, summary="Delete an agent (409 while workflows use it, unless force)")
+    async def delete_agent(
+        self, services: NamedDependency[Services], agent_id: FromPath[str], force: FromQuery[bool] = False
+    ) -> AgentDeleted:
+        await services.agents.delete(agent_id, force=force)
+        return AgentDeleted(message="Agent deleted", agent_id=agent_id)
+
+    # -- factory -------------------------------------------------------------------------
+
+    @post("/instantiate/batch", status_code=200, summary="Instantiate several agents")
+    async def instantiate_batch(self, services: NamedDependency[Services], data: JSONBody[BatchRequest]) -> BatchResponse:
+        instances = await services.agents.instantiate_batch(data.agent_ids)
+        return BatchResponse(instances=msgspec.to_builtins(instances), count=len(instances))
+
+    @post("/instantiate/{agent_id:str}", status_code=200, summary="Build the runtime agent: model and tools")
+    async def instantiate(
+        self, services: NamedDependency[Services], agent_id: FromPath[str], bind_tools: FromQuery[bool] = True
+    ) -> AgentInstance:
+        return await services.agents.instantiate(agent_id, bind_tools=bind_tools)
+
+    # -- permissions ---------------------------------------------------------------------
+
+    @post("/permissions/check", status_code=200, summary="May the caller call the target?")
+    async def permission_check(
+        self, services: NamedDependency[Services], data: JSONBody[PermissionCheckRequest]
+    ) -> PermissionCheck:
+        allowed = await services.workflows.permission_check(data.caller_id, data.target_id, data.workflow, data.agents)
+        return PermissionCheck(caller_id=data.caller_id, target_id=data.target_id, allowed=allowed)
+
+    @post("/permissions/validate", status_code=200, summary="Check every permission of a workflow")
+    async def permission_validate(
+        self, services: NamedDependency[Services], data: JSONBody[WorkflowWithAgents]
+    ) -> PermissionValidation:
+        errors = await services.workflows.permission_errors(data.workflow, data.agents)
+        return PermissionValidation(valid=not errors, errors=errors)
+
+    @get("/permissions/targets/{agent_id:str}", summary="Whom an agent may call (JSON body, or ?workflow_id=)")
+    async def permission_targets(
+        self,
+        services: NamedDependency[Services],
+        request: Request[Any, Any, Any],
+        agent_id: FromPath[str],
+        workflow_id: FromQuery[str | None] = None,
+    ) -> PermissionTargets:
+        body = await request.body()
+        if workflow_id is not None:
+            workflow, given = await services.workflows.stored_for_permissions(workflow_id), {}
+        elif body.strip():
+            try:
+                parsed = msgspec.json.decode(body, type=WorkflowWithAgents)
+            except msgspec.ValidationError as exc:
+                field, message = codec.split_error(exc)
+                raise Invalid(f"Invalid input: {field or '(body)'}: {message}", details={"errors": [{"field": field, "message": message}]}) from None
+            except msgspec.DecodeError as exc:
+                raise BadRequest(f"JSON is malformed: {exc}") from None
+            workflow, given = parsed.workflow, parsed.agents
+        else:
+            raise BadRequest("Give the workflow as a JSON body, or ?workflow_id= of a stored workflow")
+        targets = await services.workflows.permission_targets(agent_id, workflow, given)
+        return PermissionTargets(agent_id=agent_id, allowed_targets=targets)
+
+    # -- legacy --------------------------------------------------------------------------
+
+    @get("/list", summary="Legacy: all agents, in full")
+    async def legacy_list(self, services: NamedDependency[Services]) -> AgentList:
+        agents = await services.agents.list_agents()
+        return AgentList(agents=agents, count=len(agents))
+
+    @post("/create/prompt", status_code=201, summary="Legacy: create one agent from a prompt")
+    async def legacy_create_prompt(
+        self, services: NamedDependency[Services], data: JSONBody[AgentPromptRequest]
+    ) -> CreatedAgent:
+        designed = design_offline(data.prompt, data.llm or LLMConfig())
+        agent = next(iter(designed.agents.values()))
+        agent.input_schema, agent.output_schema = ["input_data"], ["result"]
+        path = await services.agents.register(agent)
+        return CreatedAgent(agent_id=agent.agent_id, path=path, agent=agent)
+
+    @post("/create/card", status_code=201, summary="Legacy: create an agent from a card (id generated when absent)")
+    async def legacy_create_card(self, services: NamedDependency[Services], data: JSONBody[dict[str, Any]]) -> CreatedAgent:
+        card = dict(data)
+        card.setdefault("agent_id", services.agents.new_agent_id(str(card.get("name") or "agent")))
+        agent = convert_agent(card)
+        path = await services.agents.register(agent)
+        return CreatedAgent(agent_id=agent.agent_id, path=path, agent=agent)
+
+    @post("/validate", status_code=200, summary="Legacy: would this agent definition register and run here?")
+    async def legacy_validate(self, services: NamedDependency[Services], data: JSONBody[dict[str, Any]]) -> ValidationReport:
+        return await services.agents.validate(data)

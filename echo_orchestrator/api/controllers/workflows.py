@@ -1,0 +1,128 @@
+"""Workflow design, validation, storage, graph view and execution (echoai document), with legacy routes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, Response, delete, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from echo_orchestrator.api.schemas.echoai import (
+    CanvasRequest,
+    Cloned,
+    CloneRequest,
+    CreatedWorkflow,
+    DesignRequest,
+    DesignResponse,
+    ExecuteRequest,
+    FinalSaved,
+    Message,
+    TempSaved,
+    Versions,
+    WorkflowWithAgents,
+)
+from echo_orchestrator.container import Services
+from echo_orchestrator.engine.validation import ValidationReport
+from echo_orchestrator.errors import Invalid
+from echo_orchestrator.models import Workflow
+from echo_orchestrator.services.workflows import RunResult, WorkflowGraphView, convert_workflow
+
+
+class WorkflowLifecycleController(Controller):
+    path = "/workflows"
+    tags = ["workflow lifecycle"]
+
+    @post("/design/prompt", status_code=201, summary="Design a workflow from a prompt; saved as a draft")
+    async def design(self, services: NamedDependency[Services], data: JSONBody[DesignRequest]) -> DesignResponse:
+        result = await services.workflows.design(data.prompt, data.default_llm)
+        return DesignResponse(workflow=result.workflow, agents=result.agents, designed_by=result.designed_by, notes=result.notes)
+
+    @post("/validate/draft", status_code=200, summary="Structural validation (no side effects)")
+    async def validate_draft(self, services: NamedDependency[Services], data: JSONBody[WorkflowWithAgents]) -> ValidationReport:
+        return await services.workflows.validate_draft(data.workflow, data.agents)
+
+    @post("/validate/final", status_code=200, summary="Full validation; on success the stored draft becomes `validated`")
+    async def validate_final(self, services: NamedDependency[Services], data: JSONBody[WorkflowWithAgents]) -> ValidationReport:
+        return await services.workflows.validate_final(data.workflow, data.agents)
+
+    @post("/temp/save", status_code=200, summary="Save a validated workflow as the temp copy for testing")
+    async def save_temp(self, services: NamedDependency[Services], data: JSONBody[Workflow]) -> TempSaved:
+        path = await services.workflows.save_temp(data)
+        return TempSaved(workflow_id=data.workflow_id, path=path, state="temp")
+
+    @get("/{workflow_id:str}/temp", summary="The temp copy")
+    async def load_temp(self, services: NamedDependency[Services], workflow_id: FromPath[str]) -> Workflow:
+        return await services.workflows.load_temp(workflow_id)
+
+    @delete("/{workflow_id:str}/temp", status_code=200, summary="Delete the temp copy")
+    async def delete_temp(self, services: NamedDependency[Services], workflow_id: FromPath[str]) -> Message:
+        await services.workflows.delete_temp(workflow_id)
+        return Message(message="Temp workflow deleted", workflow_id=workflow_id)
+
+    @post("/final/save", status_code=201, summary="Save an immutable final version (409 if it exists)")
+    async def save_final(self, services: NamedDependency[Services], data: JSONBody[dict[str, Any]]) -> FinalSaved:
+        raw = data.get("workflow")
+        if not isinstance(raw, dict):
+            raise Invalid("Invalid input: workflow: an object is required", details={"errors": [{"field": "workflow", "message": "required"}]})
+        version = data.get("version", raw.get("version"))  # the body's version, else the next one
+        if version is not None and not isinstance(version, str):
+            raise Invalid("Invalid input: version: must be a string such as '1.0'", details={"errors": [{"field": "version", "message": "must be a string"}]})
+        workflow_id, chosen, path = await services.workflows.save_final(convert_workflow(raw), version)
+        return FinalSaved(workflow_id=workflow_id, version=chosen, path=path)
+
+    @get("/{workflow_id:str}/final/{version:str}", summary="One final version")
+    async def load_final(
+        self, services: NamedDependency[Services], workflow_id: FromPath[str], version: FromPath[str]
+    ) -> Workflow:
+        return await services.workflows.load_final(workflow_id, version)
+
+    @get("/{workflow_id:str}/versions", summary="Final versions, sorted as versions")
+    async def versions(self, services: NamedDependency[Services], workflow_id: FromPath[str]) -> Versions:
+        return Versions(workflow_id=workflow_id, versions=await services.workflows.versions(workflow_id))
+
+    @post("/clone", status_code=200, summary="Clone a final version to the draft")
+    async def clone(self, services: NamedDependency[Services], data: JSONBody[CloneRequest]) -> Cloned:
+        draft = await services.workflows.clone(data.workflow_id, data.from_version, overwrite=data.overwrite)
+        return Cloned(message="Workflow cloned to draft", workflow_id=draft.workflow_id, base_version=str(draft.metadata["base_version"]))
+
+    @get("/{workflow_id:str}/graph", summary="Nodes and edges of the temp, final or draft state; `?format=mermaid`")
+    async def graph(
+        self,
+        services: NamedDependency[Services],
+        workflow_id: FromPath[str],
+        graph_state: Annotated[Literal["temp", "final", "draft"], QueryParameter(query="state")] = "temp",
+        version: FromQuery[str | None] = None,
+        format: FromQuery[Literal["json", "mermaid"]] = "json",  # noqa: A002 - the public query name
+    ) -> WorkflowGraphView | Response[str]:
+        view = await services.workflows.graph(workflow_id, graph_state, version)
+        if format == "mermaid":
+            return Response(view.mermaid, media_type="text/vnd.mermaid")
+        return view
+
+    @post("/execute", status_code=200, summary="Run the temp copy (test) or a final version (final)")
+    async def execute(self, services: NamedDependency[Services], data: JSONBody[ExecuteRequest]) -> RunResult:
+        return await services.workflows.execute(data.workflow_id, data.mode, data.version, data.input_payload)
+
+    # -- legacy --------------------------------------------------------------------------
+
+    @post("/create/prompt", status_code=201, summary="Legacy: design from a prompt (same as /workflows/design/prompt)")
+    async def legacy_create_prompt(self, services: NamedDependency[Services], data: JSONBody[DesignRequest]) -> CreatedWorkflow:
+        result = await services.workflows.design(data.prompt, data.default_llm)
+        return CreatedWorkflow(workflow_id=result.workflow.workflow_id, status="draft", workflow=result.workflow, agents=result.agents)
+
+    @post("/create/canvas", status_code=201, summary="Legacy: create a draft from canvas nodes and edges")
+    async def legacy_create_canvas(self, services: NamedDependency[Services], data: JSONBody[CanvasRequest]) -> CreatedWorkflow:
+        workflow, agents = await services.workflows.from_canvas(
+            name=data.name,
+            description=data.description,
+            execution_model=data.execution_model,
+            master_agent=data.master_agent,
+            nodes=[(n.id, n.agent_id, n.agent) for n in data.nodes],
+            edges=[(e.source, e.target, e.condition) for e in data.edges],
+        )
+        return CreatedWorkflow(workflow_id=workflow.workflow_id, status=workflow.status, workflow=workflow, agents=agents)
+
+    @post("/validate", status_code=200, summary="Legacy: draft validation of {workflow, agents}")
+    async def legacy_validate(self, services: NamedDependency[Services], data: JSONBody[WorkflowWithAgents]) -> ValidationReport:
+        return await services.workflows.validate_draft(data.workflow, data.agents)

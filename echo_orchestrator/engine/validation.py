@@ -1,0 +1,243 @@
+"""Workflow validation: draft (structure) and final (runnable here and now).
+
+Every message names the agent, connection or key it is about, so a designer UI can
+point at it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import msgspec
+
+from echo_orchestrator.engine.agent_node import output_keys
+from echo_orchestrator.engine.compiler import build_workflow_graph
+from echo_orchestrator.engine.conditions import parse_condition
+from echo_orchestrator.errors import EchoError
+from echo_orchestrator.models import Agent, Workflow
+from echo_orchestrator.registry.spec import GraphContext, ProviderStatus
+
+
+class ValidationReport(msgspec.Struct, kw_only=True):
+    valid: bool
+    errors: list[str]
+    warnings: list[str]
+
+
+@dataclass
+class _Collector:
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def report(self) -> ValidationReport:
+        return ValidationReport(valid=not self.errors, errors=self.errors, warnings=self.warnings)
+
+
+def _cycles(members: list[str], edges: list[tuple[str, str]]) -> list[list[str]]:
+    """Elementary cycles found by depth-first search (one per back edge)."""
+    graph: dict[str, list[str]] = {m: [] for m in members}
+    for a, b in edges:
+        graph[a].append(b)
+    found: list[list[str]] = []
+    state: dict[str, int] = dict.fromkeys(members, 0)  # 0 new, 1 on stack, 2 done
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in graph[node]:
+            if state[nxt] == 1:
+                found.append([*stack[stack.index(nxt) :], nxt])
+            elif state[nxt] == 0:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for member in members:
+        if state[member] == 0:
+            visit(member)
+    return found
+
+
+def _reachable(starts: list[str], edges: list[tuple[str, str]]) -> set[str]:
+    seen, todo = set(starts), list(starts)
+    while todo:
+        node = todo.pop()
+        for a, b in edges:
+            if a == node and b not in seen:
+                seen.add(b)
+                todo.append(b)
+    return seen
+
+
+def validate_draft(workflow: Workflow, agents: Mapping[str, Agent]) -> ValidationReport:
+    c = _Collector()
+    members = list(workflow.agents)
+    if not members and not workflow.graph_name:
+        c.errors.append("Workflow has no agents")
+    for agent_id in sorted({a for a in members if members.count(a) > 1}):
+        c.errors.append(f"Agent '{agent_id}' is listed more than once")
+    for agent_id in members:
+        if agent_id not in agents:
+            c.errors.append(f"Agent '{agent_id}' not found")
+    member_set = set(members)
+    known = [a for a in dict.fromkeys(members) if a in agents]
+
+    # Connections
+    edges: list[tuple[str, str]] = []
+    conditional: set[tuple[str, str]] = set()
+    for conn in workflow.connections:
+        label = f"Connection {conn.from_} -> {conn.to}"
+        bad = [x for x in (conn.from_, conn.to) if x not in member_set]
+        if bad:
+            c.errors.append(f"{label}: '{bad[0]}' is not a member of the workflow")
+            continue
+        if conn.condition:
+            try:
+                parse_condition(conn.condition)
+            except EchoError as exc:
+                c.errors.append(f"{label}: {exc.message}")
+            conditional.add((conn.from_, conn.to))
+            if workflow.execution_model != "hybrid":
+                c.warnings.append(f"{label}: conditions apply only to hybrid workflows; it is ignored")
+        if conn.from_ == conn.to and not (workflow.execution_model == "hybrid" and conn.condition):
+            c.errors.append(f"{label}: an agent cannot connect to itself without a condition")
+            continue
+        edges.append((conn.from_, conn.to))
+
+    model = workflow.execution_model
+    if model in ("sequential", "parallel"):
+        for cycle in _cycles(list(dict.fromkeys(members)), edges):
+            c.errors.append(f"Connections form a cycle: {' -> '.join(cycle)} ({model} workflows cannot loop)")
+    if model == "sequential" and edges:
+        for node in dict.fromkeys(members):
+            outs = [b for a, b in edges if a == node]
+            ins = [a for a, b in edges if b == node]
+            if len(outs) > 1:
+                c.errors.append(f"Sequential workflow branches at '{node}' (to {', '.join(outs)}): use hybrid or parallel")
+            if len(ins) > 1:
+                c.errors.append(f"Sequential workflow joins at '{node}' (from {', '.join(ins)}): use hybrid")
+        connected = {x for e in edges for x in e}
+        for node in dict.fromkeys(members):
+            if node not in connected and len(members) > 1:
+                c.warnings.append(f"Agent '{node}' has no connection; it runs in list order")
+    if model == "parallel" and edges:
+        c.warnings.append("Parallel agents run independently; connections are ignored")
+    if model == "sequential" and not edges and len(members) > 1:
+        c.warnings.append("No connections: agents run in the order they are listed")
+    if model == "hybrid" and members:
+        starts = [m for m in dict.fromkeys(members) if not any(b == m for _, b in edges)]
+        if not starts:
+            c.errors.append("Hybrid workflow has no start: every agent has an incoming connection")
+        else:
+            unreachable = [m for m in dict.fromkeys(members) if m not in _reachable(starts, edges)]
+            for node in unreachable:
+                c.errors.append(f"Agent '{node}' cannot be reached from a start agent")
+        has_end = any(not any(a == m for a, _ in edges) for m in members) or bool(conditional)
+        if not has_end:
+            c.errors.append("Hybrid workflow has no end: every agent has an unconditional outgoing connection")
+        for cycle in _cycles(list(dict.fromkeys(members)), edges):
+            pairs = set(zip(cycle, cycle[1:], strict=False))
+            if not pairs & conditional:
+                c.errors.append(f"Cycle {' -> '.join(cycle)} has no condition to leave it")
+
+    # Hierarchy
+    if model == "hierarchical":
+        if workflow.hierarchy is None:
+            c.errors.append("Hierarchical workflow needs a hierarchy with a master_agent")
+        else:
+            master = workflow.hierarchy.master_agent
+            if master not in member_set:
+                c.errors.append(f"Hierarchy master '{master}' is not a member of the workflow")
+            for delegate in workflow.hierarchy.delegation_order:
+                if delegate not in member_set:
+                    c.errors.append(f"Delegate '{delegate}' is not a member of the workflow")
+                elif delegate == master:
+                    c.errors.append(f"Master '{master}' cannot delegate to itself")
+        if edges:
+            c.warnings.append("Hierarchical workflows route through the master; connections are ignored")
+    elif workflow.hierarchy is not None:
+        c.warnings.append(f"hierarchy is ignored in a {model} workflow")
+
+    # State keys: one writer per key; reads that nothing provides
+    writers: dict[str, list[str]] = {}
+    for agent_id in known:
+        for key in output_keys(agents[agent_id]):
+            writers.setdefault(key, []).append(agent_id)
+    for key, who in writers.items():
+        if len(who) > 1:
+            c.errors.append(f"State key '{key}' written by multiple agents: {', '.join(who)}")
+    provided = set(writers) | {f.name for f in workflow.input_fields} | set(workflow.state_schema)
+    for agent_id in known:
+        for key in agents[agent_id].input_schema:
+            if key not in provided:
+                c.warnings.append(f"Agent '{agent_id}' reads '{key}', which no agent writes: it must come from the inputs")
+
+    # Human in the loop and steps
+    step_numbers = [s.step_number for s in workflow.strategy_definition.steps]
+    if workflow.human_in_loop.enabled:
+        for point in workflow.human_in_loop.review_points:
+            if isinstance(point, int):
+                if point not in step_numbers and not 1 <= point <= len(members):
+                    c.errors.append(f"Review point {point} is not a step number")
+            elif point not in member_set:
+                c.errors.append(f"Review point '{point}' is not a member agent")
+    for number in sorted({n for n in step_numbers if step_numbers.count(n) > 1}):
+        c.errors.append(f"Step number {number} is used more than once")
+    for step in workflow.strategy_definition.steps:
+        for dep in step.dependencies:
+            if dep not in step_numbers:
+                c.errors.append(f"Step {step.step_number} depends on step {dep}, which does not exist")
+            elif dep == step.step_number:
+                c.errors.append(f"Step {step.step_number} depends on itself")
+        if step.agent_id is not None and step.agent_id not in member_set:
+            c.errors.append(f"Step {step.step_number} runs agent '{step.agent_id}', which is not a member")
+        if sum(x is not None for x in (step.agent_id, step.tool_id, step.graph_name)) > 1:
+            c.errors.append(f"Step {step.step_number} names more than one of agent_id, tool_id, graph_name")
+    return c.report()
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What final validation checks a workflow against: this server's providers, tools, graphs."""
+
+    provider_status: Callable[[Agent], ProviderStatus]
+    tool_known: Callable[[str], bool]
+    graph_known: Callable[[str], bool]
+    context: GraphContext
+
+
+def validate_final(workflow: Workflow, agents: Mapping[str, Agent], capabilities: Capabilities) -> ValidationReport:
+    report = validate_draft(workflow, agents)
+    c = _Collector(errors=list(report.errors), warnings=list(report.warnings))
+    for agent_id in dict.fromkeys(workflow.agents):
+        agent = agents.get(agent_id)
+        if agent is None:
+            continue
+        status = capabilities.provider_status(agent)
+        if not status.ready:
+            reason = status.reason or "not ready"
+            if reason.startswith("unknown LLM provider"):
+                c.errors.append(f"Agent '{agent_id}': {reason}")
+            else:
+                c.warnings.append(f"Agent '{agent_id}': provider '{agent.llm.provider}' is not ready here: {reason}")
+        for tool_id in agent.tools:
+            if not capabilities.tool_known(tool_id):
+                c.errors.append(f"Tool '{tool_id}' of agent '{agent_id}' is not available")
+    for step in workflow.strategy_definition.steps:
+        for tool_id in [t for t in (step.tool_id,) if t] + step.mcp_tools:
+            if not capabilities.tool_known(tool_id):
+                c.errors.append(f"Tool '{tool_id}' of step {step.step_number} is not available")
+        if step.graph_name and not capabilities.graph_known(step.graph_name):
+            c.errors.append(f"Graph '{step.graph_name}' of step {step.step_number} is not available")
+    if workflow.graph_name and not capabilities.graph_known(workflow.graph_name):
+        c.errors.append(f"Graph '{workflow.graph_name}' is not available")
+    if not c.errors and workflow.agents:
+        try:
+            build_workflow_graph(workflow, agents, capabilities.context).graph.compile()
+        except EchoError as exc:
+            c.errors.append(f"Workflow does not compile: {exc.message}")
+        except Exception as exc:  # LangGraph's own structural errors
+            c.errors.append(f"Workflow does not compile: {type(exc).__name__}: {exc}")
+    return c.report()

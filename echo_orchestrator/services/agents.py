@@ -1,0 +1,197 @@
+"""The agent registry and factory (echoai document, Agent APIs)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import msgspec
+
+from echo_orchestrator.engine.llm.factory import ModelFactory
+from echo_orchestrator.engine.validation import ValidationReport
+from echo_orchestrator.errors import ConfigurationError, Conflict, Invalid, NotFound
+from echo_orchestrator.mcp import McpHub, ToolBinding
+from echo_orchestrator.models import Agent, new_id, utcnow_iso
+from echo_orchestrator.models.base import IDENTIFIER_PATTERN
+from echo_orchestrator.store import DefinitionStore, codec
+
+# Ids that would shadow the fixed routes under /agents/.
+RESERVED_IDS = frozenset({"list", "register", "registry", "role", "instantiate", "permissions", "create", "validate", "batch"})
+
+
+class LLMReadiness(msgspec.Struct, kw_only=True):
+    provider: str
+    model: str
+    temperature: float | None
+    ready: bool
+    reason: str | None
+
+
+class AgentInstance(msgspec.Struct, kw_only=True):
+    agent_id: str
+    name: str
+    role: str
+    llm: LLMReadiness
+    tools: list[ToolBinding]
+    constraints: dict[str, Any]
+    runtime_ready: bool
+    reasons: list[str]
+
+
+class BatchInstance(msgspec.Struct, kw_only=True, omit_defaults=True):
+    agent_id: str
+    name: str | None = None
+    runtime_ready: bool
+    reasons: list[str] = msgspec.field(default_factory=list)
+
+
+def convert_agent(data: Mapping[str, Any]) -> Agent:
+    """A dict to an Agent, with schema problems as Invalid naming the field."""
+    try:
+        return msgspec.convert(dict(data), Agent)
+    except msgspec.ValidationError as exc:
+        field, message = codec.split_error(exc)
+        raise Invalid(f"Invalid agent: {field or '(body)'}: {message}", details={"errors": [{"field": field or "(body)", "message": message}]}) from None
+
+
+class AgentService:
+    def __init__(self, store: DefinitionStore, models: ModelFactory, hub: McpHub) -> None:
+        self._store = store
+        self._models = models
+        self._hub = hub
+
+    def definition_errors(self, agent: Agent) -> list[str]:
+        errors: list[str] = []
+        if agent.agent_id in RESERVED_IDS:
+            errors.append(f"Agent id '{agent.agent_id}' is reserved (it names a route under /agents/)")
+        status = self._models.status(agent.llm)
+        if not status.ready and (status.reason or "").startswith("unknown LLM provider"):
+            errors.append(f"Agent '{agent.agent_id}': {status.reason}")
+        return errors
+
+    def _check(self, agent: Agent) -> None:
+        errors = self.definition_errors(agent)
+        if errors:
+            raise Invalid(errors[0], details={"errors": errors, "agent_id": agent.agent_id})
+
+    async def register(self, agent: Agent) -> str:
+        self._check(agent)
+        if "registered_at" not in agent.metadata:
+            agent.metadata["registered_at"] = utcnow_iso()
+        return await self._store.create_agent(agent)
+
+    async def register_missing(self, agents: Iterable[Agent]) -> list[str]:
+        """Register the agents the registry does not have yet; never overwrite one."""
+        added: list[str] = []
+        for agent in agents:
+            try:
+                await self._store.get_agent(agent.agent_id)
+            except NotFound:
+                await self.register(agent)
+                added.append(agent.agent_id)
+        return added
+
+    async def get(self, agent_id: str) -> Agent:
+        return await self._store.get_agent(agent_id)
+
+    async def list_agents(self, role: str | None = None) -> list[Agent]:
+        return (await self._store.list_agents(role=role)).items
+
+    async def update(self, agent_id: str, changes: Mapping[str, Any]) -> Agent:
+        current = await self._store.get_agent(agent_id)
+        if changes.get("agent_id", agent_id) != agent_id:
+            raise Invalid("agent_id cannot be changed", details={"errors": [{"field": "agent_id", "message": "cannot be changed"}]})
+        merged: dict[str, Any] = {**msgspec.to_builtins(current), **changes}
+        merged["metadata"] = {**current.metadata, **dict(changes.get("metadata") or {})}
+        updated = convert_agent(merged)
+        self._check(updated)
+        if updated == current:
+            return current  # nothing changed: no write, no new timestamp
+        updated.metadata["updated_at"] = utcnow_iso()
+        await self._store.save_agent(updated)
+        return updated
+
+    async def delete(self, agent_id: str, *, force: bool = False) -> None:
+        await self._store.get_agent(agent_id)
+        users = await self._store.agent_references(agent_id)
+        if users and not force:
+            raise Conflict(
+                f"Agent '{agent_id}' is used by workflow(s) {', '.join(users)}; pass force=true to delete it anyway",
+                details={"agent_id": agent_id, "workflows": users},
+            )
+        await self._store.delete_agent(agent_id)
+
+    async def instantiate(self, agent_id: str, *, bind_tools: bool = True) -> AgentInstance:
+        agent = await self._store.get_agent(agent_id)
+        reasons: list[str] = []
+        model = None
+        try:
+            model = self._models.create(agent.llm)
+            ready, reason = True, None
+        except (ConfigurationError, Invalid) as exc:
+            ready, reason = False, exc.message
+            reasons.append(exc.message)
+        bindings: list[ToolBinding] = []
+        for tool_id in agent.tools:
+            if not bind_tools:
+                bindings.append(ToolBinding(tool_id=tool_id, name=tool_id, bound=False, reason="bind_tools=false"))
+                continue
+            binding = await self._hub.binding(tool_id)
+            bindings.append(binding)
+            if not binding.bound:
+                reasons.append(f"tool '{tool_id}': {binding.reason}")
+        if model is not None and bind_tools and bindings and all(b.bound for b in bindings):
+            from echo_orchestrator.engine.tools import langchain_tools
+
+            model.bind_tools(await langchain_tools(self._hub, [b.tool_id for b in bindings]))
+        return AgentInstance(
+            agent_id=agent.agent_id,
+            name=agent.name,
+            role=agent.role,
+            llm=LLMReadiness(
+                provider=agent.llm.provider, model=agent.llm.model, temperature=agent.llm.temperature, ready=ready, reason=reason
+            ),
+            tools=bindings,
+            constraints={k: v for k, v in msgspec.to_builtins(agent.constraints).items() if v is not None},
+            runtime_ready=ready and (not bind_tools or all(b.bound for b in bindings)),
+            reasons=reasons,
+        )
+
+    async def instantiate_batch(self, agent_ids: list[str]) -> dict[str, BatchInstance]:
+        out: dict[str, BatchInstance] = {}
+        for agent_id in dict.fromkeys(agent_ids):
+            try:
+                instance = await self.instantiate(agent_id)
+            except NotFound:
+                out[agent_id] = BatchInstance(agent_id=agent_id, runtime_ready=False, reasons=["Agent not found"])
+                continue
+            out[agent_id] = BatchInstance(
+                agent_id=agent_id, name=instance.name, runtime_ready=instance.runtime_ready, reasons=instance.reasons
+            )
+        return out
+
+    async def validate(self, data: Mapping[str, Any]) -> ValidationReport:
+        """Legacy /agents/validate: would this definition register and run here?"""
+        try:
+            agent = convert_agent({"agent_id": data.get("agent_id") or "unregistered", **data})
+        except Invalid as exc:
+            return ValidationReport(valid=False, errors=[exc.message], warnings=[])
+        errors = self.definition_errors(agent)
+        warnings: list[str] = []
+        status = self._models.status(agent.llm)
+        if not status.ready and not errors:
+            warnings.append(f"provider '{agent.llm.provider}' is not ready here: {status.reason}")
+        for tool_id in agent.tools:
+            if not self._hub.known_tool(tool_id):
+                errors.append(f"Tool '{tool_id}' is not available")
+        if not agent.output_schema:
+            warnings.append(f"no output_schema: the agent's answer goes to '{agent.agent_id}_output'")
+        return ValidationReport(valid=not errors, errors=errors, warnings=warnings)
+
+    @staticmethod
+    def new_agent_id(name: str) -> str:
+        import re
+
+        base = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:40]
+        candidate = f"{base}_{new_id('x')[2:8]}" if base else new_id("agt")
+        return candidate if re.match(IDENTIFIER_PATTERN, candidate) else new_id("agt")

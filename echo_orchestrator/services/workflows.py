@@ -1,0 +1,401 @@
+"""The workflow lifecycle (echoai document, Workflow APIs).
+
+draft -> validated (validate/final) -> testing (temp save) -> final (immutable versions).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import anyio
+import msgspec
+
+from echo_orchestrator.engine.compiler import build_workflow_graph
+from echo_orchestrator.engine.context import EngineGraphContext
+from echo_orchestrator.engine.designer import Design, design, slugify
+from echo_orchestrator.engine.inputs import apply_defaults, input_schema
+from echo_orchestrator.engine.llm.factory import ModelFactory
+from echo_orchestrator.engine.llm.prices import PriceTable
+from echo_orchestrator.engine.llm.usage import UsageRecorder
+from echo_orchestrator.engine.permissions import allowed_targets, can_call, validate_permissions
+from echo_orchestrator.engine.validation import Capabilities, ValidationReport, validate_draft, validate_final
+from echo_orchestrator.errors import BadRequest, ConfigurationError, Conflict, EchoError, Invalid, NotFound
+from echo_orchestrator.mcp import McpHub
+from echo_orchestrator.mcp.schema import input_errors
+from echo_orchestrator.models import Agent, Connection, LLMConfig, LLMUsage, Workflow, new_id, utcnow_iso
+from echo_orchestrator.registry import PluginRegistry
+from echo_orchestrator.registry.graphs import GraphInfo, describe_state_graph
+from echo_orchestrator.services.agents import AgentService, convert_agent
+from echo_orchestrator.store import DefinitionStore, codec
+from echo_orchestrator.store.versions import next_version, version_key
+
+GraphState = Literal["draft", "temp", "final"]
+
+
+class GraphNodeView(msgspec.Struct, kw_only=True):
+    id: str
+    label: str
+    type: str
+    metadata: dict[str, Any]
+
+
+class GraphEdgeView(msgspec.Struct, kw_only=True):
+    source: str
+    target: str
+    condition: str | None
+
+
+class WorkflowGraphView(msgspec.Struct, kw_only=True):
+    workflow_id: str
+    state: str
+    version: str
+    execution_model: str
+    nodes: list[GraphNodeView]
+    edges: list[GraphEdgeView]
+    mermaid: str
+
+
+class RunResult(msgspec.Struct, kw_only=True):
+    run_id: str
+    workflow_id: str
+    version: str
+    status: Literal["completed", "failed"]
+    execution_mode: str
+    output: dict[str, Any]
+    error: dict[str, Any] | None
+    llm_calls: list[LLMUsage]
+    duration_seconds: float
+
+
+def convert_workflow(data: Mapping[str, Any], where: str = "workflow") -> Workflow:
+    try:
+        return msgspec.convert(dict(data), Workflow)
+    except msgspec.ValidationError as exc:
+        field, message = codec.split_error(exc)
+        path = f"{where}.{field}" if field else where
+        raise Invalid(f"Invalid input: {path}: {message}", details={"errors": [{"field": path, "message": message}]}) from None
+
+
+class WorkflowService:
+    def __init__(
+        self,
+        store: DefinitionStore,
+        agents: AgentService,
+        models: ModelFactory,
+        hub: McpHub,
+        registry: PluginRegistry,
+        prices: PriceTable,
+        run_timeout: float = 600.0,
+    ) -> None:
+        self._store = store
+        self._agents = agents
+        self._models = models
+        self._hub = hub
+        self._registry = registry
+        self._prices = prices
+        self._run_timeout = run_timeout
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            provider_status=lambda agent: self._models.status(agent.llm),
+            tool_known=self._hub.known_tool,
+            graph_known=lambda name: name in self._registry.snapshot.graphs,
+            context=EngineGraphContext(self._models),
+        )
+
+    async def agents_for(self, workflow: Workflow, given: Mapping[str, Agent] | None = None) -> dict[str, Agent]:
+        """The workflow's agents: those given in the request first, then the registry's."""
+        given = dict(given or {})
+        stored = await self._store.get_agents([a for a in workflow.agents if a not in given])
+        return {**stored, **{k: v for k, v in given.items() if k in workflow.agents}}
+
+    # -- design and validation -----------------------------------------------------------
+
+    async def design(self, prompt: str, default_llm: LLMConfig | None) -> Design:
+        if not prompt.strip():
+            raise Invalid("prompt must not be empty", details={"errors": [{"field": "prompt", "message": "empty"}]})
+        llm = default_llm or LLMConfig()
+        if not self._models.status(llm).ready and (self._models.status(llm).reason or "").startswith("unknown"):
+            raise Invalid(f"default_llm: {self._models.status(llm).reason}")
+
+        def model_for(config: LLMConfig) -> Any:
+            try:
+                return self._models.create(config)
+            except ConfigurationError:
+                return None  # no key here: design offline, with this llm block on every agent
+
+        result = await design(prompt, llm, model_for)
+        report = validate_draft(result.workflow, result.agents)
+        if not report.valid:  # pragma: no cover - both designers only return valid designs
+            raise Invalid("The designed workflow is invalid: " + "; ".join(report.errors))
+        for agent in result.agents.values():
+            await self._agents.register(agent)
+        await self._store.save_draft(result.workflow, create=True)
+        return result
+
+    async def validate_draft(self, workflow: Workflow, given: Mapping[str, Agent] | None) -> ValidationReport:
+        return validate_draft(workflow, await self.agents_for(workflow, given))
+
+    async def validate_final(self, workflow: Workflow, given: Mapping[str, Agent] | None) -> ValidationReport:
+        """Full validation; on success the workflow is stored as the draft with status `validated`,
+        and agents given in the request that the registry lacks are registered."""
+        agents = await self.agents_for(workflow, given)
+        report = validate_final(workflow, agents, self.capabilities())
+        if not report.valid:
+            return report
+        for agent_id, agent in (given or {}).items():
+            if agent_id in workflow.agents:
+                stored = await self._store.get_agents([agent_id])
+                if agent_id in stored and stored[agent_id] != agent:
+                    report.warnings.append(f"Agent '{agent_id}' in the request differs from the registry; the registry's definition runs")
+        await self._agents.register_missing(a for k, a in (given or {}).items() if k in workflow.agents)
+        validated = msgspec.structs.replace(workflow, status="validated")
+        validated.metadata = {**workflow.metadata, "validated_at": utcnow_iso()}
+        await self._store.save_draft(validated)
+        return report
+
+    # -- temp ----------------------------------------------------------------------------
+
+    async def _require_valid(self, workflow: Workflow, what: str) -> None:
+        if workflow.status not in ("validated", "testing", "final"):
+            raise BadRequest(f"Workflow must be validated before saving as {what}", details={"status": workflow.status})
+        report = validate_final(workflow, await self.agents_for(workflow), self.capabilities())
+        if not report.valid:
+            raise BadRequest(
+                f"Workflow must be validated before saving as {what}: it no longer passes validation",
+                details={"errors": report.errors},
+            )
+
+    async def save_temp(self, workflow: Workflow) -> str:
+        await self._require_valid(workflow, "temp")
+        temp = msgspec.structs.replace(workflow, status="testing")
+        temp.metadata = {**workflow.metadata, "is_temp": True, "saved_at": utcnow_iso()}
+        return await self._store.save_temp(temp)
+
+    async def load_temp(self, workflow_id: str) -> Workflow:
+        return await self._store.get_temp(workflow_id)
+
+    async def delete_temp(self, workflow_id: str) -> None:
+        await self._store.delete_temp(workflow_id)
+
+    # -- final ---------------------------------------------------------------------------
+
+    async def save_final(self, workflow: Workflow, version: str | None) -> tuple[str, str, str]:
+        """Publish an immutable version: `version`, else the next after the highest existing."""
+        if version is not None:
+            version_key(version)  # malformed -> Invalid (422)
+        await self._require_valid(workflow, "final")
+        existing = await self._store.list_versions(workflow.workflow_id)
+        chosen = version or next_version(existing)
+        final = msgspec.structs.replace(workflow, status="final", version=chosen)
+        final.metadata = {**workflow.metadata, "immutable": True, "finalized_at": utcnow_iso()}
+        final.metadata.pop("is_temp", None)
+        path = await self._store.create_final(final)
+        return workflow.workflow_id, chosen, path
+
+    async def load_final(self, workflow_id: str, version: str) -> Workflow:
+        return await self._store.get_final(workflow_id, version)
+
+    async def versions(self, workflow_id: str) -> list[str]:
+        versions = await self._store.list_versions(workflow_id)
+        if not versions:
+            raise NotFound("No versions found", details={"workflow_id": workflow_id})
+        return versions
+
+    async def clone(self, workflow_id: str, from_version: str, *, overwrite: bool = False) -> Workflow:
+        try:
+            final = await self._store.get_final(workflow_id, from_version)
+        except NotFound:
+            raise NotFound("Final workflow not found", details={"workflow_id": workflow_id, "version": from_version}) from None
+        try:
+            await self._store.get_draft(final.workflow_id)
+            if not overwrite:
+                raise Conflict(
+                    f"Workflow '{final.workflow_id}' already has a draft; pass overwrite=true to replace it",
+                    details={"workflow_id": final.workflow_id},
+                )
+        except NotFound:
+            pass
+        draft = msgspec.structs.replace(final, status="draft")
+        metadata = {k: v for k, v in final.metadata.items() if k not in ("immutable", "finalized_at", "validated_at")}
+        draft.metadata = {**metadata, "base_version": final.version, "cloned_at": utcnow_iso()}
+        await self._store.save_draft(draft)
+        return draft
+
+    # -- graph view ----------------------------------------------------------------------
+
+    async def definition(self, ref: str, state: GraphState, version: str | None = None) -> Workflow:
+        try:
+            workflow_id = await self._store.resolve_workflow(ref)
+            if state == "draft":
+                return await self._store.get_draft(workflow_id)
+            if state == "temp":
+                return await self._store.get_temp(workflow_id)
+            versions = await self._store.list_versions(workflow_id)
+            if not versions:
+                raise NotFound("no final version")
+            return await self._store.get_final(workflow_id, version or versions[-1])
+        except NotFound:
+            raise NotFound("Workflow not found", details={"workflow_id": ref, "state": state, "version": version}) from None
+
+    async def graph(self, ref: str, state: GraphState, version: str | None = None) -> WorkflowGraphView:
+        workflow = await self.definition(ref, state, version)
+        agents = await self.agents_for(workflow)
+        built = build_workflow_graph(workflow, agents, EngineGraphContext(self._models))
+        info: GraphInfo = describe_state_graph(built.graph, built.node_types)
+        conditions = {(c.from_, c.to): c.condition for c in workflow.connections}
+        nodes = []
+        for node in info.nodes:
+            agent = agents.get(node.name)
+            if agent is None:
+                label = {"__start__": "Start", "__end__": "End", "merge": "Merge"}.get(node.name, node.name)
+                nodes.append(GraphNodeView(id=node.name, label=label, type=node.type, metadata={}))
+                continue
+            nodes.append(
+                GraphNodeView(
+                    id=node.name,
+                    label=agent.name or agent.agent_id,
+                    type="agent",
+                    metadata={
+                        "role": agent.role,
+                        "llm": {"provider": agent.llm.provider, "model": agent.llm.model},
+                        "tools": list(agent.tools),
+                        "node_type": node.type,
+                    },
+                )
+            )
+        edges = [GraphEdgeView(source=e.source, target=e.target, condition=conditions.get((e.source, e.target))) for e in info.edges]
+        return WorkflowGraphView(
+            workflow_id=workflow.workflow_id,
+            state=state,
+            version=workflow.version,
+            execution_model=workflow.execution_model,
+            nodes=nodes,
+            edges=edges,
+            mermaid=info.mermaid,
+        )
+
+    # -- permissions ---------------------------------------------------------------------
+
+    async def permission_check(self, caller: str, target: str, workflow: Workflow, given: Mapping[str, Agent]) -> bool:
+        return can_call(caller, target, workflow, await self.agents_for(workflow, given))
+
+    async def permission_targets(self, agent_id: str, workflow: Workflow, given: Mapping[str, Agent]) -> list[str]:
+        if agent_id not in workflow.agents:
+            raise NotFound(f"Agent '{agent_id}' is not a member of workflow '{workflow.workflow_id}'")
+        return allowed_targets(agent_id, workflow, await self.agents_for(workflow, given))
+
+    async def permission_errors(self, workflow: Workflow, given: Mapping[str, Agent]) -> list[str]:
+        return validate_permissions(workflow, await self.agents_for(workflow, given))
+
+    async def stored_for_permissions(self, ref: str) -> Workflow:
+        """A stored workflow for permission questions: its draft, else what runs."""
+        workflow_id = await self._store.resolve_workflow(ref)
+        try:
+            return await self._store.get_draft(workflow_id)
+        except NotFound:
+            return await self._store.get_runnable(workflow_id)
+
+    # -- legacy canvas -------------------------------------------------------------------
+
+    async def from_canvas(
+        self,
+        *,
+        name: str,
+        description: str,
+        execution_model: str,
+        master_agent: str | None,
+        nodes: list[tuple[str, str | None, Mapping[str, Any] | None]],
+        edges: list[tuple[str, str, str | None]],
+    ) -> tuple[Workflow, dict[str, Agent]]:
+        """A draft from canvas nodes (an existing agent id, or an inline agent) and edges.
+        Everything is validated before anything is written."""
+        node_agent: dict[str, str] = {}
+        agents: dict[str, Agent] = {}
+        inline: list[Agent] = []
+        for node_id, agent_id, definition in nodes:
+            if definition is not None:
+                agent = convert_agent({"agent_id": agent_id or node_id, **definition})
+                inline.append(agent)
+            else:
+                try:
+                    agent = await self._store.get_agent(agent_id or node_id)
+                except NotFound:
+                    raise Invalid(f"Canvas node '{node_id}': Agent '{agent_id or node_id}' not found") from None
+            node_agent[node_id], agents[agent.agent_id] = agent.agent_id, agent
+        connections = []
+        for source, target, condition in edges:
+            missing = [n for n in (source, target) if n not in node_agent]
+            if missing:
+                raise Invalid(f"Canvas edge {source} -> {target}: no node '{missing[0]}'")
+            connections.append(Connection(from_=node_agent[source], to=node_agent[target], condition=condition))
+        workflow_id = new_id("wf")
+        workflow = convert_workflow(
+            {
+                "workflow_id": workflow_id,
+                "slug": f"{slugify(name)}-{workflow_id[-4:]}",
+                "name": name,
+                "description": description,
+                "execution_model": execution_model,
+                "agents": list(agents),
+                "connections": msgspec.to_builtins(connections),
+                "hierarchy": None if master_agent is None else {"master_agent": node_agent.get(master_agent, master_agent)},
+                "metadata": {"created_by": "canvas", "created_at": utcnow_iso()},
+            }
+        )
+        for agent in inline:
+            errors = self._agents.definition_errors(agent)
+            if errors:
+                raise Invalid(errors[0], details={"errors": errors})
+        report = validate_draft(workflow, agents)
+        if not report.valid:
+            raise Invalid("The canvas is not a valid workflow: " + "; ".join(report.errors), details={"errors": report.errors})
+        await self._agents.register_missing(inline)
+        await self._store.save_draft(workflow, create=True)
+        return workflow, agents
+
+    # -- execution -----------------------------------------------------------------------
+
+    async def execute(self, ref: str, mode: Literal["test", "final"], version: str | None, inputs: Mapping[str, Any]) -> RunResult:
+        if mode == "final" and not version:
+            raise Invalid("version is required in final mode", details={"errors": [{"field": "version", "message": "required in final mode"}]})
+        workflow = await self.definition(ref, "temp" if mode == "test" else "final", version)
+        problems = input_errors(input_schema(workflow.input_fields), dict(inputs))
+        if problems:
+            raise Invalid(
+                "Invalid input: " + "; ".join(f"{p['field']}: {p['message']}" for p in problems), details={"errors": problems}
+            )
+        agents = await self.agents_for(workflow)
+        calls: list[LLMUsage] = []
+        run_id = new_id("run")
+        started = time.perf_counter()
+        error: dict[str, Any] | None = None
+        output: dict[str, Any] = {}
+        try:
+            graph = build_workflow_graph(workflow, agents, EngineGraphContext(self._models)).graph.compile()
+            with anyio.fail_after(self._run_timeout):
+                state = await graph.ainvoke(
+                    apply_defaults(workflow.input_fields, inputs),
+                    config={"callbacks": [UsageRecorder(self._prices, calls.append)]},
+                )
+            output = {k: v for k, v in state.items() if k not in inputs and k != "delegations"}
+        except TimeoutError:
+            error = {"type": "TimeoutError", "message": f"run exceeded {self._run_timeout:g}s", "code": "ERR_EXEC_002"}
+        except EchoError as exc:
+            error = {"type": exc.type, "message": exc.message, "code": exc.code}
+        except Exception as exc:  # the run failed; the request did not
+            error = {"type": "ExecutionError", "message": f"{type(exc).__name__}: {exc}", "code": "ERR_EXEC_001"}
+        return RunResult(
+            run_id=run_id,
+            workflow_id=workflow.workflow_id,
+            version=workflow.version,
+            status="failed" if error else "completed",
+            execution_mode=mode,
+            output=output,
+            error=error,
+            llm_calls=calls,
+            duration_seconds=round(time.perf_counter() - started, 3),
+        )
+
