@@ -47,7 +47,7 @@ _ROLES: list[tuple[tuple[str, ...], str, str, str]] = [
     (("translat",), "Translator", "Translation", "translation"),
     (("summari", "synthesi", "insight", "conclu", "recommend"), "Synthesizer", "Result Synthesis", "synthesis"),
     (("review", "check", "verif", "validat", "proofread", "critiq", "audit"), "Reviewer", "Quality Review", "review"),
-    (("writ", "draft", "compos", "generat", "creat", "produc"), "Writer", "Content Writing", "draft"),
+    (("writ", "draft", "compos"), "Writer", "Content Writing", "draft"),
     (("report", "present", "publish", "format"), "Reporter", "Reporting", "report"),
 ]
 _LEAD = re.compile(r"^\s*(?:please\s+)?(?:create|build|make|design)\s+(?:a|an|the)?\s*(?:\w+\s+)?(?:workflow|pipeline|process)\s+(?:to|that|which|for)\s+", re.I)
@@ -80,13 +80,21 @@ def _execution_model(prompt: str) -> str:
     return "sequential"
 
 
+# Verbs that say only that something is made: the object decides ("generate insights" is
+# a synthesis); alone they mean writing ("generate a blog post").
+_GENERIC = ("generat", "creat", "produc", "mak", "build")
+
+
 def _role_of(clause: str) -> tuple[str, str, str]:
     """(name, role, output key) from the clause's words, earliest word first: the leading
     verb decides ("summarize findings" is a synthesis, not a search)."""
-    for word in re.findall(r"[a-z]+", clause.lower()):
+    words = re.findall(r"[a-z]+", clause.lower())
+    for word in words:
         for stems, name, role, key in _ROLES:
             if word.startswith(stems):
                 return name, role, key
+    if any(word.startswith(_GENERIC) for word in words):
+        return "Writer", "Content Writing", "draft"
     return "Worker", clause[:60].capitalize(), "result"
 
 

@@ -91,7 +91,7 @@ class WorkflowLifecycleController(Controller):
         self,
         services: NamedDependency[Services],
         workflow_id: FromPath[str],
-        graph_state: Annotated[Literal["temp", "final", "draft"], QueryParameter(query="state")] = "temp",
+        graph_state: Annotated[Literal["temp", "final", "draft"], QueryParameter(name="state")] = "temp",
         version: FromQuery[str | None] = None,
         format: FromQuery[Literal["json", "mermaid"]] = "json",  # noqa: A002 - the public query name
     ) -> WorkflowGraphView | Response[str]:
