@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import anyio
 
 from echo_orchestrator.engine.context import EngineGraphContext
+from echo_orchestrator.engine.events import EventBus
+from echo_orchestrator.engine.executions import ExecutionManager
 from echo_orchestrator.engine.graph_catalog import GraphCatalog
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.llm.prices import PriceTable
@@ -24,9 +26,11 @@ from echo_orchestrator.models import McpServerConfig, McpSettings
 from echo_orchestrator.registry import PluginRegistry
 from echo_orchestrator.registry.spec import ToolSpec
 from echo_orchestrator.services.agents import AgentService
+from echo_orchestrator.services.executions import ExecutionService
 from echo_orchestrator.services.workflows import WorkflowService
 from echo_orchestrator.settings import Settings
 from echo_orchestrator.store import FileDefinitionStore
+from echo_orchestrator.store.runtime import RuntimeStore
 from echo_orchestrator.system import ResourceMonitor
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,10 @@ class Services:
     graphs: GraphCatalog
     agents: AgentService
     workflows: WorkflowService
+    runtime: RuntimeStore
+    executions: ExecutionManager
+    executions_api: ExecutionService
+    events: EventBus
     resources: ResourceMonitor
     started_at: float
 
@@ -93,6 +101,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     )
     prices = PriceTable.from_file(settings.prices_file)
     agent_service = AgentService(store, models, hub)
+    runtime = RuntimeStore(store.layout.runtime / "runtime.sqlite")
+    await runtime.open()
+    bus = EventBus()
+    executions = ExecutionManager(runtime, models, hub, prices, bus, max_concurrent=settings.max_concurrent_executions)
     services = Services(
         settings=settings,
         store=store,
@@ -102,7 +114,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         hub=hub,
         graphs=GraphCatalog(registry, store, EngineGraphContext(models)),
         agents=agent_service,
-        workflows=WorkflowService(store, agent_service, models, hub, registry, prices),
+        workflows=WorkflowService(store, agent_service, models, hub, registry, executions),
+        runtime=runtime,
+        executions=executions,
+        executions_api=ExecutionService(store, registry, models, executions),
+        events=bus,
         resources=ResourceMonitor(store.layout.root),
         started_at=time.monotonic(),
     )
@@ -118,7 +134,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         len(snapshot.providers),
         len(snapshot.problems),
     )
-    async with hub.running(), anyio.create_task_group() as tg:
+    async with hub.running(), executions.running(), anyio.create_task_group() as tg:
         if settings.watch:
             tg.start_soon(_never_fatal, "storage watcher", store.follow_changes)
         if settings.watch_plugins:
@@ -129,3 +145,4 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             await store.close()
             await registry.close()
             tg.cancel_scope.cancel()
+    await runtime.close()

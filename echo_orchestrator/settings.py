@@ -35,6 +35,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     prices_file: Path | None = None
     # Follow the plugins folder and reload drop-in plugins when it changes.
     watch_plugins: bool = True
+    # Executions running at once; more wait as `initializing` (the seed's limit is 50).
+    max_concurrent_executions: int = 50
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -10,6 +10,7 @@ from litestar import Litestar
 from litestar.di import Provide
 
 from echo_orchestrator.api.controllers.agents import AgentController
+from echo_orchestrator.api.controllers.executions import ExecutionController
 from echo_orchestrator.api.controllers.graphs import GraphController
 from echo_orchestrator.api.controllers.mcp import McpController
 from echo_orchestrator.api.controllers.service import ServiceController
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             McpController,
             AgentController,
             WorkflowLifecycleController,
+            ExecutionController,
             assets_router(),
         ],
         dependencies={

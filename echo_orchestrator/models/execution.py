@@ -41,6 +41,7 @@ class ErrorInfo(Record):
 class LLMUsage(Record):
     provider: str
     model: str
+    node: str | None = None  # the graph node that made the call
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
@@ -79,6 +80,10 @@ class Execution(Record):
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
     progress: Progress = msgspec.field(default_factory=Progress)
     workspace: str = "default"
+    total_steps: int = 0
+    llm_calls: int = 0
+    total_tokens: int = 0
+    cost_usd: float = 0.0
     created_at: datetime | None = None
     started_at: datetime | None = None
     completed_at: datetime | None = None
@@ -91,6 +96,7 @@ class StepExecution(Record):
     execution_id: str
     step_number: int
     step_name: str
+    node_name: str | None = None
     status: StepStatus = "pending"
     workflow_slug: str | None = None
     started_at: datetime | None = None

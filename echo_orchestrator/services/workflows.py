@@ -5,11 +5,9 @@ draft -> validated (validate/final) -> testing (temp save) -> final (immutable v
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any, Literal
 
-import anyio
 import msgspec
 
 from echo_orchestrator.engine.compiler import build_workflow_graph
@@ -17,11 +15,11 @@ from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.designer import Design, design, slugify
 from echo_orchestrator.engine.inputs import apply_defaults, input_schema
 from echo_orchestrator.engine.llm.factory import ModelFactory
-from echo_orchestrator.engine.llm.prices import PriceTable
-from echo_orchestrator.engine.llm.usage import UsageRecorder
+from echo_orchestrator.engine.executions import ExecutionManager
+from echo_orchestrator.engine.plans import workflow_plan
 from echo_orchestrator.engine.permissions import allowed_targets, can_call, validate_permissions
 from echo_orchestrator.engine.validation import Capabilities, ValidationReport, validate_draft, validate_final
-from echo_orchestrator.errors import BadRequest, ConfigurationError, Conflict, EchoError, Invalid, NotFound
+from echo_orchestrator.errors import BadRequest, ConfigurationError, Conflict, Invalid, NotFound
 from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.mcp.schema import input_errors
 from echo_orchestrator.models import Agent, Connection, LLMConfig, LLMUsage, Workflow, new_id, utcnow_iso
@@ -61,7 +59,7 @@ class RunResult(msgspec.Struct, kw_only=True):
     run_id: str
     workflow_id: str
     version: str
-    status: Literal["completed", "failed"]
+    status: str  # completed | failed | cancelled
     execution_mode: str
     output: dict[str, Any]
     error: dict[str, Any] | None
@@ -86,16 +84,14 @@ class WorkflowService:
         models: ModelFactory,
         hub: McpHub,
         registry: PluginRegistry,
-        prices: PriceTable,
-        run_timeout: float = 600.0,
+        executions: ExecutionManager,
     ) -> None:
         self._store = store
         self._agents = agents
         self._models = models
         self._hub = hub
         self._registry = registry
-        self._prices = prices
-        self._run_timeout = run_timeout
+        self._executions = executions
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
@@ -368,34 +364,20 @@ class WorkflowService:
                 "Invalid input: " + "; ".join(f"{p['field']}: {p['message']}" for p in problems), details={"errors": problems}
             )
         agents = await self.agents_for(workflow)
-        calls: list[LLMUsage] = []
-        run_id = new_id("run")
-        started = time.perf_counter()
-        error: dict[str, Any] | None = None
-        output: dict[str, Any] = {}
-        try:
-            graph = build_workflow_graph(workflow, agents, EngineGraphContext(self._models)).graph.compile()
-            with anyio.fail_after(self._run_timeout):
-                state = await graph.ainvoke(
-                    apply_defaults(workflow.input_fields, inputs),
-                    config={"callbacks": [UsageRecorder(self._prices, calls.append)]},
-                )
-            output = {k: v for k, v in state.items() if k not in inputs and k != "delegations"}
-        except TimeoutError:
-            error = {"type": "TimeoutError", "message": f"run exceeded {self._run_timeout:g}s", "code": "ERR_EXEC_002"}
-        except EchoError as exc:
-            error = {"type": exc.type, "message": exc.message, "code": exc.code}
-        except Exception as exc:  # the run failed; the request did not
-            error = {"type": "ExecutionError", "message": f"{type(exc).__name__}: {exc}", "code": "ERR_EXEC_001"}
+        plan = workflow_plan(workflow, agents, EngineGraphContext(self._models), mode=mode)
+        execution = await self._executions.start(plan, apply_defaults(workflow.input_fields, inputs))
+        finished = await self._executions.wait(execution.execution_id)
+        error = None if finished.error is None else {"type": finished.error.type, "message": finished.error.message, "code": finished.error.code}
+        started = finished.started_at or finished.created_at
         return RunResult(
-            run_id=run_id,
+            run_id=finished.execution_id,
             workflow_id=workflow.workflow_id,
             version=workflow.version,
-            status="failed" if error else "completed",
+            status=finished.status,
             execution_mode=mode,
-            output=output,
+            output=finished.outputs or {},
             error=error,
-            llm_calls=calls,
-            duration_seconds=round(time.perf_counter() - started, 3),
+            llm_calls=await self._executions.runtime.llm_calls(finished.execution_id),
+            duration_seconds=round((finished.completed_at - started).total_seconds(), 3) if finished.completed_at and started else 0.0,
         )
 

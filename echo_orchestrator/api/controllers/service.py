@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 from litestar import Controller, get
 from litestar.di import NamedDependency
 
@@ -77,8 +78,7 @@ class ServiceController(Controller):
     ) -> ServiceMetrics:
         return ServiceMetrics(
             requests=request_metrics.snapshot(),
-            # No execution engine is wired in yet, so there are truly none to count.
-            executions=ExecutionCounts(active=0, completed_today=0, failed_today=0, avg_duration_seconds=None),
+            executions=ExecutionCounts(**msgspec.structs.asdict(await services.runtime.stats())),
             resources=services.resources.sample(),
             uptime=round(services.uptime_seconds, 3),
             timestamp=utcnow_iso(),

@@ -19,7 +19,8 @@ from echo_orchestrator.engine.llm.prices import PriceTable
 from echo_orchestrator.models import LLMUsage
 
 UsageSink = Callable[[LLMUsage], Awaitable[None] | None]
-StartSink = Callable[[str, str, int], Awaitable[None] | None]
+# (provider, model, estimated prompt tokens, graph node or None)
+StartSink = Callable[[str, str, int, str | None], Awaitable[None] | None]
 
 
 def _usage_tokens(result: LLMResult) -> tuple[int, int, str | None]:
@@ -45,7 +46,7 @@ class UsageRecorder(AsyncCallbackHandler):
         self._prices = prices
         self._on_usage = on_usage
         self._on_start = on_start
-        self._started: dict[UUID, tuple[float, str, str]] = {}
+        self._started: dict[UUID, tuple[float, str, str, str | None]] = {}
         self.calls: list[LLMUsage] = []
 
     async def on_chat_model_start(
@@ -60,22 +61,24 @@ class UsageRecorder(AsyncCallbackHandler):
         metadata = metadata or {}
         provider = str(metadata.get("ls_provider") or "unknown")
         model = str(metadata.get("ls_model_name") or (kwargs.get("invocation_params") or {}).get("model") or "unknown")
-        self._started[run_id] = (time.perf_counter(), provider, model)
+        node = metadata.get("langgraph_node")
+        self._started[run_id] = (time.perf_counter(), provider, model, str(node) if node else None)
         if self._on_start is not None:
             from echo_orchestrator.engine.llm.echo import estimate_tokens
 
             prompt = sum(estimate_tokens(str(m.content)) for batch in messages for m in batch)
-            maybe = self._on_start(provider, model, prompt)
+            maybe = self._on_start(provider, model, prompt, str(node) if node else None)
             if maybe is not None:
                 await maybe
 
     async def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
-        started, provider, model = self._started.pop(run_id, (time.perf_counter(), "unknown", "unknown"))
+        started, provider, model, node = self._started.pop(run_id, (time.perf_counter(), "unknown", "unknown", None))
         prompt, completion, reported_model = _usage_tokens(response)
         model = reported_model or model
         usage = LLMUsage(
             provider=provider,
             model=model,
+            node=node,
             prompt_tokens=prompt,
             completion_tokens=completion,
             total_tokens=prompt + completion,

@@ -50,7 +50,10 @@ def test_the_documents_workflow_lifecycle(fresh_client: Client) -> None:
     assert temp["status"] == "testing" and temp["metadata"]["is_temp"] is True and temp["description"] == "Edited by a human"
     # 6. Test execute
     run = c.post("/workflows/execute", json={"workflow_id": wid, "mode": "test", "input_payload": {"input_data": "Sample sales data"}}).json()
-    assert run["status"] == "completed" and run["execution_mode"] == "test" and run["run_id"].startswith("run_")
+    assert run["status"] == "completed" and run["execution_mode"] == "test"
+    tracked = c.get(f"/executions/{run['run_id']}").json()  # the run is an execution like any other
+    assert tracked["status"] == "completed" and tracked["workflow_slug"] == wf["slug"]
+    assert c.get(f"/executions/{run['run_id']}/steps").json()["completed_steps"] == 2
     assert "Sample sales data" in run["output"]["analysis_result"]  # the analyzer really read its input
     assert run["output"]["final_output"].startswith("[echo: offline")
     assert len(run["llm_calls"]) == 2 and run["llm_calls"][0]["provider"] == "echo"

@@ -42,7 +42,7 @@ async def test_usage_recorder_measures_every_call() -> None:
     seen: list[LLMUsage] = []
     started: list[tuple[str, str, int]] = []
     prices = PriceTable({"echo-priced": Price(1.0, 2.0)})
-    recorder = UsageRecorder(prices, seen.append, lambda p, m, t: started.append((p, m, t)))
+    recorder = UsageRecorder(prices, seen.append, lambda p, m, t, _node: started.append((p, m, t)))
     model = EchoChatModel(model_name="echo-priced", latency_ms=20)
     await model.ainvoke("a" * 400, config={"callbacks": [recorder]})
     (usage,) = seen

@@ -1,0 +1,455 @@
+"""Executions: runs of workflows and graphs, tracked step by step.
+
+One anyio task group, owned by the app's lifespan, runs every execution under a capacity
+limit (executions beyond it wait as `initializing`), each in its own cancel scope. A run
+streams its LangGraph graph in debug mode: every task start and result becomes a node
+execution, a step execution (a workflow's agent, or a graph's node) and events; every LLM
+call is attributed to the step that made it. Each change is written to the runtime store
+first and then published on the event bus.
+
+Cancel: `graceful` lets the running step finish, then stops; otherwise the run's cancel
+scope is cancelled at once. Either way the execution ends `cancelled`, finished steps kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+import anyio
+import msgspec
+from anyio.abc import TaskGroup
+from langgraph.graph import StateGraph
+
+from echo_orchestrator.engine.context import EngineGraphContext
+from echo_orchestrator.engine.events import EventBus
+from echo_orchestrator.engine.llm.factory import ModelFactory
+from echo_orchestrator.engine.llm.prices import PriceTable
+from echo_orchestrator.engine.llm.usage import UsageRecorder
+from echo_orchestrator.errors import Conflict, EchoError
+from echo_orchestrator.mcp import McpHub
+from echo_orchestrator.models import (
+    ErrorInfo,
+    EventType,
+    Execution,
+    ExecutionConfig,
+    LLMUsage,
+    NodeExecution,
+    Progress,
+    StepExecution,
+    new_id,
+    utcnow,
+)
+from echo_orchestrator.models.execution import TERMINAL_STATUSES
+from echo_orchestrator.store.runtime import RuntimeStore
+
+log = logging.getLogger(__name__)
+
+GraphBuilder = Callable[[EngineGraphContext], StateGraph[Any]]
+# Keys kept out of a run's outputs: bookkeeping of the compiled workflow graphs.
+INTERNAL_KEYS = frozenset({"delegations"})
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What to run: a graph builder and how its nodes map to steps."""
+
+    kind: Literal["workflow", "graph"]
+    build: GraphBuilder
+    # node name -> (step number, step name); nodes not listed get numbers as they first run
+    steps: Mapping[str, tuple[int, str]]
+    total_steps: int
+    node_types: Mapping[str, str] = field(default_factory=dict)
+    workflow_id: str | None = None
+    workflow_slug: str | None = None
+    workflow_version: str | None = None
+    execution_mode: str | None = None
+    graph_name: str | None = None
+    estimated_seconds: float | None = None
+
+
+@dataclass(eq=False)
+class _Live:
+    execution: Execution
+    plan: RunPlan
+    done: anyio.Event = field(default_factory=anyio.Event)
+    scope: anyio.CancelScope | None = None
+    stop_after_step: bool = False
+    cancel_reason: str | None = None
+    running_steps: dict[str, StepExecution] = field(default_factory=dict)  # by node name
+    nodes: dict[str, NodeExecution] = field(default_factory=dict)  # by LangGraph task id
+    step_numbers: dict[str, tuple[int, str]] = field(default_factory=dict)
+    completed_steps: set[int] = field(default_factory=set)
+
+
+class ExecutionManager:
+    def __init__(
+        self,
+        runtime: RuntimeStore,
+        models: ModelFactory,
+        hub: McpHub,
+        prices: PriceTable,
+        bus: EventBus,
+        *,
+        max_concurrent: int = 50,
+    ) -> None:
+        self.runtime = runtime
+        self.bus = bus
+        self._models = models
+        self._hub = hub
+        self._prices = prices
+        self._limiter = anyio.CapacityLimiter(max_concurrent)
+        self._live: dict[str, _Live] = {}
+        self._tg: TaskGroup | None = None
+
+    @property
+    def active(self) -> int:
+        return len(self._live)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[ExecutionManager]:
+        interrupted = await self.runtime.mark_interrupted()
+        if interrupted:
+            log.warning("marked %d execution(s) failed: they were running when the server stopped", len(interrupted))
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            try:
+                yield self
+            finally:
+                for live in list(self._live.values()):
+                    live.cancel_reason = "server shutdown"
+                    if live.scope is not None:
+                        live.scope.cancel()
+                tg.cancel_scope.cancel()
+                self._tg = None
+
+    # -- starting, waiting, cancelling ---------------------------------------------------
+
+    async def start(
+        self,
+        plan: RunPlan,
+        inputs: Mapping[str, Any],
+        *,
+        config: ExecutionConfig | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Execution:
+        if self._tg is None:
+            raise Conflict("The execution engine is not running")
+        prefix = "wfexec" if plan.kind == "workflow" else "exec"
+        now = utcnow()
+        execution = Execution(
+            execution_id=new_id(prefix),
+            kind=plan.kind,
+            status="initializing",
+            workflow_id=plan.workflow_id,
+            workflow_slug=plan.workflow_slug,
+            workflow_version=plan.workflow_version,
+            execution_mode=plan.execution_mode,
+            graph_name=plan.graph_name,
+            inputs=dict(inputs),
+            config=config or ExecutionConfig(),
+            metadata=dict(metadata or {}),
+            progress=Progress(total_steps=plan.total_steps),
+            total_steps=plan.total_steps,
+            created_at=now,
+            estimated_completion=now + timedelta(seconds=plan.estimated_seconds) if plan.estimated_seconds else None,
+        )
+        await self.runtime.save_execution(execution)
+        live = _Live(execution=execution, plan=plan, step_numbers=dict(plan.steps))
+        self._live[execution.execution_id] = live
+        self._tg.start_soon(self._run, live)
+        return execution
+
+    async def wait(self, execution_id: str) -> Execution:
+        live = self._live.get(execution_id)
+        if live is not None:
+            await live.done.wait()
+        return await self.runtime.get_execution(execution_id)
+
+    async def cancel(self, execution_id: str, *, graceful: bool, reason: str | None) -> Execution:
+        execution = await self.runtime.get_execution(execution_id)
+        live = self._live.get(execution_id)
+        if live is None or execution.status in TERMINAL_STATUSES:
+            raise Conflict(
+                f"Execution '{execution_id}' is {execution.status}; only a running execution can be cancelled",
+                details={"execution_id": execution_id, "status": execution.status},
+            )
+        live.cancel_reason = reason or "cancelled by request"
+        if graceful and live.running_steps:
+            live.stop_after_step = True
+        elif live.scope is not None:
+            live.scope.cancel()
+        else:
+            live.stop_after_step = True  # still waiting for capacity: it will not start
+        return live.execution
+
+    async def cancel_step(self, step_execution_id: str) -> StepExecution:
+        step = await self.runtime.get_step(step_execution_id)
+        live = self._live.get(step.execution_id)
+        if live is None or step.status not in ("running", "retrying", "pending"):
+            raise Conflict(
+                f"Step execution '{step_execution_id}' is {step.status}; only a running step can be cancelled",
+                details={"step_execution_id": step_execution_id, "status": step.status},
+            )
+        live.cancel_reason = f"step {step.step_number} ({step.step_name}) cancelled"
+        if live.scope is not None:
+            live.scope.cancel()
+        await live.done.wait()
+        return await self.runtime.get_step(step_execution_id)
+
+    # -- the run -------------------------------------------------------------------------
+
+    async def _event(self, live: _Live, event_type: EventType, data: dict[str, Any]) -> None:
+        event = await self.runtime.append_event(live.execution.execution_id, event_type, data)
+        self.bus.publish(event)
+
+    async def _save(self, live: _Live) -> None:
+        await self.runtime.save_execution(live.execution)
+
+    async def _run(self, live: _Live) -> None:
+        execution = live.execution
+        try:
+            async with self._limiter:
+                if live.stop_after_step:  # cancelled while waiting for capacity
+                    await self._finish(live, "cancelled", None)
+                    return
+                await self._execute(live)
+        except Exception:  # a bug of ours must still end the execution, never leave it running
+            log.exception("execution %s crashed", execution.execution_id)
+            if execution.status not in TERMINAL_STATUSES:
+                with anyio.CancelScope(shield=True):
+                    await self._finish(live, "failed", ErrorInfo(type="ExecutionError", message="internal error", code="ERR_EXEC_001"))
+        finally:
+            live.done.set()
+            self._live.pop(execution.execution_id, None)
+            self.runtime.forget_sequence(execution.execution_id)
+
+    async def _execute(self, live: _Live) -> None:
+        execution = live.execution
+        execution.status, execution.started_at = "running", utcnow()
+        await self._save(live)
+        await self._event(
+            live,
+            "execution_started",
+            {
+                "workflow_slug": execution.workflow_slug,
+                "graph_name": execution.graph_name,
+                "status": "running",
+                "started_at": execution.started_at.isoformat(),
+            },
+        )
+
+        async def on_start(provider: str, model: str, prompt_tokens: int, node: str | None) -> None:
+            step = live.running_steps.get(node or "")
+            await self._event(
+                live,
+                "llm_call_started",
+                {"provider": provider, "model": model, "prompt_tokens": prompt_tokens, "step_number": step.step_number if step else None},
+            )
+
+        async def on_usage(usage: LLMUsage) -> None:
+            step = live.running_steps.get(usage.node or "")
+            if step is not None:
+                step.llm_calls.append(usage)
+            execution.llm_calls += 1
+            execution.total_tokens += usage.total_tokens
+            execution.cost_usd = round(execution.cost_usd + (usage.cost_usd or 0.0), 8)
+            await self.runtime.add_llm_call(execution.execution_id, step.step_execution_id if step else None, usage)
+            await self._event(
+                live,
+                "llm_call_completed",
+                {**msgspec.to_builtins(usage), "step_number": step.step_number if step else None},
+            )
+
+        context = EngineGraphContext(self._models, self._call_tool)
+        state: dict[str, Any] = dict(execution.inputs)
+        error: ErrorInfo | None = None
+        timeout = execution.config.timeout
+        with anyio.CancelScope() as scope:
+            live.scope = scope
+            try:
+                graph = live.plan.build(context).compile()
+                with anyio.fail_after(timeout) if timeout else contextlib.nullcontext():
+                    stream = graph.astream(
+                        execution.inputs,
+                        config={"callbacks": [UsageRecorder(self._prices, on_usage, on_start)], "recursion_limit": 100},
+                        stream_mode=["debug", "values"],
+                    )
+                    async for mode, chunk in stream:
+                        part: dict[str, Any] = dict(chunk)  # type: ignore[arg-type]
+                        if mode == "values":
+                            state = part
+                        elif part.get("type") == "task":
+                            await self._task_started(live, part["payload"])
+                        elif part.get("type") == "task_result":
+                            await self._task_finished(live, part["payload"])
+                            if live.stop_after_step and not live.running_steps:
+                                break
+            except TimeoutError:
+                error = ErrorInfo(type="TimeoutError", message=f"Execution exceeded its timeout of {timeout:g}s", code="ERR_EXEC_002")
+            except EchoError as exc:
+                error = ErrorInfo(type=exc.type, message=exc.message, code=exc.code)
+            except Exception as exc:
+                error = ErrorInfo(type="ExecutionError", message=f"{type(exc).__name__}: {exc}", code="ERR_EXEC_001")
+        live.scope = None
+        with anyio.CancelScope(shield=True):
+            if scope.cancelled_caught or (live.stop_after_step and error is None):
+                await self._finish(live, "cancelled", None)
+            elif error is not None:
+                await self._finish(live, "failed", error)
+            else:
+                execution.outputs = {k: v for k, v in state.items() if k not in execution.inputs and k not in INTERNAL_KEYS}
+                await self._finish(live, "completed", None)
+
+    async def _call_tool(self, tool_id: str, arguments: Mapping[str, Any]) -> Any:
+        return (await self._hub.call(tool_id, arguments)).output
+
+    def _step_for(self, live: _Live, node: str) -> tuple[int, str]:
+        found = live.step_numbers.get(node)
+        if found is None:
+            found = live.step_numbers[node] = (len(live.step_numbers) + 1, node)
+        return found
+
+    async def _task_started(self, live: _Live, payload: Mapping[str, Any]) -> None:
+        execution, name, now = live.execution, str(payload["name"]), utcnow()
+        number, step_name = self._step_for(live, name)
+        node = NodeExecution(
+            node_execution_id=new_id("ne"),
+            execution_id=execution.execution_id,
+            node_name=name,
+            node_type=live.plan.node_types.get(name, "node"),
+            status="running",
+            step_number=number,
+            started_at=now,
+            input=_jsonable(payload.get("input")),
+        )
+        live.nodes[str(payload["id"])] = node
+        await self.runtime.save_node(node)
+        step = StepExecution(
+            step_execution_id=new_id("stepexec"),
+            execution_id=execution.execution_id,
+            step_number=number,
+            step_name=step_name,
+            node_name=name,
+            status="running",
+            workflow_slug=execution.workflow_slug,
+            started_at=now,
+            input=node.input or {},
+        )
+        live.running_steps[name] = step
+        await self.runtime.save_step(step)
+        execution.progress.current_step = number
+        await self._save(live)
+        await self._event(live, "step_started", {"step_number": number, "step_name": step_name, "started_at": now.isoformat()})
+        await self._event(live, "node_started", {"node_name": name, "node_type": node.node_type, "step_number": number})
+
+    async def _task_finished(self, live: _Live, payload: Mapping[str, Any]) -> None:
+        execution, name, now = live.execution, str(payload["name"]), utcnow()
+        failure = payload.get("error")
+        node = live.nodes.pop(str(payload["id"]), None)
+        error = None if failure is None else ErrorInfo(type="ExecutionError", message=f"{type(failure).__name__}: {failure}")
+        if node is not None:
+            node.status = "failed" if failure else "completed"
+            node.completed_at = now
+            node.duration_seconds = _seconds(node.started_at, now)
+            node.output, node.error = _jsonable(payload.get("result")), error
+            await self.runtime.save_node(node)
+            await self._event(live, "node_completed", {"node_name": name, "status": node.status, "duration_seconds": node.duration_seconds})
+        step = live.running_steps.pop(name, None)
+        if step is None:
+            return
+        step.status = "failed" if failure else "completed"
+        step.completed_at, step.duration_seconds = now, _seconds(step.started_at, now)
+        step.output, step.error = _jsonable(payload.get("result")), error
+        if error is not None:
+            error.step_number = step.step_number
+        await self.runtime.save_step(step)
+        await self._event(
+            live,
+            "step_completed" if not failure else "step_failed",
+            {
+                "step_number": step.step_number,
+                "step_name": step.step_name,
+                "status": step.status,
+                "duration_seconds": step.duration_seconds,
+                "completed_at": now.isoformat(),
+                **({"error": msgspec.to_builtins(error)} if error else {}),
+            },
+        )
+        if failure:
+            return
+        live.completed_steps.add(step.step_number)
+        progress = execution.progress
+        progress.completed_steps = len(live.completed_steps)
+        total = max(execution.total_steps, len(live.step_numbers), 1)
+        progress.total_steps = total
+        progress.percentage = round(min(100.0, 100.0 * progress.completed_steps / total), 1)
+        if execution.started_at is not None and progress.completed_steps:
+            elapsed = (now - execution.started_at).total_seconds()
+            execution.estimated_completion = execution.started_at + timedelta(seconds=elapsed * total / progress.completed_steps)
+        await self._save(live)
+        await self._event(
+            live,
+            "execution_progress",
+            {
+                "progress_percentage": progress.percentage,
+                "completed_steps": progress.completed_steps,
+                "total_steps": total,
+                "estimated_completion": execution.estimated_completion.isoformat() if execution.estimated_completion else None,
+            },
+        )
+
+    async def _finish(self, live: _Live, status: Literal["completed", "failed", "cancelled"], error: ErrorInfo | None) -> None:
+        execution, now = live.execution, utcnow()
+        for step in live.running_steps.values():  # steps cut short by a cancel or a timeout
+            step.status = "cancelled" if status == "cancelled" else "failed"
+            step.completed_at, step.duration_seconds = now, _seconds(step.started_at, now)
+            step.error = error
+            await self.runtime.save_step(step)
+            await self._event(live, "step_cancelled" if status == "cancelled" else "step_failed", {"step_number": step.step_number, "step_name": step.step_name, "status": step.status})
+        for node in live.nodes.values():
+            node.status = "cancelled" if status == "cancelled" else "failed"
+            node.completed_at = now
+            await self.runtime.save_node(node)
+        live.running_steps.clear()
+        execution.status, execution.completed_at, execution.error = status, now, error
+        if status == "completed":
+            execution.progress.percentage = 100.0
+            execution.progress.completed_steps = len(live.completed_steps)
+        await self._save(live)
+        duration = _seconds(execution.started_at or execution.created_at, now)
+        if status == "completed":
+            await self._event(
+                live,
+                "execution_completed",
+                {
+                    "status": "completed",
+                    "duration_seconds": duration,
+                    "completed_at": now.isoformat(),
+                    "result_summary": {"output_files": 0, "llm_calls": execution.llm_calls, "total_cost_usd": execution.cost_usd},
+                },
+            )
+        elif status == "failed":
+            await self._event(live, "execution_failed", {"status": "failed", "error": msgspec.to_builtins(error), "failed_at": now.isoformat()})
+        else:
+            await self._event(live, "execution_cancelled", {"status": "cancelled", "reason": live.cancel_reason, "cancelled_at": now.isoformat()})
+
+
+def _seconds(start: Any, end: Any) -> float | None:
+    return None if start is None else round((end - start).total_seconds(), 3)
+
+
+def _jsonable(value: Any) -> dict[str, Any] | None:
+    """A node's input or output as plain JSON (message objects and the like become strings)."""
+    if value is None:
+        return None
+    try:
+        plain = msgspec.to_builtins(value, enc_hook=str)
+    except (TypeError, msgspec.EncodeError):
+        plain = {"value": str(value)}
+    return plain if isinstance(plain, dict) else {"value": plain}
+

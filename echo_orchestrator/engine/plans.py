@@ -1,0 +1,49 @@
+"""Run plans: what an execution runs, and how its graph's nodes map to numbered steps."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from echo_orchestrator.engine.compiler import build_workflow_graph
+from echo_orchestrator.engine.context import EngineGraphContext
+from echo_orchestrator.engine.executions import RunPlan
+from echo_orchestrator.models import Agent, Workflow
+from echo_orchestrator.registry.registry import RegisteredGraph
+
+
+def workflow_plan(workflow: Workflow, agents: Mapping[str, Agent], context: EngineGraphContext, *, mode: str | None = None) -> RunPlan:
+    """Steps are the workflow's strategy steps that name an agent, else one step per agent in graph order."""
+    if not workflow.agents and workflow.graph_name:
+        raise ValueError("use graph_plan for a workflow that runs a plugin graph")
+    shape = build_workflow_graph(workflow, agents, context)  # fails early (Invalid) if it cannot compile
+    explicit = {s.agent_id: (s.step_number, s.name) for s in workflow.strategy_definition.steps if s.agent_id}
+    steps = explicit or {a: (i, agents[a].name or a) for i, a in enumerate(shape.agent_order, 1)}
+    estimates = [s.estimated_duration for s in workflow.strategy_definition.steps if s.estimated_duration]
+    return RunPlan(
+        kind="workflow",
+        build=lambda ctx: build_workflow_graph(workflow, agents, ctx).graph,
+        steps=steps,
+        total_steps=len(steps),
+        node_types=shape.node_types,
+        workflow_id=workflow.workflow_id,
+        workflow_slug=workflow.key,
+        workflow_version=workflow.version,
+        execution_mode=mode,
+        estimated_seconds=sum(estimates) if estimates else None,
+    )
+
+
+def graph_plan(graph: RegisteredGraph, *, workflow: Workflow | None = None) -> RunPlan:
+    """A plugin graph's steps are its nodes, in the order the graph declares them."""
+    nodes = [n.name for n in graph.info.nodes if n.type not in ("start", "end")]
+    return RunPlan(
+        kind="workflow" if workflow is not None else "graph",
+        build=graph.obj.build,
+        steps={name: (i, name) for i, name in enumerate(nodes, 1)},
+        total_steps=len(nodes),
+        node_types=dict(graph.obj.node_types),
+        graph_name=graph.name,
+        workflow_id=workflow.workflow_id if workflow else None,
+        workflow_slug=workflow.key if workflow else None,
+        workflow_version=workflow.version if workflow else None,
+    )

@@ -1,0 +1,321 @@
+"""Run history: executions, step and node executions, events and LLM calls, in SQLite.
+
+`storage/runtime/runtime.sqlite` (WAL). Each record is stored as its msgspec JSON document
+next to the few columns that lists and filters use, so the schema stays small and the
+records keep every field of the models. Events are appended with a per-execution `seq`
+from 1, written before anyone is told about them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+import anyio
+import msgspec
+
+from echo_orchestrator.errors import NotFound
+from echo_orchestrator.models import ErrorInfo, Event, EventType, Execution, LLMUsage, NodeExecution, StepExecution, new_id, utcnow
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS executions (
+    execution_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    workflow_id TEXT,
+    workflow_slug TEXT,
+    graph_name TEXT,
+    created_at REAL NOT NULL,
+    completed_at REAL,
+    doc BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS executions_by_slug ON executions (workflow_slug, created_at);
+CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status, created_at);
+CREATE TABLE IF NOT EXISTS step_executions (
+    step_execution_id TEXT PRIMARY KEY,
+    execution_id TEXT NOT NULL,
+    step_number INTEGER NOT NULL,
+    step_name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    workflow_slug TEXT,
+    started_at REAL,
+    duration_seconds REAL,
+    retry_count INTEGER NOT NULL DEFAULT 0,
+    doc BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS steps_by_execution ON step_executions (execution_id, step_number);
+CREATE INDEX IF NOT EXISTS steps_by_slug ON step_executions (workflow_slug, started_at);
+CREATE TABLE IF NOT EXISTS node_executions (
+    node_execution_id TEXT PRIMARY KEY,
+    execution_id TEXT NOT NULL,
+    started_at REAL,
+    doc BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS nodes_by_execution ON node_executions (execution_id, started_at);
+CREATE TABLE IF NOT EXISTS events (
+    execution_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    event_type TEXT NOT NULL,
+    doc BLOB NOT NULL,
+    PRIMARY KEY (execution_id, seq)
+);
+CREATE TABLE IF NOT EXISTS llm_calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    execution_id TEXT NOT NULL,
+    step_execution_id TEXT,
+    model TEXT NOT NULL,
+    total_tokens INTEGER NOT NULL,
+    cost_usd REAL,
+    created_at REAL NOT NULL,
+    doc BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS llm_by_execution ON llm_calls (execution_id);
+"""
+
+ACTIVE = ("initializing", "running", "paused")
+
+
+def _ts(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+class ExecutionStats(msgspec.Struct, kw_only=True):
+    active: int
+    completed_today: int
+    failed_today: int
+    avg_duration_seconds: float | None
+
+
+class RuntimeStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: aiosqlite.Connection | None = None
+        self._seq: dict[str, int] = {}
+        self._lock = anyio.Lock()
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        assert self._db is not None, "open() first"
+        return self._db
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = await aiosqlite.connect(self.path)
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.execute("PRAGMA synchronous=NORMAL")
+        await self._db.executescript(SCHEMA)
+        await self._db.commit()
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    # -- executions ----------------------------------------------------------------------
+
+    async def save_execution(self, execution: Execution) -> None:
+        await self.db.execute(
+            "INSERT INTO executions (execution_id, kind, status, workflow_id, workflow_slug, graph_name, created_at, completed_at, doc)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (execution_id) DO UPDATE SET"
+            " status = excluded.status, completed_at = excluded.completed_at, doc = excluded.doc",
+            (
+                execution.execution_id,
+                execution.kind,
+                execution.status,
+                execution.workflow_id,
+                execution.workflow_slug,
+                execution.graph_name,
+                _ts(execution.created_at) or time.time(),
+                _ts(execution.completed_at),
+                msgspec.json.encode(execution),
+            ),
+        )
+        await self.db.commit()
+
+    async def get_execution(self, execution_id: str) -> Execution:
+        async with self.db.execute("SELECT doc FROM executions WHERE execution_id = ?", (execution_id,)) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            raise NotFound(f"Execution '{execution_id}' not found", details={"execution_id": execution_id})
+        return msgspec.json.decode(row[0], type=Execution)
+
+    async def list_executions(
+        self, *, workflow_slug: str | None = None, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[list[Execution], int]:
+        where, args = self._where(workflow_slug=workflow_slug, status=status)
+        total = await self._scalar(f"SELECT COUNT(*) FROM executions{where}", args)
+        rows = await self._rows(
+            f"SELECT doc FROM executions{where} ORDER BY created_at DESC, execution_id LIMIT ? OFFSET ?", [*args, limit, offset]
+        )
+        return [msgspec.json.decode(r[0], type=Execution) for r in rows], int(total or 0)
+
+    async def mark_interrupted(self) -> list[str]:
+        """Executions left active by a process that died: failed, with the reason, never left running."""
+        rows = await self._rows(f"SELECT doc FROM executions WHERE status IN ({','.join('?' * len(ACTIVE))})", list(ACTIVE))
+        ids: list[str] = []
+        for (doc,) in rows:
+            execution = msgspec.json.decode(doc, type=Execution)
+            execution.status = "failed"
+            execution.completed_at = utcnow()
+            execution.error = ErrorInfo(
+                type="ExecutionError",
+                message="The server stopped while this execution was running",
+                code="ERR_EXEC_001",
+            )
+            await self.save_execution(execution)
+            for step in await self.list_steps(execution.execution_id):
+                if step.status in ("running", "retrying", "pending"):
+                    step.status, step.completed_at = "failed", execution.completed_at
+                    step.error = execution.error
+                    await self.save_step(step)
+            await self.append_event(execution.execution_id, "execution_failed", {"status": "failed", "error": msgspec.to_builtins(execution.error)})
+            ids.append(execution.execution_id)
+        return ids
+
+    async def stats(self) -> ExecutionStats:
+        midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+        active = await self._scalar(f"SELECT COUNT(*) FROM executions WHERE status IN ({','.join('?' * len(ACTIVE))})", list(ACTIVE))
+        completed = await self._scalar("SELECT COUNT(*) FROM executions WHERE status = 'completed' AND completed_at >= ?", [midnight])
+        failed = await self._scalar("SELECT COUNT(*) FROM executions WHERE status = 'failed' AND completed_at >= ?", [midnight])
+        avg = await self._scalar(
+            "SELECT AVG(completed_at - created_at) FROM executions WHERE status = 'completed' AND completed_at >= ?",
+            [(datetime.now(UTC) - timedelta(days=1)).timestamp()],
+        )
+        return ExecutionStats(
+            active=int(active or 0),
+            completed_today=int(completed or 0),
+            failed_today=int(failed or 0),
+            avg_duration_seconds=None if avg is None else round(float(avg), 3),
+        )
+
+    # -- steps and nodes -----------------------------------------------------------------
+
+    async def save_step(self, step: StepExecution) -> None:
+        await self.db.execute(
+            "INSERT INTO step_executions (step_execution_id, execution_id, step_number, step_name, status, workflow_slug,"
+            " started_at, duration_seconds, retry_count, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (step_execution_id) DO UPDATE SET status = excluded.status,"
+            " duration_seconds = excluded.duration_seconds, retry_count = excluded.retry_count, doc = excluded.doc",
+            (
+                step.step_execution_id,
+                step.execution_id,
+                step.step_number,
+                step.step_name,
+                step.status,
+                step.workflow_slug,
+                _ts(step.started_at),
+                step.duration_seconds,
+                step.retry_count,
+                msgspec.json.encode(step),
+            ),
+        )
+        await self.db.commit()
+
+    async def get_step(self, step_execution_id: str) -> StepExecution:
+        rows = await self._rows("SELECT doc FROM step_executions WHERE step_execution_id = ?", [step_execution_id])
+        if not rows:
+            raise NotFound(f"Step execution '{step_execution_id}' not found", details={"step_execution_id": step_execution_id})
+        return msgspec.json.decode(rows[0][0], type=StepExecution)
+
+    async def list_steps(self, execution_id: str) -> list[StepExecution]:
+        rows = await self._rows(
+            "SELECT doc FROM step_executions WHERE execution_id = ? ORDER BY step_number, started_at", [execution_id]
+        )
+        return [msgspec.json.decode(r[0], type=StepExecution) for r in rows]
+
+    async def find_steps(
+        self,
+        *,
+        execution_id: str | None = None,
+        workflow_slug: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+    ) -> tuple[list[StepExecution], int]:
+        where, args = self._where(execution_id=execution_id, workflow_slug=workflow_slug, status=status)
+        total = await self._scalar(f"SELECT COUNT(*) FROM step_executions{where}", args)
+        rows = await self._rows(f"SELECT doc FROM step_executions{where} ORDER BY started_at DESC LIMIT ?", [*args, limit])
+        return [msgspec.json.decode(r[0], type=StepExecution) for r in rows], int(total or 0)
+
+    async def save_node(self, node: NodeExecution) -> None:
+        await self.db.execute(
+            "INSERT INTO node_executions (node_execution_id, execution_id, started_at, doc) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (node_execution_id) DO UPDATE SET doc = excluded.doc",
+            (node.node_execution_id, node.execution_id, _ts(node.started_at), msgspec.json.encode(node)),
+        )
+        await self.db.commit()
+
+    async def list_nodes(self, execution_id: str) -> list[NodeExecution]:
+        rows = await self._rows("SELECT doc FROM node_executions WHERE execution_id = ? ORDER BY started_at", [execution_id])
+        return [msgspec.json.decode(r[0], type=NodeExecution) for r in rows]
+
+    # -- events and LLM calls ------------------------------------------------------------
+
+    async def append_event(self, execution_id: str, event_type: EventType, data: dict[str, Any]) -> Event:
+        async with self._lock:  # seq is per execution and must never repeat
+            seq = self._seq.get(execution_id)
+            if seq is None:
+                seq = int(await self._scalar("SELECT COALESCE(MAX(seq), 0) FROM events WHERE execution_id = ?", [execution_id]) or 0)
+            seq += 1
+            event = Event(
+                event_id=new_id("evt"),
+                execution_id=execution_id,
+                seq=seq,
+                event_type=event_type,
+                timestamp=utcnow(),
+                data={"execution_id": execution_id, **data},
+            )
+            await self.db.execute(
+                "INSERT INTO events (execution_id, seq, event_type, doc) VALUES (?, ?, ?, ?)",
+                (execution_id, seq, event_type, msgspec.json.encode(event)),
+            )
+            await self.db.commit()
+            self._seq[execution_id] = seq
+        return event
+
+    async def list_events(
+        self, execution_id: str, *, event_type: str | None = None, after_seq: int = 0, limit: int = 100, offset: int = 0
+    ) -> tuple[list[Event], int]:
+        where, args = " WHERE execution_id = ? AND seq > ?", [execution_id, after_seq]
+        if event_type is not None:
+            where, args = where + " AND event_type = ?", [*args, event_type]
+        total = await self._scalar(f"SELECT COUNT(*) FROM events{where}", args)
+        rows = await self._rows(f"SELECT doc FROM events{where} ORDER BY seq LIMIT ? OFFSET ?", [*args, limit, offset])
+        return [msgspec.json.decode(r[0], type=Event) for r in rows], int(total or 0)
+
+    def forget_sequence(self, execution_id: str) -> None:
+        self._seq.pop(execution_id, None)
+
+    async def add_llm_call(self, execution_id: str, step_execution_id: str | None, usage: LLMUsage) -> None:
+        await self.db.execute(
+            "INSERT INTO llm_calls (execution_id, step_execution_id, model, total_tokens, cost_usd, created_at, doc)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (execution_id, step_execution_id, usage.model, usage.total_tokens, usage.cost_usd, time.time(), msgspec.json.encode(usage)),
+        )
+        await self.db.commit()
+
+    async def llm_calls(self, execution_id: str) -> list[LLMUsage]:
+        rows = await self._rows("SELECT doc FROM llm_calls WHERE execution_id = ? ORDER BY id", [execution_id])
+        return [msgspec.json.decode(r[0], type=LLMUsage) for r in rows]
+
+    # -- helpers -------------------------------------------------------------------------
+
+    @staticmethod
+    def _where(**filters: str | None) -> tuple[str, list[Any]]:
+        clauses = [f"{column} = ?" for column, value in filters.items() if value is not None]
+        args = [value for value in filters.values() if value is not None]
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
+
+    async def _scalar(self, sql: str, args: Sequence[Any]) -> Any:
+        async with self.db.execute(sql, tuple(args)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else row[0]
+
+    async def _rows(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        async with self.db.execute(sql, tuple(args)) as cursor:
+            return list(await cursor.fetchall())
