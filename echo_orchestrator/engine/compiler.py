@@ -26,6 +26,7 @@ from langgraph.types import Command
 
 from echo_orchestrator.engine.agent_node import make_agent_node, output_keys
 from echo_orchestrator.engine.conditions import evaluate, parse_condition
+from echo_orchestrator.engine.step_policy import StepPolicy, with_policy
 from echo_orchestrator.errors import Invalid
 from echo_orchestrator.models import Agent, Workflow
 from echo_orchestrator.registry.spec import GraphContext
@@ -154,11 +155,14 @@ def _supervisor(
     return supervise
 
 
+NodeFactory = Callable[[str], Callable[..., Any]]
+
+
 def _hierarchical(
     graph: StateGraph[Any],
     workflow: Workflow,
     agents: Mapping[str, Agent],
-    ctx: GraphContext,
+    agent_node: NodeFactory,
     types: dict[str, str],
 ) -> list[str]:
     if workflow.hierarchy is None:
@@ -168,10 +172,10 @@ def _hierarchical(
         raise Invalid(f"Master agent '{master_id}' is not a member of the workflow")
     delegates = [d for d in (workflow.hierarchy.delegation_order or workflow.agents) if d != master_id]
     delegates += [a for a in workflow.agents if a not in delegates and a != master_id]
-    _add_node(graph, master_id, _supervisor(agents[master_id], delegates, make_agent_node(agents[master_id], ctx)))
+    _add_node(graph, master_id, _supervisor(agents[master_id], delegates, agent_node(master_id)))
     types[master_id] = "supervisor_node"
     for delegate in delegates:
-        _add_node(graph, delegate, make_agent_node(agents[delegate], ctx))
+        _add_node(graph, delegate, agent_node(delegate))
         graph.add_edge(delegate, master_id)
     graph.add_edge(START, master_id)
     return [master_id, *delegates]
@@ -189,8 +193,7 @@ def _router(source: str, branches: Sequence[tuple[str, str | None]]) -> Callable
 def _hybrid(
     graph: StateGraph[Any],
     workflow: Workflow,
-    agents: Mapping[str, Agent],
-    ctx: GraphContext,
+    agent_node: NodeFactory,
     order: Sequence[str],
     types: dict[str, str],
 ) -> None:
@@ -209,7 +212,7 @@ def _hybrid(
         raise Invalid("Hybrid workflow has no start: every agent has an incoming connection")
     for agent_id in order:
         join = incoming[agent_id] > 1
-        _add_node(graph, agent_id, make_agent_node(agents[agent_id], ctx), defer=join)
+        _add_node(graph, agent_id, agent_node(agent_id), defer=join)
         types[agent_id] = "join_node" if join else "agent_node"
     for agent_id in starts:
         graph.add_edge(START, agent_id)
@@ -223,19 +226,30 @@ def _hybrid(
                 graph.add_edge(source, target)
 
 
-def build_workflow_graph(workflow: Workflow, agents: Mapping[str, Agent], ctx: GraphContext) -> WorkflowGraph:
-    """The uncompiled StateGraph of a workflow (raises Invalid when it cannot be built)."""
+def build_workflow_graph(
+    workflow: Workflow,
+    agents: Mapping[str, Agent],
+    ctx: GraphContext,
+    policies: Mapping[str, StepPolicy] | None = None,
+) -> WorkflowGraph:
+    """The uncompiled StateGraph of a workflow (raises Invalid when it cannot be built).
+    `policies` wrap agent nodes with their step's retries and timeout."""
     _require_agents(workflow, agents)
+    policies = policies or {}
+
+    def agent_node(agent_id: str) -> Callable[..., Any]:
+        return with_policy(agent_id, make_agent_node(agents[agent_id], ctx), policies.get(agent_id, StepPolicy()))
+
     graph: StateGraph[Any] = StateGraph(state_schema(workflow, agents))
     types: dict[str, str] = {}
     order = graph_order(workflow)
     if workflow.execution_model == "hierarchical":
-        order = _hierarchical(graph, workflow, agents, ctx, types)
+        order = _hierarchical(graph, workflow, agents, agent_node, types)
     elif workflow.execution_model == "hybrid":
-        _hybrid(graph, workflow, agents, ctx, order, types)
+        _hybrid(graph, workflow, agent_node, order, types)
     else:
         for agent_id in order:
-            _add_node(graph, agent_id, make_agent_node(agents[agent_id], ctx))
+            _add_node(graph, agent_id, agent_node(agent_id))
             types[agent_id] = "agent_node"
         if workflow.execution_model == "sequential":
             _sequential(graph, order)

@@ -30,6 +30,7 @@ from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.llm.prices import PriceTable
 from echo_orchestrator.engine.llm.usage import UsageRecorder
+from echo_orchestrator.engine.step_policy import StepPolicy, current_run
 from echo_orchestrator.errors import Conflict, EchoError
 from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import (
@@ -49,7 +50,7 @@ from echo_orchestrator.store.runtime import RuntimeStore
 
 log = logging.getLogger(__name__)
 
-GraphBuilder = Callable[[EngineGraphContext], StateGraph[Any]]
+GraphBuilder = Callable[[EngineGraphContext, ExecutionConfig], StateGraph[Any]]
 # Keys kept out of a run's outputs: bookkeeping of the compiled workflow graphs.
 INTERNAL_KEYS = frozenset({"delegations"})
 
@@ -70,6 +71,8 @@ class RunPlan:
     execution_mode: str | None = None
     graph_name: str | None = None
     estimated_seconds: float | None = None
+    # node -> its step's retry policy and timeout, for the given execution config
+    policies: Callable[[ExecutionConfig], Mapping[str, StepPolicy]] = lambda _config: {}
 
 
 @dataclass(eq=False)
@@ -84,6 +87,41 @@ class _Live:
     nodes: dict[str, NodeExecution] = field(default_factory=dict)  # by LangGraph task id
     step_numbers: dict[str, tuple[int, str]] = field(default_factory=dict)
     completed_steps: set[int] = field(default_factory=set)
+    policies: Mapping[str, StepPolicy] = field(default_factory=dict)
+    failed_step: StepExecution | None = None
+
+
+class _Hooks:
+    """What a step's retry wrapper tells the running execution."""
+
+    def __init__(self, manager: ExecutionManager, live: _Live) -> None:
+        self._manager, self._live = manager, live
+
+    async def retrying(self, node: str, attempt: int, max_retries: int, error: BaseException, delay: float) -> None:
+        step = self._live.running_steps.get(node)
+        if step is None:
+            return
+        step.status, step.retry_count = "retrying", attempt
+        step.error = ErrorInfo(type=getattr(error, "type", "ExecutionError"), message=f"{type(error).__name__}: {error}", retry_count=attempt)
+        await self._manager.runtime.save_step(step)
+        await self._manager._event(
+            self._live,
+            "step_retrying",
+            {
+                "step_number": step.step_number,
+                "step_name": step.step_name,
+                "attempt": attempt,
+                "max_retries": max_retries,
+                "retry_in_seconds": delay,
+                "error": step.error.message,
+            },
+        )
+
+    async def attempting(self, node: str, attempt: int) -> None:
+        step = self._live.running_steps.get(node)
+        if step is not None:
+            step.status = "running"
+            await self._manager.runtime.save_step(step)
 
 
 class ExecutionManager:
@@ -266,13 +304,15 @@ class ExecutionManager:
             )
 
         context = EngineGraphContext(self._models, self._call_tool)
+        live.policies = live.plan.policies(execution.config)
+        current_run.set(_Hooks(self, live))  # node tasks inherit it: retries reach this run
         state: dict[str, Any] = dict(execution.inputs)
         error: ErrorInfo | None = None
         timeout = execution.config.timeout
         with anyio.CancelScope() as scope:
             live.scope = scope
             try:
-                graph = live.plan.build(context).compile()
+                graph = live.plan.build(context, execution.config).compile()
                 with anyio.fail_after(timeout) if timeout else contextlib.nullcontext():
                     stream = graph.astream(
                         execution.inputs,
@@ -294,7 +334,11 @@ class ExecutionManager:
             except EchoError as exc:
                 error = ErrorInfo(type=exc.type, message=exc.message, code=exc.code)
             except Exception as exc:
-                error = ErrorInfo(type="ExecutionError", message=f"{type(exc).__name__}: {exc}", code="ERR_EXEC_001")
+                error = ErrorInfo(type="StepExecutionError", message=f"{type(exc).__name__}: {exc}", code="ERR_EXEC_001")
+            if error is not None and live.failed_step is not None:
+                failed = live.failed_step
+                error.step_number, error.retry_count = failed.step_number, failed.retry_count
+                error.message = f"Step {failed.step_number} ({failed.step_name}) failed: {error.message}"
         live.scope = None
         with anyio.CancelScope(shield=True):
             if scope.cancelled_caught or (live.stop_after_step and error is None):
@@ -339,6 +383,8 @@ class ExecutionManager:
             workflow_slug=execution.workflow_slug,
             started_at=now,
             input=node.input or {},
+            max_retries=live.policies[name].max_retries if name in live.policies else 0,
+            timeout_seconds=live.policies[name].timeout if name in live.policies else None,
         )
         live.running_steps[name] = step
         await self.runtime.save_step(step)
@@ -366,7 +412,11 @@ class ExecutionManager:
         step.completed_at, step.duration_seconds = now, _seconds(step.started_at, now)
         step.output, step.error = _jsonable(payload.get("result")), error
         if error is not None:
-            error.step_number = step.step_number
+            error.step_number, error.retry_count = step.step_number, step.retry_count
+            if isinstance(failure, EchoError):
+                error.type, error.code, error.message = failure.type, failure.code, failure.message
+        elif step.error is not None and step.error.retry_count:
+            step.error = None  # an earlier attempt failed; the step succeeded in the end
         await self.runtime.save_step(step)
         await self._event(
             live,
@@ -381,6 +431,7 @@ class ExecutionManager:
             },
         )
         if failure:
+            live.failed_step = step
             return
         live.completed_steps.add(step.step_number)
         progress = execution.progress

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from echo_orchestrator.errors import Invalid
+from echo_orchestrator.mcp.schema import input_errors
 from echo_orchestrator.models import InputField
 
 
@@ -32,3 +34,10 @@ def apply_defaults(fields: Iterable[InputField], inputs: Mapping[str, Any]) -> d
         if field.name not in out and field.default is not None:
             out[field.name] = field.default
     return out
+
+
+def check_inputs(schema: Mapping[str, Any], inputs: Mapping[str, Any]) -> None:
+    """Raise Invalid (422) listing every field of `inputs` that violates `schema`."""
+    problems = input_errors(schema, dict(inputs))
+    if problems:
+        raise Invalid("Invalid input: " + "; ".join(f"{p['field']}: {p['message']}" for p in problems), details={"errors": problems})

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from echo_orchestrator.engine.compiler import build_workflow_graph
 from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.executions import RunPlan
-from echo_orchestrator.models import Agent, Workflow
+from echo_orchestrator.engine.step_policy import StepPolicy, policy_for
+from echo_orchestrator.models import Agent, ExecutionConfig, Workflow
 from echo_orchestrator.registry.registry import RegisteredGraph
 
 
@@ -16,12 +17,18 @@ def workflow_plan(workflow: Workflow, agents: Mapping[str, Agent], context: Engi
     if not workflow.agents and workflow.graph_name:
         raise ValueError("use graph_plan for a workflow that runs a plugin graph")
     shape = build_workflow_graph(workflow, agents, context)  # fails early (Invalid) if it cannot compile
-    explicit = {s.agent_id: (s.step_number, s.name) for s in workflow.strategy_definition.steps if s.agent_id}
+    by_agent = {s.agent_id: s for s in workflow.strategy_definition.steps if s.agent_id}
+    explicit = {agent_id: (s.step_number, s.name) for agent_id, s in by_agent.items()}
     steps = explicit or {a: (i, agents[a].name or a) for i, a in enumerate(shape.agent_order, 1)}
+
+    def policies(config: ExecutionConfig) -> dict[str, StepPolicy]:
+        return {a: policy_for(by_agent.get(a), config) for a in shape.agent_order}
+
     estimates = [s.estimated_duration for s in workflow.strategy_definition.steps if s.estimated_duration]
     return RunPlan(
         kind="workflow",
-        build=lambda ctx: build_workflow_graph(workflow, agents, ctx).graph,
+        build=lambda ctx, config: build_workflow_graph(workflow, agents, ctx, policies(config)).graph,
+        policies=policies,
         steps=steps,
         total_steps=len(steps),
         node_types=shape.node_types,
@@ -38,7 +45,7 @@ def graph_plan(graph: RegisteredGraph, *, workflow: Workflow | None = None) -> R
     nodes = [n.name for n in graph.info.nodes if n.type not in ("start", "end")]
     return RunPlan(
         kind="workflow" if workflow is not None else "graph",
-        build=graph.obj.build,
+        build=lambda ctx, _config: graph.obj.build(ctx),
         steps={name: (i, name) for i, name in enumerate(nodes, 1)},
         total_steps=len(nodes),
         node_types=dict(graph.obj.node_types),

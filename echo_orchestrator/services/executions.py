@@ -11,11 +11,9 @@ import msgspec
 from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.executions import ExecutionManager, RunPlan
 from echo_orchestrator.engine.graph_catalog import WORKFLOW_PREFIX
-from echo_orchestrator.engine.inputs import apply_defaults, input_schema
+from echo_orchestrator.engine.inputs import apply_defaults, check_inputs, input_schema
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.plans import graph_plan, workflow_plan
-from echo_orchestrator.errors import Invalid
-from echo_orchestrator.mcp.schema import input_errors
 from echo_orchestrator.models import Execution, ExecutionConfig, LLMUsage, StepExecution, Workflow
 from echo_orchestrator.registry import PluginRegistry
 from echo_orchestrator.store import DefinitionStore
@@ -33,12 +31,6 @@ class ExecutionInfo(msgspec.Struct, kw_only=True):
     steps: list[StepExecution]
     llm_calls: LLMCallSummary
     calls: list[LLMUsage]
-
-
-def _check_inputs(schema: Mapping[str, Any], inputs: Mapping[str, Any]) -> None:
-    problems = input_errors(schema, dict(inputs))
-    if problems:
-        raise Invalid("Invalid input: " + "; ".join(f"{p['field']}: {p['message']}" for p in problems), details={"errors": problems})
 
 
 class ExecutionService:
@@ -61,7 +53,7 @@ class ExecutionService:
     ) -> Execution:
         """Run what a workflow runs by id or slug: its highest final version, else its temp copy."""
         workflow = await self._store.get_runnable(ref)
-        _check_inputs(input_schema(workflow.input_fields), inputs)
+        check_inputs(input_schema(workflow.input_fields), inputs)
         plan = await self._workflow_plan(workflow)
         return await self.manager.start(plan, apply_defaults(workflow.input_fields, inputs), config=config, metadata=metadata)
 
@@ -69,7 +61,7 @@ class ExecutionService:
         if name.startswith(WORKFLOW_PREFIX):
             return await self.start_workflow(name.removeprefix(WORKFLOW_PREFIX), inputs, config, {})
         graph = self._registry.graph(name)
-        _check_inputs(graph.obj.input_schema, inputs)
+        check_inputs(graph.obj.input_schema, inputs)
         return await self.manager.start(graph_plan(graph), inputs, config=config)
 
     async def info(self, execution_id: str) -> ExecutionInfo:

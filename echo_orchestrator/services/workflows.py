@@ -13,7 +13,7 @@ import msgspec
 from echo_orchestrator.engine.compiler import build_workflow_graph
 from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.designer import Design, design, slugify
-from echo_orchestrator.engine.inputs import apply_defaults, input_schema
+from echo_orchestrator.engine.inputs import apply_defaults, check_inputs, input_schema
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.executions import ExecutionManager
 from echo_orchestrator.engine.plans import workflow_plan
@@ -21,7 +21,6 @@ from echo_orchestrator.engine.permissions import allowed_targets, can_call, vali
 from echo_orchestrator.engine.validation import Capabilities, ValidationReport, validate_draft, validate_final
 from echo_orchestrator.errors import BadRequest, ConfigurationError, Conflict, Invalid, NotFound
 from echo_orchestrator.mcp import McpHub
-from echo_orchestrator.mcp.schema import input_errors
 from echo_orchestrator.models import Agent, Connection, LLMConfig, LLMUsage, Workflow, new_id, utcnow_iso
 from echo_orchestrator.registry import PluginRegistry
 from echo_orchestrator.registry.graphs import GraphInfo, describe_state_graph
@@ -358,11 +357,7 @@ class WorkflowService:
         if mode == "final" and not version:
             raise Invalid("version is required in final mode", details={"errors": [{"field": "version", "message": "required in final mode"}]})
         workflow = await self.definition(ref, "temp" if mode == "test" else "final", version)
-        problems = input_errors(input_schema(workflow.input_fields), dict(inputs))
-        if problems:
-            raise Invalid(
-                "Invalid input: " + "; ".join(f"{p['field']}: {p['message']}" for p in problems), details={"errors": problems}
-            )
+        check_inputs(input_schema(workflow.input_fields), inputs)
         agents = await self.agents_for(workflow)
         plan = workflow_plan(workflow, agents, EngineGraphContext(self._models), mode=mode)
         execution = await self._executions.start(plan, apply_defaults(workflow.input_fields, inputs))

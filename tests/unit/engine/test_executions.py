@@ -1,0 +1,197 @@
+"""The execution manager, without HTTP: records, events, retries, timeouts, cancel, capacity, recovery."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+
+from echo_orchestrator.engine.context import EngineGraphContext
+from echo_orchestrator.engine.events import EventBus
+from echo_orchestrator.engine.executions import ExecutionManager
+from echo_orchestrator.engine.llm.factory import ModelFactory
+from echo_orchestrator.engine.llm.prices import PriceTable
+from echo_orchestrator.engine.llm.providers import echo
+from echo_orchestrator.engine.plans import workflow_plan
+from echo_orchestrator.mcp import McpHub
+from echo_orchestrator.models import (
+    Agent,
+    Connection,
+    Execution,
+    ExecutionConfig,
+    LLMConfig,
+    McpSettings,
+    RetryPolicy,
+    Step,
+    StrategyDefinition,
+    Workflow,
+    utcnow,
+)
+from echo_orchestrator.registry.spec import ProviderSpec
+from echo_orchestrator.store.runtime import RuntimeStore
+
+pytestmark = pytest.mark.anyio
+
+FAILURES: dict[str, int] = {}
+
+
+class FlakyChatModel(BaseChatModel):
+    """Fails the first `fail_times` calls for its key, then answers."""
+
+    key: str
+    fail_times: int
+
+    @property
+    def _llm_type(self) -> str:
+        return "flaky"
+
+    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        seen = FAILURES.get(self.key, 0)
+        FAILURES[self.key] = seen + 1
+        if seen < self.fail_times:
+            raise ConnectionError(f"upstream hiccup {seen + 1}")
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content="fine at last"))])
+
+
+def flaky_provider(llm: LLMConfig) -> BaseChatModel:
+    return FlakyChatModel(key=llm.model, fail_times=int(llm.params.get("fail_times", 0)))
+
+
+PROVIDERS = {"echo": echo, "flaky": ProviderSpec(name="flaky", create=flaky_provider)}
+
+
+@pytest.fixture
+async def manager(tmp_path: Path) -> AsyncIterator[ExecutionManager]:
+    runtime = RuntimeStore(tmp_path / "runtime.sqlite")
+    await runtime.open()
+    hub = McpHub(lambda: McpSettings(), lambda: {}, lambda: {})
+    models = ModelFactory(PROVIDERS.get)
+    mgr = ExecutionManager(runtime, models, hub, PriceTable(), EventBus(), max_concurrent=2)
+    async with hub.running(), mgr.running():
+        yield mgr
+    await runtime.close()
+
+
+def agents(**llms: LLMConfig) -> dict[str, Agent]:
+    return {
+        name: Agent(agent_id=name, name=name.title(), input_schema=["topic"], output_schema=[f"{name}_out"], llm=llm)
+        for name, llm in llms.items()
+    }
+
+
+def plan(mgr: ExecutionManager, ag: dict[str, Agent], **fields: Any) -> Any:
+    wf = Workflow(
+        workflow_id="wf_t",
+        slug="t",
+        agents=list(ag),
+        connections=[Connection(from_=a, to=b) for a, b in zip(list(ag), list(ag)[1:], strict=False)],
+        **fields,
+    )
+    return workflow_plan(wf, ag, EngineGraphContext(mgr._models), mode="test")
+
+
+async def run(mgr: ExecutionManager, p: Any, config: ExecutionConfig | None = None) -> Execution:
+    started = await mgr.start(p, {"topic": "coffee"}, config=config)
+    with anyio.fail_after(20):
+        return await mgr.wait(started.execution_id)
+
+
+async def test_a_run_is_recorded_step_by_step(manager: ExecutionManager) -> None:
+    done = await run(manager, plan(manager, agents(a=LLMConfig(), b=LLMConfig())))
+    assert done.status == "completed" and done.progress.percentage == 100.0
+    assert set(done.outputs or {}) >= {"a_out", "b_out"} and done.llm_calls == 2
+    events, total = await manager.runtime.list_events(done.execution_id, limit=1000)
+    assert [e.seq for e in events] == list(range(1, total + 1))  # ordered, no gaps
+    types = [e.event_type for e in events]
+    assert types[0] == "execution_started" and types[-1] == "execution_completed"
+    assert types.count("step_started") == 2 and types.count("llm_call_completed") == 2
+    steps = await manager.runtime.list_steps(done.execution_id)
+    assert [(s.step_number, s.step_name, s.status) for s in steps] == [(1, "A", "completed"), (2, "B", "completed")]
+    assert steps[0].llm_calls[0].provider == "echo" and steps[1].input["a_out"].startswith("[echo")
+    assert len(await manager.runtime.list_nodes(done.execution_id)) == 2
+
+
+async def test_retries_then_success(manager: ExecutionManager) -> None:
+    FAILURES.clear()
+    ag = agents(a=LLMConfig(provider="flaky", model="twice", params={"fail_times": 2}))
+    steps = StrategyDefinition(steps=[Step(step_number=1, name="Flaky", agent_id="a", retry_policy=RetryPolicy(max_retries=3, retry_delay=0.01, exponential_backoff=True))])
+    done = await run(manager, plan(manager, ag, strategy_definition=steps))
+    assert done.status == "completed", done.error
+    (step,) = await manager.runtime.list_steps(done.execution_id)
+    assert (step.status, step.retry_count, step.max_retries, step.error) == ("completed", 2, 3, None)
+    retrying, _ = await manager.runtime.list_events(done.execution_id, event_type="step_retrying")
+    assert [(e.data["attempt"], e.data["retry_in_seconds"]) for e in retrying] == [(1, 0.01), (2, 0.02)]
+    assert "upstream hiccup 1" in retrying[0].data["error"]
+
+
+async def test_retries_exhausted_fail_the_execution(manager: ExecutionManager) -> None:
+    FAILURES.clear()
+    ag = agents(a=LLMConfig(), b=LLMConfig(provider="flaky", model="always", params={"fail_times": 99}))
+    done = await run(manager, plan(manager, ag), ExecutionConfig(max_retries=1))
+    assert done.status == "failed" and done.error is not None
+    assert (done.error.step_number, done.error.retry_count) == (2, 1)
+    assert done.error.message.startswith("Step 2 (B) failed:") and "upstream hiccup 2" in done.error.message
+    steps = await manager.runtime.list_steps(done.execution_id)
+    assert [s.status for s in steps] == ["completed", "failed"]  # the finished step is kept
+    failed, _ = await manager.runtime.list_events(done.execution_id, event_type="execution_failed")
+    assert failed[0].data["error"]["step_number"] == 2
+
+
+async def test_step_timeout(manager: ExecutionManager) -> None:
+    ag = agents(a=LLMConfig(latency_ms=2000))
+    done = await run(manager, plan(manager, ag), ExecutionConfig(timeout_per_step=0.2))
+    assert done.status == "failed" and done.error is not None
+    assert (done.error.type, done.error.code) == ("TimeoutError", "ERR_EXEC_002")
+
+
+async def test_whole_run_timeout(manager: ExecutionManager) -> None:
+    ag = agents(a=LLMConfig(latency_ms=300), b=LLMConfig(latency_ms=300), c=LLMConfig(latency_ms=300))
+    done = await run(manager, plan(manager, ag), ExecutionConfig(timeout=0.5))
+    assert done.status == "failed" and done.error is not None and done.error.code == "ERR_EXEC_002"
+    statuses = [s.status for s in await manager.runtime.list_steps(done.execution_id)]
+    assert statuses[0] == "completed" and statuses[-1] == "failed"
+
+
+@pytest.mark.parametrize("graceful", [True, False])
+async def test_cancel(manager: ExecutionManager, graceful: bool) -> None:
+    ag = agents(a=LLMConfig(latency_ms=400), b=LLMConfig(latency_ms=400), c=LLMConfig(latency_ms=400))
+    started = await manager.start(plan(manager, ag), {"topic": "x"})
+    await anyio.sleep(0.15)  # step 1 is running
+    await manager.cancel(started.execution_id, graceful=graceful, reason="user asked")
+    done = await manager.wait(started.execution_id)
+    assert done.status == "cancelled"
+    steps = [(s.step_number, s.status) for s in await manager.runtime.list_steps(done.execution_id)]
+    # graceful: the running step finishes; immediate: it is cancelled now
+    assert steps == ([(1, "completed")] if graceful else [(1, "cancelled")])
+    cancelled, _ = await manager.runtime.list_events(done.execution_id, event_type="execution_cancelled")
+    assert cancelled[0].data["reason"] == "user asked"
+
+
+async def test_capacity_limit_keeps_extra_runs_initializing(manager: ExecutionManager) -> None:
+    ag = agents(a=LLMConfig(latency_ms=300))
+    started = [await manager.start(plan(manager, ag), {"topic": str(i)}) for i in range(4)]
+    await anyio.sleep(0.1)
+    statuses = sorted([(await manager.runtime.get_execution(e.execution_id)).status for e in started])
+    assert statuses == ["initializing", "initializing", "running", "running"]  # max_concurrent=2
+    for e in started:
+        assert (await manager.wait(e.execution_id)).status == "completed"
+
+
+async def test_executions_left_running_are_marked_failed_at_start(tmp_path: Path) -> None:
+    runtime = RuntimeStore(tmp_path / "runtime.sqlite")
+    await runtime.open()
+    await runtime.save_execution(Execution(execution_id="wfexec_crashed", kind="workflow", status="running", created_at=utcnow()))
+    hub = McpHub(lambda: McpSettings(), lambda: {}, lambda: {})
+    mgr = ExecutionManager(runtime, ModelFactory(PROVIDERS.get), hub, PriceTable(), EventBus())
+    async with hub.running(), mgr.running():
+        crashed = await runtime.get_execution("wfexec_crashed")
+    assert crashed.status == "failed" and crashed.error is not None and "stopped while" in crashed.error.message
+    events, _ = await runtime.list_events("wfexec_crashed")
+    assert [e.event_type for e in events] == ["execution_failed"]
+    await runtime.close()
