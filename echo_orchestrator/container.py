@@ -13,7 +13,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import aiosqlite
 import anyio
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.events import EventBus
@@ -103,8 +105,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     agent_service = AgentService(store, models, hub)
     runtime = RuntimeStore(store.layout.runtime / "runtime.sqlite")
     await runtime.open()
+    # LangGraph's checkpoints live in the same database file, on a connection of their own.
+    checkpoint_db = await aiosqlite.connect(runtime.path)
+    checkpointer = AsyncSqliteSaver(checkpoint_db)
+    await checkpointer.setup()
     bus = EventBus()
-    executions = ExecutionManager(runtime, models, hub, prices, bus, max_concurrent=settings.max_concurrent_executions)
+    executions = ExecutionManager(
+        runtime, models, hub, prices, bus, max_concurrent=settings.max_concurrent_executions, checkpointer=checkpointer
+    )
     services = Services(
         settings=settings,
         store=store,
@@ -117,11 +125,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         workflows=WorkflowService(store, agent_service, models, hub, registry, executions),
         runtime=runtime,
         executions=executions,
-        executions_api=ExecutionService(store, registry, models, executions),
+        executions_api=(executions_api := ExecutionService(store, registry, models, executions)),
         events=bus,
         resources=ResourceMonitor(store.layout.root),
         started_at=time.monotonic(),
     )
+    executions.plan_factory = executions_api.plan_for
     counts, snapshot = store.counts(), registry.snapshot
     log.info(
         "storage %s: %d agents, %d workflows, %d problem file(s); plugins: %d graphs, %d tools, %d providers, %d problem(s)",
@@ -145,4 +154,5 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             await store.close()
             await registry.close()
             tg.cancel_scope.cancel()
+    await checkpoint_db.close()
     await runtime.close()

@@ -25,6 +25,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 
 from echo_orchestrator.engine.agent_node import make_agent_node, output_keys
+from echo_orchestrator.engine.review import make_review_node
 from echo_orchestrator.engine.conditions import evaluate, parse_condition
 from echo_orchestrator.engine.step_policy import StepPolicy, with_policy
 from echo_orchestrator.errors import Invalid
@@ -32,6 +33,26 @@ from echo_orchestrator.models import Agent, Workflow
 from echo_orchestrator.registry.spec import GraphContext
 
 MERGE = "merge"
+REVIEW_PREFIX = "review_"
+
+
+def review_points(workflow: Workflow) -> set[str]:
+    """Agents after which the run pauses for a human: `human_in_loop.review_points` (agent ids
+    or step numbers, when enabled) and steps marked `interactive`."""
+    points: set[str] = set()
+    steps = {s.step_number: s for s in workflow.strategy_definition.steps}
+    order = graph_order(workflow)
+    if workflow.human_in_loop.enabled:
+        for point in workflow.human_in_loop.review_points:
+            if isinstance(point, int):
+                step = steps.get(point)
+                agent = step.agent_id if step is not None else (order[point - 1] if 0 < point <= len(order) else None)
+                if agent:
+                    points.add(agent)
+            else:
+                points.add(point)
+    points.update(s.agent_id for s in workflow.strategy_definition.steps if s.interactive and s.agent_id)
+    return {p for p in points if p in workflow.agents}
 _DIRECTIVE = re.compile(r"\b(?:DELEGATE(?:\s+TO)?|NEXT)\s*:?\s*(?P<agent>[A-Za-z0-9_.-]+)|\b(?P<finish>FINISH)\b")
 
 
@@ -102,15 +123,18 @@ def _require_agents(workflow: Workflow, agents: Mapping[str, Agent]) -> None:
         raise Invalid("Workflow has no agents to run", details={"workflow_id": workflow.workflow_id})
 
 
-def _sequential(graph: StateGraph[Any], order: Sequence[str]) -> None:
+Out = Callable[[str], str]
+
+
+def _sequential(graph: StateGraph[Any], order: Sequence[str], out: Out) -> None:
     previous = START
     for agent_id in order:
         graph.add_edge(previous, agent_id)
-        previous = agent_id
+        previous = out(agent_id)
     graph.add_edge(previous, END)
 
 
-def _parallel(graph: StateGraph[Any], order: Sequence[str], types: dict[str, str]) -> None:
+def _parallel(graph: StateGraph[Any], order: Sequence[str], types: dict[str, str], out: Out) -> None:
     async def merge(state: dict[str, Any]) -> dict[str, Any]:
         return {"merged_output": dict(state.get("agent_outputs") or {})}
 
@@ -118,7 +142,7 @@ def _parallel(graph: StateGraph[Any], order: Sequence[str], types: dict[str, str
     types[MERGE] = "merge_node"
     for agent_id in order:
         graph.add_edge(START, agent_id)
-    graph.add_edge(list(order), MERGE)
+    graph.add_edge([out(a) for a in order], MERGE)
     graph.add_edge(MERGE, END)
 
 
@@ -164,6 +188,7 @@ def _hierarchical(
     agents: Mapping[str, Agent],
     agent_node: NodeFactory,
     types: dict[str, str],
+    out: Out,
 ) -> list[str]:
     if workflow.hierarchy is None:
         raise Invalid("A hierarchical workflow needs `hierarchy.master_agent`")
@@ -176,7 +201,7 @@ def _hierarchical(
     types[master_id] = "supervisor_node"
     for delegate in delegates:
         _add_node(graph, delegate, agent_node(delegate))
-        graph.add_edge(delegate, master_id)
+        graph.add_edge(out(delegate), master_id)
     graph.add_edge(START, master_id)
     return [master_id, *delegates]
 
@@ -196,6 +221,7 @@ def _hybrid(
     agent_node: NodeFactory,
     order: Sequence[str],
     types: dict[str, str],
+    out: Out,
 ) -> None:
     members = set(order)
     outgoing: dict[str, list[tuple[str, str | None]]] = {a: [] for a in order}
@@ -218,12 +244,12 @@ def _hybrid(
         graph.add_edge(START, agent_id)
     for source, branches in outgoing.items():
         if not branches:
-            graph.add_edge(source, END)
+            graph.add_edge(out(source), END)
         elif any(cond for _, cond in branches):
-            graph.add_conditional_edges(source, _router(source, branches), [*(t for t, _ in branches), END])
+            graph.add_conditional_edges(out(source), _router(source, branches), [*(t for t, _ in branches), END])
         else:
             for target, _ in branches:
-                graph.add_edge(source, target)
+                graph.add_edge(out(source), target)
 
 
 def build_workflow_graph(
@@ -243,18 +269,33 @@ def build_workflow_graph(
     graph: StateGraph[Any] = StateGraph(state_schema(workflow, agents))
     types: dict[str, str] = {}
     order = graph_order(workflow)
+    reviewed = review_points(workflow)
+    master = workflow.hierarchy.master_agent if workflow.execution_model == "hierarchical" and workflow.hierarchy else None
+    if master in reviewed:
+        raise Invalid(f"Review point '{master}': a hierarchical master cannot be paused for review; review its delegates")
+
+    def out(agent_id: str) -> str:
+        """The node an agent's outgoing edges leave from: its review node, if it has one."""
+        return f"{REVIEW_PREFIX}{agent_id}" if agent_id in reviewed else agent_id
+
     if workflow.execution_model == "hierarchical":
-        order = _hierarchical(graph, workflow, agents, agent_node, types)
+        order = _hierarchical(graph, workflow, agents, agent_node, types, out)
     elif workflow.execution_model == "hybrid":
-        _hybrid(graph, workflow, agent_node, order, types)
+        _hybrid(graph, workflow, agent_node, order, types, out)
     else:
         for agent_id in order:
             _add_node(graph, agent_id, agent_node(agent_id))
             types[agent_id] = "agent_node"
         if workflow.execution_model == "sequential":
-            _sequential(graph, order)
+            _sequential(graph, order, out)
         else:
-            _parallel(graph, order, types)
+            _parallel(graph, order, types, out)
+    for agent_id in order:
+        if agent_id in reviewed:
+            review = f"{REVIEW_PREFIX}{agent_id}"
+            _add_node(graph, review, make_review_node(agents[agent_id]))
+            graph.add_edge(agent_id, review)
+            types[review] = "review_node"
     for agent_id in order:
         types.setdefault(agent_id, "agent_node")
     return WorkflowGraph(graph=graph, node_types=types, agent_order=list(order))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
@@ -23,13 +23,17 @@ from typing import Any, Literal
 import anyio
 import msgspec
 from anyio.abc import TaskGroup
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import StateGraph
+from langgraph.types import Command, StreamMode
 
 from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.llm.prices import PriceTable
 from echo_orchestrator.engine.llm.usage import UsageRecorder
+from echo_orchestrator.engine.review import ReviewRejected
 from echo_orchestrator.engine.step_policy import StepPolicy, current_run
 from echo_orchestrator.errors import Conflict, EchoError
 from echo_orchestrator.mcp import McpHub
@@ -51,6 +55,12 @@ from echo_orchestrator.store.runtime import RuntimeStore
 log = logging.getLogger(__name__)
 
 GraphBuilder = Callable[[EngineGraphContext, ExecutionConfig], StateGraph[Any]]
+PlanFactory = Callable[[Execution], Awaitable["RunPlan"]]
+REVIEW_PREFIX = "review_"
+
+
+class ErrorCode:
+    CANCELLED = "ERR_EXEC_003"
 # Keys kept out of a run's outputs: bookkeeping of the compiled workflow graphs.
 INTERNAL_KEYS = frozenset({"delegations"})
 
@@ -134,8 +144,12 @@ class ExecutionManager:
         bus: EventBus,
         *,
         max_concurrent: int = 50,
+        checkpointer: BaseCheckpointSaver[Any] | None = None,
+        plan_factory: PlanFactory | None = None,
     ) -> None:
         self.runtime = runtime
+        self.checkpointer = checkpointer
+        self.plan_factory = plan_factory
         self.bus = bus
         self._models = models
         self._hub = hub
@@ -199,7 +213,55 @@ class ExecutionManager:
         await self.runtime.save_execution(execution)
         live = _Live(execution=execution, plan=plan, step_numbers=dict(plan.steps))
         self._live[execution.execution_id] = live
-        self._tg.start_soon(self._run, live)
+        self._tg.start_soon(self._run, live, dict(inputs))
+        return execution
+
+    async def _relive(self, execution: Execution) -> _Live:
+        """A paused or ended execution, ready to run again (its plan rebuilt if need be)."""
+        live = self._live.get(execution.execution_id)
+        if live is None:
+            if self.plan_factory is None:
+                raise Conflict("This execution cannot be continued: its plan is unknown")
+            plan = await self.plan_factory(execution)
+            live = _Live(execution=execution, plan=plan, step_numbers=dict(plan.steps))
+        live.completed_steps = {s.step_number for s in await self.runtime.list_steps(execution.execution_id) if s.status == "completed"}
+        live.stop_after_step, live.cancel_reason, live.failed_step = False, None, None
+        live.done = anyio.Event()
+        return live
+
+    async def respond(self, execution_id: str, prompt_id: str, answer: Mapping[str, Any]) -> Execution:
+        """Answer a paused execution's prompt; it continues in the background."""
+        execution = await self.runtime.get_execution(execution_id)
+        pending = execution.pending_prompt
+        if execution.status != "paused" or pending is None:
+            raise Conflict(f"Execution '{execution_id}' is {execution.status}, not waiting for a response")
+        if prompt_id != pending.get("prompt_id"):
+            raise Conflict(f"Prompt '{prompt_id}' is not the pending one ('{pending.get('prompt_id')}')")
+        if self._tg is None:
+            raise Conflict("The execution engine is not running")
+        live = await self._relive(execution)
+        execution.pending_prompt = None
+        self._live[execution_id] = live
+        self._tg.start_soon(self._run, live, Command(resume=dict(answer)))
+        return execution
+
+    async def resume(self, execution_id: str) -> Execution:
+        """Continue a failed or cancelled execution from its last checkpoint; finished steps are not redone."""
+        execution = await self.runtime.get_execution(execution_id)
+        if execution.status not in ("failed", "cancelled"):
+            raise Conflict(f"Execution '{execution_id}' is {execution.status}; only a failed or cancelled one can be resumed")
+        if self.checkpointer is None or not execution.config.enable_checkpoints:
+            raise Conflict(f"Execution '{execution_id}' has no checkpoints to resume from")
+        if await self.checkpointer.aget_tuple({"configurable": {"thread_id": execution_id}}) is None:
+            raise Conflict(f"Execution '{execution_id}' has no checkpoint yet: start it again instead")
+        if self._tg is None:
+            raise Conflict("The execution engine is not running")
+        live = await self._relive(execution)
+        execution.status, execution.error, execution.completed_at = "initializing", None, None
+        execution.resumed_count += 1
+        await self.runtime.save_execution(execution)
+        self._live[execution_id] = live
+        self._tg.start_soon(self._run, live, None)
         return execution
 
     async def wait(self, execution_id: str) -> Execution:
@@ -248,14 +310,14 @@ class ExecutionManager:
     async def _save(self, live: _Live) -> None:
         await self.runtime.save_execution(live.execution)
 
-    async def _run(self, live: _Live) -> None:
+    async def _run(self, live: _Live, first_input: dict[str, Any] | Command[Any] | None) -> None:
         execution = live.execution
         try:
             async with self._limiter:
                 if live.stop_after_step:  # cancelled while waiting for capacity
                     await self._finish(live, "cancelled", None)
                     return
-                await self._execute(live)
+                await self._execute(live, first_input)
         except Exception:  # a bug of ours must still end the execution, never leave it running
             log.exception("execution %s crashed", execution.execution_id)
             if execution.status not in TERMINAL_STATUSES:
@@ -263,21 +325,26 @@ class ExecutionManager:
                     await self._finish(live, "failed", ErrorInfo(type="ExecutionError", message="internal error", code="ERR_EXEC_001"))
         finally:
             live.done.set()
-            self._live.pop(execution.execution_id, None)
-            self.runtime.forget_sequence(execution.execution_id)
+            if execution.status != "paused":
+                self._live.pop(execution.execution_id, None)
+                self.runtime.forget_sequence(execution.execution_id)
 
-    async def _execute(self, live: _Live) -> None:
+    async def _execute(self, live: _Live, first_input: dict[str, Any] | Command[Any] | None) -> None:
         execution = live.execution
-        execution.status, execution.started_at = "running", utcnow()
+        fresh = isinstance(first_input, dict)
+        execution.status = "running"
+        if fresh or execution.started_at is None:
+            execution.started_at = utcnow()
         await self._save(live)
         await self._event(
             live,
-            "execution_started",
+            "execution_started" if fresh else "execution_resumed",
             {
                 "workflow_slug": execution.workflow_slug,
                 "graph_name": execution.graph_name,
                 "status": "running",
                 "started_at": execution.started_at.isoformat(),
+                **({} if fresh else {"resumed_from": "response" if isinstance(first_input, Command) else "checkpoint"}),
             },
         )
 
@@ -308,17 +375,22 @@ class ExecutionManager:
         current_run.set(_Hooks(self, live))  # node tasks inherit it: retries reach this run
         state: dict[str, Any] = dict(execution.inputs)
         error: ErrorInfo | None = None
+        rejected: ErrorInfo | None = None
         timeout = execution.config.timeout
         with anyio.CancelScope() as scope:
             live.scope = scope
             try:
-                graph = live.plan.build(context, execution.config).compile()
+                checkpointer = self.checkpointer if execution.config.enable_checkpoints else None
+                graph = live.plan.build(context, execution.config).compile(checkpointer=checkpointer)
+                run_config: RunnableConfig = {
+                    "callbacks": [UsageRecorder(self._prices, on_usage, on_start)],
+                    "recursion_limit": 100,
+                    "configurable": {"thread_id": execution.execution_id},
+                }
                 with anyio.fail_after(timeout) if timeout else contextlib.nullcontext():
-                    stream = graph.astream(
-                        execution.inputs,
-                        config={"callbacks": [UsageRecorder(self._prices, on_usage, on_start)], "recursion_limit": 100},
-                        stream_mode=["debug", "values"],
-                    )
+                    # A list (not a tuple): LangGraph then yields (mode, chunk) pairs.
+                    modes: list[StreamMode] = ["debug", "values"]
+                    stream = graph.astream(first_input, config=run_config, stream_mode=modes)
                     async for mode, chunk in stream:
                         part: dict[str, Any] = dict(chunk)  # type: ignore[arg-type]
                         if mode == "values":
@@ -329,8 +401,19 @@ class ExecutionManager:
                             await self._task_finished(live, part["payload"])
                             if live.stop_after_step and not live.running_steps:
                                 break
+                    if checkpointer is not None and not live.stop_after_step:
+                        snapshot = await graph.aget_state(run_config)
+                        prompts = [i.value for task in snapshot.tasks for i in task.interrupts]
+                        if prompts:
+                            live.scope = None
+                            with anyio.CancelScope(shield=True):
+                                await self._pause(live, prompts[0])
+                            return
             except TimeoutError:
                 error = ErrorInfo(type="TimeoutError", message=f"Execution exceeded its timeout of {timeout:g}s", code="ERR_EXEC_002")
+            except ReviewRejected as exc:  # a human said no: the run ends cancelled, with the reason
+                live.cancel_reason = exc.message
+                rejected = ErrorInfo(type="ExecutionError", message=exc.message, code=ErrorCode.CANCELLED)
             except EchoError as exc:
                 error = ErrorInfo(type=exc.type, message=exc.message, code=exc.code)
             except Exception as exc:
@@ -341,7 +424,9 @@ class ExecutionManager:
                 error.message = f"Step {failed.step_number} ({failed.step_name}) failed: {error.message}"
         live.scope = None
         with anyio.CancelScope(shield=True):
-            if scope.cancelled_caught or (live.stop_after_step and error is None):
+            if rejected is not None:
+                await self._finish(live, "cancelled", rejected)
+            elif scope.cancelled_caught or (live.stop_after_step and error is None):
                 await self._finish(live, "cancelled", None)
             elif error is not None:
                 await self._finish(live, "failed", error)
@@ -360,6 +445,19 @@ class ExecutionManager:
 
     async def _task_started(self, live: _Live, payload: Mapping[str, Any]) -> None:
         execution, name, now = live.execution, str(payload["name"]), utcnow()
+        if name.startswith(REVIEW_PREFIX) and name.removeprefix(REVIEW_PREFIX) in live.step_numbers:
+            review = NodeExecution(
+                node_execution_id=new_id("ne"),
+                execution_id=execution.execution_id,
+                node_name=name,
+                node_type="review_node",
+                status="running",
+                step_number=live.step_numbers[name.removeprefix(REVIEW_PREFIX)][0],
+                started_at=now,
+            )
+            live.nodes[str(payload["id"])] = review
+            await self.runtime.save_node(review)
+            return
         number, step_name = self._step_for(live, name)
         node = NodeExecution(
             node_execution_id=new_id("ne"),
@@ -398,6 +496,10 @@ class ExecutionManager:
         failure = payload.get("error")
         node = live.nodes.pop(str(payload["id"]), None)
         error = None if failure is None else ErrorInfo(type="ExecutionError", message=f"{type(failure).__name__}: {failure}")
+        if node is not None and payload.get("interrupts"):
+            node.status = "pending"  # paused for a human; it runs again when answered
+            await self.runtime.save_node(node)
+            return
         if node is not None:
             node.status = "failed" if failure else "completed"
             node.completed_at = now
@@ -453,6 +555,20 @@ class ExecutionManager:
                 "estimated_completion": execution.estimated_completion.isoformat() if execution.estimated_completion else None,
             },
         )
+
+    async def _pause(self, live: _Live, prompt: Any) -> None:
+        execution = live.execution
+        prompt = dict(prompt) if isinstance(prompt, dict) else {"prompt_id": new_id("prompt"), "message": str(prompt)}
+        step = self._step_for(live, str(prompt.get("agent_id", ""))) if prompt.get("agent_id") in live.step_numbers else None
+        prompt["step_number"] = step[0] if step else None
+        for node in live.nodes.values():
+            node.status = "pending"  # waiting for the answer; the review runs again when it comes
+            await self.runtime.save_node(node)
+        live.nodes.clear()
+        execution.status, execution.pending_prompt = "paused", prompt
+        await self._save(live)
+        await self._event(live, "execution_paused", {"status": "paused", "prompt_id": prompt.get("prompt_id")})
+        await self._event(live, "interactive_prompt", prompt)
 
     async def _finish(self, live: _Live, status: Literal["completed", "failed", "cancelled"], error: ErrorInfo | None) -> None:
         execution, now = live.execution, utcnow()

@@ -89,6 +89,9 @@ class Execution(Record):
     completed_at: datetime | None = None
     estimated_completion: datetime | None = None
     error: ErrorInfo | None = None
+    # While `paused`: the question a human must answer (prompt_id, message, options, ...).
+    pending_prompt: dict[str, Any] | None = None
+    resumed_count: int = 0
 
 
 class StepExecution(Record):

@@ -14,6 +14,7 @@ from echo_orchestrator.engine.graph_catalog import WORKFLOW_PREFIX
 from echo_orchestrator.engine.inputs import apply_defaults, check_inputs, input_schema
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.plans import graph_plan, workflow_plan
+from echo_orchestrator.errors import Invalid
 from echo_orchestrator.models import Execution, ExecutionConfig, LLMUsage, StepExecution, Workflow
 from echo_orchestrator.registry import PluginRegistry
 from echo_orchestrator.store import DefinitionStore
@@ -31,6 +32,20 @@ class ExecutionInfo(msgspec.Struct, kw_only=True):
     steps: list[StepExecution]
     llm_calls: LLMCallSummary
     calls: list[LLMUsage]
+
+
+class CheckpointView(msgspec.Struct, kw_only=True):
+    checkpoint_id: str
+    execution_id: str
+    workflow_slug: str | None
+    workspace: str
+    step_number: int | None
+    step_name: str | None
+    superstep: int | None
+    created_at: str
+    size_kb: float
+    state_snapshot: dict[str, Any]
+    resumable: bool
 
 
 class ExecutionService:
@@ -63,6 +78,74 @@ class ExecutionService:
         graph = self._registry.graph(name)
         check_inputs(graph.obj.input_schema, inputs)
         return await self.manager.start(graph_plan(graph), inputs, config=config)
+
+    async def plan_for(self, execution: Execution) -> RunPlan:
+        """Rebuild the plan of a stored execution (to answer its prompt or resume it after a restart):
+        the exact final version it ran, or the workflow's temp copy now, or the plugin graph."""
+        if execution.workflow_id is None:
+            return graph_plan(self._registry.graph(execution.graph_name or ""))
+        if execution.execution_mode == "test" or execution.workflow_version is None:
+            workflow = await self._store.get_temp(execution.workflow_id)
+        else:
+            workflow = await self._store.get_final(execution.workflow_id, execution.workflow_version)
+        return await self._workflow_plan(workflow)
+
+    async def respond(self, execution_id: str, prompt_id: str, response: str, changes: Mapping[str, Any], reason: str | None) -> Execution:
+        if response not in ("approve", "reject", "modify"):
+            raise Invalid(f"response must be approve, reject or modify, not {response!r}", details={"errors": [{"field": "response", "message": "approve | reject | modify"}]})
+        return await self.manager.respond(execution_id, prompt_id, {"response": response, "changes": dict(changes), "reason": reason})
+
+    async def checkpoints(
+        self,
+        *,
+        workflow_slug: str | None = None,
+        execution_id: str | None = None,
+        workspace: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[CheckpointView], int]:
+        checkpointer = self.manager.checkpointer
+        if checkpointer is None:
+            return [], 0
+        runtime = self.manager.runtime
+        if execution_id is not None:
+            executions = [await runtime.get_execution(execution_id)]
+        else:
+            executions, _ = await runtime.list_executions(workflow_slug=workflow_slug, limit=100_000)
+        views: list[CheckpointView] = []
+        for execution in executions:
+            if workspace is not None and execution.workspace != workspace:
+                continue
+            steps = {s.node_name: (s.step_number, s.step_name) for s in await runtime.list_steps(execution.execution_id) if s.node_name}
+            latest = True
+            async for item in checkpointer.alist({"configurable": {"thread_id": execution.execution_id}}):
+                checkpoint = item.checkpoint
+                ran = [n for n in checkpoint.get("versions_seen", {}) if n in steps]
+                numbers = sorted({steps[n][0] for n in ran})
+                last = max(ran, key=lambda n: steps[n][0]) if ran else None
+                values = dict(checkpoint.get("channel_values") or {})
+                views.append(
+                    CheckpointView(
+                        checkpoint_id=str(checkpoint["id"]),
+                        execution_id=execution.execution_id,
+                        workflow_slug=execution.workflow_slug,
+                        workspace=execution.workspace,
+                        step_number=steps[last][0] if last else None,
+                        step_name=steps[last][1] if last else None,
+                        superstep=item.metadata.get("step") if item.metadata else None,
+                        created_at=str(checkpoint["ts"]),
+                        size_kb=round(len(msgspec.json.encode(values, enc_hook=str)) / 1024, 2),
+                        state_snapshot={
+                            "completed_steps": numbers,
+                            "current_step": (max(numbers) + 1) if numbers and max(numbers) < execution.total_steps else None,
+                            "intermediate_results": msgspec.to_builtins(values, enc_hook=str),
+                        },
+                        resumable=latest and execution.status in ("failed", "cancelled", "paused"),
+                    )
+                )
+                latest = False
+        views.sort(key=lambda v: v.created_at, reverse=True)
+        return views[offset : offset + limit], len(views)
 
     async def info(self, execution_id: str) -> ExecutionInfo:
         runtime = self.manager.runtime

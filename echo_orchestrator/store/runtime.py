@@ -79,6 +79,8 @@ CREATE INDEX IF NOT EXISTS llm_by_execution ON llm_calls (execution_id);
 """
 
 ACTIVE = ("initializing", "running", "paused")
+# A process that dies interrupts these; a `paused` execution waits for a human and survives.
+INTERRUPTIBLE = ("initializing", "running")
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -157,7 +159,9 @@ class RuntimeStore:
 
     async def mark_interrupted(self) -> list[str]:
         """Executions left active by a process that died: failed, with the reason, never left running."""
-        rows = await self._rows(f"SELECT doc FROM executions WHERE status IN ({','.join('?' * len(ACTIVE))})", list(ACTIVE))
+        rows = await self._rows(
+            f"SELECT doc FROM executions WHERE status IN ({','.join('?' * len(INTERRUPTIBLE))})", list(INTERRUPTIBLE)
+        )
         ids: list[str] = []
         for (doc,) in rows:
             execution = msgspec.json.decode(doc, type=Execution)
@@ -165,7 +169,7 @@ class RuntimeStore:
             execution.completed_at = utcnow()
             execution.error = ErrorInfo(
                 type="ExecutionError",
-                message="The server stopped while this execution was running",
+                message="The server stopped while this execution was running; resume it to continue from its last checkpoint",
                 code="ERR_EXEC_001",
             )
             await self.save_execution(execution)

@@ -33,6 +33,13 @@ class LegacyExecuteRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=T
     input: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+class RespondRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    prompt_id: str
+    response: str
+    changes: dict[str, Any] = msgspec.field(default_factory=dict)
+    reason: str | None = None
+
+
 class CancelRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     reason: str | None = None
     graceful: bool = True
@@ -249,6 +256,54 @@ class ExecutionController(Controller):
             "message": "Execution cancellation initiated. "
             + ("Current step will complete before stopping." if request.graceful else "Stopping now."),
             "cancelled_at": utcnow().isoformat(),
+        }
+
+    @post("/executions/{execution_id:str}/respond", status_code=HTTP_200_OK, summary="Answer a paused execution's prompt")
+    async def respond(
+        self, services: NamedDependency[Services], execution_id: FromPath[str], data: JSONBody[RespondRequest]
+    ) -> dict[str, Any]:
+        await services.executions_api.respond(execution_id, data.prompt_id, data.response, data.changes, data.reason)
+        return {"execution_id": execution_id, "prompt_id": data.prompt_id, "response": data.response, "status": "resuming"}
+
+    @post("/executions/{execution_id:str}/resume", status_code=HTTP_202_ACCEPTED, summary="Continue a failed or cancelled execution from its last checkpoint")
+    async def resume(self, services: NamedDependency[Services], execution_id: FromPath[str]) -> dict[str, Any]:
+        execution = await services.executions.resume(execution_id)
+        return {
+            "execution_id": execution_id,
+            "status": execution.status,
+            "resumed_count": execution.resumed_count,
+            "message": "Execution resumed from its last checkpoint. Finished steps are not run again.",
+        }
+
+    @get("/workflows/checkpoints", summary="Checkpoints of executions (newest first)")
+    async def checkpoints(
+        self,
+        services: NamedDependency[Services],
+        workflow_slug: FromQuery[str | None] = None,
+        execution_id: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        items, total = await services.executions_api.checkpoints(
+            workflow_slug=workflow_slug, execution_id=execution_id, limit=limit, offset=offset
+        )
+        return {"checkpoints": msgspec.to_builtins(items), "total": total, "limit": limit, "offset": offset}
+
+    @get("/service/workspaces/{name:str}/checkpoints", summary="Checkpoints of a workspace's executions")
+    async def workspace_checkpoints(
+        self,
+        services: NamedDependency[Services],
+        name: FromPath[str],
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
+    ) -> dict[str, Any]:
+        items, total = await services.executions_api.checkpoints(workspace=name, limit=limit)
+        return {
+            "workspace": name,
+            "checkpoints": [
+                {"checkpoint_id": c.checkpoint_id, "execution_id": c.execution_id, "created_at": c.created_at, "size_kb": c.size_kb}
+                for c in items
+            ],
+            "total": total,
         }
 
     # -- step executions -----------------------------------------------------------------

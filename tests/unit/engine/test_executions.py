@@ -6,8 +6,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import anyio
 import pytest
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
@@ -72,9 +74,12 @@ async def manager(tmp_path: Path) -> AsyncIterator[ExecutionManager]:
     await runtime.open()
     hub = McpHub(lambda: McpSettings(), lambda: {}, lambda: {})
     models = ModelFactory(PROVIDERS.get)
-    mgr = ExecutionManager(runtime, models, hub, PriceTable(), EventBus(), max_concurrent=2)
-    async with hub.running(), mgr.running():
-        yield mgr
+    async with aiosqlite.connect(runtime.path) as db:
+        checkpointer = AsyncSqliteSaver(db)
+        await checkpointer.setup()
+        mgr = ExecutionManager(runtime, models, hub, PriceTable(), EventBus(), max_concurrent=2, checkpointer=checkpointer)
+        async with hub.running(), mgr.running():
+            yield mgr
     await runtime.close()
 
 
@@ -195,3 +200,79 @@ async def test_executions_left_running_are_marked_failed_at_start(tmp_path: Path
     events, _ = await runtime.list_events("wfexec_crashed")
     assert [e.event_type for e in events] == ["execution_failed"]
     await runtime.close()
+
+
+def review_plan(mgr: ExecutionManager, ag: dict[str, Agent]) -> Any:
+    from echo_orchestrator.models import HumanInLoop
+
+    return plan(mgr, ag, human_in_loop=HumanInLoop(enabled=True, review_points=["a"]))
+
+
+async def paused(mgr: ExecutionManager, execution_id: str) -> Execution:
+    with anyio.fail_after(10):
+        while (e := await mgr.runtime.get_execution(execution_id)).status != "paused":
+            await anyio.sleep(0.01)
+    return e
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "a_out"),
+    [
+        ({"response": "approve"}, "completed", None),
+        ({"response": "modify", "changes": {"a_out": "edited by a human"}}, "completed", "edited by a human"),
+        ({"response": "reject", "reason": "numbers look wrong"}, "cancelled", None),
+    ],
+)
+async def test_human_review(manager: ExecutionManager, answer: dict[str, Any], status: str, a_out: str | None) -> None:
+    ag = agents(a=LLMConfig(), b=LLMConfig())
+    ag["b"].input_schema = ["a_out"]
+    started = await manager.start(review_plan(manager, ag), {"topic": "x"})
+    waiting = await paused(manager, started.execution_id)
+    prompt = waiting.pending_prompt or {}
+    assert prompt["options"] == ["approve", "reject", "modify"] and prompt["step_number"] == 1
+    assert [s.status for s in await manager.runtime.list_steps(started.execution_id)] == ["completed"]
+    await manager.respond(started.execution_id, prompt["prompt_id"], answer)
+    done = await manager.wait(started.execution_id)
+    if answer["response"] == "reject":  # rejected: the execution ends cancelled, with the reason
+        assert done.status == "cancelled" and done.error is not None
+        assert done.error.code == "ERR_EXEC_003" and "numbers look wrong" in done.error.message
+        cancelled, _ = await manager.runtime.list_events(done.execution_id, event_type="execution_cancelled")
+        assert "numbers look wrong" in cancelled[0].data["reason"]
+        return
+    assert done.status == status
+    assert [s.step_name for s in await manager.runtime.list_steps(done.execution_id)] == ["A", "B"]  # A not run again
+    if a_out is not None:
+        assert (done.outputs or {})["a_out"] == a_out and a_out in str((done.outputs or {})["b_out"])
+
+
+async def test_respond_errors(manager: ExecutionManager) -> None:
+    from echo_orchestrator.errors import Conflict
+
+    started = await manager.start(review_plan(manager, agents(a=LLMConfig(), b=LLMConfig())), {"topic": "x"})
+    await paused(manager, started.execution_id)
+    with pytest.raises(Conflict, match="not the pending one"):
+        await manager.respond(started.execution_id, "prompt_wrong", {"response": "approve"})
+    done = await run(manager, plan(manager, agents(a=LLMConfig())))
+    with pytest.raises(Conflict, match="not waiting"):
+        await manager.respond(done.execution_id, "p", {"response": "approve"})
+
+
+async def test_resume_a_failed_execution_from_its_checkpoint(manager: ExecutionManager) -> None:
+    FAILURES.clear()
+    ag = agents(a=LLMConfig(), b=LLMConfig(provider="flaky", model="resume-me", params={"fail_times": 1}))
+    the_plan = plan(manager, ag)
+
+    async def plan_factory(_: Execution) -> Any:  # the service rebuilds it from the stored workflow
+        return the_plan
+
+    manager.plan_factory = plan_factory
+    failed = await run(manager, the_plan)
+    assert failed.status == "failed"
+    await manager.resume(failed.execution_id)
+    done = await manager.wait(failed.execution_id)
+    assert done.status == "completed" and done.resumed_count == 1 and done.error is None
+    steps = [(s.step_name, s.status) for s in await manager.runtime.list_steps(done.execution_id)]
+    assert steps == [("A", "completed"), ("B", "failed"), ("B", "completed")]  # A was not run again
+    assert FAILURES["resume-me"] == 2
+    events = [e.event_type for e in (await manager.runtime.list_events(done.execution_id, limit=1000))[0]]
+    assert "execution_resumed" in events and events[-1] == "execution_completed"
