@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import aiosqlite
 import anyio
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
@@ -105,9 +104,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     agent_service = AgentService(store, models, hub)
     runtime = RuntimeStore(store.layout.runtime / "runtime.sqlite")
     await runtime.open()
-    # LangGraph's checkpoints live in the same database file, on a connection of their own.
-    checkpoint_db = await aiosqlite.connect(runtime.path)
-    checkpointer = AsyncSqliteSaver(checkpoint_db)
+    # LangGraph's checkpoints live in the same database, on the same connection: one writer,
+    # so the run records and the checkpoints never wait on each other's locks.
+    checkpointer = AsyncSqliteSaver(runtime.db)
     await checkpointer.setup()
     bus = EventBus()
     executions = ExecutionManager(
@@ -154,5 +153,4 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             await store.close()
             await registry.close()
             tg.cancel_scope.cancel()
-    await checkpoint_db.close()
     await runtime.close()

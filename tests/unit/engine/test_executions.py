@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import anyio
 import pytest
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -74,12 +73,11 @@ async def manager(tmp_path: Path) -> AsyncIterator[ExecutionManager]:
     await runtime.open()
     hub = McpHub(lambda: McpSettings(), lambda: {}, lambda: {})
     models = ModelFactory(PROVIDERS.get)
-    async with aiosqlite.connect(runtime.path) as db:
-        checkpointer = AsyncSqliteSaver(db)
-        await checkpointer.setup()
-        mgr = ExecutionManager(runtime, models, hub, PriceTable(), EventBus(), max_concurrent=2, checkpointer=checkpointer)
-        async with hub.running(), mgr.running():
-            yield mgr
+    checkpointer = AsyncSqliteSaver(runtime.db)  # as the container does: one connection
+    await checkpointer.setup()
+    mgr = ExecutionManager(runtime, models, hub, PriceTable(), EventBus(), max_concurrent=2, checkpointer=checkpointer)
+    async with hub.running(), mgr.running():
+        yield mgr
     await runtime.close()
 
 
