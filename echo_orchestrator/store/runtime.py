@@ -198,6 +198,60 @@ class RuntimeStore:
             avg_duration_seconds=None if avg is None else round(float(avg), 3),
         )
 
+    async def step_metrics(
+        self, *, workflow_slug: str | None = None, start: float | None = None, end: float | None = None, slow: int = 5
+    ) -> dict[str, Any]:
+        """Aggregates over finished step executions (ouroboros /metrics/step-executions)."""
+        clauses: list[str] = ["s.status IN ('completed', 'failed')"]
+        args: list[Any] = []
+        if workflow_slug is not None:
+            clauses.append("s.workflow_slug = ?")
+            args.append(workflow_slug)
+        if start is not None:
+            clauses.append("s.started_at >= ?")
+            args.append(start)
+        if end is not None:
+            clauses.append("s.started_at <= ?")
+            args.append(end)
+        where = " WHERE " + " AND ".join(clauses)
+        cost = "(SELECT COALESCE(SUM(c.cost_usd), 0) FROM llm_calls c WHERE c.step_execution_id = s.step_execution_id)"
+        summary = (await self._rows(
+            "SELECT COUNT(*), SUM(s.status = 'completed'), SUM(s.status = 'failed'), AVG(s.duration_seconds), AVG(s.retry_count)"
+            f" FROM step_executions s{where}", args,
+        ))[0]  # fmt: skip
+        total = int(summary[0] or 0)
+        by_workflow = await self._rows(
+            "SELECT COALESCE(s.workflow_slug, '(graph)'), COUNT(*), AVG(s.duration_seconds), AVG(s.status = 'completed')"
+            f" FROM step_executions s{where} GROUP BY 1 ORDER BY 1", args,
+        )  # fmt: skip
+        by_step = await self._rows(
+            f"SELECT s.step_name, COUNT(*), AVG(s.duration_seconds), AVG(s.status = 'failed'), AVG({cost}), MAX(s.duration_seconds)"
+            f" FROM step_executions s{where} GROUP BY s.step_name ORDER BY COUNT(*) DESC, s.step_name", args,
+        )  # fmt: skip
+
+        def r(value: Any, digits: int = 3) -> float | None:
+            return None if value is None else round(float(value), digits)
+
+        return {
+            "summary": {
+                "total_step_executions": total,
+                "successful": int(summary[1] or 0),
+                "failed": int(summary[2] or 0),
+                "success_rate": r((summary[1] or 0) / total) if total else None,
+                "avg_duration_seconds": r(summary[3]),
+                "avg_retry_count": r(summary[4]),
+            },
+            "by_workflow": {row[0]: {"total": row[1], "avg_duration": r(row[2]), "success_rate": r(row[3])} for row in by_workflow},
+            "by_step": [
+                {"step_name": row[0], "total_executions": row[1], "avg_duration": r(row[2]), "failure_rate": r(row[3]), "avg_cost_usd": r(row[4], 8)}
+                for row in by_step
+            ],
+            "slow_steps": [
+                {"step_name": row[0], "avg_duration": r(row[2]), "slowest_execution": r(row[5])}
+                for row in sorted(by_step, key=lambda row: row[2] or 0, reverse=True)[:slow]
+            ],
+        }
+
     # -- steps and nodes -----------------------------------------------------------------
 
     async def save_step(self, step: StepExecution) -> None:

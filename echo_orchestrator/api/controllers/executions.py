@@ -306,6 +306,20 @@ class ExecutionController(Controller):
             "total": total,
         }
 
+    @get("/metrics/step-executions", summary="Step execution aggregates: summary, by workflow, by step, slow steps")
+    async def step_metrics(
+        self,
+        services: NamedDependency[Services],
+        workflow_slug: FromQuery[str | None] = None,
+        start_date: FromQuery[datetime | None] = None,
+        end_date: FromQuery[datetime | None] = None,
+    ) -> dict[str, Any]:
+        return await services.runtime.step_metrics(
+            workflow_slug=workflow_slug,
+            start=start_date.timestamp() if start_date else None,
+            end=end_date.timestamp() if end_date else None,
+        )
+
     # -- step executions -----------------------------------------------------------------
 
     @get("/step-executions", summary="Step executions, newest first")

@@ -138,3 +138,21 @@ def test_cancel_a_step(client: Client) -> None:
     assert wait_done(client, eid)["status"] == "cancelled"
     assert client.post(f"/step-executions/{running[0]['step_execution_id']}/cancel").status_code == 409
     assert client.get("/step-executions/stepexec_nope").status_code == 404
+
+
+def test_step_metrics(client: Client) -> None:
+    for data in ("a", "b"):
+        eid = client.post("/workflows/sales-insights/execute", json={"inputs": {"input_data": data}}).json()["execution_id"]
+        wait_done(client, eid)
+    client.post("/graphs/ASIS/execute", json={"input": {"task": "t"}})
+    metrics = client.get("/metrics/step-executions").json()
+    assert metrics["summary"]["total_step_executions"] == 4 + 3
+    assert metrics["summary"]["success_rate"] == 1.0 and metrics["summary"]["avg_retry_count"] == 0
+    assert metrics["by_workflow"]["sales-insights"]["total"] == 4
+    by_step = {s["step_name"]: s for s in metrics["by_step"]}
+    assert by_step["Analyzer"]["total_executions"] == 2 and by_step["Analyzer"]["failure_rate"] == 0
+    assert len(metrics["slow_steps"]) <= 5 and metrics["slow_steps"][0]["slowest_execution"] is not None
+    only = client.get("/metrics/step-executions?workflow_slug=sales-insights").json()
+    assert only["summary"]["total_step_executions"] == 4
+    future = client.get("/metrics/step-executions?start_date=2099-01-01T00:00:00Z").json()
+    assert future["summary"]["total_step_executions"] == 0
