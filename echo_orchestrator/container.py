@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import anyio
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.events import EventBus
@@ -104,10 +103,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     agent_service = AgentService(store, models, hub)
     runtime = RuntimeStore(store.layout.runtime / "runtime.sqlite")
     await runtime.open()
-    # LangGraph's checkpoints live in the same database, on the same connection: one writer,
-    # so the run records and the checkpoints never wait on each other's locks.
-    checkpointer = AsyncSqliteSaver(runtime.db)
-    await checkpointer.setup()
+    checkpointer = await runtime.checkpointer()  # same database, same connection, one lock
     bus = EventBus()
     executions = ExecutionManager(
         runtime, models, hub, prices, bus, max_concurrent=settings.max_concurrent_executions, checkpointer=checkpointer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -40,3 +41,24 @@ class EngineGraphContext:
 
     def bind_tools(self, call_tool: ToolCaller) -> None:
         self._call_tool = call_tool
+
+
+current_context: ContextVar[EngineGraphContext | None] = ContextVar("echo_graph_context", default=None)
+
+
+class RunContext:
+    """The context of whichever run is executing: a graph built with it can be compiled once
+    and run many times, each run seeing its own models and tools (set in `current_context`,
+    which LangGraph's node tasks inherit)."""
+
+    def __init__(self, fallback: EngineGraphContext) -> None:
+        self._fallback = fallback
+
+    def _current(self) -> EngineGraphContext:
+        return current_context.get() or self._fallback
+
+    def chat_model(self, llm: LLMConfig | Mapping[str, Any] | None = None) -> BaseChatModel:
+        return self._current().chat_model(llm)
+
+    async def call_tool(self, tool_id: str, arguments: Mapping[str, Any]) -> Any:
+        return await self._current().call_tool(tool_id, arguments)

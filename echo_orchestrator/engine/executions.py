@@ -28,13 +28,14 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import StateGraph
 from langgraph.types import Command, StreamMode
 
-from echo_orchestrator.engine.context import EngineGraphContext
+from echo_orchestrator.engine.context import EngineGraphContext, RunContext, current_context
 from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.llm.prices import PriceTable
 from echo_orchestrator.engine.llm.usage import UsageRecorder
 from echo_orchestrator.engine.review import ReviewRejected
 from echo_orchestrator.engine.step_policy import StepPolicy, current_run
+from echo_orchestrator.registry.spec import GraphContext
 from echo_orchestrator.errors import Conflict, EchoError
 from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import (
@@ -54,7 +55,7 @@ from echo_orchestrator.store.runtime import RuntimeStore
 
 log = logging.getLogger(__name__)
 
-GraphBuilder = Callable[[EngineGraphContext, ExecutionConfig], StateGraph[Any]]
+GraphBuilder = Callable[[GraphContext, ExecutionConfig], StateGraph[Any]]
 PlanFactory = Callable[[Execution], Awaitable["RunPlan"]]
 REVIEW_PREFIX = "review_"
 
@@ -83,6 +84,8 @@ class RunPlan:
     estimated_seconds: float | None = None
     # node -> its step's retry policy and timeout, for the given execution config
     policies: Callable[[ExecutionConfig], Mapping[str, StepPolicy]] = lambda _config: {}
+    # Compiled graphs by (policies, checkpointing): compiling costs more than a short run.
+    compiled: dict[Any, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(eq=False)
@@ -126,6 +129,7 @@ class _Hooks:
                 "error": step.error.message,
             },
         )
+        await self._manager.runtime.commit()
 
     async def attempting(self, node: str, attempt: int) -> None:
         step = self._live.running_steps.get(node)
@@ -211,6 +215,7 @@ class ExecutionManager:
             estimated_completion=now + timedelta(seconds=plan.estimated_seconds) if plan.estimated_seconds else None,
         )
         await self.runtime.save_execution(execution)
+        await self.runtime.commit()
         live = _Live(execution=execution, plan=plan, step_numbers=dict(plan.steps))
         self._live[execution.execution_id] = live
         self._tg.start_soon(self._run, live, dict(inputs))
@@ -260,6 +265,7 @@ class ExecutionManager:
         execution.status, execution.error, execution.completed_at = "initializing", None, None
         execution.resumed_count += 1
         await self.runtime.save_execution(execution)
+        await self.runtime.commit()
         self._live[execution_id] = live
         self._tg.start_soon(self._run, live, None)
         return execution
@@ -347,6 +353,7 @@ class ExecutionManager:
                 **({} if fresh else {"resumed_from": "response" if isinstance(first_input, Command) else "checkpoint"}),
             },
         )
+        await self.runtime.commit()
 
         async def on_start(provider: str, model: str, prompt_tokens: int, node: str | None) -> None:
             step = live.running_steps.get(node or "")
@@ -371,6 +378,7 @@ class ExecutionManager:
             )
 
         context = EngineGraphContext(self._models, self._call_tool)
+        current_context.set(context)  # the compiled graph's nodes find this run's models and tools here
         live.policies = live.plan.policies(execution.config)
         current_run.set(_Hooks(self, live))  # node tasks inherit it: retries reach this run
         state: dict[str, Any] = dict(execution.inputs)
@@ -381,15 +389,22 @@ class ExecutionManager:
             live.scope = scope
             try:
                 checkpointer = self.checkpointer if execution.config.enable_checkpoints else None
-                graph = live.plan.build(context, execution.config).compile(checkpointer=checkpointer)
+                key = (tuple(sorted(live.policies.items())), checkpointer is not None)
+                graph = live.plan.compiled.get(key)
+                if graph is None:
+                    graph = live.plan.compiled[key] = live.plan.build(RunContext(context), execution.config).compile(
+                        checkpointer=checkpointer
+                    )
                 run_config: RunnableConfig = {
                     "callbacks": [UsageRecorder(self._prices, on_usage, on_start)],
                     "recursion_limit": 100,
                     "configurable": {"thread_id": execution.execution_id},
                 }
                 with anyio.fail_after(timeout) if timeout else contextlib.nullcontext():
-                    # A list (not a tuple): LangGraph then yields (mode, chunk) pairs.
-                    modes: list[StreamMode] = ["debug", "values"]
+                    # A list (not a tuple): LangGraph then yields (mode, chunk) pairs. With a
+                    # checkpointer the final state is read once at the end, instead of
+                    # streaming a copy of the whole state after every superstep.
+                    modes: list[StreamMode] = ["debug"] if checkpointer is not None else ["debug", "values"]
                     stream = graph.astream(first_input, config=run_config, stream_mode=modes)
                     async for mode, chunk in stream:
                         part: dict[str, Any] = dict(chunk)  # type: ignore[arg-type]
@@ -403,6 +418,7 @@ class ExecutionManager:
                                 break
                     if checkpointer is not None and not live.stop_after_step:
                         snapshot = await graph.aget_state(run_config)
+                        state = dict(snapshot.values)
                         prompts = [i.value for task in snapshot.tasks for i in task.interrupts]
                         if prompts:
                             live.scope = None
@@ -534,6 +550,7 @@ class ExecutionManager:
         )
         if failure:
             live.failed_step = step
+            await self.runtime.commit()
             return
         live.completed_steps.add(step.step_number)
         progress = execution.progress
@@ -555,6 +572,7 @@ class ExecutionManager:
                 "estimated_completion": execution.estimated_completion.isoformat() if execution.estimated_completion else None,
             },
         )
+        await self.runtime.flush()  # a step boundary: its records are durable
 
     async def _pause(self, live: _Live, prompt: Any) -> None:
         execution = live.execution
@@ -569,6 +587,7 @@ class ExecutionManager:
         await self._save(live)
         await self._event(live, "execution_paused", {"status": "paused", "prompt_id": prompt.get("prompt_id")})
         await self._event(live, "interactive_prompt", prompt)
+        await self.runtime.commit()
 
     async def _finish(self, live: _Live, status: Literal["completed", "failed", "cancelled"], error: ErrorInfo | None) -> None:
         execution, now = live.execution, utcnow()
@@ -604,6 +623,7 @@ class ExecutionManager:
             await self._event(live, "execution_failed", {"status": "failed", "error": msgspec.to_builtins(error), "failed_at": now.isoformat()})
         else:
             await self._event(live, "execution_cancelled", {"status": "cancelled", "reason": live.cancel_reason, "cancelled_at": now.isoformat()})
+        await self.runtime.commit()
 
 
 def _seconds(start: Any, end: Any) -> float | None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from echo_orchestrator.engine.compiler import build_workflow_graph
-from echo_orchestrator.engine.context import EngineGraphContext
+from echo_orchestrator.registry.spec import GraphContext
 from echo_orchestrator.engine.executions import RunPlan
 from echo_orchestrator.engine.step_policy import StepPolicy, policy_for
 from echo_orchestrator.models import Agent, ExecutionConfig, Workflow
 from echo_orchestrator.registry.registry import RegisteredGraph
 
 
-def workflow_plan(workflow: Workflow, agents: Mapping[str, Agent], context: EngineGraphContext, *, mode: str | None = None) -> RunPlan:
+def workflow_plan(workflow: Workflow, agents: Mapping[str, Agent], context: GraphContext, *, mode: str | None = None) -> RunPlan:
     """Steps are the workflow's strategy steps that name an agent, else one step per agent in graph order."""
     if not workflow.agents and workflow.graph_name:
         raise ValueError("use graph_plan for a workflow that runs a plugin graph")

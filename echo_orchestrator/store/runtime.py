@@ -14,8 +14,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncio
+
 import aiosqlite
 import anyio
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 import msgspec
 
 from echo_orchestrator.errors import NotFound
@@ -87,6 +90,17 @@ def _ts(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
 
+async def connect(path: Path, *, autocommit: bool = False) -> aiosqlite.Connection:
+    """A connection to the runtime database: WAL (readers never block the writer), and a
+    writer that waits up to 30 s for another connection's (short) transaction. With
+    `autocommit` every statement is its own transaction: for the LangGraph checkpointer,
+    which otherwise can leave an implicit transaction (and the write lock) open."""
+    db = await aiosqlite.connect(path, timeout=30, isolation_level=None if autocommit else "DEFERRED")
+    await db.execute("PRAGMA journal_mode=WAL")
+    await db.execute("PRAGMA busy_timeout=30000")
+    return db
+
+
 class ExecutionStats(msgspec.Struct, kw_only=True):
     active: int
     completed_today: int
@@ -100,6 +114,12 @@ class RuntimeStore:
         self._db: aiosqlite.Connection | None = None
         self._seq: dict[str, int] = {}
         self._lock = anyio.Lock()
+        # Writes wait here and go to SQLite in one executemany per statement: one thread
+        # hop per kind of row instead of one per row.
+        self._pending: dict[str, list[tuple[Any, ...]]] = {}
+        # Held for every use of the connection. `checkpointer()` shares it with LangGraph's
+        # saver, so the two never interleave statements on the one connection they share.
+        self._db_lock: asyncio.Lock | anyio.Lock = anyio.Lock()
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -108,21 +128,51 @@ class RuntimeStore:
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = await aiosqlite.connect(self.path)
-        await self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = await connect(self.path)
         await self._db.execute("PRAGMA synchronous=NORMAL")
         await self._db.executescript(SCHEMA)
         await self._db.commit()
 
     async def close(self) -> None:
         if self._db is not None:
+            await self.commit()
             await self._db.close()
             self._db = None
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        # Buffered: the rows reach SQLite in one short transaction at the next flush.
+        self._pending.setdefault(sql, []).append(params)
+
+    async def flush(self) -> None:
+        """Write the buffered rows and commit, in one short transaction (one executemany per
+        kind of row). Called at step boundaries and status changes, and before every read,
+        so readers never miss a row and no write lock is held across an await."""
+        async with self._db_lock:
+            await self._flush_locked()
+
+    async def _flush_locked(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        for sql, rows in pending.items():
+            await self.db.executemany(sql, rows)
+        await self.db.commit()
+
+    async def checkpointer(self) -> AsyncSqliteSaver:
+        """LangGraph's SQLite saver on this connection and this lock: checkpoints live in
+        the same database, and one writer means no lock conflicts between two connections."""
+        saver = AsyncSqliteSaver(self.db)
+        self._db_lock = saver.lock
+        await saver.setup()
+        return saver
+
+    async def commit(self) -> None:
+        await self.flush()
 
     # -- executions ----------------------------------------------------------------------
 
     async def save_execution(self, execution: Execution) -> None:
-        await self.db.execute(
+        self._write(
             "INSERT INTO executions (execution_id, kind, status, workflow_id, workflow_slug, graph_name, created_at, completed_at, doc)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (execution_id) DO UPDATE SET"
             " status = excluded.status, completed_at = excluded.completed_at, doc = excluded.doc",
@@ -138,11 +188,10 @@ class RuntimeStore:
                 msgspec.json.encode(execution),
             ),
         )
-        await self.db.commit()
 
     async def get_execution(self, execution_id: str) -> Execution:
-        async with self.db.execute("SELECT doc FROM executions WHERE execution_id = ?", (execution_id,)) as cursor:
-            row = await cursor.fetchone()
+        rows = await self._rows("SELECT doc FROM executions WHERE execution_id = ?", [execution_id])
+        row = rows[0] if rows else None
         if row is None:
             raise NotFound(f"Execution '{execution_id}' not found", details={"execution_id": execution_id})
         return msgspec.json.decode(row[0], type=Execution)
@@ -180,6 +229,7 @@ class RuntimeStore:
                     await self.save_step(step)
             await self.append_event(execution.execution_id, "execution_failed", {"status": "failed", "error": msgspec.to_builtins(execution.error)})
             ids.append(execution.execution_id)
+        await self.commit()
         return ids
 
     async def stats(self) -> ExecutionStats:
@@ -255,7 +305,7 @@ class RuntimeStore:
     # -- steps and nodes -----------------------------------------------------------------
 
     async def save_step(self, step: StepExecution) -> None:
-        await self.db.execute(
+        self._write(
             "INSERT INTO step_executions (step_execution_id, execution_id, step_number, step_name, status, workflow_slug,"
             " started_at, duration_seconds, retry_count, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (step_execution_id) DO UPDATE SET status = excluded.status,"
@@ -273,7 +323,6 @@ class RuntimeStore:
                 msgspec.json.encode(step),
             ),
         )
-        await self.db.commit()
 
     async def get_step(self, step_execution_id: str) -> StepExecution:
         rows = await self._rows("SELECT doc FROM step_executions WHERE step_execution_id = ?", [step_execution_id])
@@ -301,12 +350,11 @@ class RuntimeStore:
         return [msgspec.json.decode(r[0], type=StepExecution) for r in rows], int(total or 0)
 
     async def save_node(self, node: NodeExecution) -> None:
-        await self.db.execute(
+        self._write(
             "INSERT INTO node_executions (node_execution_id, execution_id, started_at, doc) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (node_execution_id) DO UPDATE SET doc = excluded.doc",
             (node.node_execution_id, node.execution_id, _ts(node.started_at), msgspec.json.encode(node)),
         )
-        await self.db.commit()
 
     async def list_nodes(self, execution_id: str) -> list[NodeExecution]:
         rows = await self._rows("SELECT doc FROM node_executions WHERE execution_id = ? ORDER BY started_at", [execution_id])
@@ -321,18 +369,18 @@ class RuntimeStore:
                 seq = int(await self._scalar("SELECT COALESCE(MAX(seq), 0) FROM events WHERE execution_id = ?", [execution_id]) or 0)
             seq += 1
             event = Event(
-                event_id=new_id("evt"),
+                # unique without a random draw: the execution id is unique, seq unique within it
+                event_id=f"evt_{execution_id.partition('_')[2]}_{seq}",
                 execution_id=execution_id,
                 seq=seq,
                 event_type=event_type,
                 timestamp=utcnow(),
                 data={"execution_id": execution_id, **data},
             )
-            await self.db.execute(
+            self._write(
                 "INSERT INTO events (execution_id, seq, event_type, doc) VALUES (?, ?, ?, ?)",
                 (execution_id, seq, event_type, msgspec.json.encode(event)),
             )
-            await self.db.commit()
             self._seq[execution_id] = seq
         return event
 
@@ -350,12 +398,11 @@ class RuntimeStore:
         self._seq.pop(execution_id, None)
 
     async def add_llm_call(self, execution_id: str, step_execution_id: str | None, usage: LLMUsage) -> None:
-        await self.db.execute(
+        self._write(
             "INSERT INTO llm_calls (execution_id, step_execution_id, model, total_tokens, cost_usd, created_at, doc)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (execution_id, step_execution_id, usage.model, usage.total_tokens, usage.cost_usd, time.time(), msgspec.json.encode(usage)),
         )
-        await self.db.commit()
 
     async def llm_calls(self, execution_id: str) -> list[LLMUsage]:
         rows = await self._rows("SELECT doc FROM llm_calls WHERE execution_id = ? ORDER BY id", [execution_id])
@@ -370,10 +417,14 @@ class RuntimeStore:
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
 
     async def _scalar(self, sql: str, args: Sequence[Any]) -> Any:
-        async with self.db.execute(sql, tuple(args)) as cursor:
-            row = await cursor.fetchone()
+        async with self._db_lock:
+            await self._flush_locked()
+            async with self.db.execute(sql, tuple(args)) as cursor:
+                row = await cursor.fetchone()
         return None if row is None else row[0]
 
     async def _rows(self, sql: str, args: Sequence[Any]) -> list[Any]:
-        async with self.db.execute(sql, tuple(args)) as cursor:
-            return list(await cursor.fetchall())
+        async with self._db_lock:
+            await self._flush_locked()
+            async with self.db.execute(sql, tuple(args)) as cursor:
+                return list(await cursor.fetchall())

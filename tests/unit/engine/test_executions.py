@@ -8,7 +8,6 @@ from typing import Any
 
 import anyio
 import pytest
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
@@ -73,8 +72,7 @@ async def manager(tmp_path: Path) -> AsyncIterator[ExecutionManager]:
     await runtime.open()
     hub = McpHub(lambda: McpSettings(), lambda: {}, lambda: {})
     models = ModelFactory(PROVIDERS.get)
-    checkpointer = AsyncSqliteSaver(runtime.db)  # as the container does: one connection
-    await checkpointer.setup()
+    checkpointer = await runtime.checkpointer()  # as the container does
     mgr = ExecutionManager(runtime, models, hub, PriceTable(), EventBus(), max_concurrent=2, checkpointer=checkpointer)
     async with hub.running(), mgr.running():
         yield mgr
