@@ -7,7 +7,9 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.tools import BaseTool
 
 from echo_orchestrator.models import Agent
 from echo_orchestrator.registry.spec import GraphContext
@@ -53,15 +55,38 @@ def agent_inputs(agent: Agent, state: dict[str, Any]) -> dict[str, Any]:
     return {k: state.get(k) for k in keys}
 
 
+async def _converse(model: BaseChatModel, messages: list[BaseMessage], tools: list[BaseTool], max_turns: int) -> AIMessage:
+    """Ask the model; while it asks for tools (and turns remain), run them and ask again."""
+    bound = model.bind_tools(tools) if tools else model
+    by_name = {t.name: t for t in tools}
+    for turn in range(max_turns):
+        reply = await bound.ainvoke(messages)
+        calls = getattr(reply, "tool_calls", None) or []
+        if not calls or turn == max_turns - 1:
+            return reply if isinstance(reply, AIMessage) else AIMessage(content=str(reply.content))
+        messages.append(reply)
+        for call in calls:
+            tool = by_name.get(call["name"])
+            try:
+                result = await tool.ainvoke(call["args"]) if tool is not None else f"unknown tool {call['name']}"
+            except Exception as exc:  # the model sees the failure and may recover
+                result = f"tool failed: {type(exc).__name__}: {exc}"
+            messages.append(ToolMessage(content=json.dumps(result, default=str), tool_call_id=call.get("id") or call["name"]))
+    raise AssertionError("unreachable: the last turn returns")  # pragma: no cover
+
+
 def make_agent_node(agent: Agent, ctx: GraphContext) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]:
     keys = output_keys(agent)
 
     async def run(state: dict[str, Any]) -> dict[str, Any]:
         model = ctx.chat_model(agent.llm)
         inputs = agent_inputs(agent, state)
-        reply = await model.ainvoke(
-            [SystemMessage(system_prompt(agent)), HumanMessage(json.dumps(inputs, default=str, ensure_ascii=False))]
-        )
+        messages: list[BaseMessage] = [
+            SystemMessage(system_prompt(agent)),
+            HumanMessage(json.dumps(inputs, default=str, ensure_ascii=False)),
+        ]
+        tools = await ctx.agent_tools(agent.tools) if agent.tools else []
+        reply = await _converse(model, messages, tools, agent.constraints.max_steps or 5)
         content = reply.content if isinstance(reply.content, str) else json.dumps(reply.content, default=str)
         outputs = parse_outputs(content, keys)
         return {**outputs, "agent_outputs": {agent.agent_id: outputs}}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.tools import BaseTool
 
 import msgspec
 
@@ -15,16 +16,26 @@ from echo_orchestrator.errors import Unavailable
 from echo_orchestrator.models import LLMConfig
 
 ToolCaller = Callable[[str, Mapping[str, Any]], Awaitable[Any]]
+ToolBinder = Callable[[Sequence[str]], Awaitable[list[BaseTool]]]
 
 
 class EngineGraphContext:
     """One per run: the same `llm` block gets the same model instance throughout the run
     (so the echo provider's scripted `responses` are used in turn across nodes)."""
 
-    def __init__(self, models: ModelFactory, call_tool: ToolCaller | None = None) -> None:
+    def __init__(self, models: ModelFactory, call_tool: ToolCaller | None = None, bind: ToolBinder | None = None) -> None:
         self._models = models
         self._call_tool = call_tool
+        self._bind = bind
         self._cache: dict[bytes, BaseChatModel] = {}
+
+    async def agent_tools(self, tool_ids: Sequence[str]) -> list[BaseTool]:
+        """LangChain tools for an agent's tool ids, calling the MCP hub."""
+        if not tool_ids:
+            return []
+        if self._bind is None:
+            raise Unavailable("No tool hub is available in this context")
+        return await self._bind(tool_ids)
 
     def chat_model(self, llm: LLMConfig | Mapping[str, Any] | None = None) -> BaseChatModel:
         config = as_llm_config(llm)
@@ -62,3 +73,6 @@ class RunContext:
 
     async def call_tool(self, tool_id: str, arguments: Mapping[str, Any]) -> Any:
         return await self._current().call_tool(tool_id, arguments)
+
+    async def agent_tools(self, tool_ids: Sequence[str]) -> list[BaseTool]:
+        return await self._current().agent_tools(tool_ids)

@@ -35,6 +35,7 @@ from echo_orchestrator.engine.llm.prices import PriceTable
 from echo_orchestrator.engine.llm.usage import UsageRecorder
 from echo_orchestrator.engine.review import ReviewRejected
 from echo_orchestrator.engine.step_policy import StepPolicy, current_run
+from echo_orchestrator.engine.tools import langchain_tools
 from echo_orchestrator.registry.spec import GraphContext
 from echo_orchestrator.errors import Conflict, EchoError
 from echo_orchestrator.mcp import McpHub
@@ -377,7 +378,17 @@ class ExecutionManager:
                 {**msgspec.to_builtins(usage), "step_number": step.step_number if step else None},
             )
 
-        context = EngineGraphContext(self._models, self._call_tool)
+        async def on_tool(tool_id: str, phase: str, detail: dict[str, Any]) -> None:
+            step = next(iter(live.running_steps.values()), None) if len(live.running_steps) == 1 else None
+            if step is not None and phase == "started" and tool_id not in step.mcp_tools_used:
+                step.mcp_tools_used.append(tool_id)
+            await self._event(
+                live,
+                "tool_call_started" if phase == "started" else "tool_call_completed",
+                {"tool_id": tool_id, "step_number": step.step_number if step else None, **detail},
+            )
+
+        context = EngineGraphContext(self._models, self._call_tool, lambda ids: langchain_tools(self._hub, ids, on_call=on_tool))
         current_context.set(context)  # the compiled graph's nodes find this run's models and tools here
         live.policies = live.plan.policies(execution.config)
         current_run.set(_Hooks(self, live))  # node tasks inherit it: retries reach this run

@@ -13,7 +13,7 @@ Plugins (built-in ones included) expose these objects through entry points:
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, get_type_hints
 
@@ -21,6 +21,7 @@ import msgspec
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
+    from langchain_core.tools import BaseTool
     from langgraph.graph import StateGraph
 
     from echo_orchestrator.models import LLMConfig
@@ -32,6 +33,10 @@ class GraphContext(Protocol):
     def chat_model(self, llm: LLMConfig | Mapping[str, Any] | None = None) -> BaseChatModel: ...
 
     async def call_tool(self, tool_id: str, arguments: Mapping[str, Any]) -> Any: ...
+
+    async def agent_tools(self, tool_ids: Sequence[str]) -> list[BaseTool]:
+        """LangChain tools for the given tool ids, to bind to a chat model."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -272,3 +272,41 @@ async def test_resume_a_failed_execution_from_its_checkpoint(manager: ExecutionM
     assert FAILURES["resume-me"] == 2
     events = [e.event_type for e in (await manager.runtime.list_events(done.execution_id, limit=1000))[0]]
     assert "execution_resumed" in events and events[-1] == "execution_completed"
+
+
+class ToolCallingModel(BaseChatModel):
+    """Asks for the calculator once, then answers with what the tool returned."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "tool-calling"
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+        return self
+
+    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        results = [m for m in messages if m.type == "tool"]
+        if not results:
+            call = {"name": "plugins-calculator", "args": {"expression": "6 * 7"}, "id": "call_1", "type": "tool_call"}
+            return ChatResult(generations=[ChatGeneration(message=AIMessage(content="", tool_calls=[call]))])
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=f"the tool said {results[-1].content}"))])
+
+
+async def test_an_agent_uses_its_tools_through_the_hub(tmp_path: Path) -> None:
+    from echo_orchestrator.builtins.tools import calculator
+
+    runtime = RuntimeStore(tmp_path / "runtime.sqlite")
+    await runtime.open()
+    hub = McpHub(lambda: McpSettings(), lambda: {"calculator": calculator}, lambda: {})
+    providers = {**PROVIDERS, "tooler": ProviderSpec(name="tooler", create=lambda _llm: ToolCallingModel())}
+    mgr = ExecutionManager(runtime, ModelFactory(providers.get), hub, PriceTable(), EventBus(), checkpointer=await runtime.checkpointer())
+    ag = {"a": Agent(agent_id="a", output_schema=["answer"], tools=["plugins-calculator"], llm=LLMConfig(provider="tooler", model="t"))}
+    async with hub.running(), mgr.running():
+        done = await run(mgr, plan(mgr, ag))
+    assert done.status == "completed", done.error
+    assert "42.0" in (done.outputs or {})["answer"]
+    (step,) = await runtime.list_steps(done.execution_id)
+    assert step.mcp_tools_used == ["plugins-calculator"]
+    events = [e.event_type for e in (await runtime.list_events(done.execution_id, limit=1000))[0]]
+    assert events.index("tool_call_started") < events.index("tool_call_completed") < events.index("step_completed")
+    await runtime.close()
