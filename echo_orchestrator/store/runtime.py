@@ -154,9 +154,22 @@ class RuntimeStore:
         if not self._pending:
             return
         pending, self._pending = self._pending, {}
-        for sql, rows in pending.items():
-            await self.db.executemany(sql, rows)
-        await self.db.commit()
+        run_in_worker = getattr(self.db, "_execute", None)
+        if run_in_worker is None:  # pragma: no cover - an aiosqlite without it: one hop per statement
+            for sql, rows in pending.items():
+                await self.db.executemany(sql, rows)
+            await self.db.commit()
+            return
+        raw = self.db._conn  # the sqlite3 connection, used only on aiosqlite's own worker thread
+
+        def write_all() -> None:
+            for sql, rows in pending.items():
+                raw.executemany(sql, rows)
+            raw.commit()
+
+        # Every statement and the commit in one call on the connection's worker thread: one
+        # thread hop per flush instead of one per statement.
+        await run_in_worker(write_all)
 
     async def checkpointer(self) -> AsyncSqliteSaver:
         """LangGraph's SQLite saver on this connection and this lock: checkpoints live in

@@ -163,7 +163,9 @@ async def test_whole_run_timeout(manager: ExecutionManager) -> None:
 async def test_cancel(manager: ExecutionManager, graceful: bool) -> None:
     ag = agents(a=LLMConfig(latency_ms=400), b=LLMConfig(latency_ms=400), c=LLMConfig(latency_ms=400))
     started = await manager.start(plan(manager, ag), {"topic": "x"})
-    await anyio.sleep(0.15)  # step 1 is running
+    with anyio.fail_after(5):  # wait until step 1 is running (no fixed sleep: the machine may be busy)
+        while not await manager.runtime.list_steps(started.execution_id):
+            await anyio.sleep(0.01)
     await manager.cancel(started.execution_id, graceful=graceful, reason="user asked")
     done = await manager.wait(started.execution_id)
     assert done.status == "cancelled"
@@ -177,8 +179,12 @@ async def test_cancel(manager: ExecutionManager, graceful: bool) -> None:
 async def test_capacity_limit_keeps_extra_runs_initializing(manager: ExecutionManager) -> None:
     ag = agents(a=LLMConfig(latency_ms=300))
     started = [await manager.start(plan(manager, ag), {"topic": str(i)}) for i in range(4)]
-    await anyio.sleep(0.1)
-    statuses = sorted([(await manager.runtime.get_execution(e.execution_id)).status for e in started])
+    with anyio.fail_after(5):
+        while True:  # until the first two have started
+            statuses = sorted([(await manager.runtime.get_execution(e.execution_id)).status for e in started])
+            if statuses.count("running") == 2:
+                break
+            await anyio.sleep(0.01)
     assert statuses == ["initializing", "initializing", "running", "running"]  # max_concurrent=2
     for e in started:
         assert (await manager.wait(e.execution_id)).status == "completed"
