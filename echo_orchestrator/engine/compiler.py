@@ -27,10 +27,11 @@ from langgraph.types import Command
 from echo_orchestrator.engine.agent_node import make_agent_node, output_keys
 from echo_orchestrator.engine.review import make_review_node
 from echo_orchestrator.engine.conditions import evaluate, parse_condition
+from echo_orchestrator.engine.step_graph import GraphLookup, build_step_graph, step_node_name, step_output_keys, uses_steps
 from echo_orchestrator.engine.step_policy import StepPolicy, with_policy
 from echo_orchestrator.errors import Invalid
 from echo_orchestrator.models import Agent, Workflow
-from echo_orchestrator.registry.spec import GraphContext
+from echo_orchestrator.registry.spec import GraphContext, GraphSpec
 
 MERGE = "merge"
 REVIEW_PREFIX = "review_"
@@ -78,10 +79,15 @@ def state_schema(workflow: Workflow, agents: Mapping[str, Agent]) -> type:
     keys: dict[str, Any] = {}
     for name in workflow.state_schema:
         keys[name] = Annotated[Any, _last]
+    for step in workflow.strategy_definition.steps:
+        for key in (*step_output_keys(step), *step.input_mapping.values()):
+            keys[key] = Annotated[Any, _last]
     for field in workflow.input_fields:
         keys[field.name] = Annotated[Any, _last]
     for agent_id in workflow.agents:
-        agent = agents[agent_id]
+        agent = agents.get(agent_id)
+        if agent is None:
+            continue
         for key in (*agent.input_schema, *output_keys(agent)):
             keys[key] = Annotated[Any, _last]
     keys["agent_outputs"] = Annotated[dict[str, Any], _merge_dicts]
@@ -89,6 +95,10 @@ def state_schema(workflow: Workflow, agents: Mapping[str, Agent]) -> type:
     keys["merged_output"] = Annotated[dict[str, Any], _merge_dicts]
     schema: type = TypedDict("WorkflowState", keys, total=False)  # type: ignore[misc]
     return schema
+
+
+def _no_graphs(name: str) -> GraphSpec:
+    raise Invalid(f"Graph '{name}' is not available here")
 
 
 def _add_node(graph: StateGraph[Any], name: str, node: Callable[..., Any], *, defer: bool = False) -> None:
@@ -257,11 +267,19 @@ def build_workflow_graph(
     agents: Mapping[str, Agent],
     ctx: GraphContext,
     policies: Mapping[str, StepPolicy] | None = None,
+    graphs: GraphLookup | None = None,
 ) -> WorkflowGraph:
     """The uncompiled StateGraph of a workflow (raises Invalid when it cannot be built).
-    `policies` wrap agent nodes with their step's retries and timeout."""
-    _require_agents(workflow, agents)
+    `policies` wrap agent nodes with their step's retries and timeout. A workflow whose
+    strategy steps run tools or graphs, or state dependencies, compiles from its steps."""
     policies = policies or {}
+    if uses_steps(workflow):
+        step_graph, step_types = build_step_graph(
+            workflow, agents, ctx, graphs or _no_graphs, state_schema(workflow, agents), policies
+        )
+        order = [step_node_name(s) for s in sorted(workflow.strategy_definition.steps, key=lambda s: s.step_number)]
+        return WorkflowGraph(graph=step_graph, node_types=step_types, agent_order=order)
+    _require_agents(workflow, agents)
 
     def agent_node(agent_id: str) -> Callable[..., Any]:
         return with_policy(agent_id, make_agent_node(agents[agent_id], ctx), policies.get(agent_id, StepPolicy()))

@@ -13,6 +13,7 @@ import msgspec
 
 from echo_orchestrator.engine.compiler import build_workflow_graph
 from echo_orchestrator.engine.inputs import input_schema
+from echo_orchestrator.engine.step_graph import uses_steps
 from echo_orchestrator.errors import NotFound
 from echo_orchestrator.models import Workflow
 from echo_orchestrator.registry import PluginRegistry
@@ -130,9 +131,9 @@ class GraphCatalog:
         except NotFound:
             raise NotFound(f"Graph '{name}' not found", details={"graph_name": name}) from None
         row = await self._store.get_summary(workflow.workflow_id)
-        if not workflow.agents and workflow.graph_name:
+        if not workflow.agents and workflow.graph_name and not uses_steps(workflow):
             plugin = self._registry.graph(workflow.graph_name)
             return GraphView(entry=_workflow_entry(row, workflow), info=plugin.info)
         agents = await self._store.get_agents(workflow.agents)
-        built = build_workflow_graph(workflow, agents, self._context)
+        built = build_workflow_graph(workflow, agents, self._context, graphs=lambda g: self._registry.graph(g).obj)
         return GraphView(entry=_workflow_entry(row, workflow), info=describe_state_graph(built.graph, built.node_types))

@@ -7,27 +7,43 @@ from collections.abc import Mapping
 from echo_orchestrator.engine.compiler import build_workflow_graph
 from echo_orchestrator.registry.spec import GraphContext
 from echo_orchestrator.engine.executions import RunPlan
+from echo_orchestrator.engine.step_graph import GraphLookup, step_node_name, uses_steps
 from echo_orchestrator.engine.step_policy import StepPolicy, policy_for
 from echo_orchestrator.models import Agent, ExecutionConfig, Workflow
 from echo_orchestrator.registry.registry import RegisteredGraph
 
 
-def workflow_plan(workflow: Workflow, agents: Mapping[str, Agent], context: GraphContext, *, mode: str | None = None) -> RunPlan:
-    """Steps are the workflow's strategy steps that name an agent, else one step per agent in graph order."""
-    if not workflow.agents and workflow.graph_name:
+def workflow_plan(
+    workflow: Workflow,
+    agents: Mapping[str, Agent],
+    context: GraphContext,
+    *,
+    mode: str | None = None,
+    graphs: GraphLookup | None = None,
+) -> RunPlan:
+    """Steps are the workflow's strategy steps (a step-defined workflow's nodes, or the steps
+    that name an agent), else one step per agent in graph order."""
+    if not workflow.agents and workflow.graph_name and not uses_steps(workflow):
         raise ValueError("use graph_plan for a workflow that runs a plugin graph")
-    shape = build_workflow_graph(workflow, agents, context)  # fails early (Invalid) if it cannot compile
-    by_agent = {s.agent_id: s for s in workflow.strategy_definition.steps if s.agent_id}
-    explicit = {agent_id: (s.step_number, s.name) for agent_id, s in by_agent.items()}
-    steps = explicit or {a: (i, agents[a].name or a) for i, a in enumerate(shape.agent_order, 1)}
+    shape = build_workflow_graph(workflow, agents, context, graphs=graphs)  # fails early (Invalid)
+    if uses_steps(workflow):
+        by_node = {step_node_name(s): s for s in workflow.strategy_definition.steps}
+        steps = {node: (s.step_number, s.name) for node, s in by_node.items()}
 
-    def policies(config: ExecutionConfig) -> dict[str, StepPolicy]:
-        return {a: policy_for(by_agent.get(a), config) for a in shape.agent_order}
+        def policies(config: ExecutionConfig) -> dict[str, StepPolicy]:
+            return {node: policy_for(s, config) for node, s in by_node.items()}
+    else:
+        by_agent = {s.agent_id: s for s in workflow.strategy_definition.steps if s.agent_id}
+        explicit = {agent_id: (s.step_number, s.name) for agent_id, s in by_agent.items()}
+        steps = explicit or {a: (i, agents[a].name or a) for i, a in enumerate(shape.agent_order, 1)}
+
+        def policies(config: ExecutionConfig) -> dict[str, StepPolicy]:
+            return {a: policy_for(by_agent.get(a), config) for a in shape.agent_order}
 
     estimates = [s.estimated_duration for s in workflow.strategy_definition.steps if s.estimated_duration]
     return RunPlan(
         kind="workflow",
-        build=lambda ctx, config: build_workflow_graph(workflow, agents, ctx, policies(config)).graph,
+        build=lambda ctx, config: build_workflow_graph(workflow, agents, ctx, policies(config), graphs).graph,
         policies=policies,
         steps=steps,
         total_steps=len(steps),

@@ -14,9 +14,10 @@ import msgspec
 from echo_orchestrator.engine.agent_node import output_keys
 from echo_orchestrator.engine.compiler import build_workflow_graph
 from echo_orchestrator.engine.conditions import parse_condition
+from echo_orchestrator.engine.step_graph import uses_steps
 from echo_orchestrator.errors import EchoError
 from echo_orchestrator.models import Agent, Workflow
-from echo_orchestrator.registry.spec import GraphContext, ProviderStatus
+from echo_orchestrator.registry.spec import GraphContext, GraphSpec, ProviderStatus
 
 
 class ValidationReport(msgspec.Struct, kw_only=True):
@@ -74,7 +75,7 @@ def _reachable(starts: list[str], edges: list[tuple[str, str]]) -> set[str]:
 def validate_draft(workflow: Workflow, agents: Mapping[str, Agent]) -> ValidationReport:
     c = _Collector()
     members = list(workflow.agents)
-    if not members and not workflow.graph_name:
+    if not members and not workflow.graph_name and not uses_steps(workflow):
         c.errors.append("Workflow has no agents")
     for agent_id in sorted({a for a in members if members.count(a) > 1}):
         c.errors.append(f"Agent '{agent_id}' is listed more than once")
@@ -206,6 +207,7 @@ class Capabilities:
     tool_known: Callable[[str], bool]
     graph_known: Callable[[str], bool]
     context: GraphContext
+    graph_spec: Callable[[str], GraphSpec] | None = None
 
 
 def validate_final(workflow: Workflow, agents: Mapping[str, Agent], capabilities: Capabilities) -> ValidationReport:
@@ -233,9 +235,9 @@ def validate_final(workflow: Workflow, agents: Mapping[str, Agent], capabilities
             c.errors.append(f"Graph '{step.graph_name}' of step {step.step_number} is not available")
     if workflow.graph_name and not capabilities.graph_known(workflow.graph_name):
         c.errors.append(f"Graph '{workflow.graph_name}' is not available")
-    if not c.errors and workflow.agents:
+    if not c.errors and (workflow.agents or uses_steps(workflow)):
         try:
-            build_workflow_graph(workflow, agents, capabilities.context).graph.compile()
+            build_workflow_graph(workflow, agents, capabilities.context, graphs=capabilities.graph_spec).graph.compile()
         except EchoError as exc:
             c.errors.append(f"Workflow does not compile: {exc.message}")
         except Exception as exc:  # LangGraph's own structural errors

@@ -14,6 +14,7 @@ from echo_orchestrator.engine.graph_catalog import WORKFLOW_PREFIX
 from echo_orchestrator.engine.inputs import apply_defaults, check_inputs, input_schema
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.plans import graph_plan, workflow_plan
+from echo_orchestrator.engine.step_graph import uses_steps
 from echo_orchestrator.errors import Invalid
 from echo_orchestrator.models import Execution, ExecutionConfig, LLMUsage, StepExecution, Workflow
 from echo_orchestrator.registry import PluginRegistry
@@ -58,10 +59,16 @@ class ExecutionService:
         self.manager = manager
 
     async def _workflow_plan(self, workflow: Workflow) -> RunPlan:
-        if not workflow.agents and workflow.graph_name:
+        if not workflow.agents and workflow.graph_name and not uses_steps(workflow):
             return graph_plan(self._registry.graph(workflow.graph_name), workflow=workflow)
         agents = await self._store.get_agents(workflow.agents)
-        return workflow_plan(workflow, agents, EngineGraphContext(self._models), mode="final" if workflow.status == "final" else "test")
+        return workflow_plan(
+            workflow,
+            agents,
+            EngineGraphContext(self._models),
+            mode="final" if workflow.status == "final" else "test",
+            graphs=lambda name: self._registry.graph(name).obj,
+        )
 
     async def start_workflow(
         self, ref: str, inputs: Mapping[str, Any], config: ExecutionConfig, metadata: Mapping[str, Any]

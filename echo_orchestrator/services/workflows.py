@@ -98,6 +98,7 @@ class WorkflowService:
             tool_known=self._hub.known_tool,
             graph_known=lambda name: name in self._registry.snapshot.graphs,
             context=EngineGraphContext(self._models),
+            graph_spec=lambda name: self._registry.graph(name).obj,
         )
 
     async def agents_for(self, workflow: Workflow, given: Mapping[str, Agent] | None = None) -> dict[str, Agent]:
@@ -359,7 +360,9 @@ class WorkflowService:
         workflow = await self.definition(ref, "temp" if mode == "test" else "final", version)
         check_inputs(input_schema(workflow.input_fields), inputs)
         agents = await self.agents_for(workflow)
-        plan = workflow_plan(workflow, agents, EngineGraphContext(self._models), mode=mode)
+        plan = workflow_plan(
+            workflow, agents, EngineGraphContext(self._models), mode=mode, graphs=lambda name: self._registry.graph(name).obj
+        )
         execution = await self._executions.start(plan, apply_defaults(workflow.input_fields, inputs))
         finished = await self._executions.wait(execution.execution_id)
         error = None if finished.error is None else {"type": finished.error.type, "message": finished.error.message, "code": finished.error.code}

@@ -316,3 +316,36 @@ async def test_an_agent_uses_its_tools_through_the_hub(tmp_path: Path) -> None:
     events = [e.event_type for e in (await runtime.list_events(done.execution_id, limit=1000))[0]]
     assert events.index("tool_call_started") < events.index("tool_call_completed") < events.index("step_completed")
     await runtime.close()
+
+
+async def test_strategy_steps_run_tools_graphs_and_agents_by_dependencies(tmp_path: Path) -> None:
+    from echo_orchestrator.builtins.asis import asis
+    from echo_orchestrator.builtins.tools import calculator
+
+    runtime = RuntimeStore(tmp_path / "runtime.sqlite")
+    await runtime.open()
+    hub = McpHub(lambda: McpSettings(), lambda: {"calculator": calculator}, lambda: {})
+    mgr = ExecutionManager(runtime, ModelFactory(PROVIDERS.get), hub, PriceTable(), EventBus(), checkpointer=await runtime.checkpointer())
+    ag = {"writer": Agent(agent_id="writer", input_schema=["step_1_output", "result"], output_schema=["report"])}
+    steps = StrategyDefinition(
+        steps=[
+            Step(step_number=1, name="Compute", tool_id="plugins-calculator", input_mapping={"expression": "expr"}),
+            Step(step_number=2, name="Plan", graph_name="ASIS", input_mapping={"task": "topic"},
+                 output_schema={"type": "object", "properties": {"result": {"type": "string"}}}),
+            Step(step_number=3, name="Write", agent_id="writer", dependencies=[1, 2]),
+        ]
+    )  # fmt: skip
+    wf = Workflow(workflow_id="wf_steps", slug="steps", agents=["writer"], strategy_definition=steps)
+    the_plan = workflow_plan(wf, ag, EngineGraphContext(mgr._models), graphs=lambda name: asis)
+    async with hub.running(), mgr.running():
+        started = await mgr.start(the_plan, {"expr": "40 + 2", "topic": "a launch"})
+        done = await mgr.wait(started.execution_id)
+    assert done.status == "completed", done.error
+    outputs = done.outputs or {}
+    assert outputs["step_1_output"] == {"expression": "40 + 2", "result": 42.0}
+    assert outputs["result"].startswith("[echo: offline")  # the ASIS graph's answer
+    assert "42.0" in outputs["report"]  # the agent read the tool's result
+    steps_run = [(s.step_number, s.step_name, s.status) for s in await runtime.list_steps(done.execution_id)]
+    assert sorted(steps_run) == [(1, "Compute", "completed"), (2, "Plan", "completed"), (3, "Write", "completed")]
+    assert steps_run[-1][0] == 3  # the join ran last, once
+    await runtime.close()
