@@ -22,7 +22,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 import msgspec
 
 from echo_orchestrator.errors import NotFound
-from echo_orchestrator.models import ErrorInfo, Event, EventType, Execution, LLMUsage, NodeExecution, StepExecution, new_id, utcnow
+from echo_orchestrator.models import ErrorInfo, Event, EventType, Execution, LLMUsage, NodeExecution, StepExecution, utcnow
 
 T = TypeVar("T")
 

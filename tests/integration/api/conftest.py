@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,5 +16,18 @@ from echo_orchestrator.settings import Settings
 def fresh_client(tmp_path: Path) -> Iterator[TestClient[Litestar]]:
     """The app on an empty storage folder (no plugins folder, no watchers)."""
     app = create_app(Settings(storage_dir=tmp_path / "storage", plugins_dir=None, watch=False, watch_plugins=False))  # type: ignore[arg-type]
+    with TestClient(app) as client:
+        yield client
+
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def shipped_client(tmp_path: Path) -> Iterator[TestClient[Litestar]]:
+    """The app on a copy of the shipped storage folder (no plugins folder, no watchers)."""
+    storage = tmp_path / "storage"
+    shutil.copytree(REPO / "storage", storage)
+    app = create_app(Settings(storage_dir=storage, plugins_dir=None, watch=False, watch_plugins=False))  # type: ignore[arg-type]
     with TestClient(app) as client:
         yield client

@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from echo_orchestrator.api.app import create_app
-from echo_orchestrator.settings import Settings
 
-REPO = Path(__file__).resolve().parents[3]
 Client = TestClient[Litestar]
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[Client]:
-    storage = tmp_path / "storage"
-    shutil.copytree(REPO / "storage", storage)
-    app = create_app(Settings(storage_dir=storage, plugins_dir=None, watch=False, watch_plugins=False))  # type: ignore[arg-type]
-    with TestClient(app) as c:
-        yield c
+def client(shipped_client: Client) -> Client:
+    return shipped_client
 
 
 def wait_done(c: Client, execution_id: str, within: float = 10) -> dict[str, Any]:
