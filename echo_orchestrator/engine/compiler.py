@@ -19,7 +19,7 @@ import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypedDict, cast
+from typing import Annotated, Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
@@ -27,7 +27,14 @@ from langgraph.types import Command
 from echo_orchestrator.engine.agent_node import make_agent_node, output_keys
 from echo_orchestrator.engine.review import make_review_node
 from echo_orchestrator.engine.conditions import evaluate, parse_condition
-from echo_orchestrator.engine.step_graph import GraphLookup, build_step_graph, step_node_name, step_output_keys, uses_steps
+from echo_orchestrator.engine.step_graph import (
+    GraphLookup,
+    add_node,
+    build_step_graph,
+    step_node_name,
+    step_output_keys,
+    uses_steps,
+)
 from echo_orchestrator.engine.step_policy import StepPolicy, with_policy
 from echo_orchestrator.errors import Invalid
 from echo_orchestrator.models import Agent, Workflow
@@ -101,12 +108,6 @@ def _no_graphs(name: str) -> GraphSpec:
     raise Invalid(f"Graph '{name}' is not available here")
 
 
-def _add_node(graph: StateGraph[Any], name: str, node: Callable[..., Any], *, defer: bool = False) -> None:
-    # The state type is built at run time (state_schema), which LangGraph's generics cannot
-    # follow; this is the one place that boundary is crossed.
-    cast(Any, graph).add_node(name, node, defer=defer)
-
-
 def graph_order(workflow: Workflow) -> list[str]:
     """Agents in dependency order: topological over connections, ties by list order."""
     members = list(dict.fromkeys(workflow.agents))
@@ -148,7 +149,7 @@ def _parallel(graph: StateGraph[Any], order: Sequence[str], types: dict[str, str
     async def merge(state: dict[str, Any]) -> dict[str, Any]:
         return {"merged_output": dict(state.get("agent_outputs") or {})}
 
-    _add_node(graph, MERGE, merge)
+    add_node(graph, MERGE, merge)
     types[MERGE] = "merge_node"
     for agent_id in order:
         graph.add_edge(START, agent_id)
@@ -207,10 +208,10 @@ def _hierarchical(
         raise Invalid(f"Master agent '{master_id}' is not a member of the workflow")
     delegates = [d for d in (workflow.hierarchy.delegation_order or workflow.agents) if d != master_id]
     delegates += [a for a in workflow.agents if a not in delegates and a != master_id]
-    _add_node(graph, master_id, _supervisor(agents[master_id], delegates, agent_node(master_id)))
+    add_node(graph, master_id, _supervisor(agents[master_id], delegates, agent_node(master_id)))
     types[master_id] = "supervisor_node"
     for delegate in delegates:
-        _add_node(graph, delegate, agent_node(delegate))
+        add_node(graph, delegate, agent_node(delegate))
         graph.add_edge(out(delegate), master_id)
     graph.add_edge(START, master_id)
     return [master_id, *delegates]
@@ -248,7 +249,7 @@ def _hybrid(
         raise Invalid("Hybrid workflow has no start: every agent has an incoming connection")
     for agent_id in order:
         join = incoming[agent_id] > 1
-        _add_node(graph, agent_id, agent_node(agent_id), defer=join)
+        add_node(graph, agent_id, agent_node(agent_id), defer=join)
         types[agent_id] = "join_node" if join else "agent_node"
     for agent_id in starts:
         graph.add_edge(START, agent_id)
@@ -302,7 +303,7 @@ def build_workflow_graph(
         _hybrid(graph, workflow, agent_node, order, types, out)
     else:
         for agent_id in order:
-            _add_node(graph, agent_id, agent_node(agent_id))
+            add_node(graph, agent_id, agent_node(agent_id))
             types[agent_id] = "agent_node"
         if workflow.execution_model == "sequential":
             _sequential(graph, order, out)
@@ -311,7 +312,7 @@ def build_workflow_graph(
     for agent_id in order:
         if agent_id in reviewed:
             review = f"{REVIEW_PREFIX}{agent_id}"
-            _add_node(graph, review, make_review_node(agents[agent_id]))
+            add_node(graph, review, make_review_node(agents[agent_id]))
             graph.add_edge(agent_id, review)
             types[review] = "review_node"
     for agent_id in order:
