@@ -101,6 +101,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     )
     prices = PriceTable.from_file(settings.prices_file)
     agent_service = AgentService(store, models, hub)
+    graphs = GraphCatalog(registry, store, EngineGraphContext(models))
     runtime = RuntimeStore(store.layout.runtime / "runtime.sqlite")
     await runtime.open()
     checkpointer = await runtime.checkpointer()  # same database, same connection, one lock
@@ -108,6 +109,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     executions = ExecutionManager(
         runtime, models, hub, prices, bus, max_concurrent=settings.max_concurrent_executions, checkpointer=checkpointer
     )
+    executions_api = ExecutionService(store, registry, models, executions)
     services = Services(
         settings=settings,
         store=store,
@@ -115,12 +117,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         models=models,
         prices=prices,
         hub=hub,
-        graphs=GraphCatalog(registry, store, EngineGraphContext(models)),
+        graphs=graphs,
         agents=agent_service,
-        workflows=WorkflowService(store, agent_service, models, hub, registry, executions),
+        workflows=WorkflowService(store, agent_service, models, hub, registry, executions_api, graphs),
         runtime=runtime,
         executions=executions,
-        executions_api=(executions_api := ExecutionService(store, registry, models, executions)),
+        executions_api=executions_api,
         events=bus,
         resources=ResourceMonitor(store.layout.root),
         started_at=time.monotonic(),

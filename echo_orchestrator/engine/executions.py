@@ -28,6 +28,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import StateGraph
 from langgraph.types import Command, StreamMode
 
+from echo_orchestrator.engine.compiler import REVIEW_PREFIX
 from echo_orchestrator.engine.context import EngineGraphContext, RunContext, current_context
 from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.engine.llm.factory import ModelFactory
@@ -58,7 +59,6 @@ log = logging.getLogger(__name__)
 
 GraphBuilder = Callable[[GraphContext, ExecutionConfig], StateGraph[Any]]
 PlanFactory = Callable[[Execution], Awaitable["RunPlan"]]
-REVIEW_PREFIX = "review_"
 
 
 class ErrorCode:

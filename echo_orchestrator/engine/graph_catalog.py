@@ -131,9 +131,12 @@ class GraphCatalog:
         except NotFound:
             raise NotFound(f"Graph '{name}' not found", details={"graph_name": name}) from None
         row = await self._store.get_summary(workflow.workflow_id)
+        return GraphView(entry=_workflow_entry(row, workflow), info=await self.describe_workflow(workflow))
+
+    async def describe_workflow(self, workflow: Workflow) -> GraphInfo:
+        """The nodes and edges a workflow runs as: its plugin graph, or its compiled agents and steps."""
         if not workflow.agents and workflow.graph_name and not uses_steps(workflow):
-            plugin = self._registry.graph(workflow.graph_name)
-            return GraphView(entry=_workflow_entry(row, workflow), info=plugin.info)
+            return self._registry.graph(workflow.graph_name).info
         agents = await self._store.get_agents(workflow.agents)
         built = build_workflow_graph(workflow, agents, self._context, graphs=lambda g: self._registry.graph(g).obj)
-        return GraphView(entry=_workflow_entry(row, workflow), info=describe_state_graph(built.graph, built.node_types))
+        return describe_state_graph(built.graph, built.node_types)

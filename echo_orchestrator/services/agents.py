@@ -7,11 +7,12 @@ from typing import Any
 
 import msgspec
 
+from echo_orchestrator.engine.designer import design_offline
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.validation import ValidationReport
 from echo_orchestrator.errors import ConfigurationError, Conflict, Invalid, NotFound
 from echo_orchestrator.mcp import McpHub, ToolBinding
-from echo_orchestrator.models import Agent, new_id, utcnow_iso
+from echo_orchestrator.models import Agent, LLMConfig, new_id, utcnow_iso
 from echo_orchestrator.models.base import IDENTIFIER_PATTERN
 from echo_orchestrator.store import DefinitionStore, codec
 
@@ -169,6 +170,14 @@ class AgentService:
                 agent_id=agent_id, name=instance.name, runtime_ready=instance.runtime_ready, reasons=instance.reasons
             )
         return out
+
+    async def create_from_prompt(self, prompt: str, llm: LLMConfig | None) -> tuple[Agent, str]:
+        """Legacy: one agent designed from a prompt (its role from the prompt's leading verb),
+        reading `input_data` and writing `result`, registered."""
+        designed = design_offline(prompt, llm or LLMConfig())
+        agent = next(iter(designed.agents.values()))
+        agent.input_schema, agent.output_schema = ["input_data"], ["result"]
+        return agent, await self.register(agent)
 
     async def validate(self, data: Mapping[str, Any]) -> ValidationReport:
         """Legacy /agents/validate: would this definition register and run here?"""

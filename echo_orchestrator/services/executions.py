@@ -58,7 +58,8 @@ class ExecutionService:
         self._models = models
         self.manager = manager
 
-    async def _workflow_plan(self, workflow: Workflow) -> RunPlan:
+    async def workflow_plan(self, workflow: Workflow, mode: str | None = None) -> RunPlan:
+        """What a workflow runs: its plugin graph, or its compiled agents and steps."""
         if not workflow.agents and workflow.graph_name and not uses_steps(workflow):
             return graph_plan(self._registry.graph(workflow.graph_name), workflow=workflow)
         agents = await self._store.get_agents(workflow.agents)
@@ -66,7 +67,7 @@ class ExecutionService:
             workflow,
             agents,
             EngineGraphContext(self._models),
-            mode="final" if workflow.status == "final" else "test",
+            mode=mode or ("final" if workflow.status == "final" else "test"),
             graphs=lambda name: self._registry.graph(name).obj,
         )
 
@@ -76,7 +77,7 @@ class ExecutionService:
         """Run what a workflow runs by id or slug: its highest final version, else its temp copy."""
         workflow = await self._store.get_runnable(ref)
         check_inputs(input_schema(workflow.input_fields), inputs)
-        plan = await self._workflow_plan(workflow)
+        plan = await self.workflow_plan(workflow)
         return await self.manager.start(plan, apply_defaults(workflow.input_fields, inputs), config=config, metadata=metadata)
 
     async def start_graph(self, name: str, inputs: Mapping[str, Any], config: ExecutionConfig) -> Execution:
@@ -95,7 +96,7 @@ class ExecutionService:
             workflow = await self._store.get_temp(execution.workflow_id)
         else:
             workflow = await self._store.get_final(execution.workflow_id, execution.workflow_version)
-        return await self._workflow_plan(workflow)
+        return await self.workflow_plan(workflow)
 
     async def respond(self, execution_id: str, prompt_id: str, response: str, changes: Mapping[str, Any], reason: str | None) -> Execution:
         if response not in ("approve", "reject", "modify"):

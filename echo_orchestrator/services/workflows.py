@@ -10,21 +10,20 @@ from typing import Any, Literal
 
 import msgspec
 
-from echo_orchestrator.engine.compiler import build_workflow_graph
 from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.designer import Design, design, slugify
 from echo_orchestrator.engine.inputs import apply_defaults, check_inputs, input_schema
 from echo_orchestrator.engine.llm.factory import ModelFactory
-from echo_orchestrator.engine.executions import ExecutionManager
-from echo_orchestrator.engine.plans import workflow_plan
+from echo_orchestrator.engine.graph_catalog import GraphCatalog
 from echo_orchestrator.engine.permissions import allowed_targets, can_call, validate_permissions
 from echo_orchestrator.engine.validation import Capabilities, ValidationReport, validate_draft, validate_final
 from echo_orchestrator.errors import BadRequest, ConfigurationError, Conflict, Invalid, NotFound
 from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import Agent, Connection, LLMConfig, LLMUsage, Workflow, new_id, utcnow_iso
 from echo_orchestrator.registry import PluginRegistry
-from echo_orchestrator.registry.graphs import GraphInfo, describe_state_graph
+from echo_orchestrator.registry.graphs import GraphInfo
 from echo_orchestrator.services.agents import AgentService, convert_agent
+from echo_orchestrator.services.executions import ExecutionService
 from echo_orchestrator.store import DefinitionStore, codec
 from echo_orchestrator.store.versions import next_version, version_key
 
@@ -83,7 +82,8 @@ class WorkflowService:
         models: ModelFactory,
         hub: McpHub,
         registry: PluginRegistry,
-        executions: ExecutionManager,
+        executions: ExecutionService,
+        graphs: GraphCatalog,
     ) -> None:
         self._store = store
         self._agents = agents
@@ -91,6 +91,7 @@ class WorkflowService:
         self._hub = hub
         self._registry = registry
         self._executions = executions
+        self._graphs = graphs
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
@@ -113,8 +114,9 @@ class WorkflowService:
         if not prompt.strip():
             raise Invalid("prompt must not be empty", details={"errors": [{"field": "prompt", "message": "empty"}]})
         llm = default_llm or LLMConfig()
-        if not self._models.status(llm).ready and (self._models.status(llm).reason or "").startswith("unknown"):
-            raise Invalid(f"default_llm: {self._models.status(llm).reason}")
+        status = self._models.status(llm)
+        if not status.ready and (status.reason or "").startswith("unknown"):
+            raise Invalid(f"default_llm: {status.reason}")
 
         def model_for(config: LLMConfig) -> Any:
             try:
@@ -239,8 +241,7 @@ class WorkflowService:
     async def graph(self, ref: str, state: GraphState, version: str | None = None) -> WorkflowGraphView:
         workflow = await self.definition(ref, state, version)
         agents = await self.agents_for(workflow)
-        built = build_workflow_graph(workflow, agents, EngineGraphContext(self._models))
-        info: GraphInfo = describe_state_graph(built.graph, built.node_types)
+        info: GraphInfo = await self._graphs.describe_workflow(workflow)
         conditions = {(c.from_, c.to): c.condition for c in workflow.connections}
         nodes = []
         for node in info.nodes:
@@ -359,12 +360,9 @@ class WorkflowService:
             raise Invalid("version is required in final mode", details={"errors": [{"field": "version", "message": "required in final mode"}]})
         workflow = await self.definition(ref, "temp" if mode == "test" else "final", version)
         check_inputs(input_schema(workflow.input_fields), inputs)
-        agents = await self.agents_for(workflow)
-        plan = workflow_plan(
-            workflow, agents, EngineGraphContext(self._models), mode=mode, graphs=lambda name: self._registry.graph(name).obj
-        )
-        execution = await self._executions.start(plan, apply_defaults(workflow.input_fields, inputs))
-        finished = await self._executions.wait(execution.execution_id)
+        plan = await self._executions.workflow_plan(workflow, mode)
+        execution = await self._executions.manager.start(plan, apply_defaults(workflow.input_fields, inputs))
+        finished = await self._executions.manager.wait(execution.execution_id)
         error = None if finished.error is None else {"type": finished.error.type, "message": finished.error.message, "code": finished.error.code}
         started = finished.started_at or finished.created_at
         return RunResult(
@@ -375,7 +373,7 @@ class WorkflowService:
             execution_mode=mode,
             output=finished.outputs or {},
             error=error,
-            llm_calls=await self._executions.runtime.llm_calls(finished.execution_id),
+            llm_calls=await self._executions.manager.runtime.llm_calls(finished.execution_id),
             duration_seconds=round((finished.completed_at - started).total_seconds(), 3) if finished.completed_at and started else 0.0,
         )
 

@@ -27,10 +27,9 @@ from echo_orchestrator.api.schemas.echoai import (
     WorkflowWithAgents,
 )
 from echo_orchestrator.container import Services
-from echo_orchestrator.engine.designer import design_offline
 from echo_orchestrator.engine.validation import ValidationReport
 from echo_orchestrator.errors import BadRequest, Invalid
-from echo_orchestrator.models import Agent, LLMConfig
+from echo_orchestrator.models import Agent
 from echo_orchestrator.services.agents import AgentInstance, convert_agent
 from echo_orchestrator.store import codec
 
@@ -139,10 +138,7 @@ class AgentController(Controller):
     async def legacy_create_prompt(
         self, services: NamedDependency[Services], data: JSONBody[AgentPromptRequest]
     ) -> CreatedAgent:
-        designed = design_offline(data.prompt, data.llm or LLMConfig())
-        agent = next(iter(designed.agents.values()))
-        agent.input_schema, agent.output_schema = ["input_data"], ["result"]
-        path = await services.agents.register(agent)
+        agent, path = await services.agents.create_from_prompt(data.prompt, data.llm)
         return CreatedAgent(agent_id=agent.agent_id, path=path, agent=agent)
 
     @post("/create/card", status_code=201, summary="Legacy: create an agent from a card (id generated when absent)")
