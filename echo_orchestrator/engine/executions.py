@@ -1,11 +1,11 @@
 """Executions: runs of workflows and graphs, tracked step by step.
 
 One anyio task group, owned by the app's lifespan, runs every execution under a capacity
-limit (executions beyond it wait as `initializing`), each in its own cancel scope. A run
-streams its LangGraph graph in debug mode: every task start and result becomes a node
-execution, a step execution (a workflow's agent, or a graph's node) and events; every LLM
-call is attributed to the step that made it. Each change is written to the runtime store
-first and then published on the event bus.
+limit (executions beyond it wait as `initializing`), each in its own cancel scope. Every
+task of a run's LangGraph graph is seen from inside the task (`tracking.TaskTracker`): its
+start and end become a node execution, a step execution (a workflow's agent, or a graph's
+node) and events; every LLM call is attributed to the step that made it. Each change is
+written to the runtime store first and then published on the event bus.
 
 Cancel: `graceful` lets the running step finish, then stops; otherwise the run's cancel
 scope is cancelled at once. Either way the execution ends `cancelled`, finished steps kept.
@@ -37,6 +37,7 @@ from echo_orchestrator.engine.llm.usage import UsageRecorder
 from echo_orchestrator.engine.review import ReviewRejected
 from echo_orchestrator.engine.step_policy import StepPolicy, current_run
 from echo_orchestrator.engine.tools import langchain_tools
+from echo_orchestrator.engine.tracking import TaskTracker
 from echo_orchestrator.registry.spec import GraphContext
 from echo_orchestrator.errors import Conflict, EchoError
 from echo_orchestrator.mcp import McpHub
@@ -216,6 +217,7 @@ class ExecutionManager:
             estimated_completion=now + timedelta(seconds=plan.estimated_seconds) if plan.estimated_seconds else None,
         )
         await self.runtime.save_execution(execution)
+        self.runtime.new_sequence(execution.execution_id)
         await self.runtime.commit()
         live = _Live(execution=execution, plan=plan, step_numbers=dict(plan.steps))
         self._live[execution.execution_id] = live
@@ -407,26 +409,25 @@ class ExecutionManager:
                         checkpointer=checkpointer
                     )
                 run_config: RunnableConfig = {
-                    "callbacks": [UsageRecorder(self._prices, on_usage, on_start)],
+                    "callbacks": [
+                        TaskTracker(lambda task: self._task_started(live, task), lambda task: self._task_finished(live, task)),
+                        UsageRecorder(self._prices, on_usage, on_start),
+                    ],
                     "recursion_limit": 100,
                     "configurable": {"thread_id": execution.execution_id},
                 }
                 with anyio.fail_after(timeout) if timeout else contextlib.nullcontext():
-                    # A list (not a tuple): LangGraph then yields (mode, chunk) pairs. With a
-                    # checkpointer the final state is read once at the end, instead of
-                    # streaming a copy of the whole state after every superstep.
-                    modes: list[StreamMode] = ["debug"] if checkpointer is not None else ["debug", "values"]
+                    # Steps are recorded by the tracker, inside their tasks; the stream only
+                    # drives the run. A list (not a tuple): LangGraph then yields (mode,
+                    # chunk) pairs. With a checkpointer the final state is read once at the
+                    # end, instead of streaming a copy of the whole state after each superstep.
+                    modes: list[StreamMode] = ["updates"] if checkpointer is not None else ["values"]
                     stream = graph.astream(first_input, config=run_config, stream_mode=modes)
                     async for mode, chunk in stream:
-                        part: dict[str, Any] = dict(chunk)  # type: ignore[arg-type]
                         if mode == "values":
-                            state = part
-                        elif part.get("type") == "task":
-                            await self._task_started(live, part["payload"])
-                        elif part.get("type") == "task_result":
-                            await self._task_finished(live, part["payload"])
-                            if live.stop_after_step and not live.running_steps:
-                                break
+                            state = dict(chunk)  # type: ignore[arg-type]
+                        if live.stop_after_step and not live.running_steps:
+                            break
                     if checkpointer is not None and not live.stop_after_step:
                         snapshot = await graph.aget_state(run_config)
                         state = dict(snapshot.values)
@@ -583,7 +584,10 @@ class ExecutionManager:
                 "estimated_completion": execution.estimated_completion.isoformat() if execution.estimated_completion else None,
             },
         )
-        await self.runtime.flush()  # a step boundary: its records are durable
+        if self.checkpointer is None or not execution.config.enable_checkpoints:
+            await self.runtime.flush()  # a step boundary: its records are durable
+        # Otherwise the checkpointer commits these records before it saves this task's
+        # writes (RecordsFirstSaver), off the run's critical path.
 
     async def _pause(self, live: _Live, prompt: Any) -> None:
         execution = live.execution

@@ -9,7 +9,7 @@ from 1, written before anyone is told about them.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,6 +18,8 @@ import asyncio
 
 import aiosqlite
 import anyio
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 import msgspec
 
@@ -113,7 +115,6 @@ class RuntimeStore:
         self.path = path
         self._db: aiosqlite.Connection | None = None
         self._seq: dict[str, int] = {}
-        self._lock = anyio.Lock()
         # Writes wait here and go to SQLite in one executemany per statement: one thread
         # hop per kind of row instead of one per row.
         self._pending: dict[str, list[tuple[Any, ...]]] = {}
@@ -173,8 +174,9 @@ class RuntimeStore:
 
     async def checkpointer(self) -> AsyncSqliteSaver:
         """LangGraph's SQLite saver on this connection and this lock: checkpoints live in
-        the same database, and one writer means no lock conflicts between two connections."""
-        saver = AsyncSqliteSaver(self.db)
+        the same database, and one writer means no lock conflicts between two connections.
+        It writes the buffered records before each checkpoint write (see `RecordsFirstSaver`)."""
+        saver = RecordsFirstSaver(self.db, self.flush)
         self._db_lock = saver.lock
         await saver.setup()
         return saver
@@ -376,26 +378,32 @@ class RuntimeStore:
     # -- events and LLM calls ------------------------------------------------------------
 
     async def append_event(self, execution_id: str, event_type: EventType, data: dict[str, Any]) -> Event:
-        async with self._lock:  # seq is per execution and must never repeat
-            seq = self._seq.get(execution_id)
-            if seq is None:
-                seq = int(await self._scalar("SELECT COALESCE(MAX(seq), 0) FROM events WHERE execution_id = ?", [execution_id]) or 0)
-            seq += 1
-            event = Event(
-                # unique without a random draw: the execution id is unique, seq unique within it
-                event_id=f"evt_{execution_id.partition('_')[2]}_{seq}",
-                execution_id=execution_id,
-                seq=seq,
-                event_type=event_type,
-                timestamp=utcnow(),
-                data={"execution_id": execution_id, **data},
-            )
-            self._write(
-                "INSERT INTO events (execution_id, seq, event_type, doc) VALUES (?, ?, ?, ?)",
-                (execution_id, seq, event_type, msgspec.json.encode(event)),
-            )
-            self._seq[execution_id] = seq
+        seq = self._seq.get(execution_id)
+        if seq is None:
+            found = int(await self._scalar("SELECT COALESCE(MAX(seq), 0) FROM events WHERE execution_id = ?", [execution_id]) or 0)
+            seq = self._seq.get(execution_id, found)  # another caller may have counted meanwhile
+        # From here on nothing awaits, so no other task can take the same seq: no lock needed
+        # (an anyio lock would yield to the loop on every event).
+        seq += 1
+        self._seq[execution_id] = seq
+        event = Event(
+            # unique without a random draw: the execution id is unique, seq unique within it
+            event_id=f"evt_{execution_id.partition('_')[2]}_{seq}",
+            execution_id=execution_id,
+            seq=seq,
+            event_type=event_type,
+            timestamp=utcnow(),
+            data={"execution_id": execution_id, **data},
+        )
+        self._write(
+            "INSERT INTO events (execution_id, seq, event_type, doc) VALUES (?, ?, ?, ?)",
+            (execution_id, seq, event_type, msgspec.json.encode(event)),
+        )
         return event
+
+    def new_sequence(self, execution_id: str) -> None:
+        """A brand-new execution has no events yet: its seq starts at 0 without a query."""
+        self._seq[execution_id] = 0
 
     async def list_events(
         self, execution_id: str, *, event_type: str | None = None, after_seq: int = 0, limit: int = 100, offset: int = 0
@@ -441,3 +449,25 @@ class RuntimeStore:
             await self._flush_locked()
             async with self.db.execute(sql, tuple(args)) as cursor:
                 return list(await cursor.fetchall())
+
+
+class RecordsFirstSaver(AsyncSqliteSaver):
+    """LangGraph's SQLite saver that commits the runtime's buffered records before every
+    checkpoint and task write. The engine records a step inside its task, before LangGraph
+    hands the task's writes to this saver, so a step can never be in a checkpoint and
+    missing from the records, and the records ride on writes LangGraph already makes off
+    the run's critical path (durability "async") instead of holding the run back."""
+
+    def __init__(self, conn: aiosqlite.Connection, flush: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(conn)
+        self._flush_records = flush
+
+    async def aput(
+        self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: ChannelVersions
+    ) -> RunnableConfig:
+        await self._flush_records()
+        return await super().aput(config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
+        await self._flush_records()
+        await super().aput_writes(config, writes, task_id, task_path)

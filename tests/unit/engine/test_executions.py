@@ -6,11 +6,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import json
+import sqlite3
+
 import anyio
 import pytest
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.events import EventBus
@@ -116,6 +120,30 @@ async def test_a_run_is_recorded_step_by_step(manager: ExecutionManager) -> None
     assert [(s.step_number, s.step_name, s.status) for s in steps] == [(1, "A", "completed"), (2, "B", "completed")]
     assert steps[0].llm_calls[0].provider == "echo" and steps[1].input["a_out"].startswith("[echo")
     assert len(await manager.runtime.list_nodes(done.execution_id)) == 2
+
+
+async def test_a_step_is_committed_before_its_checkpoint_writes(manager: ExecutionManager, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a crash at any moment relies on: when LangGraph saves a task's writes (so a
+    resume will not run it again), that step's record is already committed, as another
+    connection sees it."""
+    seen: list[tuple[str, list[tuple[str, str]]]] = []
+    original = AsyncSqliteSaver.aput_writes
+
+    async def spy(self: AsyncSqliteSaver, config: Any, writes: Any, task_id: str, task_path: str = "") -> None:
+        with sqlite3.connect(manager.runtime.path) as other:
+            rows = [(json.loads(doc)["node_name"], json.loads(doc)["status"]) for (doc,) in other.execute("SELECT doc FROM step_executions")]
+        seen.append((task_path.rpartition(", ")[2], rows))  # "~__pregel_pull, <node>"
+        await original(self, config, writes, task_id, task_path)
+
+    monkeypatch.setattr(AsyncSqliteSaver, "aput_writes", spy)
+    done = await run(manager, plan(manager, agents(a=LLMConfig(), b=LLMConfig(), c=LLMConfig())))
+    assert done.status == "completed"
+    committed = [dict(rows) for _, rows in seen]
+    # the three tasks' writes, each saved only once its own step was committed as completed
+    for node in ("a", "b", "c"):
+        assert any(rows.get(node) == "completed" for rows in committed), (node, committed)
+        first_write = next(i for i, (task_node, _) in enumerate(seen) if task_node == node)
+        assert committed[first_write].get(node) == "completed", (node, seen[first_write])
 
 
 async def test_retries_then_success(manager: ExecutionManager) -> None:
