@@ -17,6 +17,7 @@ import anyio
 
 from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.events import EventBus
+from echo_orchestrator.engine.feed import EventFeed
 from echo_orchestrator.engine.executions import ExecutionManager
 from echo_orchestrator.engine.graph_catalog import GraphCatalog
 from echo_orchestrator.engine.llm.factory import ModelFactory
@@ -51,6 +52,7 @@ class Services:
     executions: ExecutionManager
     executions_api: ExecutionService
     events: EventBus
+    feed: EventFeed
     resources: ResourceMonitor
     started_at: float
 
@@ -105,7 +107,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     runtime = RuntimeStore(store.layout.runtime / "runtime.sqlite")
     await runtime.open()
     checkpointer = await runtime.checkpointer()  # same database, same connection, one lock
-    bus = EventBus()
+    bus = EventBus(buffer=settings.stream_buffer)
     executions = ExecutionManager(
         runtime, models, hub, prices, bus, max_concurrent=settings.max_concurrent_executions, checkpointer=checkpointer
     )
@@ -124,6 +126,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         executions=executions,
         executions_api=executions_api,
         events=bus,
+        feed=EventFeed(runtime, bus),
         resources=ResourceMonitor(store.layout.root),
         started_at=time.monotonic(),
     )

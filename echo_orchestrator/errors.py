@@ -88,3 +88,10 @@ class StorageError(EchoError):
 class ConfigurationError(EchoError):
     type = "ConfigurationError"
     code = "ERR_CONFIG_001"
+
+
+class SubscriberTooSlow(EchoError):
+    """A live-event subscriber fell too far behind and was dropped; it may rejoin and replay."""
+
+    type = "ResourceError"
+    code = "ERR_STREAM_001"

@@ -37,6 +37,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     watch_plugins: bool = True
     # Executions running at once; more wait as `initializing` (the seed's limit is 50).
     max_concurrent_executions: int = 50
+    # Live events: how far (in events) a subscriber may fall behind before it is dropped,
+    # and how long an SSE stream may stay silent before a keep-alive comment.
+    stream_buffer: int = 1000
+    sse_keepalive_seconds: float = 15.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

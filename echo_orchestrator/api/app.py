@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from litestar import Litestar
 from litestar.di import Provide
 
@@ -17,6 +18,8 @@ from echo_orchestrator.api.controllers.service import ServiceController
 from echo_orchestrator.api.controllers.workflows import WorkflowLifecycleController
 from echo_orchestrator.api.docs import assets_router, openapi_config
 from echo_orchestrator.api.error_handling import EXCEPTION_HANDLERS
+from echo_orchestrator.api.socketio import SocketIOBridge
+from echo_orchestrator.api.streaming import StreamController, ws_execution, ws_executions
 from echo_orchestrator.api.request_context import RequestMetrics, make_before_send
 from echo_orchestrator.container import Services, open_services
 from echo_orchestrator.settings import Settings
@@ -28,11 +31,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     request_metrics = RequestMetrics()
 
+    socket_io = SocketIOBridge()
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with open_services(settings) as services:
+        async with open_services(settings) as services, anyio.create_task_group() as live_tasks:
             app.state.services = services
-            yield
+            socket_io.attach(services, live_tasks)
+            try:
+                yield
+            finally:
+                live_tasks.cancel_scope.cancel()  # Socket.IO forwarders: their clients are gone
 
     def provide_services() -> Services:
         return app.state.services  # type: ignore[no-any-return]
@@ -48,6 +57,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AgentController,
             WorkflowLifecycleController,
             ExecutionController,
+            StreamController,
+            ws_executions,
+            ws_execution,
+            socket_io.route(),
             assets_router(),
         ],
         dependencies={

@@ -2,11 +2,13 @@
 
 Each subscriber has a bounded queue. Publishing never waits: a subscriber whose queue is
 full is dropped (its stream ends with a reason) and may rejoin and replay from the store,
-so an execution is never slowed by a slow client.
+so an execution is never slowed by a slow client. Subscribers are indexed by execution, so
+publishing costs one queue put per interested subscriber, not a scan of all of them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import anyio
@@ -17,38 +19,46 @@ from echo_orchestrator.models import Event
 
 @dataclass(eq=False)
 class Subscription:
-    execution_ids: set[str] | None  # None: every execution
+    execution_id: str | None  # None: every execution
     send: MemoryObjectSendStream[Event]
     receive: MemoryObjectReceiveStream[Event]
     dropped: str | None = None
-
-    def wants(self, event: Event) -> bool:
-        return self.execution_ids is None or event.execution_id in self.execution_ids
+    # Told at once when the subscription is dropped: a consumer stuck writing to a client
+    # that stopped reading would otherwise never come back to see its stream end.
+    on_drop: Callable[[str], None] | None = None
 
 
 @dataclass
 class EventBus:
     buffer: int = 1000
-    _subscriptions: set[Subscription] = field(default_factory=set)
+    _by_execution: dict[str | None, set[Subscription]] = field(default_factory=dict)
 
-    def subscribe(self, execution_ids: set[str] | None = None) -> Subscription:
+    def subscribe(self, execution_id: str | None = None, on_drop: Callable[[str], None] | None = None) -> Subscription:
         send, receive = anyio.create_memory_object_stream[Event](self.buffer)
-        subscription = Subscription(execution_ids, send, receive)
-        self._subscriptions.add(subscription)
+        subscription = Subscription(execution_id, send, receive, on_drop=on_drop)
+        self._by_execution.setdefault(execution_id, set()).add(subscription)
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
-        self._subscriptions.discard(subscription)
+        group = self._by_execution.get(subscription.execution_id)
+        if group is not None:
+            group.discard(subscription)
+            if not group:
+                del self._by_execution[subscription.execution_id]
         subscription.send.close()
 
+    def subscribers(self, execution_id: str | None = None) -> int:
+        return len(self._by_execution.get(execution_id, ()))
+
     def publish(self, event: Event) -> None:
-        for subscription in list(self._subscriptions):
-            if not subscription.wants(event):
-                continue
-            try:
-                subscription.send.send_nowait(event)
-            except anyio.WouldBlock:
-                subscription.dropped = f"too slow: more than {self.buffer} events behind"
-                self.unsubscribe(subscription)
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-                self._subscriptions.discard(subscription)
+        for key in (event.execution_id, None):
+            for subscription in list(self._by_execution.get(key, ())):
+                try:
+                    subscription.send.send_nowait(event)
+                except anyio.WouldBlock:
+                    subscription.dropped = f"too slow: more than {self.buffer} events behind"
+                    self.unsubscribe(subscription)
+                    if subscription.on_drop is not None:
+                        subscription.on_drop(subscription.dropped)
+                except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                    self.unsubscribe(subscription)

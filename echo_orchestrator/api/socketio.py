@@ -1,0 +1,108 @@
+"""Socket.IO compatibility: `/socket.io/`, namespace `/executions`, the same events and
+commands as the native WebSocket, so the ouroboros document's connection URL works with
+stock Socket.IO clients (python-socketio, socket.io-client).
+
+python-socketio is an ASGI app of its own, mounted under `/socket.io`. Its connections
+outlive any request, so their forwarding tasks run in a task group the app's lifespan owns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qs
+
+import socketio
+from anyio.abc import TaskGroup
+from litestar import asgi
+from litestar.handlers import ASGIRouteHandler
+from litestar.types import Receive, Scope, Send
+
+from echo_orchestrator.container import Services
+from echo_orchestrator.errors import SubscriberTooSlow
+from echo_orchestrator.models import Event
+from echo_orchestrator.services.live import LiveSession, event_data
+
+NAMESPACE = "/executions"
+
+
+class _SioTransport:
+    def __init__(self, server: socketio.AsyncServer, sid: str, backlog_limit: int) -> None:
+        self._server, self._sid, self._limit = server, sid, backlog_limit
+
+    async def send_event(self, event: Event) -> None:
+        # engine.io queues outgoing packets without a bound and never makes `emit` wait, so
+        # a slow client is recognised by the length of its queue instead.
+        if self._backlog() > self._limit:
+            raise SubscriberTooSlow(f"too slow: more than {self._limit} packets waiting to be sent", details={"execution_id": event.execution_id})
+        await self._server.emit(event.event_type, event_data(event), to=self._sid, namespace=NAMESPACE)
+
+    async def send(self, name: str, data: Mapping[str, Any]) -> None:
+        await self._server.emit(name, dict(data), to=self._sid, namespace=NAMESPACE)
+
+    async def drop(self, reason: str) -> None:
+        await self._server.disconnect(self._sid, namespace=NAMESPACE, ignore_queue=True)
+
+    def _backlog(self) -> int:
+        eio_sid = self._server.manager.eio_sid_from_sid(self._sid, NAMESPACE)
+        engine_socket = self._server.eio.sockets.get(eio_sid) if eio_sid else None
+        return 0 if engine_socket is None else int(engine_socket.queue.qsize())
+
+
+class _ExecutionsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    def __init__(self, bridge: SocketIOBridge) -> None:
+        super().__init__(NAMESPACE)
+        self._bridge = bridge
+        self._sessions: dict[str, LiveSession] = {}
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        if event == "connect":
+            sid, environ = args[0], args[1]
+            return await self._connect(sid, environ)
+        if event == "disconnect":
+            session = self._sessions.pop(args[0], None)
+            if session is not None:
+                await session.close()
+            return None
+        session = self._sessions.get(args[0])
+        if session is not None:  # every other event is a command, known or not (error frame)
+            await session.handle(event, args[1] if len(args) > 1 else None)
+        return None
+
+    async def _connect(self, sid: str, environ: Mapping[str, Any]) -> bool:
+        services, tasks = self._bridge.services, self._bridge.tasks
+        if services is None or tasks is None:
+            return False
+        transport = _SioTransport(self.server, sid, services.settings.stream_buffer)
+        session = self._sessions[sid] = LiveSession(services.feed, services.executions_api, transport, tasks)
+        # `?execution_id=` (the document's websocket_url) joins at once, after the handshake.
+        query = parse_qs(str(environ.get("QUERY_STRING", "")))
+        if "execution_id" in query:
+            data: dict[str, Any] = {"execution_id": query["execution_id"][0]}
+            if "after_seq" in query and query["after_seq"][0].isdigit():
+                data["after_seq"] = int(query["after_seq"][0])
+            tasks.start_soon(session.handle, "join_execution", data)
+        return True
+
+
+class SocketIOBridge:
+    def __init__(self) -> None:
+        self.server = socketio.AsyncServer(async_mode="asgi")
+        self.server.register_namespace(_ExecutionsNamespace(self))
+        self._app = socketio.ASGIApp(self.server, socketio_path="socket.io")
+        self.services: Services | None = None
+        self.tasks: TaskGroup | None = None
+
+    def attach(self, services: Services, tasks: TaskGroup) -> None:
+        self.services, self.tasks = services, tasks
+
+    def route(self) -> ASGIRouteHandler:
+        app = self._app
+
+        @asgi("/socket.io", is_mount=True, copy_scope=True, include_in_schema=False)
+        async def socket_io(scope: Scope, receive: Receive, send: Send) -> None:
+            # Litestar strips the mount prefix; python-socketio routes on the full path.
+            scope["path"] = "/socket.io" + scope["path"]
+            await app(scope, receive, send)
+
+        return socket_io

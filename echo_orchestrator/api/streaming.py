@@ -1,0 +1,143 @@
+"""Live events over HTTP: the native WebSocket (`/ws/executions[/{id}]`) and Server-Sent
+Events (`GET /executions/{id}/stream`, `POST /workflows/{slug}/execute/stream`).
+
+The protocol itself (commands, replay, error frames, dropping slow clients) lives in
+`services/live.py`; this module only reads and writes frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Annotated, Any
+
+import anyio
+import msgspec
+from litestar import Controller, WebSocket, get, post, websocket
+from litestar.di import NamedDependency
+from litestar.exceptions import WebSocketDisconnect
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.status_codes import HTTP_200_OK
+
+from echo_orchestrator.api.controllers.executions import WorkflowExecuteRequest
+from echo_orchestrator.container import Services
+from echo_orchestrator.errors import Invalid
+from echo_orchestrator.models import Event
+from echo_orchestrator.services.live import LiveSession, event_data, event_frame
+
+# A close code in the application range: "dropped, too slow; reconnect and replay".
+CLOSE_TOO_SLOW = 4008
+
+
+class _SocketTransport:
+    def __init__(self, socket: WebSocket[Any, Any, Any]) -> None:
+        self._socket = socket
+        self._lock = anyio.Lock()  # frames from several joined executions never interleave
+        self.closed = anyio.Event()
+        self.drop_reason: str | None = None
+
+    async def send_event(self, event: Event) -> None:
+        await self._write(event_frame(event))
+
+    async def send(self, name: str, data: Mapping[str, Any]) -> None:
+        await self._write(msgspec.json.encode({"event": name, "data": data}).decode())
+
+    async def drop(self, reason: str) -> None:
+        self.drop_reason = reason
+        self.closed.set()
+
+    async def _write(self, text: str) -> None:
+        async with self._lock:
+            await self._socket.send_text(text)
+
+
+async def _serve(socket: WebSocket[Any, Any, Any], services: Services, execution_id: str | None, after_seq: int) -> None:
+    await socket.accept()
+    transport = _SocketTransport(socket)
+
+    async def read(session: LiveSession) -> None:
+        try:
+            while True:
+                await session.handle_text(await socket.receive_text())
+        except WebSocketDisconnect:
+            pass
+        transport.closed.set()
+
+    async with anyio.create_task_group() as tasks:
+        session = LiveSession(services.feed, services.executions_api, transport, tasks)
+        tasks.start_soon(read, session)
+        if execution_id is not None:
+            await session.handle("join_execution", {"execution_id": execution_id, "after_seq": after_seq})
+        await transport.closed.wait()
+        tasks.cancel_scope.cancel()  # the reader and every forwarder of this connection
+    if transport.drop_reason is not None:
+        # The client is not reading, so even the close frame may never drain: bounded wait.
+        with anyio.move_on_after(1):
+            await socket.close(code=CLOSE_TOO_SLOW, reason=transport.drop_reason[:120])
+
+
+@websocket("/ws/executions")
+async def ws_executions(socket: WebSocket[Any, Any, Any], services: NamedDependency[Services]) -> None:
+    """Native WebSocket: send `join_execution` / `leave_execution` / `submit_response` frames."""
+    await _serve(socket, services, None, 0)
+
+
+@websocket("/ws/executions/{execution_id:str}")
+async def ws_execution(
+    socket: WebSocket[Any, Any, Any],
+    services: NamedDependency[Services],
+    execution_id: FromPath[str],
+    after_seq: Annotated[int, QueryParameter(name="after_seq", ge=0)] = 0,
+) -> None:
+    """Native WebSocket joined to one execution at once (`?after_seq=` replays after it)."""
+    await _serve(socket, services, execution_id, after_seq)
+
+
+def _last_event_id(header: str | None, after_seq: int | None) -> int:
+    if after_seq is not None:
+        return after_seq
+    if header is None or not header.strip():
+        return 0
+    try:
+        value = int(header.strip())
+    except ValueError:
+        raise Invalid("Last-Event-ID must be the seq of an event", details={"errors": [{"field": "Last-Event-ID", "message": "integer"}]}) from None
+    if value < 0:
+        raise Invalid("Last-Event-ID must be >= 0", details={"errors": [{"field": "Last-Event-ID", "message": "integer >= 0"}]})
+    return value
+
+
+def _sse(services: Services, execution_id: str, after_seq: int) -> ServerSentEvent:
+    heartbeat = services.settings.sse_keepalive_seconds
+
+    async def messages() -> AsyncIterator[ServerSentEventMessage]:
+        async for event in services.feed.follow(execution_id, after_seq=after_seq, until_end=True, heartbeat=heartbeat):
+            if event is None:
+                yield ServerSentEventMessage(comment="keep-alive")
+            else:
+                yield ServerSentEventMessage(data=msgspec.json.encode(event_data(event)).decode(), event=event.event_type, id=str(event.seq))
+
+    # Proxies must not buffer an event stream.
+    return ServerSentEvent(messages(), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+class StreamController(Controller):
+    tags = ["streaming"]
+
+    @get("/executions/{execution_id:str}/stream", summary="Follow an execution's events (SSE; Last-Event-ID resumes)")
+    async def follow(
+        self,
+        services: NamedDependency[Services],
+        execution_id: FromPath[str],
+        last_event_id: Annotated[str | None, HeaderParameter(name="Last-Event-ID")] = None,
+        after_seq: Annotated[int | None, QueryParameter(name="after_seq", ge=0)] = None,
+    ) -> ServerSentEvent:
+        await services.runtime.get_execution(execution_id)  # 404 before the stream starts
+        return _sse(services, execution_id, _last_event_id(last_event_id, after_seq))
+
+    @post("/workflows/{workflow_slug:str}/execute/stream", status_code=HTTP_200_OK, summary="Run a workflow and stream its events (SSE)")
+    async def execute_stream(
+        self, services: NamedDependency[Services], workflow_slug: FromPath[str], data: JSONBody[WorkflowExecuteRequest]
+    ) -> ServerSentEvent:
+        execution = await services.executions_api.start_workflow(workflow_slug, data.inputs, data.config, data.metadata)
+        return _sse(services, execution.execution_id, 0)

@@ -1,0 +1,260 @@
+"""Live events against the real server on loopback: the `websockets` library, a stock
+python-socketio client, and an SSE reader over httpx."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+import socketio
+import websockets
+
+from tests.helpers.server import REPO, RunningServer, running_server
+from tests.helpers.streams import TERMINAL, SseEvent, seqs, sse_events
+
+pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
+
+SLOW_RUN = {"input": {"task": "stream me", "llm": {"provider": "echo", "latency_ms": 150}}, "async": True}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    root = tmp_path_factory.mktemp("streaming")
+    shutil.copytree(REPO / "storage", root / "storage")
+    env = {"ECHO_SSE_KEEPALIVE_SECONDS": "0.2"}
+    with running_server(root / "storage", "--plugins-dir", str(root / "plugins"), env=env) as running:
+        wf = httpx.get(f"{running.url}/workflows/sales-insights/final/1.0").json()
+        reviewed = {**wf, "workflow_id": "wf_reviewed", "slug": "reviewed", "status": "validated",
+                    "human_in_loop": {"enabled": True, "review_points": ["analyzer"]}}  # fmt: skip
+        assert httpx.post(f"{running.url}/workflows/temp/save", json=reviewed).status_code == 200
+        yield running
+
+
+def ws_url(server: RunningServer, path: str) -> str:
+    return server.url.replace("http://", "ws://") + path
+
+
+async def start_slow(server: RunningServer) -> str:
+    async with httpx.AsyncClient(base_url=server.url) as c:
+        r = await c.post("/graphs/ASIS/execute", json=SLOW_RUN)
+        assert r.status_code == 202, r.text
+        return str(r.json()["execution_id"])
+
+
+async def stored_seqs(server: RunningServer, execution_id: str) -> list[int]:
+    async with httpx.AsyncClient(base_url=server.url) as c:
+        events = (await c.get(f"/executions/{execution_id}/events?limit=1000")).json()["events"]
+    return [e["seq"] for e in events]
+
+
+async def frames_until_end(ws: Any, execution_id: str | None = None) -> list[dict[str, Any]]:
+    frames: list[dict[str, Any]] = []
+    with anyio.fail_after(20):
+        while True:
+            frame = json.loads(await ws.recv())
+            frames.append(frame)
+            if frame["event"] in TERMINAL and (execution_id is None or frame["data"]["execution_id"] == execution_id):
+                return frames
+
+
+async def test_join_gets_connected_then_every_event_in_order(server: RunningServer) -> None:
+    eid = await start_slow(server)
+    async with websockets.connect(ws_url(server, "/ws/executions")) as ws:
+        await ws.send(json.dumps({"event": "join_execution", "data": {"execution_id": eid}}))
+        connected = json.loads(await ws.recv())
+        assert connected["event"] == "connected" and connected["data"]["execution_id"] == eid
+        assert connected["data"]["status"] in ("initializing", "running")
+        frames = await frames_until_end(ws)
+    names = [f["event"] for f in frames]
+    assert names[0] == "execution_started" and names[-1] == "execution_completed"
+    for kind in ("step_started", "node_started", "llm_call_started", "llm_call_completed", "step_completed", "execution_progress"):
+        assert kind in names, kind
+    assert seqs(frames) == list(range(1, len(frames) + 1)) == await stored_seqs(server, eid)
+    assert all(f["data"]["execution_id"] == eid and f["data"]["event_id"] for f in frames)
+
+
+async def test_two_executions_on_one_socket(server: RunningServer) -> None:
+    a, b = await start_slow(server), await start_slow(server)
+    async with websockets.connect(ws_url(server, "/ws/executions")) as ws:
+        for eid in (a, b):
+            await ws.send(json.dumps({"event": "join_execution", "data": {"execution_id": eid}}))
+        got: dict[str, list[int]] = {a: [], b: []}
+        ended: set[str] = set()
+        with anyio.fail_after(20):
+            while ended != {a, b}:
+                frame = json.loads(await ws.recv())
+                if frame["event"] == "connected":
+                    continue
+                got[frame["data"]["execution_id"]].append(frame["data"]["seq"])
+                if frame["event"] in TERMINAL:
+                    ended.add(frame["data"]["execution_id"])
+    assert got[a] == await stored_seqs(server, a) and got[b] == await stored_seqs(server, b)
+
+
+async def test_bad_commands_get_error_frames_and_the_socket_stays_open(server: RunningServer) -> None:
+    async with websockets.connect(ws_url(server, "/ws/executions")) as ws:
+        async def reply(raw: str) -> dict[str, Any]:
+            await ws.send(raw)
+            return dict(json.loads(await ws.recv()))
+
+        assert (await reply("{not json"))["data"]["code"] == "ERR_REQUEST_001"
+        assert (await reply("[1, 2]"))["event"] == "error"
+        unknown = await reply(json.dumps({"event": "teleport", "data": {}}))
+        assert unknown["event"] == "error" and "join_execution" in unknown["data"]["message"]
+        missing = await reply(json.dumps({"event": "join_execution", "data": {}}))
+        assert missing["data"]["code"] == "ERR_VALIDATION_001" and missing["data"]["command"] == "join_execution"
+        nowhere = await reply(json.dumps({"event": "join_execution", "data": {"execution_id": "wfexec_missing"}}))
+        assert nowhere["data"]["code"] == "ERR_NOT_FOUND_001"
+        bad_seq = await reply(json.dumps({"event": "join_execution", "data": {"execution_id": "x", "after_seq": -1}}))
+        assert bad_seq["data"]["code"] == "ERR_VALIDATION_001"
+        nobody = await reply(json.dumps({"event": "submit_response", "data": {"prompt_id": "prompt_x", "response": "approve"}}))
+        assert nobody["data"]["code"] == "ERR_NOT_FOUND_001"
+        left = await reply(json.dumps({"event": "leave_execution", "data": {"execution_id": "wfexec_never"}}))
+        assert left == {"event": "left", "data": {"execution_id": "wfexec_never", "was_joined": False}}
+        assert await reply(json.dumps({"event": "ping", "data": {"n": 1}})) == {"event": "pong", "data": {"n": 1}}
+
+
+async def test_reconnect_with_after_seq_misses_nothing_and_doubles_nothing(server: RunningServer) -> None:
+    eid = await start_slow(server)
+    first: list[dict[str, Any]] = []
+    async with websockets.connect(ws_url(server, f"/ws/executions/{eid}")) as ws:
+        assert json.loads(await ws.recv())["event"] == "connected"
+        with anyio.fail_after(10):
+            while len(first) < 5:
+                first.append(json.loads(await ws.recv()))
+    # gone mid-run; the run goes on without us
+    last = first[-1]["data"]["seq"]
+    async with websockets.connect(ws_url(server, f"/ws/executions/{eid}?after_seq={last}")) as ws:
+        connected = json.loads(await ws.recv())
+        assert connected["data"]["after_seq"] == last
+        rest = await frames_until_end(ws)
+    assert first[-1]["event"] not in TERMINAL and rest[-1]["event"] == "execution_completed"
+    assert seqs(first) + seqs(rest) == await stored_seqs(server, eid)  # no gap, no double
+
+
+async def test_leave_stops_the_events(server: RunningServer) -> None:
+    eid = await start_slow(server)
+    async with websockets.connect(ws_url(server, f"/ws/executions/{eid}")) as ws:
+        assert json.loads(await ws.recv())["event"] == "connected"
+        await ws.send(json.dumps({"event": "leave_execution", "data": {"execution_id": eid}}))
+        with anyio.fail_after(10):
+            while (frame := json.loads(await ws.recv()))["event"] != "left":
+                pass
+        assert frame["data"] == {"execution_id": eid, "was_joined": True}
+        await ws.send(json.dumps({"event": "ping", "data": {}}))
+        # nothing of the execution after `left`: the next frame is our pong
+        assert json.loads(await ws.recv())["event"] == "pong"
+
+
+async def test_interactive_run_answered_over_websocket(server: RunningServer) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as c:
+        eid = (await c.post("/workflows/reviewed/execute", json={"inputs": {"input_data": "Q1"}})).json()["execution_id"]
+    async with websockets.connect(ws_url(server, f"/ws/executions/{eid}")) as ws:
+        with anyio.fail_after(15):
+            while (frame := json.loads(await ws.recv()))["event"] != "interactive_prompt":
+                pass
+            prompt = frame["data"]
+            assert prompt["options"] == ["approve", "reject", "modify"] and prompt["prompt_id"].startswith("prompt_")
+            # the document's frame names only the prompt: the joined execution waiting on it is found
+            await ws.send(json.dumps({"event": "submit_response", "data": {"prompt_id": "prompt_wrong", "response": "approve"}}))
+            assert json.loads(await ws.recv())["event"] == "error"
+            await ws.send(json.dumps({"event": "submit_response", "data": {"prompt_id": prompt["prompt_id"], "response": "approve"}}))
+            while (frame := json.loads(await ws.recv()))["event"] != "response_accepted":
+                pass
+            assert frame["data"]["execution_id"] == eid
+            rest = await frames_until_end(ws)
+    assert rest[-1]["event"] == "execution_completed"
+    assert "execution_resumed" in [f["event"] for f in rest]
+
+
+async def test_socketio_client_gets_the_same_events(server: RunningServer) -> None:
+    eid = await start_slow(server)
+    other = await start_slow(server)
+    client = socketio.AsyncClient(reconnection=False)
+    got: dict[str, list[tuple[str, dict[str, Any]]]] = {eid: [], other: []}
+    done = {eid: anyio.Event(), other: anyio.Event()}
+    connected: list[dict[str, Any]] = []
+
+    @client.on("*", namespace="/executions")  # type: ignore[untyped-decorator]
+    async def any_event(event: str, data: dict[str, Any]) -> None:
+        if event == "connected":
+            connected.append(data)
+            return
+        got[data["execution_id"]].append((event, data))
+        if event in TERMINAL:
+            done[data["execution_id"]].set()
+
+    # the document's URL form: ?execution_id= joins at once
+    await client.connect(f"{server.url}?execution_id={eid}", namespaces=["/executions"], transports=["websocket"])
+    try:
+        await client.emit("join_execution", {"execution_id": other}, namespace="/executions")
+        with anyio.fail_after(20):
+            await done[eid].wait()
+            await done[other].wait()
+    finally:
+        await client.disconnect()
+    assert {c["execution_id"] for c in connected} == {eid, other}
+    for execution_id, events in got.items():
+        assert [d["seq"] for _, d in events] == await stored_seqs(server, execution_id)
+        assert events[0][0] == "execution_started" and events[-1][0] == "execution_completed"
+
+
+async def test_sse_execute_stream_runs_a_workflow(server: RunningServer) -> None:
+    events: list[SseEvent] = []
+    async with httpx.AsyncClient(base_url=server.url, timeout=20) as c:
+        async with c.stream("POST", "/workflows/market-research/execute/stream", json={"inputs": {"topic": "tea"}}) as r:
+            assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+            async for event in sse_events(r):
+                if event.event:
+                    events.append(event)
+        # bad input is refused before any stream starts
+        bad = await c.post("/workflows/market-research/execute/stream", json={"inputs": {}})
+        assert bad.status_code == 422 and bad.json()["error"]["code"] == "ERR_VALIDATION_001"
+        missing = await c.get("/executions/wfexec_nope/stream")
+        assert missing.status_code == 404
+    assert events[0].event == "execution_started" and events[-1].event == "execution_completed"  # the stream ends with the run
+    eid = events[0].json()["execution_id"]
+    assert [int(e.id or 0) for e in events] == [e.json()["seq"] for e in events] == await stored_seqs(server, eid)
+
+
+async def test_sse_last_event_id_resumes_mid_run(server: RunningServer) -> None:
+    eid = await start_slow(server)
+    async with httpx.AsyncClient(base_url=server.url, timeout=20) as c:
+        first: list[SseEvent] = []
+        async with c.stream("GET", f"/executions/{eid}/stream") as r:
+            async for event in sse_events(r):
+                if event.event:
+                    first.append(event)
+                if len(first) == 6:
+                    break  # the connection drops mid-run
+        rest: list[SseEvent] = []
+        async with c.stream("GET", f"/executions/{eid}/stream", headers={"Last-Event-ID": str(first[-1].id)}) as r:
+            async for event in sse_events(r):
+                if event.event:
+                    rest.append(event)
+        assert (await c.get(f"/executions/{eid}/stream", headers={"Last-Event-ID": "x"})).status_code == 422
+    assert first[-1].event not in TERMINAL and rest[-1].event == "execution_completed"
+    assert [int(e.id or 0) for e in first + rest] == await stored_seqs(server, eid)
+
+
+async def test_sse_keep_alive_on_an_idle_stream(server: RunningServer) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=20) as c:
+        eid = (await c.post("/workflows/reviewed/execute", json={"inputs": {"input_data": "Q1"}})).json()["execution_id"]
+        keep_alives = 0
+        with anyio.fail_after(15):
+            async with c.stream("GET", f"/executions/{eid}/stream") as r:
+                async for event in sse_events(r):
+                    if event.event == "interactive_prompt":
+                        prompt_id = event.json()["prompt_id"]
+                    if "keep-alive" in event.comments:  # paused: nothing happens, the stream stays alive
+                        keep_alives += 1
+                        if keep_alives == 2:
+                            break
+        assert prompt_id
+        r2 = await c.post(f"/executions/{eid}/respond", json={"prompt_id": prompt_id, "response": "approve"})
+        assert r2.status_code == 200
