@@ -27,6 +27,9 @@ from echo_orchestrator.services.live import LiveSession, event_data, event_frame
 
 # A close code in the application range: "dropped, too slow; reconnect and replay".
 CLOSE_TOO_SLOW = 4008
+# The close frame waits behind what the client has not read yet: a client that is slow, not
+# gone, still gets it (and its reason); one that never reads is cut off after this.
+CLOSE_GRACE_SECONDS = 5.0
 
 
 class _SocketTransport:
@@ -71,8 +74,7 @@ async def _serve(socket: WebSocket[Any, Any, Any], services: Services, execution
         await transport.closed.wait()
         tasks.cancel_scope.cancel()  # the reader and every forwarder of this connection
     if transport.drop_reason is not None:
-        # The client is not reading, so even the close frame may never drain: bounded wait.
-        with anyio.move_on_after(1):
+        with anyio.move_on_after(CLOSE_GRACE_SECONDS):
             await socket.close(code=CLOSE_TOO_SLOW, reason=transport.drop_reason[:120])
 
 

@@ -414,7 +414,11 @@ class ExecutionManager:
                     )
                 run_config: RunnableConfig = {
                     "callbacks": [
-                        TaskTracker(lambda task: self._task_started(live, task), lambda task: self._task_finished(live, task)),
+                        TaskTracker(
+                            lambda task: self._task_started(live, task),
+                            lambda task: self._task_finished(live, task),
+                            lambda node, name, data: self._progress(live, node, name, data),
+                        ),
                         UsageRecorder(self._prices, on_usage, on_start),
                     ],
                     "recursion_limit": 100,
@@ -522,6 +526,14 @@ class ExecutionManager:
         await self._save(live)
         await self._event(live, "step_started", {"step_number": number, "step_name": step_name, "started_at": now.isoformat()})
         await self._event(live, "node_started", {"node_name": name, "node_type": node.node_type, "step_number": number})
+
+    async def _progress(self, live: _Live, node: str, name: str, data: Any) -> None:
+        step = live.running_steps.get(node)
+        await self._event(
+            live,
+            "node_progress",
+            {"node_name": node, "step_number": step.step_number if step else None, "name": name, "data": _jsonable(data)},
+        )
 
     async def _task_finished(self, live: _Live, payload: Mapping[str, Any]) -> None:
         execution, name, now = live.execution, str(payload["name"]), utcnow()

@@ -21,6 +21,7 @@ from langgraph.errors import GraphInterrupt
 from langgraph.types import Command
 
 TaskSink = Callable[[Mapping[str, Any]], Awaitable[None]]
+ProgressSink = Callable[[str, str, Any], Awaitable[None]]
 
 
 class TaskTracker(AsyncCallbackHandler):
@@ -30,8 +31,8 @@ class TaskTracker(AsyncCallbackHandler):
 
     run_inline = True  # in order, in the task's own context
 
-    def __init__(self, started: TaskSink, finished: TaskSink) -> None:
-        self._started, self._finished = started, finished
+    def __init__(self, started: TaskSink, finished: TaskSink, progress: ProgressSink | None = None) -> None:
+        self._started, self._finished, self._progress = started, finished, progress
         self._root: UUID | None = None
         self._tasks: dict[UUID, tuple[str, str]] = {}  # run id -> (task id, node name)
 
@@ -74,3 +75,10 @@ class TaskTracker(AsyncCallbackHandler):
         if not isinstance(error, Exception):
             return  # cancelled: the run's own ending records the steps it cut short
         await self._finished({"id": task[0], "name": task[1], "result": None, "error": error, "interrupts": []})
+
+    async def on_custom_event(
+        self, name: str, data: Any, *, run_id: UUID, metadata: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        """A node's own progress report (`adispatch_custom_event(name, data)` in the node)."""
+        if self._progress is not None:
+            await self._progress(str((metadata or {}).get("langgraph_node", "")), name, data)

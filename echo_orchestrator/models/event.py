@@ -24,6 +24,7 @@ EventType = Literal[
     "step_cancelled",
     "node_started",
     "node_completed",
+    "node_progress",
     "llm_call_started",
     "llm_call_completed",
     "tool_call_started",

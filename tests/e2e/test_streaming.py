@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ from tests.helpers.streams import TERMINAL, SseEvent, seqs, sse_events
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
+FIREHOSE = REPO / "tests" / "fixtures" / "firehose-plugin"
 SLOW_RUN = {"input": {"task": "stream me", "llm": {"provider": "echo", "latency_ms": 150}}, "async": True}
 
 
@@ -26,6 +28,7 @@ SLOW_RUN = {"input": {"task": "stream me", "llm": {"provider": "echo", "latency_
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     root = tmp_path_factory.mktemp("streaming")
     shutil.copytree(REPO / "storage", root / "storage")
+    shutil.copytree(FIREHOSE, root / "plugins" / "echo-firehose")
     env = {"ECHO_SSE_KEEPALIVE_SECONDS": "0.2"}
     with running_server(root / "storage", "--plugins-dir", str(root / "plugins"), env=env) as running:
         wf = httpx.get(f"{running.url}/workflows/sales-insights/final/1.0").json()
@@ -258,3 +261,51 @@ async def test_sse_keep_alive_on_an_idle_stream(server: RunningServer) -> None:
         assert prompt_id
         r2 = await c.post(f"/executions/{eid}/respond", json={"prompt_id": prompt_id, "response": "approve"})
         assert r2.status_code == 200
+
+
+async def test_node_progress_events_from_a_plugin_graph(server: RunningServer) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=20) as c:
+        r = await c.post("/graphs/firehose/execute", json={"input": {"count": 25}})
+        assert r.status_code == 200 and r.json()["status"] == "completed", r.text
+        eid = r.json()["execution_id"]
+        events = (await c.get(f"/executions/{eid}/events?event_type=node_progress&limit=100")).json()["events"]
+    assert [e["data"]["data"]["i"] for e in events] == list(range(25))
+    assert {e["data"]["node_name"] for e in events} == {"emit"} and {e["data"]["step_number"] for e in events} == {1}
+
+
+async def test_a_stalled_subscriber_is_dropped_while_a_fast_one_gets_everything(server: RunningServer) -> None:
+    """8,000 events of 2 KB: the stalled client (it never reads, and its receive buffer is
+    tiny) fills the kernel buffers, then its queue, and is closed with 4008 and a reason;
+    the fast client next to it receives every event, in order, and the run is not held up."""
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
+        body = {"input": {"count": 8000, "rate": 4000, "size": 2000}, "async": True}
+        eid = (await c.post("/graphs/firehose/execute", json=body)).json()["execution_id"]
+    stalled_sock = socket.socket()
+    stalled_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled_sock.connect(("127.0.0.1", int(server.url.rsplit(":", 1)[1])))
+    async with (
+        websockets.connect(ws_url(server, f"/ws/executions/{eid}"), max_size=None) as fast,
+        websockets.connect(ws_url(server, f"/ws/executions/{eid}"), sock=stalled_sock, max_queue=1) as stalled,
+    ):
+        assert json.loads(await fast.recv())["event"] == "connected"
+        frames = await frames_until_end(fast)
+        # now read what the stalled client was sent: it ends with the close, and its reason
+        with anyio.fail_after(20):
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    await stalled.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4008
+    assert "too slow" in closed.value.rcvd.reason and "after_seq=" in closed.value.rcvd.reason
+    stored = await stored_seqs_all(server, eid)
+    assert seqs(frames) == stored and len(stored) > 8000
+    assert frames[-1]["event"] == "execution_completed"
+
+
+async def stored_seqs_all(server: RunningServer, execution_id: str) -> list[int]:
+    out: list[int] = []
+    async with httpx.AsyncClient(base_url=server.url) as c:
+        while True:
+            page = (await c.get(f"/executions/{execution_id}/events?limit=1000&offset={len(out)}")).json()["events"]
+            out += [e["seq"] for e in page]
+            if len(page) < 1000:
+                return out
