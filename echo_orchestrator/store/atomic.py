@@ -84,7 +84,7 @@ def remove(target: Path) -> bool:
     return True
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
     try:
@@ -104,7 +104,7 @@ def sweep_temp_files(folder: Path) -> list[Path]:
     for path in folder.rglob(f".*{TEMP_SUFFIX}"):
         parts = path.name[: -len(TEMP_SUFFIX)].rsplit(".", 2)
         pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
-        if pid is not None and _pid_alive(pid):
+        if pid is not None and pid_alive(pid):
             continue
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

@@ -8,6 +8,8 @@ from 1, written before anyone is told about them.
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -24,6 +26,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 import msgspec
 
 from echo_orchestrator.errors import NotFound
+from echo_orchestrator.store.atomic import pid_alive
 from echo_orchestrator.models import ErrorInfo, Event, EventType, Execution, LLMUsage, NodeExecution, StepExecution, utcnow
 
 T = TypeVar("T")
@@ -38,7 +41,8 @@ CREATE TABLE IF NOT EXISTS executions (
     graph_name TEXT,
     created_at REAL NOT NULL,
     completed_at REAL,
-    doc BLOB NOT NULL
+    doc BLOB NOT NULL,
+    owner TEXT
 );
 CREATE INDEX IF NOT EXISTS executions_by_slug ON executions (workflow_slug, created_at);
 CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status, created_at);
@@ -82,6 +86,27 @@ CREATE TABLE IF NOT EXISTS llm_calls (
 );
 CREATE INDEX IF NOT EXISTS llm_by_execution ON llm_calls (execution_id);
 """
+
+def _this_machine() -> str:
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot = ""
+    return f"{socket.gethostname()}/{boot}"
+
+
+# Who runs an execution: this machine (host and boot) and this process.
+MACHINE = _this_machine()
+
+
+def _owned_elsewhere(owner: str | None) -> bool:
+    """Is the execution run by another process that is alive on this machine? Anything we
+    cannot prove alive (another host, another boot, our own pid reused) counts as dead."""
+    if not owner:
+        return False
+    machine, _, pid = owner.rpartition(":")
+    return machine == MACHINE and pid.isdigit() and int(pid) != os.getpid() and pid_alive(int(pid))
+
 
 ACTIVE = ("initializing", "running", "paused")
 # A process that dies interrupts these; a `paused` execution waits for a human and survives.
@@ -132,6 +157,10 @@ class RuntimeStore:
         self._db = await connect(self.path)
         await self._db.execute("PRAGMA synchronous=NORMAL")
         await self._db.executescript(SCHEMA)
+        async with self._db.execute("PRAGMA table_info(executions)") as cursor:
+            columns = {row[1] for row in await cursor.fetchall()}
+        if "owner" not in columns:  # a database from before owners were recorded
+            await self._db.execute("ALTER TABLE executions ADD COLUMN owner TEXT")
         await self._db.commit()
 
     async def close(self) -> None:
@@ -188,9 +217,9 @@ class RuntimeStore:
 
     async def save_execution(self, execution: Execution) -> None:
         self._write(
-            "INSERT INTO executions (execution_id, kind, status, workflow_id, workflow_slug, graph_name, created_at, completed_at, doc)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (execution_id) DO UPDATE SET"
-            " status = excluded.status, completed_at = excluded.completed_at, doc = excluded.doc",
+            "INSERT INTO executions (execution_id, kind, status, workflow_id, workflow_slug, graph_name, created_at, completed_at, doc, owner)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (execution_id) DO UPDATE SET"
+            " status = excluded.status, completed_at = excluded.completed_at, doc = excluded.doc, owner = excluded.owner",
             (
                 execution.execution_id,
                 execution.kind,
@@ -201,6 +230,7 @@ class RuntimeStore:
                 _ts(execution.created_at) or time.time(),
                 _ts(execution.completed_at),
                 msgspec.json.encode(execution),
+                f"{MACHINE}:{os.getpid()}",
             ),
         )
 
@@ -222,12 +252,16 @@ class RuntimeStore:
         return [msgspec.json.decode(r[0], type=Execution) for r in rows], int(total or 0)
 
     async def mark_interrupted(self) -> list[str]:
-        """Executions left active by a process that died: failed, with the reason, never left running."""
+        """Executions left active by a process that died: failed, with the reason, never left
+        running. Those another live process on this machine runs (a CLI `run` next to the
+        server, another worker) are left alone."""
         rows = await self._rows(
-            f"SELECT doc FROM executions WHERE status IN ({','.join('?' * len(INTERRUPTIBLE))})", list(INTERRUPTIBLE)
+            f"SELECT doc, owner FROM executions WHERE status IN ({','.join('?' * len(INTERRUPTIBLE))})", list(INTERRUPTIBLE)
         )
         ids: list[str] = []
-        for (doc,) in rows:
+        for doc, owner in rows:
+            if _owned_elsewhere(owner):
+                continue
             execution = msgspec.json.decode(doc, type=Execution)
             execution.status = "failed"
             execution.completed_at = utcnow()
