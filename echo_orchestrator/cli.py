@@ -105,6 +105,44 @@ def _plugins(args: argparse.Namespace) -> int:
     return 1 if snapshot.problems else 0
 
 
+def _console_settings(args: argparse.Namespace) -> Settings:
+    # An in-process engine for one run: no file watching, no plugin reloading.
+    return Settings.from_env(storage_dir=args.storage, plugins_dir=args.plugins_dir, watch=False, watch_plugins=False)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import anyio
+    from rich.console import Console
+
+    from echo_orchestrator import console
+    from echo_orchestrator.errors import EchoError
+
+    out = Console(stderr=False, highlight=False)
+    try:
+        inputs = console.parse_inputs(args.input or [], args.input_file or [])
+        settings = _console_settings(args)
+        return anyio.run(lambda: console.run(args.workflow, inputs, server=args.server, settings=settings, console=out))
+    except (ValueError, OSError, EchoError) as exc:
+        print(f"echo-orchestrator run: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 2
+
+
+def _follow(args: argparse.Namespace) -> int:
+    import anyio
+    from rich.console import Console
+
+    from echo_orchestrator import console
+    from echo_orchestrator.errors import EchoError
+
+    out = Console(highlight=False)
+    try:
+        settings = _console_settings(args)
+        return anyio.run(lambda: console.follow(args.execution_id, server=args.server, settings=settings, console=out))
+    except (OSError, EchoError) as exc:
+        print(f"echo-orchestrator follow: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="echo-orchestrator", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -125,6 +163,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("path", nargs="?", help="storage folder (env ECHO_STORAGE_DIR, default ./storage)")
     validate.set_defaults(handler=_validate)
+
+    run = commands.add_parser(
+        "run",
+        help="run a workflow (or graph:<name>) and show its progress; exit 0 completed, 1 failed, 3 cancelled, 4 paused",
+    )
+    run.add_argument("workflow", help="workflow slug or id, or graph:<name> for a plugin graph")
+    run.add_argument("--input", action="append", metavar="KEY=VALUE", help="an input (JSON values allowed); repeatable")
+    run.add_argument("--input-file", action="append", type=Path, metavar="FILE", help="a JSON object of inputs; repeatable")
+    run.add_argument("--server", metavar="URL", help="run on this server (default: in this process, on the local storage)")
+    run.add_argument("--storage", type=Path, help="storage folder for a local run (env ECHO_STORAGE_DIR, default ./storage)")
+    run.add_argument("--plugins-dir", type=Path, help="drop-in plugins folder for a local run")
+    run.set_defaults(handler=_run)
+
+    follow = commands.add_parser("follow", help="follow an execution's live progress until it ends")
+    follow.add_argument("execution_id")
+    follow.add_argument("--server", metavar="URL", help="follow it on this server (default: read the local storage's runtime database)")
+    follow.add_argument("--storage", type=Path, help="storage folder (env ECHO_STORAGE_DIR, default ./storage)")
+    follow.add_argument("--plugins-dir", type=Path, help=argparse.SUPPRESS)
+    follow.set_defaults(handler=_follow)
 
     plugins = commands.add_parser(
         "plugins", help="list the graphs, tools and LLM providers plugins provide, and what failed (exit 1 on failures)"

@@ -95,3 +95,10 @@ class SubscriberTooSlow(EchoError):
 
     type = "ResourceError"
     code = "ERR_STREAM_001"
+
+
+class RemoteError(EchoError):
+    """A server refused a request the CLI made; its error body's message and details."""
+
+    type = "RemoteError"
+    code = "ERR_REMOTE_001"

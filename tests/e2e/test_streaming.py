@@ -16,7 +16,7 @@ import socketio
 import websockets
 
 from tests.helpers.server import REPO, RunningServer, running_server
-from tests.helpers.streams import TERMINAL, SseEvent, seqs, sse_events
+from tests.helpers.streams import TERMINAL, SseEvent, data, seqs, sse_events
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
@@ -221,8 +221,8 @@ async def test_sse_execute_stream_runs_a_workflow(server: RunningServer) -> None
         missing = await c.get("/executions/wfexec_nope/stream")
         assert missing.status_code == 404
     assert events[0].event == "execution_started" and events[-1].event == "execution_completed"  # the stream ends with the run
-    eid = events[0].json()["execution_id"]
-    assert [int(e.id or 0) for e in events] == [e.json()["seq"] for e in events] == await stored_seqs(server, eid)
+    eid = data(events[0])["execution_id"]
+    assert [int(e.id or 0) for e in events] == [data(e)["seq"] for e in events] == await stored_seqs(server, eid)
 
 
 async def test_sse_last_event_id_resumes_mid_run(server: RunningServer) -> None:
@@ -253,7 +253,7 @@ async def test_sse_keep_alive_on_an_idle_stream(server: RunningServer) -> None:
             async with c.stream("GET", f"/executions/{eid}/stream") as r:
                 async for event in sse_events(r):
                     if event.event == "interactive_prompt":
-                        prompt_id = event.json()["prompt_id"]
+                        prompt_id = data(event)["prompt_id"]
                     if "keep-alive" in event.comments:  # paused: nothing happens, the stream stays alive
                         keep_alives += 1
                         if keep_alives == 2:

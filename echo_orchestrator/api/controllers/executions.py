@@ -74,6 +74,7 @@ def _status(execution: Execution) -> dict[str, Any]:
         "elapsed_seconds": _elapsed(execution),
         "metadata": execution.metadata,
         "error": msgspec.to_builtins(execution.error),
+        "pending_prompt": execution.pending_prompt,
     }
 
 

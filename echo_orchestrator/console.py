@@ -1,0 +1,328 @@
+"""`echo-orchestrator run` and `follow`: an execution's live progress in the terminal.
+
+Two sources give the same events: a server (`--server URL`: SSE with `Last-Event-ID`
+reconnects, answers over REST) or the local storage (`run` starts the engine in this
+process; `follow` reads the runtime database, which works while a server runs the
+execution). The view is a progress bar over steps with the running step, LLM calls, tokens
+and cost; an interactive prompt is answered at the terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import anyio
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.prompt import Prompt
+
+from echo_orchestrator.errors import BadRequest, EchoError, RemoteError
+from echo_orchestrator.settings import Settings
+
+TERMINAL = {"execution_completed": "completed", "execution_failed": "failed", "execution_cancelled": "cancelled"}
+# Exit codes: 0 completed, 1 failed, 3 cancelled, 4 left paused (no answer at the terminal);
+# 2 is for usage errors and a run that could not start.
+EXIT = {"completed": 0, "failed": 1, "cancelled": 3, "paused": 4}
+GRAPH_PREFIX = "graph:"
+
+
+class Source(Protocol):
+    async def start(self, target: str, inputs: Mapping[str, Any]) -> str: ...
+
+    def events(self, execution_id: str) -> AsyncIterator[tuple[int, str, dict[str, Any]]]: ...
+
+    async def respond(self, execution_id: str, answer: Mapping[str, Any]) -> None: ...
+
+    async def pending_prompt(self, execution_id: str) -> str | None:
+        """The prompt id the execution waits on now (a replayed prompt may be long answered)."""
+
+
+@dataclass
+class SseEvent:
+    event: str | None = None
+    id: str | None = None
+    data: str = ""
+    comments: list[str] = field(default_factory=list)
+
+
+async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[SseEvent]:
+    """Server-Sent Events from a stream of lines, as the WHATWG spec parses them (a blank line
+    ends an event); a comment-only block (a keep-alive) comes through with only `comments`."""
+    current = SseEvent()
+    async for line in lines:
+        if line == "":
+            if current.event or current.data or current.comments:
+                yield current
+            current = SseEvent()
+        elif line.startswith(":"):
+            current.comments.append(line[1:].strip())
+        else:
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "event":
+                current.event = value
+            elif name == "id":
+                current.id = value
+            elif name == "data":
+                current.data = value if not current.data else current.data + "\n" + value
+
+
+class RemoteSource:
+    """A running server: start over REST, follow over SSE (reconnecting with Last-Event-ID)."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def start(self, target: str, inputs: Mapping[str, Any]) -> str:
+        if target.startswith(GRAPH_PREFIX):
+            r = await self._client.post(f"/graphs/{target.removeprefix(GRAPH_PREFIX)}/execute", json={"input": dict(inputs), "async": True})
+        else:
+            r = await self._client.post(f"/workflows/{target}/execute", json={"inputs": dict(inputs)})
+        _raise_for(r)
+        return str(r.json()["execution_id"])
+
+    async def events(self, execution_id: str) -> AsyncIterator[tuple[int, str, dict[str, Any]]]:
+        last = 0
+        for attempt in range(1, 6):
+            try:
+                headers = {"Last-Event-ID": str(last)} if last else {}
+                async with self._client.stream("GET", f"/executions/{execution_id}/stream", headers=headers, timeout=None) as r:
+                    if r.status_code != 200:
+                        await r.aread()
+                        _raise_for(r)
+                    async for event in sse_events(r.aiter_lines()):
+                        if event.event is None or event.id is None:
+                            continue  # a keep-alive
+                        last = int(event.id)
+                        yield last, event.event, json.loads(event.data)
+                        if event.event in TERMINAL:
+                            return
+                return  # the server ended the stream: the execution had already ended
+            except httpx.TransportError:
+                if attempt == 5:
+                    raise
+                await anyio.sleep(0.5 * attempt)  # reconnect; Last-Event-ID resumes after `last`
+
+    async def respond(self, execution_id: str, answer: Mapping[str, Any]) -> None:
+        _raise_for(await self._client.post(f"/executions/{execution_id}/respond", json=dict(answer)))
+
+    async def pending_prompt(self, execution_id: str) -> str | None:
+        r = await self._client.get(f"/executions/{execution_id}")
+        _raise_for(r)
+        return _waiting_on(r.json().get("status"), r.json().get("pending_prompt"))
+
+
+class LocalRunSource:
+    """The engine in this process, on the local storage."""
+
+    def __init__(self, services: Any) -> None:
+        self._services = services
+
+    async def start(self, target: str, inputs: Mapping[str, Any]) -> str:
+        from echo_orchestrator.models import ExecutionConfig
+
+        api = self._services.executions_api
+        if target.startswith(GRAPH_PREFIX):
+            execution = await api.start_graph(target.removeprefix(GRAPH_PREFIX), inputs, ExecutionConfig())
+        else:
+            execution = await api.start_workflow(target, inputs, ExecutionConfig(), {"started_by": "cli"})
+        return str(execution.execution_id)
+
+    async def events(self, execution_id: str) -> AsyncIterator[tuple[int, str, dict[str, Any]]]:
+        async for event in self._services.feed.follow(execution_id, until_end=True):
+            if event is not None:
+                yield event.seq, event.event_type, event.data
+
+    async def respond(self, execution_id: str, answer: Mapping[str, Any]) -> None:
+        await self._services.executions_api.respond(
+            execution_id, str(answer["prompt_id"]), str(answer["response"]), answer.get("changes") or {}, answer.get("reason")
+        )
+
+    async def pending_prompt(self, execution_id: str) -> str | None:
+        execution = await self._services.runtime.get_execution(execution_id)
+        return _waiting_on(execution.status, execution.pending_prompt)
+
+
+class StoredSource:
+    """The runtime database of a storage folder, read as it grows: follows an execution that
+    another process (a server, another `run`) is running."""
+
+    def __init__(self, runtime: Any, poll: float = 0.2) -> None:
+        self._runtime, self._poll = runtime, poll
+
+    async def start(self, target: str, inputs: Mapping[str, Any]) -> str:
+        raise BadRequest("start with `run`")
+
+    async def events(self, execution_id: str) -> AsyncIterator[tuple[int, str, dict[str, Any]]]:
+        last = 0
+        await self._runtime.get_execution(execution_id)
+        while True:
+            events, _ = await self._runtime.list_events(execution_id, after_seq=last, limit=500)
+            for event in events:
+                last = event.seq
+                yield event.seq, event.event_type, event.data
+                if event.event_type in TERMINAL:
+                    return
+            if not events:
+                await anyio.sleep(self._poll)
+
+    async def respond(self, execution_id: str, answer: Mapping[str, Any]) -> None:
+        raise BadRequest("Answering needs the process that runs the execution: follow it with --server URL")
+
+    async def pending_prompt(self, execution_id: str) -> str | None:
+        execution = await self._runtime.get_execution(execution_id)
+        return _waiting_on(execution.status, execution.pending_prompt)
+
+
+def _waiting_on(status: Any, prompt: Any) -> str | None:
+    return str(prompt.get("prompt_id")) if status == "paused" and isinstance(prompt, dict) else None
+
+
+class RunView:
+    """What the terminal shows while an execution runs."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self.task = self.progress.add_task("starting", total=None, stats="")
+        self.llm_calls, self.tokens, self.cost = 0, 0, 0.0
+        self.status: str | None = None
+
+    def _stats(self) -> str:
+        return f"LLM calls {self.llm_calls} · tokens {self.tokens} · ${self.cost:.4f}"
+
+    def show(self, event_type: str, data: Mapping[str, Any]) -> None:
+        log = self.progress.console.print
+        if event_type == "step_started":
+            self.progress.update(self.task, description=f"step {data.get('step_number')}: {data.get('step_name')}")
+        elif event_type == "step_completed":
+            log(f"[green]✓[/] step {data.get('step_number')} {data.get('step_name')} ({data.get('duration_seconds')} s)")
+        elif event_type == "step_failed":
+            log(f"[red]✗[/] step {data.get('step_number')} {data.get('step_name')}: {(data.get('error') or {}).get('message', '')}")
+        elif event_type == "step_retrying":
+            log(f"[yellow]↻[/] step {data.get('step_number')} {data.get('step_name')}: attempt {data.get('attempt')} ({data.get('error')})")
+        elif event_type == "execution_progress":
+            self.progress.update(self.task, total=data.get("total_steps"), completed=data.get("completed_steps", 0))
+        elif event_type == "llm_call_completed":
+            self.llm_calls += 1
+            self.tokens += int(data.get("total_tokens") or 0)
+            self.cost += float(data.get("cost_usd") or 0.0)
+        elif event_type == "execution_paused":
+            self.progress.update(self.task, description="paused: waiting for an answer")
+        elif event_type in TERMINAL:
+            self.status = TERMINAL[event_type]
+            self.progress.update(self.task, description=self.status)
+            if event_type == "execution_failed":
+                log(f"[red]failed:[/] {(data.get('error') or {}).get('message', '')}")
+            elif event_type == "execution_cancelled":
+                log(f"[yellow]cancelled:[/] {data.get('reason') or ''}")
+        self.progress.update(self.task, stats=self._stats())
+
+
+def _ask(console: Console, prompt: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The answer to an interactive prompt, read at the terminal (None: no terminal to ask)."""
+    console.print(f"\n[bold]{prompt.get('message', 'Your answer is needed')}[/]")
+    if prompt.get("output") is not None:
+        console.print(prompt["output"])
+    options = [str(o) for o in prompt.get("options") or ["approve", "reject", "modify"]]
+    try:
+        response = Prompt.ask("answer", choices=options, default=options[0], console=console)
+        answer: dict[str, Any] = {"prompt_id": prompt["prompt_id"], "response": response}
+        if response == "modify":
+            answer["changes"] = json.loads(Prompt.ask("changes (a JSON object)", default="{}", console=console))
+        elif response == "reject":
+            answer["reason"] = Prompt.ask("reason", default="", console=console) or None
+    except EOFError:
+        return None
+    return answer
+
+
+async def watch(source: Source, execution_id: str, console: Console, *, interactive: bool = True) -> int:
+    """Show an execution until it ends; answer its prompts at the terminal. The exit code."""
+    view = RunView(console)
+    console.print(f"execution [bold]{execution_id}[/]")
+    with view.progress:
+        async for _seq, event_type, data in source.events(execution_id):
+            view.show(event_type, data)
+            if event_type == "interactive_prompt" and await source.pending_prompt(execution_id) == data.get("prompt_id"):
+                view.progress.stop()
+                answer = await anyio.to_thread.run_sync(_ask, console, data) if interactive else None
+                if answer is None:
+                    console.print(f"[yellow]paused[/]: answer with POST /executions/{execution_id}/respond (prompt {data.get('prompt_id')})")
+                    return EXIT["paused"]
+                await source.respond(execution_id, answer)
+                view.progress.start()
+    console.print(f"{view.status or 'ended'} · {view._stats()}")
+    return EXIT.get(view.status or "failed", 1)
+
+
+def parse_inputs(pairs: list[str], files: list[Path]) -> dict[str, Any]:
+    """`--input-file f.json` objects, then `--input key=value` (a value that parses as JSON is
+    taken as JSON: numbers, true, lists; anything else is a string)."""
+    inputs: dict[str, Any] = {}
+    for path in files:
+        loaded = json.loads(path.read_text())
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: an input file holds a JSON object")
+        inputs.update(loaded)
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--input {pair!r}: expected key=value")
+        try:
+            inputs[key] = json.loads(value)
+        except json.JSONDecodeError:
+            inputs[key] = value
+    return inputs
+
+
+async def run(target: str, inputs: Mapping[str, Any], *, server: str | None, settings: Settings, console: Console) -> int:
+    if server is not None:
+        async with httpx.AsyncClient(base_url=server, timeout=30) as client:
+            source = RemoteSource(client)
+            return await watch(source, await source.start(target, inputs), console)
+    from echo_orchestrator.container import open_services
+
+    async with open_services(settings) as services:
+        local = LocalRunSource(services)
+        return await watch(local, await local.start(target, inputs), console)
+
+
+async def follow(execution_id: str, *, server: str | None, settings: Settings, console: Console) -> int:
+    if server is not None:
+        async with httpx.AsyncClient(base_url=server, timeout=30) as client:
+            return await watch(RemoteSource(client), execution_id, console)
+    from echo_orchestrator.store.runtime import RuntimeStore
+
+    runtime = RuntimeStore(settings.storage_dir / "runtime" / "runtime.sqlite")
+    await runtime.open()
+    try:
+        return await watch(StoredSource(runtime), execution_id, console, interactive=False)
+    finally:
+        with contextlib.suppress(Exception):
+            await runtime.close()
+
+
+def _raise_for(response: httpx.Response) -> None:
+    if response.status_code < 400:
+        return
+    try:
+        error = response.json().get("error") or {}
+    except ValueError:
+        error = {}
+    raise RemoteError(f"{response.status_code}: {error.get('message') or response.text[:200]}", details=error.get("details") or {})
