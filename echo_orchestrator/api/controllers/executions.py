@@ -123,7 +123,10 @@ class ExecutionController(Controller):
             "status": execution.status,
             "started_at": _iso(execution.created_at),
             "estimated_completion": _iso(execution.estimated_completion),
+            # the document's form (Socket.IO namespace /executions); then the native WebSocket and SSE
             "websocket_url": f"/executions?execution_id={execution.execution_id}",
+            "ws_url": f"/ws/executions/{execution.execution_id}",
+            "stream_url": f"/executions/{execution.execution_id}/stream",
             "message": "Workflow execution started. Use /executions/{execution_id} to track progress.",
         }
 
