@@ -175,8 +175,10 @@ class RuntimeStore:
 
     async def flush(self) -> None:
         """Write the buffered rows and commit, in one short transaction (one executemany per
-        kind of row). Called at step boundaries and status changes, and before every read,
-        so readers never miss a row and no write lock is held across an await."""
+        kind of row). Called at status changes, before each checkpoint write and before
+        every read, so readers never miss a row and no write lock is held across an await."""
+        if not self._pending:
+            return  # nothing to write: not even the lock (the checkpointer calls this often)
         async with self._db_lock:
             await self._flush_locked()
 
