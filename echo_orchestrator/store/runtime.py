@@ -141,8 +141,9 @@ class RuntimeStore:
         self._db: aiosqlite.Connection | None = None
         self._seq: dict[str, int] = {}
         # Writes wait here and go to SQLite in one executemany per statement: one thread
-        # hop per kind of row instead of one per row.
-        self._pending: dict[str, list[tuple[Any, ...]]] = {}
+        # hop per flush. Upserts are kept by key, so a record saved several times between
+        # two flushes (a step started, then finished) is written once, as it is last.
+        self._pending: dict[str, dict[object, tuple[Any, ...]]] = {}
         # Held for every use of the connection. `checkpointer()` shares it with LangGraph's
         # saver, so the two never interleave statements on the one connection they share.
         self._db_lock: asyncio.Lock | anyio.Lock = anyio.Lock()
@@ -169,9 +170,10 @@ class RuntimeStore:
             await self._db.close()
             self._db = None
 
-    def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+    def _write(self, sql: str, params: tuple[Any, ...], key: str | None = None) -> None:
         # Buffered: the rows reach SQLite in one short transaction at the next flush.
-        self._pending.setdefault(sql, []).append(params)
+        rows = self._pending.setdefault(sql, {})
+        rows[key if key is not None else ("insert", len(rows))] = params
 
     async def flush(self) -> None:
         """Write the buffered rows and commit, in one short transaction (one executemany per
@@ -189,14 +191,14 @@ class RuntimeStore:
         run_in_worker = getattr(self.db, "_execute", None)
         if run_in_worker is None:  # pragma: no cover - an aiosqlite without it: one hop per statement
             for sql, rows in pending.items():
-                await self.db.executemany(sql, rows)
+                await self.db.executemany(sql, list(rows.values()))
             await self.db.commit()
             return
         raw = self.db._conn  # the sqlite3 connection, used only on aiosqlite's own worker thread
 
         def write_all() -> None:
             for sql, rows in pending.items():
-                raw.executemany(sql, rows)
+                raw.executemany(sql, rows.values())
             raw.commit()
 
         # Every statement and the commit in one call on the connection's worker thread: one
@@ -234,6 +236,7 @@ class RuntimeStore:
                 msgspec.json.encode(execution),
                 f"{MACHINE}:{os.getpid()}",
             ),
+            key=execution.execution_id,
         )
 
     async def get_execution(self, execution_id: str) -> Execution:
@@ -373,6 +376,7 @@ class RuntimeStore:
                 step.retry_count,
                 msgspec.json.encode(step),
             ),
+            key=step.step_execution_id,
         )
 
     async def get_step(self, step_execution_id: str) -> StepExecution:
@@ -405,6 +409,7 @@ class RuntimeStore:
             "INSERT INTO node_executions (node_execution_id, execution_id, started_at, doc) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (node_execution_id) DO UPDATE SET doc = excluded.doc",
             (node.node_execution_id, node.execution_id, _ts(node.started_at), msgspec.json.encode(node)),
+            key=node.node_execution_id,
         )
 
     async def list_nodes(self, execution_id: str) -> list[NodeExecution]:
