@@ -31,6 +31,7 @@ class Subscription:
 @dataclass
 class EventBus:
     buffer: int = 1000
+    dropped: int = 0  # subscribers dropped for being too slow, since start-up
     _by_execution: dict[str | None, set[Subscription]] = field(default_factory=dict)
 
     def subscribe(self, execution_id: str | None = None, on_drop: Callable[[str], None] | None = None) -> Subscription:
@@ -50,6 +51,9 @@ class EventBus:
     def subscribers(self, execution_id: str | None = None) -> int:
         return len(self._by_execution.get(execution_id, ()))
 
+    def subscribers_total(self) -> int:
+        return sum(len(group) for group in self._by_execution.values())
+
     def publish(self, event: Event) -> None:
         for key in (event.execution_id, None):
             for subscription in list(self._by_execution.get(key, ())):
@@ -57,6 +61,7 @@ class EventBus:
                     subscription.send.send_nowait(event)
                 except anyio.WouldBlock:
                     subscription.dropped = f"too slow: more than {self.buffer} events behind"
+                    self.dropped += 1
                     self.unsubscribe(subscription)
                     if subscription.on_drop is not None:
                         subscription.on_drop(subscription.dropped)

@@ -309,3 +309,18 @@ async def stored_seqs_all(server: RunningServer, execution_id: str) -> list[int]
             out += [e["seq"] for e in page]
             if len(page) < 1000:
                 return out
+
+
+async def test_a_client_that_vanishes_leaves_nothing_behind_and_the_run_goes_on(server: RunningServer) -> None:
+    eid = await start_slow(server)
+    ws = await websockets.connect(ws_url(server, f"/ws/executions/{eid}"))
+    assert json.loads(await ws.recv())["event"] == "connected"
+    await ws.recv()
+    ws.transport.abort()  # gone without a close frame
+    async with httpx.AsyncClient(base_url=server.url) as c:
+        with anyio.fail_after(15):
+            while (await c.get("/service/metrics")).json()["live"]["subscriptions"]:
+                await anyio.sleep(0.05)
+            while (await c.get(f"/executions/{eid}")).json()["status"] != "completed":
+                await anyio.sleep(0.05)
+    assert (await stored_seqs(server, eid))[-1] > 5  # every event of the run is still stored

@@ -11,6 +11,7 @@ from echo_orchestrator.api.request_context import RequestMetrics
 from echo_orchestrator.api.schemas.service import (
     ExecutionCounts,
     Health,
+    LiveCounts,
     McpHealth,
     PluginHealth,
     ServiceHealth,
@@ -79,6 +80,7 @@ class ServiceController(Controller):
         return ServiceMetrics(
             requests=request_metrics.snapshot(),
             executions=ExecutionCounts(**msgspec.structs.asdict(await services.runtime.stats())),
+            live=LiveCounts(subscriptions=services.events.subscribers_total(), dropped=services.events.dropped),
             resources=services.resources.sample(),
             uptime=round(services.uptime_seconds, 3),
             timestamp=utcnow_iso(),

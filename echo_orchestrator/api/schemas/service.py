@@ -59,9 +59,15 @@ class ExecutionCounts(msgspec.Struct, kw_only=True):
     avg_duration_seconds: float | None
 
 
+class LiveCounts(msgspec.Struct, kw_only=True):
+    subscriptions: int  # live followers of executions (WebSocket, Socket.IO, SSE), one per joined execution
+    dropped: int  # followers dropped for being too slow since start-up
+
+
 class ServiceMetrics(msgspec.Struct, kw_only=True):
     requests: RequestCounts
     executions: ExecutionCounts
+    live: LiveCounts
     resources: ResourceUsage
     uptime: float
     timestamp: str
