@@ -51,6 +51,9 @@ class EventBus:
     def subscribers(self, execution_id: str | None = None) -> int:
         return len(self._by_execution.get(execution_id, ()))
 
+    def count_drop(self) -> None:
+        self.dropped += 1
+
     def subscribers_total(self) -> int:
         return sum(len(group) for group in self._by_execution.values())
 
@@ -61,7 +64,7 @@ class EventBus:
                     subscription.send.send_nowait(event)
                 except anyio.WouldBlock:
                     subscription.dropped = f"too slow: more than {self.buffer} events behind"
-                    self.dropped += 1
+                    self.dropped += 1  # counted here; transports that find slowness themselves call count_drop
                     self.unsubscribe(subscription)
                     if subscription.on_drop is not None:
                         subscription.on_drop(subscription.dropped)

@@ -166,8 +166,9 @@ class LiveSession:
                     if event is not None:
                         await self._transport.send_event(event)
                         sent = event.seq
-            except SubscriberTooSlow:
-                dropped.append("too slow")
+            except SubscriberTooSlow as exc:  # the transport found the client behind (Socket.IO)
+                self._feed.bus.count_drop()
+                dropped.append(exc.message)
             except EchoError as exc:
                 await self._transport.send("error", error_data(exc, "join_execution"))
         if self.joined.get(execution_id) is scope:

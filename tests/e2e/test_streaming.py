@@ -324,3 +324,33 @@ async def test_a_client_that_vanishes_leaves_nothing_behind_and_the_run_goes_on(
             while (await c.get(f"/executions/{eid}")).json()["status"] != "completed":
                 await anyio.sleep(0.05)
     assert (await stored_seqs(server, eid))[-1] > 5  # every event of the run is still stored
+
+
+async def test_a_stalled_socketio_client_is_disconnected(server: RunningServer) -> None:
+    """Socket.IO's engine.io queues without a bound, so the server watches that queue: a
+    client that stops reading is sent nothing more once it holds more than the buffer, and
+    its namespace is disconnected (engine.io closes the connection itself at its ping
+    timeout)."""
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
+        dropped_before = (await c.get("/service/metrics")).json()["live"]["dropped"]
+        body = {"input": {"count": 8000, "rate": 4000, "size": 2000, "delay": 0.5}, "async": True}
+        eid = (await c.post("/graphs/firehose/execute", json=body)).json()["execution_id"]
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", int(server.url.rsplit(":", 1)[1])))
+    # the Socket.IO protocol spoken by hand over a WebSocket, so that the client can stop reading
+    async with websockets.connect(ws_url(server, "/socket.io/?EIO=4&transport=websocket"), sock=sock, max_queue=1) as raw:
+        assert str(await raw.recv()).startswith("0{")  # engine.io open
+        await raw.send("40/executions,")
+        assert str(await raw.recv()).startswith("40/executions,")
+        await raw.send("42/executions," + json.dumps(["join_execution", {"execution_id": eid}]))
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
+            with anyio.fail_after(30):
+                while (await c.get(f"/executions/{eid}")).json()["status"] != "completed":
+                    await anyio.sleep(0.1)  # the run is not held up by the client
+                assert (await c.get("/service/metrics")).json()["live"]["dropped"] == dropped_before + 1
+        events = 0
+        with anyio.fail_after(20):
+            while (packet := str(await raw.recv())) != "41/executions,":  # the namespace's disconnect
+                events += packet.startswith("42/executions,")
+    assert 1000 <= events < 8000  # what was queued before the drop, not the whole run
