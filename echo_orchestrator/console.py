@@ -203,7 +203,7 @@ class RunView:
         self.llm_calls, self.tokens, self.cost = 0, 0, 0.0
         self.status: str | None = None
 
-    def _stats(self) -> str:
+    def stats(self) -> str:
         return f"LLM calls {self.llm_calls} · tokens {self.tokens} · ${self.cost:.4f}"
 
     def show(self, event_type: str, data: Mapping[str, Any]) -> None:
@@ -231,7 +231,7 @@ class RunView:
                 log(f"[red]failed:[/] {(data.get('error') or {}).get('message', '')}")
             elif event_type == "execution_cancelled":
                 log(f"[yellow]cancelled:[/] {data.get('reason') or ''}")
-        self.progress.update(self.task, stats=self._stats())
+        self.progress.update(self.task, stats=self.stats())
 
 
 def _ask(console: Console, prompt: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -267,7 +267,7 @@ async def watch(source: Source, execution_id: str, console: Console, *, interact
                     return EXIT["paused"]
                 await source.respond(execution_id, answer)
                 view.progress.start()
-    console.print(f"{view.status or 'ended'} · {view._stats()}")
+    console.print(f"{view.status or 'ended'} · {view.stats()}")
     return EXIT.get(view.status or "failed", 1)
 
 
