@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -110,37 +110,39 @@ def _console_settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(storage_dir=args.storage, plugins_dir=args.plugins_dir, watch=False, watch_plugins=False)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _console_command(name: str, args: argparse.Namespace, run: Callable[[Settings, Any], Awaitable[int]]) -> int:
+    """`run` and `follow`: settings, a rich console, one event loop; errors as one line, exit 2."""
     import anyio
     from rich.console import Console
 
-    from echo_orchestrator import console
-    from echo_orchestrator.errors import EchoError
-
-    out = Console(stderr=False, highlight=False)
-    try:
-        inputs = console.parse_inputs(args.input or [], args.input_file or [])
-        settings = _console_settings(args)
-        return anyio.run(lambda: console.run(args.workflow, inputs, server=args.server, settings=settings, console=out))
-    except (ValueError, OSError, EchoError) as exc:
-        print(f"echo-orchestrator run: {getattr(exc, 'message', exc)}", file=sys.stderr)
-        return 2
-
-
-def _follow(args: argparse.Namespace) -> int:
-    import anyio
-    from rich.console import Console
-
-    from echo_orchestrator import console
     from echo_orchestrator.errors import EchoError
 
     out = Console(highlight=False)
     try:
         settings = _console_settings(args)
-        return anyio.run(lambda: console.follow(args.execution_id, server=args.server, settings=settings, console=out))
-    except (OSError, EchoError) as exc:
-        print(f"echo-orchestrator follow: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return anyio.run(run, settings, out)
+    except (ValueError, OSError, EchoError) as exc:
+        print(f"echo-orchestrator {name}: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from echo_orchestrator import console
+
+    async def run(settings: Settings, out: Any) -> int:
+        inputs = console.parse_inputs(args.input or [], args.input_file or [])
+        return await console.run(args.workflow, inputs, server=args.server, settings=settings, console=out)
+
+    return _console_command("run", args, run)
+
+
+def _follow(args: argparse.Namespace) -> int:
+    from echo_orchestrator import console
+
+    async def follow(settings: Settings, out: Any) -> int:
+        return await console.follow(args.execution_id, server=args.server, settings=settings, console=out)
+
+    return _console_command("follow", args, follow)
 
 
 def build_parser() -> argparse.ArgumentParser:

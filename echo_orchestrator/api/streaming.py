@@ -35,7 +35,9 @@ CLOSE_GRACE_SECONDS = 5.0
 class _SocketTransport:
     def __init__(self, socket: WebSocket[Any, Any, Any]) -> None:
         self._socket = socket
-        self._lock = anyio.Lock()  # frames from several joined executions never interleave
+        # Frames from several joined executions never interleave; taken per frame, so the
+        # uncontended case must not yield to the loop.
+        self._lock = anyio.Lock(fast_acquire=True)
         self.closed = anyio.Event()
         self.drop_reason: str | None = None
 
