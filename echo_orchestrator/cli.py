@@ -113,6 +113,7 @@ def _console_settings(args: argparse.Namespace) -> Settings:
 def _console_command(name: str, args: argparse.Namespace, run: Callable[[Settings, Any], Awaitable[int]]) -> int:
     """`run` and `follow`: settings, a rich console, one event loop; errors as one line, exit 2."""
     import anyio
+    import httpx
     from rich.console import Console
 
     from echo_orchestrator.errors import EchoError
@@ -121,6 +122,9 @@ def _console_command(name: str, args: argparse.Namespace, run: Callable[[Setting
     try:
         settings = _console_settings(args)
         return anyio.run(run, settings, out)
+    except httpx.HTTPError as exc:  # the server is down, or the connection broke for good
+        print(f"echo-orchestrator {name}: cannot reach {args.server}: {exc}", file=sys.stderr)
+        return 2
     except (ValueError, OSError, EchoError) as exc:
         print(f"echo-orchestrator {name}: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 2

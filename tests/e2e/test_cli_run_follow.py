@@ -74,3 +74,5 @@ def test_exit_codes(server: RunningServer) -> None:
     unknown = cli("follow", "wfexec_nope", "--server", server.url)
     assert unknown.returncode == 2 and "404" in unknown.stderr
     assert cli("run", "market-research", "--input", "novalue").returncode == 2
+    down = cli("follow", "wfexec_nope", "--server", "http://127.0.0.1:9")  # nothing listens there
+    assert down.returncode == 2 and "cannot reach" in down.stderr and "Traceback" not in down.stderr
