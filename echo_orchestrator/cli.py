@@ -27,9 +27,11 @@ def _serve(args: argparse.Namespace) -> int:
             workers=args.workers,
             reload=True if args.reload else None,
             log_level=args.log_level,
+            allow_unauthenticated=True if args.allow_unauthenticated else None,
         )
+        _check_exposure(settings)
     except ConfigurationError as exc:
-        print(f"echo-orchestrator: {exc}", file=sys.stderr)
+        print(f"echo-orchestrator: {exc.message}", file=sys.stderr)
         return 2
     # Worker processes (and the reloader) build the app from the environment, so the
     # resolved settings travel there; flags have already won over the inherited values.
@@ -46,6 +48,31 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         timeout_graceful_shutdown=10,
     )
+    return 0
+
+
+def _check_exposure(settings: Settings) -> None:
+    """Keys and tokens are read now, so a bad setting is one line, not a traceback per worker;
+    and a server nobody authenticates to stays on loopback unless told otherwise."""
+    from echo_orchestrator.security.callers import Authenticator
+    from echo_orchestrator.security.network import is_loopback
+
+    authenticator = Authenticator.from_settings(settings)
+    if not authenticator.required and not is_loopback(settings.host) and not settings.allow_unauthenticated:
+        raise ConfigurationError(
+            f"refusing to serve on {settings.host} without authentication: set ECHO_API_KEYS (see "
+            "`echo-orchestrator keys new`), ECHO_API_KEYS_FILE or ECHO_JWT_SECRET / ECHO_JWT_JWKS, "
+            "or pass --allow-unauthenticated if something in front of it authenticates callers"
+        )
+
+
+def _keys_new(args: argparse.Namespace) -> int:
+    from echo_orchestrator.security.keys import new_key, stored_line
+
+    key = new_key()
+    print(key)
+    line = stored_line(key, key_id=args.id, read_only=args.read_only)
+    print(f"# give the key above to the client; add this line to ECHO_API_KEYS_FILE (it holds no secret):\n{line}", file=sys.stderr)
     return 0
 
 
@@ -162,7 +189,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="worker processes (env ECHO_WORKERS, default 1)")
     serve.add_argument("--reload", action="store_true", help="restart when the code changes (development)")
     serve.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument(
+        "--allow-unauthenticated",
+        action="store_true",
+        help="serve on a non-loopback address with no API key or token configured (env ECHO_ALLOW_UNAUTHENTICATED)",
+    )
     serve.set_defaults(handler=_serve)
+
+    keys = commands.add_parser("keys", help="make API keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    keys_new = key_commands.add_parser(
+        "new", help="print a fresh API key (stdout) and the line to store for it (stderr: its hash, not the key)"
+    )
+    keys_new.add_argument("--read-only", action="store_true", help="the key may only read (GET and live streams)")
+    keys_new.add_argument("--id", help="a name for the key, shown in logs and on the executions it starts")
+    keys_new.set_defaults(handler=_keys_new)
 
     validate = commands.add_parser(
         "validate", help="check every file of a storage folder; exit 1 on any problem (pre-commit, CI)"

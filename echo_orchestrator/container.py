@@ -26,6 +26,8 @@ from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import McpServerConfig, McpSettings
 from echo_orchestrator.registry import PluginRegistry
 from echo_orchestrator.registry.spec import ToolSpec
+from echo_orchestrator.security.egress import EgressPolicy
+from echo_orchestrator.security.redaction import SECRETS, environment_secrets
 from echo_orchestrator.services.agents import AgentService
 from echo_orchestrator.services.executions import ExecutionService
 from echo_orchestrator.services.workflows import WorkflowService
@@ -72,13 +74,24 @@ async def _never_fatal(what: str, run: Callable[[], Awaitable[None]]) -> None:
 def build_registry(settings: Settings) -> tuple[PluginRegistry, ModelFactory]:
     """The plugin registry and the model factory, which depend on each other's lookups."""
     registry: PluginRegistry
-    models = ModelFactory(lambda name: registry.provider(name))
+    models = ModelFactory(lambda name: registry.provider(name), EgressPolicy(settings.llm_allowed_base_urls))
     registry = PluginRegistry(settings.plugins_dir, EngineGraphContext(models))
     return registry, models
 
 
+def register_secrets(settings: Settings) -> None:
+    """What `scrub` must never let out: the environment's secrets, the service's own keys,
+    and the resolved form of the configured folders (shown as configured)."""
+    SECRETS.set_source("environment", environment_secrets())
+    SECRETS.set_source("service", [settings.jwt_secret, *(k.split()[0] for k in settings.api_keys.split(",") if k.strip())])
+    for configured in (settings.storage_dir, settings.plugins_dir):
+        if configured is not None:
+            SECRETS.set_path(str(configured.resolve()), configured.as_posix())
+
+
 @asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    register_secrets(settings)
     store = FileDefinitionStore(settings.storage_dir)
     await store.open()
     registry, models = build_registry(settings)
@@ -109,7 +122,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     checkpointer = await runtime.checkpointer()  # same database, same connection, one lock
     bus = EventBus(buffer=settings.stream_buffer)
     executions = ExecutionManager(
-        runtime, models, hub, prices, bus, max_concurrent=settings.max_concurrent_executions, checkpointer=checkpointer
+        runtime,
+        models,
+        hub,
+        prices,
+        bus,
+        max_concurrent=settings.max_concurrent_executions,
+        max_per_caller=settings.max_executions_per_caller,
+        checkpointer=checkpointer,
     )
     executions_api = ExecutionService(store, registry, models, executions)
     services = Services(

@@ -45,13 +45,35 @@ class Conflict(EchoError):
 
 
 class Unauthorized(EchoError):
+    """No credentials, or credentials that prove nothing (wrong key, bad or expired token)."""
+
     type = "AuthenticationError"
     code = "ERR_AUTH_001"
 
 
+class Forbidden(EchoError):
+    """A known caller asked for what it may not do (a read-only key writing, a foreign origin or host)."""
+
+    type = "AuthenticationError"
+    code = "ERR_AUTH_002"
+
+
+class UnsupportedMediaType(EchoError):
+    """A request body of a content type the route does not take (only JSON, or a multipart upload)."""
+
+    type = "ValidationError"
+    code = "ERR_REQUEST_003"
+
+
 class RateLimited(EchoError):
+    """A caller's limit is used up; `retry_after` seconds until it may try again."""
+
     type = "RateLimitError"
     code = "ERR_RATE_001"
+
+    def __init__(self, message: str, *, retry_after: int, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
 
 
 class Unavailable(EchoError):

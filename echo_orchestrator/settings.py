@@ -20,6 +20,13 @@ def _decode_path(type_: type, value: Any) -> Any:
     raise NotImplementedError
 
 
+def _split_list(value: Any) -> Any:
+    """A list setting from the environment: comma-separated, blanks dropped."""
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
 class Settings(msgspec.Struct, kw_only=True, frozen=True):
     host: str = "127.0.0.1"
     port: int = 8000
@@ -42,6 +49,36 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     stream_buffer: int = 1000
     sse_keepalive_seconds: float = 15.0
 
+    # -- who may call (docs/security.md) -----------------------------------------------
+    # API keys, comma-separated; an entry may end in ` read-only` or hold `sha256:<hex>`.
+    api_keys: str = ""
+    # One key per line, same syntax; may hold only `sha256:` hashes, so it holds no secret.
+    api_keys_file: Path | None = None
+    # JWT bearer tokens: an HS256 secret, or a JWKS (file or URL) for RS256/ES256.
+    jwt_secret: str = ""
+    jwt_jwks: str = ""
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    # When set, a token whose `scope`/`scp` lacks this scope may only read.
+    jwt_write_scope: str = ""
+    # Serve without any key on a non-loopback address (explicit opt-in).
+    allow_unauthenticated: bool = False
+
+    # -- browsers and the network ------------------------------------------------------
+    # Origins (scheme://host[:port]) that browsers may call from; also Litestar's CORS.
+    allowed_origins: tuple[str, ...] = ()
+    # Accepted `Host` names; empty: the loopback names when bound to loopback, any otherwise.
+    allowed_hosts: tuple[str, ...] = ()
+    # Proxies (addresses or CIDR blocks) whose `X-Forwarded-For` is believed.
+    trusted_proxies: tuple[str, ...] = ()
+    # Base URL prefixes an LLM provider may be pointed at besides its default endpoint.
+    llm_allowed_base_urls: tuple[str, ...] = ()
+
+    # -- limits per caller (0 switches one off) ------------------------------------------
+    rate_limit_per_hour: int = 1000
+    max_executions_per_caller: int = 50
+    mcp_tool_calls_per_hour: int = 100
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Defaults, then `ECHO_<FIELD>` variables, then non-None `overrides` (the CLI flags)."""
@@ -52,6 +89,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             if value is not None and value != "":
                 raw[name] = value
         raw.update({k: str(v) if isinstance(v, Path) else v for k, v in overrides.items() if v is not None})
+        for name in _LIST_FIELDS:
+            if name in raw:
+                raw[name] = _split_list(raw[name])
         try:
             return msgspec.convert(raw, cls, strict=False, dec_hook=_decode_path)
         except msgspec.ValidationError as exc:
@@ -64,5 +104,19 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             value = getattr(self, name)
             if value is None:
                 continue
-            out[f"{ENV_PREFIX}{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+            if isinstance(value, tuple):
+                text = ",".join(value)
+            elif isinstance(value, bool):
+                text = str(value).lower()
+            else:
+                text = str(value)
+            out[f"{ENV_PREFIX}{name.upper()}"] = text
         return out
+
+    @property
+    def auth_configured(self) -> bool:
+        """Is any way of proving who calls configured? Then every route but /health needs one."""
+        return bool(self.api_keys.strip() or self.api_keys_file or self.jwt_secret or self.jwt_jwks)
+
+
+_LIST_FIELDS = ("allowed_origins", "allowed_hosts", "trusted_proxies", "llm_allowed_base_urls")

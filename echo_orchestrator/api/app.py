@@ -8,7 +8,9 @@ from contextlib import asynccontextmanager
 
 import anyio
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.di import Provide
+from litestar.types import Scope
 
 from echo_orchestrator.api.controllers.agents import AgentController
 from echo_orchestrator.api.controllers.executions import ExecutionController
@@ -21,7 +23,10 @@ from echo_orchestrator.api.error_handling import EXCEPTION_HANDLERS
 from echo_orchestrator.api.socketio import SocketIOBridge
 from echo_orchestrator.api.streaming import StreamController, ws_execution, ws_executions
 from echo_orchestrator.api.request_context import RequestMetrics, make_before_send
+from echo_orchestrator.api.security import SecurityPolicy, caller_of, middleware
 from echo_orchestrator.container import Services, open_services
+from echo_orchestrator.security.callers import Caller
+from echo_orchestrator.security.redaction import install_log_filter
 from echo_orchestrator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,11 +35,12 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     request_metrics = RequestMetrics()
-
-    socket_io = SocketIOBridge()
+    policy = SecurityPolicy.from_settings(settings)
+    socket_io = SocketIOBridge(policy)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        install_log_filter()  # the handlers exist by now (uvicorn's and the CLI's)
         async with open_services(settings) as services, anyio.create_task_group() as live_tasks:
             app.state.services = services
             socket_io.attach(services, live_tasks)
@@ -48,6 +54,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     def provide_request_metrics() -> RequestMetrics:
         return request_metrics
+
+    def provide_caller(scope: Scope) -> Caller:
+        return caller_of(scope)
 
     app = Litestar(
         route_handlers=[
@@ -66,7 +75,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
             "request_metrics": Provide(provide_request_metrics, sync_to_thread=False),
+            "caller": Provide(provide_caller, sync_to_thread=False),
         },
+        middleware=middleware(policy),
+        cors_config=_cors(settings),
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[make_before_send(request_metrics)],
@@ -75,6 +87,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
     )
     return app
+
+
+def _cors(settings: Settings) -> CORSConfig | None:
+    """Browsers on the allowed origins may call the API (off unless ECHO_ALLOWED_ORIGINS is set)."""
+    if not settings.allowed_origins:
+        return None
+    return CORSConfig(
+        allow_origins=list(settings.allowed_origins),
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "X-API-Key", "Content-Type", "Last-Event-ID", "X-Request-ID", "If-Match"],
+        expose_headers=["X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"],
+    )
 
 
 def app_factory() -> Litestar:

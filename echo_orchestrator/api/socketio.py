@@ -18,8 +18,11 @@ from litestar import asgi
 from litestar.handlers import ASGIRouteHandler
 from litestar.types import Receive, Scope, Send
 
+from echo_orchestrator.api.security import SecurityPolicy
 from echo_orchestrator.container import Services
-from echo_orchestrator.errors import SubscriberTooSlow
+from echo_orchestrator.errors import SubscriberTooSlow, Unauthorized
+from echo_orchestrator.security.callers import Caller, bearer_of
+from echo_orchestrator.security.network import origin_allowed
 from echo_orchestrator.models import Event
 from echo_orchestrator.services.live import LiveSession, event_data
 
@@ -58,7 +61,8 @@ class _ExecutionsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event == "connect":
             sid, environ = args[0], args[1]
-            return await self._connect(sid, environ)
+            auth = args[2] if len(args) > 2 else None
+            return await self._connect(sid, environ, auth)
         if event == "disconnect":
             session = self._sessions.pop(args[0], None)
             if session is not None:
@@ -69,12 +73,15 @@ class _ExecutionsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             await session.handle(event, args[1] if len(args) > 1 else None)
         return None
 
-    async def _connect(self, sid: str, environ: Mapping[str, Any]) -> bool:
+    async def _connect(self, sid: str, environ: Mapping[str, Any], auth: Any) -> bool:
         services, tasks = self._bridge.services, self._bridge.tasks
         if services is None or tasks is None:
             return False
+        caller = await self._bridge.authenticate(environ, auth)
         transport = _SioTransport(self.server, sid, services.settings.stream_buffer)
-        session = self._sessions[sid] = LiveSession(services.feed, services.executions_api, transport, tasks)
+        session = self._sessions[sid] = LiveSession(
+            services.feed, services.executions_api, transport, tasks, read_only=caller.read_only
+        )
         # `?execution_id=` (the document's websocket_url) joins at once, after the handshake.
         query = parse_qs(str(environ.get("QUERY_STRING", "")))
         if "execution_id" in query:
@@ -86,12 +93,32 @@ class _ExecutionsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
 
 class SocketIOBridge:
-    def __init__(self) -> None:
-        self.server = socketio.AsyncServer(async_mode="asgi")
+    def __init__(self, policy: SecurityPolicy) -> None:
+        self._policy = policy
+        # engine.io checks `Origin` on every handshake and poll: our own origin or an allowed one.
+        self.server = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins=self._origin_allowed)
         self.server.register_namespace(_ExecutionsNamespace(self))
         self._app = socketio.ASGIApp(self.server, socketio_path="socket.io")
         self.services: Services | None = None
         self.tasks: TaskGroup | None = None
+
+    def _origin_allowed(self, origin: str | None, environ: Mapping[str, Any] | None = None) -> bool:
+        host = (environ or {}).get("HTTP_HOST")
+        scheme = str((environ or {}).get("wsgi.url_scheme", "http"))
+        return origin_allowed(origin, host, scheme, self._policy.allowed_origins)
+
+    async def authenticate(self, environ: Mapping[str, Any], auth: Any) -> Caller:
+        """The connecting client: from its `auth` payload (`{"token": …}` or `{"api_key": …}`,
+        what a browser can send) or the handshake's headers. Refused with the reason."""
+        given = auth if isinstance(auth, dict) else {}
+        token = given.get("token") or bearer_of(environ.get("HTTP_AUTHORIZATION"))
+        api_key = given.get("api_key") or environ.get("HTTP_X_API_KEY")
+        try:
+            return await self._policy.authenticator.authenticate(
+                bearer=None if token is None else str(token), api_key=None if api_key is None else str(api_key)
+            )
+        except Unauthorized as exc:
+            raise socketio.exceptions.ConnectionRefusedError({"code": exc.code, "message": exc.message}) from None
 
     def attach(self, services: Services, tasks: TaskGroup) -> None:
         self.services, self.tasks = services, tasks

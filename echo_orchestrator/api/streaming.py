@@ -20,7 +20,9 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from litestar.status_codes import HTTP_200_OK
 
 from echo_orchestrator.api.controllers.executions import WorkflowExecuteRequest
+from echo_orchestrator.api.security import caller_of
 from echo_orchestrator.container import Services
+from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.errors import Invalid
 from echo_orchestrator.models import Event
 from echo_orchestrator.services.live import LiveSession, event_data, event_frame
@@ -57,6 +59,7 @@ class _SocketTransport:
 
 
 async def _serve(socket: WebSocket[Any, Any, Any], services: Services, execution_id: str | None, after_seq: int) -> None:
+    read_only = caller_of(socket.scope).read_only
     await socket.accept()
     transport = _SocketTransport(socket)
 
@@ -69,7 +72,7 @@ async def _serve(socket: WebSocket[Any, Any, Any], services: Services, execution
         transport.closed.set()
 
     async with anyio.create_task_group() as tasks:
-        session = LiveSession(services.feed, services.executions_api, transport, tasks)
+        session = LiveSession(services.feed, services.executions_api, transport, tasks, read_only=read_only)
         tasks.start_soon(read, session)
         if execution_id is not None:
             await session.handle("join_execution", {"execution_id": execution_id, "after_seq": after_seq})
@@ -141,7 +144,11 @@ class StreamController(Controller):
 
     @post("/workflows/{workflow_slug:str}/execute/stream", status_code=HTTP_200_OK, summary="Run a workflow and stream its events (SSE)")
     async def execute_stream(
-        self, services: NamedDependency[Services], workflow_slug: FromPath[str], data: JSONBody[WorkflowExecuteRequest]
+        self,
+        services: NamedDependency[Services],
+        caller: NamedDependency[Caller],
+        workflow_slug: FromPath[str],
+        data: JSONBody[WorkflowExecuteRequest],
     ) -> ServerSentEvent:
-        execution = await services.executions_api.start_workflow(workflow_slug, data.inputs, data.config, data.metadata)
+        execution = await services.executions_api.start_workflow(workflow_slug, data.inputs, data.config, data.metadata, caller)
         return _sse(services, execution.execution_id, 0)

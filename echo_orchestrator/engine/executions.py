@@ -39,7 +39,7 @@ from echo_orchestrator.engine.step_policy import StepPolicy, current_run
 from echo_orchestrator.engine.tools import langchain_tools
 from echo_orchestrator.engine.tracking import TaskTracker
 from echo_orchestrator.registry.spec import GraphContext
-from echo_orchestrator.errors import Conflict, EchoError
+from echo_orchestrator.errors import Conflict, EchoError, RateLimited
 from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import (
     ErrorInfo,
@@ -54,7 +54,9 @@ from echo_orchestrator.models import (
     utcnow,
 )
 from echo_orchestrator.models.execution import TERMINAL_STATUSES
-from echo_orchestrator.store.runtime import RuntimeStore
+from echo_orchestrator.security.callers import Caller
+from echo_orchestrator.security.redaction import scrub
+from echo_orchestrator.store.runtime import INTERRUPTIBLE, RuntimeStore
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,8 @@ class _Live:
     completed_steps: set[int] = field(default_factory=set)
     policies: Mapping[str, StepPolicy] = field(default_factory=dict)
     failed_step: StepExecution | None = None
+    # Whose concurrent-execution limit this run counts against (a caller, or an address).
+    limit_key: str | None = None
 
 
 class _Hooks:
@@ -117,7 +121,7 @@ class _Hooks:
         if step is None:
             return
         step.status, step.retry_count = "retrying", attempt
-        step.error = ErrorInfo(type=getattr(error, "type", "ExecutionError"), message=f"{type(error).__name__}: {error}", retry_count=attempt)
+        step.error = ErrorInfo(type=getattr(error, "type", "ExecutionError"), message=scrub(f"{type(error).__name__}: {error}"), retry_count=attempt)
         await self._manager.runtime.save_step(step)
         await self._manager._event(
             self._live,
@@ -150,6 +154,7 @@ class ExecutionManager:
         bus: EventBus,
         *,
         max_concurrent: int = 50,
+        max_per_caller: int = 0,
         checkpointer: BaseCheckpointSaver[Any] | None = None,
         plan_factory: PlanFactory | None = None,
     ) -> None:
@@ -161,6 +166,7 @@ class ExecutionManager:
         self._hub = hub
         self._prices = prices
         self._limiter = anyio.CapacityLimiter(max_concurrent)
+        self._max_per_caller = max_per_caller
         self._live: dict[str, _Live] = {}
         self._tg: TaskGroup | None = None
 
@@ -194,9 +200,12 @@ class ExecutionManager:
         *,
         config: ExecutionConfig | None = None,
         metadata: Mapping[str, Any] | None = None,
+        caller: Caller | None = None,
     ) -> Execution:
         if self._tg is None:
             raise Conflict("The execution engine is not running")
+        if caller is not None:
+            self._check_caller_limit(caller)
         prefix = "wfexec" if plan.kind == "workflow" else "exec"
         now = utcnow()
         execution = Execution(
@@ -215,6 +224,7 @@ class ExecutionManager:
             total_steps=plan.total_steps,
             created_at=now,
             estimated_completion=now + timedelta(seconds=plan.estimated_seconds) if plan.estimated_seconds else None,
+            caller=None if caller is None else caller.id,
         )
         # Committed by the run's own task on its first turn (below, or in `_execute`), not
         # here: a caller starting many runs is not held behind the checkpointer's lock once
@@ -222,9 +232,25 @@ class ExecutionManager:
         await self.runtime.save_execution(execution)
         self.runtime.new_sequence(execution.execution_id)
         live = _Live(execution=execution, plan=plan, step_numbers=dict(plan.steps))
+        live.limit_key = None if caller is None else caller.limit_key
         self._live[execution.execution_id] = live
         self._tg.start_soon(self._run, live, dict(inputs))
         return execution
+
+    def _check_caller_limit(self, caller: Caller) -> None:
+        """The document's "50 concurrent executions per account": queued and running runs
+        count; a run paused for a human does not hold a slot."""
+        limit = self._max_per_caller
+        if limit <= 0:
+            return
+        key = caller.limit_key
+        active = sum(1 for live in self._live.values() if live.limit_key == key and live.execution.status in INTERRUPTIBLE)
+        if active >= limit:
+            raise RateLimited(
+                f"Too many concurrent executions: {active} of {limit} allowed per caller are queued or running",
+                retry_after=1,
+                details={"limit": limit, "active": active},
+            )
 
     async def _relive(self, execution: Execution) -> _Live:
         """A paused or ended execution, ready to run again (its plan rebuilt if need be)."""
@@ -451,9 +477,9 @@ class ExecutionManager:
                 live.cancel_reason = exc.message
                 rejected = ErrorInfo(type="ExecutionError", message=exc.message, code=ErrorCode.CANCELLED)
             except EchoError as exc:
-                error = ErrorInfo(type=exc.type, message=exc.message, code=exc.code)
+                error = ErrorInfo(type=exc.type, message=scrub(exc.message), code=exc.code)
             except Exception as exc:
-                error = ErrorInfo(type="StepExecutionError", message=f"{type(exc).__name__}: {exc}", code="ERR_EXEC_001")
+                error = ErrorInfo(type="StepExecutionError", message=scrub(f"{type(exc).__name__}: {exc}"), code="ERR_EXEC_001")
             if error is not None and live.failed_step is not None:
                 failed = live.failed_step
                 error.step_number, error.retry_count = failed.step_number, failed.retry_count
@@ -539,7 +565,7 @@ class ExecutionManager:
         execution, name, now = live.execution, str(payload["name"]), utcnow()
         failure = payload.get("error")
         node = live.nodes.pop(str(payload["id"]), None)
-        error = None if failure is None else ErrorInfo(type="ExecutionError", message=f"{type(failure).__name__}: {failure}")
+        error = None if failure is None else ErrorInfo(type="ExecutionError", message=scrub(f"{type(failure).__name__}: {failure}"))
         if node is not None and payload.get("interrupts"):
             node.status = "pending"  # paused for a human; it runs again when answered
             await self.runtime.save_node(node)

@@ -204,6 +204,8 @@ class Capabilities:
     """What final validation checks a workflow against: this server's providers, tools, graphs."""
 
     provider_status: Callable[[Agent], ProviderStatus]
+    # Why an agent's `llm` block may not be used on this server (egress policy), or None.
+    llm_refusal: Callable[[Agent], str | None]
     tool_known: Callable[[str], bool]
     graph_known: Callable[[str], bool]
     context: GraphContext
@@ -216,6 +218,9 @@ def validate_final(workflow: Workflow, agents: Mapping[str, Agent], capabilities
     for agent_id in dict.fromkeys(workflow.agents):
         agent = agents.get(agent_id)
         if agent is None:
+            continue
+        if (refused := capabilities.llm_refusal(agent)) is not None:
+            c.errors.append(f"Agent '{agent_id}': {refused}")
             continue
         status = capabilities.provider_status(agent)
         if not status.ready:

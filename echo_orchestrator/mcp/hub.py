@@ -33,10 +33,11 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from echo_orchestrator.errors import Invalid, McpToolFailed, McpUnavailable, NotFound, TimeoutExceeded
+from echo_orchestrator.errors import EchoError, Invalid, McpToolFailed, McpUnavailable, NotFound, TimeoutExceeded
 from echo_orchestrator.mcp.schema import input_errors
 from echo_orchestrator.models import McpServerConfig, McpSettings, utcnow_iso
 from echo_orchestrator.registry.spec import ToolSpec
+from echo_orchestrator.security.redaction import SECRETS, arg_secrets, url_secrets
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +185,7 @@ class McpHub:
         }
         wanted.update({name: (config, "settings") for name, config in settings.mcp_servers.items()})
         wanted.pop(PLUGIN_SERVER, None)  # the name of the plugin tools' own server
+        SECRETS.set_source("mcp", _config_secrets(config for config, _ in wanted.values()))
         for name in list(self._servers):
             if name not in wanted or wanted[name][0] != self._servers[name].config:
                 self._drop(self._servers.pop(name))
@@ -374,7 +376,7 @@ class McpHub:
             tools_count=len(server.tools),
             last_check=server.last_check,
             response_time_ms=server.response_time_ms,
-            error=server.error,
+            error=None if server.error is None else SECRETS.scrub(server.error),
         )
 
     def _revive_stale(self) -> None:
@@ -507,11 +509,20 @@ class McpHub:
         re-established and the call made once more (only for that failure, never for a
         tool's own error or a timeout)."""
         try:
-            return await self._call(tool_id, arguments, timeout)
-        except McpUnavailable:
-            if not retry_unavailable:
-                raise
-            return await self._call(tool_id, arguments, timeout)
+            try:
+                result = await self._call(tool_id, arguments, timeout)
+            except McpUnavailable:
+                if not retry_unavailable:
+                    raise
+                result = await self._call(tool_id, arguments, timeout)
+        except EchoError as exc:
+            # A server's error text may quote its own environment (a key it was given).
+            exc.message, exc.details = SECRETS.scrub(exc.message), SECRETS.scrub_data(exc.details)
+            exc.args = (exc.message,)
+            raise
+        result.output = SECRETS.scrub_data(result.output)
+        result.content = SECRETS.scrub_data(result.content)
+        return result
 
     async def _call(self, tool_id: str, arguments: Mapping[str, Any], timeout: float | None) -> ToolCallResult:
         server_name, tool_name = self.resolve(tool_id)
@@ -607,6 +618,20 @@ class McpHub:
             execution_time_ms=round((time.perf_counter() - began) * 1000, 1),
             cost_usd=None,
         )
+
+
+def _config_secrets(configs: Any) -> list[str]:
+    """Every value in MCP server settings that is a secret: `env` and `headers` values, URL
+    credentials, and the values of secret-looking args."""
+    found: list[str] = []
+    for config in configs:
+        found += [*config.env.values(), *config.headers.values(), *arg_secrets(config.args)]
+        if config.url:
+            found += url_secrets(config.url)
+            if config.headers:
+                # `Authorization: Bearer X` quoted without its scheme is still X.
+                found += [v.split(" ", 1)[1] for v in config.headers.values() if " " in v]
+    return found
 
 
 async def _list_all_tools(client: Client, cache_mode: CacheMode = "use") -> list[Any]:

@@ -92,6 +92,8 @@ class Execution(Record):
     # While `paused`: the question a human must answer (prompt_id, message, options, ...).
     pending_prompt: dict[str, Any] | None = None
     resumed_count: int = 0
+    # Who started it: `key:<key id>` or `token:<subject>` (never a key); None when anonymous.
+    caller: str | None = None
 
 
 class StepExecution(Record):

@@ -131,6 +131,9 @@ class ProviderSpec:
     check: Callable[[LLMConfig], ProviderStatus] = lambda _llm: ProviderStatus(True)
     display_name: str = ""
     description: str = ""
+    # Base URL prefixes this provider may be pointed at besides its default endpoint (a
+    # plugin's own service, say); the operator's ECHO_LLM_ALLOWED_BASE_URLS adds to them.
+    allowed_base_urls: tuple[str, ...] = ()
 
 
 def _inline_schema(type_: Any) -> dict[str, Any]:

@@ -68,6 +68,8 @@ class AgentService:
         status = self._models.status(agent.llm)
         if not status.ready and (status.reason or "").startswith("unknown LLM provider"):
             errors.append(f"Agent '{agent.agent_id}': {status.reason}")
+        if (refused := self._models.egress_error(agent.llm)) is not None:
+            errors.append(f"Agent '{agent.agent_id}': {refused}")
         return errors
 
     def _check(self, agent: Agent) -> None:

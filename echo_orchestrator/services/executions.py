@@ -12,12 +12,13 @@ from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.executions import ExecutionManager, RunPlan
 from echo_orchestrator.engine.graph_catalog import WORKFLOW_PREFIX
 from echo_orchestrator.engine.inputs import apply_defaults, check_inputs, input_schema
-from echo_orchestrator.engine.llm.factory import ModelFactory
+from echo_orchestrator.engine.llm.factory import ModelFactory, as_llm_config
 from echo_orchestrator.engine.plans import graph_plan, workflow_plan
 from echo_orchestrator.engine.step_graph import uses_steps
 from echo_orchestrator.errors import Invalid
 from echo_orchestrator.models import Execution, ExecutionConfig, LLMUsage, StepExecution, Workflow
 from echo_orchestrator.registry import PluginRegistry
+from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.store import DefinitionStore
 
 
@@ -63,6 +64,8 @@ class ExecutionService:
         if not workflow.agents and workflow.graph_name and not uses_steps(workflow):
             return graph_plan(self._registry.graph(workflow.graph_name), workflow=workflow)
         agents = await self._store.get_agents(workflow.agents)
+        for agent in agents.values():
+            self._models.check_egress(agent.llm, f"agents.{agent.agent_id}.llm")
         return workflow_plan(
             workflow,
             agents,
@@ -71,21 +74,46 @@ class ExecutionService:
             graphs=lambda name: self._registry.graph(name).obj,
         )
 
+    def check_input_llms(self, inputs: Mapping[str, Any], path: str = "input") -> None:
+        """422 before a run starts when its input names an `llm` block (as the ASIS graph
+        takes one) that points where the operator does not allow."""
+        for key, value in inputs.items():
+            where = f"{path}.{key}"
+            if key == "llm" and isinstance(value, Mapping):
+                self._models.check_egress(as_llm_config(value), where)
+            elif isinstance(value, Mapping):
+                self.check_input_llms(value, where)
+            elif isinstance(value, list):
+                for i, item in enumerate(value):
+                    if isinstance(item, Mapping):
+                        self.check_input_llms(item, f"{where}[{i}]")
+
     async def start_workflow(
-        self, ref: str, inputs: Mapping[str, Any], config: ExecutionConfig, metadata: Mapping[str, Any]
+        self,
+        ref: str,
+        inputs: Mapping[str, Any],
+        config: ExecutionConfig,
+        metadata: Mapping[str, Any],
+        caller: Caller | None = None,
     ) -> Execution:
         """Run what a workflow runs by id or slug: its highest final version, else its temp copy."""
         workflow = await self._store.get_runnable(ref)
         check_inputs(input_schema(workflow.input_fields), inputs)
+        self.check_input_llms(inputs)
         plan = await self.workflow_plan(workflow)
-        return await self.manager.start(plan, apply_defaults(workflow.input_fields, inputs), config=config, metadata=metadata)
+        return await self.manager.start(
+            plan, apply_defaults(workflow.input_fields, inputs), config=config, metadata=metadata, caller=caller
+        )
 
-    async def start_graph(self, name: str, inputs: Mapping[str, Any], config: ExecutionConfig) -> Execution:
+    async def start_graph(
+        self, name: str, inputs: Mapping[str, Any], config: ExecutionConfig, caller: Caller | None = None
+    ) -> Execution:
         if name.startswith(WORKFLOW_PREFIX):
-            return await self.start_workflow(name.removeprefix(WORKFLOW_PREFIX), inputs, config, {})
+            return await self.start_workflow(name.removeprefix(WORKFLOW_PREFIX), inputs, config, {}, caller)
         graph = self._registry.graph(name)
         check_inputs(graph.obj.input_schema, inputs)
-        return await self.manager.start(graph_plan(graph), inputs, config=config)
+        self.check_input_llms(inputs)
+        return await self.manager.start(graph_plan(graph), inputs, config=config, caller=caller)
 
     async def plan_for(self, execution: Execution) -> RunPlan:
         """Rebuild the plan of a stored execution (to answer its prompt or resume it after a restart):

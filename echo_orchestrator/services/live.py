@@ -19,7 +19,7 @@ import msgspec
 from anyio.abc import TaskGroup
 
 from echo_orchestrator.engine.feed import EventFeed
-from echo_orchestrator.errors import BadRequest, EchoError, Invalid, NotFound, SubscriberTooSlow
+from echo_orchestrator.errors import BadRequest, EchoError, Forbidden, Invalid, NotFound, SubscriberTooSlow
 from echo_orchestrator.models import Event
 from echo_orchestrator.services.executions import ExecutionService
 
@@ -66,8 +66,12 @@ class Transport(Protocol):
 
 
 class LiveSession:
-    def __init__(self, feed: EventFeed, executions: ExecutionService, transport: Transport, tasks: TaskGroup) -> None:
+    def __init__(
+        self, feed: EventFeed, executions: ExecutionService, transport: Transport, tasks: TaskGroup, *, read_only: bool = False
+    ) -> None:
         self._feed, self._executions, self._transport, self._tasks = feed, executions, transport, tasks
+        # A read-only caller may follow executions but not answer their prompts.
+        self._read_only = read_only
         self.joined: dict[str, anyio.CancelScope] = {}
 
     async def handle_text(self, text: str | bytes) -> None:
@@ -93,6 +97,8 @@ class LiveSession:
             elif command == "leave_execution":
                 await self.leave(_execution_id(data))
             elif command == "submit_response":
+                if self._read_only:
+                    raise Forbidden("This key may only read: it cannot answer a prompt")
                 await self.submit_response(data)
             elif command == "ping":
                 await self._transport.send("pong", data)

@@ -21,6 +21,7 @@ from echo_orchestrator.errors import BadRequest, ConfigurationError, Conflict, I
 from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import Agent, Connection, LLMConfig, LLMUsage, Workflow, new_id, utcnow_iso
 from echo_orchestrator.registry import PluginRegistry
+from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.registry.graphs import GraphInfo
 from echo_orchestrator.services.agents import AgentService, convert_agent
 from echo_orchestrator.services.executions import ExecutionService
@@ -96,6 +97,7 @@ class WorkflowService:
     def capabilities(self) -> Capabilities:
         return Capabilities(
             provider_status=lambda agent: self._models.status(agent.llm),
+            llm_refusal=lambda agent: self._models.egress_error(agent.llm),
             tool_known=self._hub.known_tool,
             graph_known=lambda name: name in self._registry.snapshot.graphs,
             context=EngineGraphContext(self._models),
@@ -114,6 +116,7 @@ class WorkflowService:
         if not prompt.strip():
             raise Invalid("prompt must not be empty", details={"errors": [{"field": "prompt", "message": "empty"}]})
         llm = default_llm or LLMConfig()
+        self._models.check_egress(llm, "default_llm")
         status = self._models.status(llm)
         if not status.ready and (status.reason or "").startswith("unknown"):
             raise Invalid(f"default_llm: {status.reason}")
@@ -355,13 +358,21 @@ class WorkflowService:
 
     # -- execution -----------------------------------------------------------------------
 
-    async def execute(self, ref: str, mode: Literal["test", "final"], version: str | None, inputs: Mapping[str, Any]) -> RunResult:
+    async def execute(
+        self,
+        ref: str,
+        mode: Literal["test", "final"],
+        version: str | None,
+        inputs: Mapping[str, Any],
+        caller: Caller | None = None,
+    ) -> RunResult:
         if mode == "final" and not version:
             raise Invalid("version is required in final mode", details={"errors": [{"field": "version", "message": "required in final mode"}]})
         workflow = await self.definition(ref, "temp" if mode == "test" else "final", version)
         check_inputs(input_schema(workflow.input_fields), inputs)
+        self._executions.check_input_llms(inputs)
         plan = await self._executions.workflow_plan(workflow, mode)
-        execution = await self._executions.manager.start(plan, apply_defaults(workflow.input_fields, inputs))
+        execution = await self._executions.manager.start(plan, apply_defaults(workflow.input_fields, inputs), caller=caller)
         finished = await self._executions.manager.wait(execution.execution_id)
         error = None if finished.error is None else {"type": finished.error.type, "message": finished.error.message, "code": finished.error.code}
         started = finished.started_at or finished.created_at

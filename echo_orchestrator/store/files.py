@@ -27,7 +27,7 @@ from echo_orchestrator.store import atomic, codec
 from echo_orchestrator.store.base import Page, StoreCounts
 from echo_orchestrator.store.index import DefinitionIndex, WorkflowEntry, WorkflowQuery, WorkflowSummary
 from echo_orchestrator.store.layout import Layout
-from echo_orchestrator.store.loader import Loaded, Problem, candidate_files, load, signature_of
+from echo_orchestrator.store.loader import Loaded, Problem, candidate_files, load, relative, signature_of
 from echo_orchestrator.store.versions import sort_versions, version_key
 
 log = logging.getLogger(__name__)
@@ -179,6 +179,7 @@ class FileDefinitionStore:
         location = self.layout.locate(path)
         assert location is not None
         data = codec.encode(entity)
+        shown = relative(self.layout, path)  # answers name files inside the storage root, never a server path
 
         def op() -> tuple[int, int, int] | None:
             if exclusive:
@@ -195,11 +196,11 @@ class FileDefinitionStore:
         try:
             signature = await anyio.to_thread.run_sync(op)
         except FileExistsError:
-            raise Conflict(conflict, details={"path": str(path)}) from None
+            raise Conflict(conflict, details={"path": shown}) from None
         except OSError as exc:
-            raise StorageError(f"Could not write {path.name}: {exc.strerror or exc}", details={"path": str(path)}) from exc
+            raise StorageError(f"Could not write {path.name}: {exc.strerror or exc}", details={"path": shown}) from exc
         self._apply(Loaded(path, signature, location, entity=codec.decode(data, type(entity))))
-        return str(path)
+        return shown
 
     async def _remove(self, path: Path, missing: str) -> None:
         assert self._lock is not None, "open() first"

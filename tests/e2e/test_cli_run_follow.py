@@ -22,7 +22,9 @@ pytestmark = pytest.mark.e2e
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     root = tmp_path_factory.mktemp("cli")
     shutil.copytree(REPO / "storage", root / "storage")
-    with running_server(root / "storage", "--plugins-dir", str(root / "plugins")) as running:
+    # The operator allows a dead port as an OpenAI endpoint: a run sent there fails for real.
+    env = {"ECHO_LLM_ALLOWED_BASE_URLS": "http://127.0.0.1:9", "OPENAI_API_KEY": "sk-test"}
+    with running_server(root / "storage", "--plugins-dir", str(root / "plugins"), env=env) as running:
         wf = httpx.get(f"{running.url}/workflows/sales-insights/final/1.0").json()
         reviewed = {**wf, "workflow_id": "wf_reviewed", "slug": "reviewed", "status": "validated",
                     "human_in_loop": {"enabled": True, "review_points": ["analyzer"]}}  # fmt: skip
@@ -63,7 +65,7 @@ def test_run_on_a_server_answers_the_prompt_at_the_terminal(server: RunningServe
 
 
 def test_exit_codes(server: RunningServer) -> None:
-    unreachable = json.dumps({"provider": "openai", "model": "gpt-4o-mini", "base_url": "http://127.0.0.1:9/v1", "api_key": "sk-test", "params": {"max_retries": 0}})
+    unreachable = json.dumps({"provider": "openai", "model": "gpt-4o-mini", "base_url": "http://127.0.0.1:9/v1", "params": {"max_retries": 0}})
     failed = cli("run", "graph:ASIS", "--input", "task=fail", "--input", f"llm={unreachable}", "--server", server.url)
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "failed:" in failed.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sysconfig
 import sys
 import time
 from collections.abc import Callable
@@ -67,10 +68,19 @@ def test_drop_in_appears_changes_breaks_and_goes_without_restart(tmp_path: Path)
 @pytest.mark.slow
 def test_pip_installed_plugin(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
-    # The venv sees this environment's packages (echo-orchestrator and its dependencies);
-    # the plugin is installed into the venv alone.
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    # The venv sees the packages of the environment running the tests (echo-orchestrator and
+    # its dependencies, whether that is a venv or the system's), through a .pth file that adds
+    # its site folders (their own .pth files included, as an editable install needs); the
+    # plugin is installed into the new venv alone.
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = str(venv / "bin" / "python")
+    child_site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    ours = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
+    (Path(child_site) / "parent_environment.pth").write_text(
+        "".join(f"import site; site.addsitedir({folder!r})\n" for folder in ours)
+    )
     source = copy_example(tmp_path / "src")  # building writes into the source folder: not the repo's
     subprocess.run(
         [python, "-m", "pip", "install", "--quiet", "--no-deps", str(source)],

@@ -79,3 +79,7 @@ def running_server(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+# The base URL of in-process test clients: a loopback name, which the default Host check accepts.
+LOCAL = "http://127.0.0.1"

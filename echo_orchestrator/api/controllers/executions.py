@@ -13,6 +13,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from echo_orchestrator.container import Services
+from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.models import Event, Execution, ExecutionConfig, NodeExecution, StepExecution, utcnow
 
 
@@ -114,9 +115,13 @@ class ExecutionController(Controller):
 
     @post("/workflows/{workflow_slug:str}/execute", status_code=HTTP_202_ACCEPTED, summary="Start a workflow (by slug or id)")
     async def execute_workflow(
-        self, services: NamedDependency[Services], workflow_slug: FromPath[str], data: JSONBody[WorkflowExecuteRequest]
+        self,
+        services: NamedDependency[Services],
+        caller: NamedDependency[Caller],
+        workflow_slug: FromPath[str],
+        data: JSONBody[WorkflowExecuteRequest],
     ) -> dict[str, Any]:
-        execution = await services.executions_api.start_workflow(workflow_slug, data.inputs, data.config, data.metadata)
+        execution = await services.executions_api.start_workflow(workflow_slug, data.inputs, data.config, data.metadata, caller)
         return {
             "execution_id": execution.execution_id,
             "workflow_slug": execution.workflow_slug,
@@ -132,9 +137,13 @@ class ExecutionController(Controller):
 
     @post("/graphs/{graph_name:str}/execute", status_code=HTTP_200_OK, summary="Run a graph (sync, or `async: true` -> 202)")
     async def execute_graph(
-        self, services: NamedDependency[Services], graph_name: FromPath[str], data: JSONBody[GraphExecuteRequest]
+        self,
+        services: NamedDependency[Services],
+        caller: NamedDependency[Caller],
+        graph_name: FromPath[str],
+        data: JSONBody[GraphExecuteRequest],
     ) -> Response[dict[str, Any]]:
-        execution = await services.executions_api.start_graph(graph_name, data.input, data.config)
+        execution = await services.executions_api.start_graph(graph_name, data.input, data.config, caller)
         if data.run_async:
             body = {
                 "execution_id": execution.execution_id,
@@ -147,8 +156,10 @@ class ExecutionController(Controller):
         return Response(_graph_result(finished, nodes), status_code=HTTP_200_OK)
 
     @post("/execute", status_code=HTTP_200_OK, summary="Legacy: run a graph synchronously")
-    async def execute_legacy(self, services: NamedDependency[Services], data: JSONBody[LegacyExecuteRequest]) -> dict[str, Any]:
-        execution = await services.executions_api.start_graph(data.graph_name, data.input, ExecutionConfig())
+    async def execute_legacy(
+        self, services: NamedDependency[Services], caller: NamedDependency[Caller], data: JSONBody[LegacyExecuteRequest]
+    ) -> dict[str, Any]:
+        execution = await services.executions_api.start_graph(data.graph_name, data.input, ExecutionConfig(), caller)
         finished = await services.executions.wait(execution.execution_id)
         return _graph_result(finished, len(await services.runtime.list_nodes(execution.execution_id)))
 

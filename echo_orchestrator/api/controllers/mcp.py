@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from litestar import Controller, get, post
@@ -20,8 +21,7 @@ from echo_orchestrator.api.schemas.mcp import (
 )
 from echo_orchestrator.container import Services
 from echo_orchestrator.models import utcnow_iso
-
-MASK = "********"
+from echo_orchestrator.security.redaction import MASK, mask_args, mask_url
 
 
 class McpController(Controller):
@@ -72,8 +72,8 @@ class McpController(Controller):
                     enabled=config.enabled,
                     transport="stdio" if config.command is not None else "http",
                     command=config.command,
-                    args=list(config.args),
-                    url=config.url,
+                    args=mask_args(config.args),
+                    url=None if config.url is None else mask_url(config.url),
                     env={k: MASK for k in sorted(config.env)},
                     env_vars=sorted(config.env),
                     headers={k: MASK for k in sorted(config.headers)},
@@ -83,13 +83,16 @@ class McpController(Controller):
                         "description": config.description,
                         "capabilities": list(config.capabilities),
                         "cost_per_call_usd": config.cost_per_call_usd,
-                        "cwd": config.cwd,
+                        # A relative folder says how it is laid out; an absolute one is a server path.
+                        "cwd": config.cwd if config.cwd is None or not Path(config.cwd).is_absolute() else MASK,
                     },
                 )
             )
+        # The configured root, as the operator gave it, never the resolved server path.
+        root = services.settings.storage_dir
         return McpSettingsView(
-            mcp_base_path=services.store.location,
-            mcp_settings_file=str(hub.settings_file),
+            mcp_base_path=root.as_posix(),
+            mcp_settings_file=(root / "mcp_settings.json").as_posix(),
             servers=views,
         )
 

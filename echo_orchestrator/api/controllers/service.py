@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import msgspec
 from litestar import Controller, get
 from litestar.di import NamedDependency
@@ -20,6 +22,16 @@ from echo_orchestrator.api.schemas.service import (
 )
 from echo_orchestrator.container import Services
 from echo_orchestrator.models import utcnow_iso
+from echo_orchestrator.security.redaction import SECRETS
+
+
+T = TypeVar("T")
+
+
+def _scrubbed(problem: T) -> T:
+    """A problem as callers see it: error texts quote files and values, so paths are shown
+    as configured and secrets masked."""
+    return msgspec.convert(SECRETS.scrub_data(msgspec.to_builtins(problem)), type(problem))
 
 
 class ServiceController(Controller):
@@ -42,21 +54,21 @@ class ServiceController(Controller):
             version=__version__,
             storage=StorageHealth(
                 status=storage_status,
-                root=store.location,
+                root=services.settings.storage_dir.as_posix(),
                 writable=writable,
                 following_changes=store.is_following,
                 counts=store.counts(),
-                problems=problems,
+                problems=[_scrubbed(p) for p in problems],
             ),
             plugins=PluginHealth(
                 status="degraded" if snapshot.problems else "ok",
-                plugins_dir=None if registry.plugins_dir is None else str(registry.plugins_dir),
+                plugins_dir=None if services.settings.plugins_dir is None else services.settings.plugins_dir.as_posix(),
                 following_changes=registry.following,
                 graphs=sorted(snapshot.graphs),
                 tools=sorted(snapshot.tools),
                 llm_providers=sorted(snapshot.providers),
                 mcp_servers=sorted(snapshot.mcp_servers),
-                problems=list(snapshot.problems),
+                problems=[_scrubbed(p) for p in snapshot.problems],
             ),
             mcp=McpHealth(
                 servers=len(mcp_servers),

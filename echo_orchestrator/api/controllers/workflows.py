@@ -23,6 +23,7 @@ from echo_orchestrator.api.schemas.echoai import (
     WorkflowWithAgents,
 )
 from echo_orchestrator.container import Services
+from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.engine.validation import ValidationReport
 from echo_orchestrator.errors import Invalid
 from echo_orchestrator.models import Workflow
@@ -101,8 +102,10 @@ class WorkflowLifecycleController(Controller):
         return view
 
     @post("/execute", status_code=200, summary="Run the temp copy (test) or a final version (final)")
-    async def execute(self, services: NamedDependency[Services], data: JSONBody[ExecuteRequest]) -> RunResult:
-        return await services.workflows.execute(data.workflow_id, data.mode, data.version, data.input_payload)
+    async def execute(
+        self, services: NamedDependency[Services], caller: NamedDependency[Caller], data: JSONBody[ExecuteRequest]
+    ) -> RunResult:
+        return await services.workflows.execute(data.workflow_id, data.mode, data.version, data.input_payload, caller)
 
     # -- legacy --------------------------------------------------------------------------
 

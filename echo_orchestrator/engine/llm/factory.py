@@ -11,6 +11,7 @@ from langchain_core.language_models import BaseChatModel
 from echo_orchestrator.errors import ConfigurationError, Invalid
 from echo_orchestrator.models import LLMConfig
 from echo_orchestrator.registry.spec import ProviderSpec, ProviderStatus
+from echo_orchestrator.security.egress import EgressPolicy, EgressRefused
 
 
 def as_llm_config(llm: LLMConfig | Mapping[str, Any] | None) -> LLMConfig:
@@ -25,8 +26,30 @@ def as_llm_config(llm: LLMConfig | Mapping[str, Any] | None) -> LLMConfig:
 
 
 class ModelFactory:
-    def __init__(self, providers: Callable[[str], ProviderSpec | None]) -> None:
+    def __init__(self, providers: Callable[[str], ProviderSpec | None], egress: EgressPolicy | None = None) -> None:
         self._providers = providers
+        self._egress = egress or EgressPolicy()
+
+    def egress_error(self, llm: LLMConfig) -> str | None:
+        """Why the block may not be used here (it points outside what the operator allows), or None."""
+        try:
+            self.check_egress(llm)
+        except Invalid as exc:
+            return exc.message
+        return None
+
+    def check_egress(self, llm: LLMConfig, field: str = "llm") -> None:
+        """Invalid (422) unless the block sends requests only where the operator allows.
+
+        Called where a block is saved or a run is asked for, and again by `create`, so a
+        block that reached storage some other way (a git pull, an editor) is refused too."""
+        provider = self._providers(llm.provider)
+        extra = provider.allowed_base_urls if provider is not None else ()
+        try:
+            self._egress.check(llm.base_url, llm.params, extra)
+        except EgressRefused as exc:
+            where = f"{field}{exc.field.removeprefix('llm')}"
+            raise Invalid(str(exc), details={"errors": [{"field": where, "message": str(exc)}]}) from None
 
     def status(self, llm: LLMConfig) -> ProviderStatus:
         provider = self._providers(llm.provider)
@@ -39,6 +62,7 @@ class ModelFactory:
 
     def create(self, llm: LLMConfig | Mapping[str, Any] | None) -> BaseChatModel:
         config = as_llm_config(llm)
+        self.check_egress(config)
         status = self.status(config)
         if not status.ready:
             raise ConfigurationError(f"LLM provider '{config.provider}' is not ready: {status.reason}")

@@ -10,13 +10,14 @@ from litestar.testing import TestClient
 
 from echo_orchestrator.api.app import create_app
 from echo_orchestrator.settings import Settings
+from tests.helpers.server import LOCAL
 
 
 @pytest.fixture
 def fresh_client(tmp_path: Path) -> Iterator[TestClient[Litestar]]:
     """The app on an empty storage folder (no plugins folder, no watchers)."""
     app = create_app(Settings(storage_dir=tmp_path / "storage", plugins_dir=None, watch=False, watch_plugins=False))  # type: ignore[arg-type]
-    with TestClient(app) as client:
+    with TestClient(app, base_url=LOCAL) as client:
         yield client
 
 
@@ -29,5 +30,5 @@ def shipped_client(tmp_path: Path) -> Iterator[TestClient[Litestar]]:
     storage = tmp_path / "storage"
     shutil.copytree(REPO / "storage", storage)
     app = create_app(Settings(storage_dir=storage, plugins_dir=None, watch=False, watch_plugins=False))  # type: ignore[arg-type]
-    with TestClient(app) as client:
+    with TestClient(app, base_url=LOCAL) as client:
         yield client

@@ -15,6 +15,7 @@ from echo_orchestrator.api.app import create_app
 from echo_orchestrator.errors import Conflict, NotFound
 from echo_orchestrator.models import Workflow
 from echo_orchestrator.settings import Settings
+from tests.helpers.server import LOCAL
 
 
 @post("/probe/workflow")
@@ -42,7 +43,7 @@ def client(tmp_path: Path) -> Iterator[TestClient[Litestar]]:
     app = create_app(Settings(storage_dir=tmp_path / "storage", watch=False, max_body_bytes=4096))
     for handler in (accept_workflow, missing, conflict, crash):
         app.register(handler)
-    with TestClient(app) as c:
+    with TestClient(app, base_url=LOCAL) as c:
         yield c
 
 

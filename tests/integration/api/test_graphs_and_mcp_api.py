@@ -14,6 +14,7 @@ from echo_orchestrator.settings import Settings
 from echo_orchestrator.store import codec
 from tests.helpers.mcp_servers import stdio_test_server
 from tests.helpers.plugins import copy_example
+from tests.helpers.server import LOCAL
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient[Lite
     )
     (storage / "mcp_settings.json").write_bytes(codec.encode(settings))
     app = create_app(Settings(storage_dir=storage, plugins_dir=plugins, watch=False, watch_plugins=False))
-    with TestClient(app, timeout=60) as c:
+    with TestClient(app, base_url=LOCAL, timeout=60) as c:
         assert c.get("/mcp-servers/status").status_code == 200  # connect everything once
         yield c
 

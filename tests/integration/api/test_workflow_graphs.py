@@ -12,6 +12,7 @@ from litestar.testing import TestClient
 
 from echo_orchestrator.api.app import create_app
 from echo_orchestrator.settings import Settings
+from tests.helpers.server import LOCAL
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -21,7 +22,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient[Lite
     storage = tmp_path_factory.mktemp("wfgraphs") / "storage"
     shutil.copytree(REPO / "storage", storage)
     app = create_app(Settings(storage_dir=storage, plugins_dir=None, watch=False, watch_plugins=False))  # type: ignore[arg-type]
-    with TestClient(app) as c:
+    with TestClient(app, base_url=LOCAL) as c:
         yield c
 
 

@@ -191,6 +191,7 @@ def test_execute_errors(fresh_client: Client) -> None:
 def test_a_run_that_fails_reports_failed(fresh_client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     c = fresh_client
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # the operator points it at a dead port
     c.post("/agents/register", json={"agent_id": "remote", "output_schema": ["answer"], "llm": {"provider": "openai", "model": "gpt-4o-mini", "base_url": "http://127.0.0.1:9/v1"}})
     wf = {"workflow_id": "wf_remote", "status": "validated", "agents": ["remote"]}
     assert c.post("/workflows/temp/save", json=wf).status_code == 200

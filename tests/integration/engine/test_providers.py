@@ -27,8 +27,9 @@ def llm_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def models(tmp_path: object) -> ModelFactory:
-    registry, factory = build_registry(Settings(plugins_dir=None))  # type: ignore[arg-type]
+def models(llm_url: str) -> ModelFactory:
+    # The operator allows the local server: a base_url is refused unless allowed.
+    registry, factory = build_registry(Settings(plugins_dir=None, llm_allowed_base_urls=(llm_url,)))  # type: ignore[arg-type]
     registry.load()
     return factory
 

@@ -91,6 +91,7 @@ def capabilities() -> Capabilities:
     registry.load()
     return Capabilities(
         provider_status=lambda a: models.status(a.llm),
+        llm_refusal=lambda a: models.egress_error(a.llm),
         tool_known=lambda t: t == "plugins-calculator",
         graph_known=lambda g: g == "ASIS",
         context=EngineGraphContext(models),

@@ -1,0 +1,307 @@
+"""Who may call, from where, how often: the middleware every route passes through.
+
+Three layers, outermost first (`middleware()` gives them in that order):
+
+1. `IdentifyCaller`: who is calling (API key, JWT, or nobody) and from which address; put in
+   the scope's state. It never answers by itself, so a refused request still counts.
+2. `CallerRateLimit`: Litestar's rate-limit middleware counting per caller (or address), with
+   the ouroboros document's `X-RateLimit-*` headers on every response and a 429 with
+   `Retry-After`; `ToolCallRateLimit` does the same for `POST /mcp-tools/execute` alone.
+3. `Guard`: refuses what may not pass: a foreign `Host` (DNS rebinding), a browser `Origin`
+   we do not serve, a body that is not JSON (so no cross-site form or `text/plain` post can
+   act), no or bad credentials (401), a read-only caller writing (403).
+
+`/health` and the docs are open. Socket.IO authenticates at its namespace's `connect` (its
+`auth` payload or the same headers), where a browser can present a key.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import msgspec
+from litestar import Request
+from litestar.datastructures import Headers, MutableScopeHeaders
+from litestar.enums import ScopeType
+from litestar.middleware.base import DefineMiddleware
+from litestar.middleware.rate_limit import DURATION_VALUES, RateLimitConfig, RateLimitMiddleware
+from litestar.stores.base import Store
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from echo_orchestrator.api.error_handling import handle_domain_error
+from echo_orchestrator.errors import BadRequest, EchoError, Forbidden, RateLimited, Unauthorized, UnsupportedMediaType
+from echo_orchestrator.security.callers import ANONYMOUS, Authenticator, Caller, bearer_of
+from echo_orchestrator.security.network import (
+    client_address,
+    effective_allowed_hosts,
+    host_allowed,
+    origin_allowed,
+)
+from echo_orchestrator.settings import Settings
+
+# Open to anyone: liveness, and the docs (they hold no secret). Socket.IO checks at connect.
+OPEN_PATHS = ("/health",)
+OPEN_PREFIXES = ("/docs", "/socket.io")
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+JSON_TYPES = ("application/json",)
+UPLOAD_TYPE = "multipart/form-data"
+# A route handler's `opt` key saying it takes multipart uploads besides JSON.
+ACCEPTS_UPLOAD = "accepts_upload"
+TOOL_ROUTE = "/mcp-tools/execute"
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityPolicy:
+    authenticator: Authenticator
+    allowed_hosts: tuple[str, ...]
+    allowed_origins: tuple[str, ...]
+    trusted_proxies: tuple[str, ...]
+    rate_limit_per_hour: int
+    tool_calls_per_hour: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SecurityPolicy:
+        return cls(
+            authenticator=Authenticator.from_settings(settings),
+            allowed_hosts=effective_allowed_hosts(settings.host, settings.allowed_hosts),
+            allowed_origins=settings.allowed_origins,
+            trusted_proxies=settings.trusted_proxies,
+            rate_limit_per_hour=settings.rate_limit_per_hour,
+            tool_calls_per_hour=settings.mcp_tool_calls_per_hour,
+        )
+
+    def origin_ok(self, headers: Headers, scheme: str) -> bool:
+        return origin_allowed(headers.get("origin"), headers.get("host"), scheme, self.allowed_origins)
+
+    async def identify(self, headers: Headers, address: str) -> Caller:
+        caller = await self.authenticator.authenticate(bearer=bearer_of(headers.get("authorization")), api_key=headers.get("x-api-key"))
+        return replace(caller, address=address)
+
+
+def is_open(path: str) -> bool:
+    return path in OPEN_PATHS or any(path == p or path.startswith(p + "/") for p in OPEN_PREFIXES)
+
+
+def caller_of(scope: Scope) -> Caller:
+    caller = scope.get("state", {}).get("caller")
+    return caller if isinstance(caller, Caller) else ANONYMOUS
+
+
+async def send_error(scope: Scope, receive: Receive, send: Send, exc: EchoError, headers: dict[str, str] | None = None) -> None:
+    """Answer with the one error body, from a middleware (inside the rate-limit headers)."""
+    request: Request[Any, Any, Any] = Request(scope, receive)
+    response = handle_domain_error(request, exc)
+    if headers:
+        response.headers.update(headers)
+    await response.to_asgi_response(app=None, request=request)(scope, receive, send)
+
+
+async def deny_websocket(scope: Scope, receive: Receive, send: Send, status: int, exc: EchoError) -> None:
+    """Refuse a WebSocket handshake with an HTTP status and the error body where the server
+    can send one (uvicorn can), else with a policy-violation close."""
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    if "websocket.http.response" in (scope.get("extensions") or {}):
+        body = msgspec.json.encode({"detail": exc.message, "error": {"type": exc.type, "message": exc.message, "code": exc.code}})
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        if status == 401:
+            headers.append((b"www-authenticate", b'Bearer realm="echo-orchestrator"'))
+        await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body, "more_body": False})
+    else:
+        await send({"type": "websocket.close", "code": 1008, "reason": exc.message[:120]})
+
+
+class IdentifyCaller:
+    def __init__(self, app: ASGIApp, policy: SecurityPolicy) -> None:
+        self.app, self.policy = app, policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in (ScopeType.HTTP, ScopeType.WEBSOCKET):
+            headers = Headers.from_scope(scope)
+            peer = scope.get("client")
+            address = client_address(peer[0] if peer else None, headers.get("x-forwarded-for"), self.policy.trusted_proxies)
+            state = scope.setdefault("state", {})
+            if is_open(scope["path"]) or scope.get("method") == "OPTIONS":
+                state["caller"] = replace(ANONYMOUS, address=address)
+            else:
+                try:
+                    state["caller"] = await self.policy.identify(headers, address)
+                except Unauthorized as exc:
+                    state["caller"], state["auth_error"] = replace(ANONYMOUS, address=address), exc
+        await self.app(scope, receive, send)
+
+
+class Guard:
+    def __init__(self, app: ASGIApp, policy: SecurityPolicy) -> None:
+        self.app, self.policy = app, policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in (ScopeType.HTTP, ScopeType.WEBSOCKET):
+            await self.app(scope, receive, send)
+            return
+        try:
+            self.check(scope)
+        except EchoError as exc:
+            status = 401 if isinstance(exc, Unauthorized) else 415 if isinstance(exc, UnsupportedMediaType) else 403
+            status = 400 if isinstance(exc, BadRequest) else status
+            if scope["type"] == ScopeType.WEBSOCKET:
+                await deny_websocket(scope, receive, send, status, exc)
+            else:
+                extra = {"WWW-Authenticate": 'Bearer realm="echo-orchestrator"'} if status == 401 else None
+                await send_error(scope, receive, send, exc, extra)
+            return
+        await self.app(scope, receive, send)
+
+    def check(self, scope: Scope) -> None:
+        headers = Headers.from_scope(scope)
+        host = headers.get("host")
+        if not host_allowed(host, self.policy.allowed_hosts):
+            raise BadRequest("This server does not answer to that Host name (see ECHO_ALLOWED_HOSTS)", details={"host": (host or "")[:100]})
+        method = scope.get("method", "GET")
+        is_socket = scope["type"] == ScopeType.WEBSOCKET
+        if (is_socket or method not in READ_METHODS) and not self.policy.origin_ok(headers, scope.get("scheme", "http")):
+            raise Forbidden(
+                "Requests from this browser origin are not allowed (see ECHO_ALLOWED_ORIGINS)",
+                details={"origin": (headers.get("origin") or "")[:200]},
+            )
+        if not is_socket and method not in READ_METHODS:
+            self._check_body_type(scope, headers)
+        if is_open(scope["path"]) or method == "OPTIONS":
+            return
+        state = scope.get("state", {})
+        if (error := state.get("auth_error")) is not None:
+            raise error
+        if caller_of(scope).read_only and not is_socket and method not in READ_METHODS:
+            raise Forbidden("This key may only read (GET and live streams)")
+
+    @staticmethod
+    def _check_body_type(scope: Scope, headers: Headers) -> None:
+        has_body = headers.get("transfer-encoding") is not None or (headers.get("content-length") or "0").strip() not in ("", "0")
+        if not has_body:
+            return
+        media = (headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+        if media in JSON_TYPES or (media.startswith("application/") and media.endswith("+json")):
+            return
+        handler = scope.get("route_handler")
+        if media == UPLOAD_TYPE and handler is not None and handler.opt.get(ACCEPTS_UPLOAD):
+            return
+        raise UnsupportedMediaType(
+            f"Content-Type {media or '(none)'!r} is not accepted: send the body as application/json",
+            details={"content_type": media[:100]},
+        )
+
+
+class _Window(msgspec.Struct, array_like=True):
+    count: int
+    reset: int  # epoch seconds
+
+
+class CallerRateLimit(RateLimitMiddleware):
+    """Litestar's rate-limit middleware and store, with a fixed-window counter (one small
+    record per caller instead of a timestamp per request) and the document's headers:
+    `X-RateLimit-Reset` in epoch seconds, `Retry-After` on a 429."""
+
+    headers_on_success = True
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = scope["litestar_app"]
+        request: Request[Any, Any, Any] = app.request_class(scope)
+        if not await self.should_check_request(request=request):
+            await self.app(scope, receive, send)
+            return
+        store = self.config.get_store_from_app(app)
+        key = self.cache_key_from_request(request)
+        async with self._lock:
+            window = await self._window(store, key)
+            exceeded = window.count >= self.max_requests
+            if not exceeded:
+                window.count += 1
+                await store.set(key, msgspec.msgpack.encode(window), expires_in=max(1, window.reset - int(time.time())))
+        headers = self._headers(window)
+        if exceeded:
+            retry = max(1, window.reset - int(time.time()))
+            exc = RateLimited(
+                f"Rate limit exceeded: {self.max_requests} requests per {self.unit}; retry in {retry} s",
+                retry_after=retry,
+                details={"limit": self.max_requests, "window": self.unit},
+            )
+            await send_error(scope, receive, send, exc, {**headers, "Retry-After": str(retry)})
+            return
+        if self.headers_on_success:
+            send = _with_headers(send, headers)
+        await self.app(scope, receive, send)
+
+    async def _window(self, store: Store, key: str) -> _Window:
+        now = int(time.time())
+        raw = await store.get(key)
+        if raw:
+            window = msgspec.msgpack.decode(raw, type=_Window)
+            if window.reset > now:
+                return window
+        return _Window(count=0, reset=now + DURATION_VALUES[self.unit])
+
+    def _headers(self, window: _Window) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(self.max_requests),
+            "X-RateLimit-Remaining": str(max(0, self.max_requests - window.count)),
+            "X-RateLimit-Reset": str(window.reset),
+        }
+
+
+class ToolCallRateLimit(CallerRateLimit):
+    """MCP tool calls per caller (`POST /mcp-tools/execute`); its headers only on a 429, so
+    the global limit's headers stay on every response."""
+
+    headers_on_success = False
+
+
+def _with_headers(send: Send, headers: dict[str, str]) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            target = MutableScopeHeaders.from_message(message)
+            for name, value in headers.items():
+                target[name] = value
+        await send(message)
+
+    return wrapped
+
+
+def _limit_key(request: Request[Any, Any, Any]) -> str:
+    return caller_of(request.scope).limit_key
+
+
+def _is_tool_call(request: Request[Any, Any, Any]) -> Awaitable[bool] | bool:
+    return request.method == "POST" and request.scope["path"] == TOOL_ROUTE
+
+
+def _counted(request: Request[Any, Any, Any]) -> bool:
+    return not is_open(request.scope["path"])
+
+
+def middleware(policy: SecurityPolicy) -> list[DefineMiddleware]:
+    """The security middleware, outermost first."""
+    stack = [DefineMiddleware(IdentifyCaller, policy=policy)]
+    if policy.rate_limit_per_hour > 0:
+        global_limit = RateLimitConfig(
+            rate_limit=("hour", policy.rate_limit_per_hour),
+            middleware_class=CallerRateLimit,
+            identifier_for_request=_limit_key,
+            check_throttle_handler=_counted,
+        )
+        stack.append(global_limit.middleware)
+    stack.append(DefineMiddleware(Guard, policy=policy))
+    if policy.tool_calls_per_hour > 0:
+        tool_limit = RateLimitConfig(
+            rate_limit=("hour", policy.tool_calls_per_hour),
+            middleware_class=ToolCallRateLimit,
+            identifier_for_request=_limit_key,
+            check_throttle_handler=_is_tool_call,
+        )
+        stack.append(tool_limit.middleware)
+    return stack
+
