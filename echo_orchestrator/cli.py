@@ -67,8 +67,11 @@ def _check_exposure(settings: Settings) -> None:
 
 
 def _keys_new(args: argparse.Namespace) -> int:
-    from echo_orchestrator.security.keys import new_key, stored_line
+    from echo_orchestrator.security.keys import KEY_ID, new_key, stored_line
 
+    if args.id is not None and not KEY_ID.fullmatch(args.id):
+        print("echo-orchestrator keys new: --id: letters, digits and . _ @ - only, at most 64", file=sys.stderr)
+        return 2
     key = new_key()
     print(key)
     line = stored_line(key, key_id=args.id, read_only=args.read_only)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -291,9 +292,16 @@ def parse_inputs(pairs: list[str], files: list[Path]) -> dict[str, Any]:
     return inputs
 
 
+def server_client(server: str) -> httpx.AsyncClient:
+    """A client of a server; `ECHO_API_KEY` (a key or a JWT) authenticates it when set."""
+    key = os.environ.get("ECHO_API_KEY", "").strip()
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.AsyncClient(base_url=server, timeout=30, headers=headers)
+
+
 async def run(target: str, inputs: Mapping[str, Any], *, server: str | None, settings: Settings, console: Console) -> int:
     if server is not None:
-        async with httpx.AsyncClient(base_url=server, timeout=30) as client:
+        async with server_client(server) as client:
             source = RemoteSource(client)
             return await watch(source, await source.start(target, inputs), console)
     from echo_orchestrator.container import open_services
@@ -305,7 +313,7 @@ async def run(target: str, inputs: Mapping[str, Any], *, server: str | None, set
 
 async def follow(execution_id: str, *, server: str | None, settings: Settings, console: Console) -> int:
     if server is not None:
-        async with httpx.AsyncClient(base_url=server, timeout=30) as client:
+        async with server_client(server) as client:
             return await watch(RemoteSource(client), execution_id, console)
     from echo_orchestrator.store.runtime import RuntimeStore
 

@@ -19,6 +19,7 @@ from litestar.types import ExceptionHandlersMap
 from echo_orchestrator import errors
 from echo_orchestrator.api.request_context import request_id_of
 from echo_orchestrator.models import utcnow_iso
+from echo_orchestrator.security.redaction import SECRETS
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,10 @@ class ErrorBody(msgspec.Struct, kw_only=True):
 STATUS_OF: dict[type[errors.EchoError], int] = {
     errors.BadRequest: 400,
     errors.Unauthorized: 401,
+    errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
+    errors.UnsupportedMediaType: 415,
     errors.Invalid: 422,
     errors.RateLimited: 429,
     errors.ConfigurationError: 500,
@@ -59,6 +62,7 @@ _HTTP_KINDS: dict[int, tuple[str, str]] = {
     404: ("NotFoundError", "ERR_NOT_FOUND_001"),
     405: ("MethodNotAllowedError", "ERR_METHOD_001"),
     413: ("ValidationError", "ERR_REQUEST_002"),
+    415: ("ValidationError", "ERR_REQUEST_003"),
     422: ("ValidationError", "ERR_VALIDATION_001"),
     429: ("RateLimitError", "ERR_RATE_001"),
     503: ("ResourceError", "ERR_UNAVAILABLE_001"),
@@ -99,8 +103,21 @@ def error_response(
 
 
 def handle_domain_error(request: Request[Any, Any, Any], exc: errors.EchoError) -> Response[ErrorBody]:
+    status = status_of(exc)
+    headers: dict[str, str] = {}
+    if isinstance(exc, errors.Unauthorized):
+        headers["WWW-Authenticate"] = 'Bearer realm="echo-orchestrator"'
+    elif isinstance(exc, errors.RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    # Outside text (a tool's error, a provider's message) may quote a secret or a server path.
     return error_response(
-        request, status=status_of(exc), type_=exc.type, code=exc.code, message=exc.message, details=exc.details
+        request,
+        status=status,
+        type_=exc.type,
+        code=exc.code,
+        message=SECRETS.scrub(exc.message),
+        details=SECRETS.scrub_data(exc.details),
+        headers=headers or None,
     )
 
 

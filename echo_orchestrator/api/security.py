@@ -31,7 +31,7 @@ from litestar.middleware.rate_limit import DURATION_VALUES, RateLimitConfig, Rat
 from litestar.stores.base import Store
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from echo_orchestrator.api.error_handling import handle_domain_error
+from echo_orchestrator.api.error_handling import handle_domain_error, status_of
 from echo_orchestrator.errors import BadRequest, EchoError, Forbidden, RateLimited, Unauthorized, UnsupportedMediaType
 from echo_orchestrator.security.callers import ANONYMOUS, Authenticator, Caller, bearer_of
 from echo_orchestrator.security.network import (
@@ -42,9 +42,11 @@ from echo_orchestrator.security.network import (
 )
 from echo_orchestrator.settings import Settings
 
-# Open to anyone: liveness, and the docs (they hold no secret). Socket.IO checks at connect.
+# Open to anyone: liveness, and the docs (they hold no secret).
 OPEN_PATHS = ("/health",)
-OPEN_PREFIXES = ("/docs", "/socket.io")
+OPEN_PREFIXES = ("/docs",)
+# A route handler's `opt` key saying it authenticates its callers itself (Socket.IO, at connect).
+SELF_AUTHENTICATED = "self_authenticated"
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 JSON_TYPES = ("application/json",)
 UPLOAD_TYPE = "multipart/form-data"
@@ -81,7 +83,12 @@ class SecurityPolicy:
         return replace(caller, address=address)
 
 
-def is_open(path: str) -> bool:
+def is_open(scope: Scope) -> bool:
+    """Needs no caller: /health, the docs, and routes that authenticate for themselves."""
+    path = scope["path"]
+    handler = scope.get("route_handler")
+    if handler is not None and handler.opt.get(SELF_AUTHENTICATED):
+        return True
     return path in OPEN_PATHS or any(path == p or path.startswith(p + "/") for p in OPEN_PREFIXES)
 
 
@@ -126,7 +133,7 @@ class IdentifyCaller:
             peer = scope.get("client")
             address = client_address(peer[0] if peer else None, headers.get("x-forwarded-for"), self.policy.trusted_proxies)
             state = scope.setdefault("state", {})
-            if is_open(scope["path"]) or scope.get("method") == "OPTIONS":
+            if is_open(scope) or scope.get("method") == "OPTIONS":
                 state["caller"] = replace(ANONYMOUS, address=address)
             else:
                 try:
@@ -147,13 +154,10 @@ class Guard:
         try:
             self.check(scope)
         except EchoError as exc:
-            status = 401 if isinstance(exc, Unauthorized) else 415 if isinstance(exc, UnsupportedMediaType) else 403
-            status = 400 if isinstance(exc, BadRequest) else status
             if scope["type"] == ScopeType.WEBSOCKET:
-                await deny_websocket(scope, receive, send, status, exc)
+                await deny_websocket(scope, receive, send, status_of(exc), exc)
             else:
-                extra = {"WWW-Authenticate": 'Bearer realm="echo-orchestrator"'} if status == 401 else None
-                await send_error(scope, receive, send, exc, extra)
+                await send_error(scope, receive, send, exc)
             return
         await self.app(scope, receive, send)
 
@@ -171,7 +175,7 @@ class Guard:
             )
         if not is_socket and method not in READ_METHODS:
             self._check_body_type(scope, headers)
-        if is_open(scope["path"]) or method == "OPTIONS":
+        if is_open(scope) or method == "OPTIONS":
             return
         state = scope.get("state", {})
         if (error := state.get("auth_error")) is not None:
@@ -230,7 +234,7 @@ class CallerRateLimit(RateLimitMiddleware):
                 retry_after=retry,
                 details={"limit": self.max_requests, "window": self.unit},
             )
-            await send_error(scope, receive, send, exc, {**headers, "Retry-After": str(retry)})
+            await send_error(scope, receive, send, exc, headers)
             return
         if self.headers_on_success:
             send = _with_headers(send, headers)
@@ -280,7 +284,8 @@ def _is_tool_call(request: Request[Any, Any, Any]) -> Awaitable[bool] | bool:
 
 
 def _counted(request: Request[Any, Any, Any]) -> bool:
-    return not is_open(request.scope["path"])
+    # Socket.IO's polling transport makes a request per packet: its connections are not counted.
+    return not is_open(request.scope)
 
 
 def middleware(policy: SecurityPolicy) -> list[DefineMiddleware]:

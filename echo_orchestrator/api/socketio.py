@@ -18,7 +18,7 @@ from litestar import asgi
 from litestar.handlers import ASGIRouteHandler
 from litestar.types import Receive, Scope, Send
 
-from echo_orchestrator.api.security import SecurityPolicy
+from echo_orchestrator.api.security import SELF_AUTHENTICATED, SecurityPolicy
 from echo_orchestrator.container import Services
 from echo_orchestrator.errors import SubscriberTooSlow, Unauthorized
 from echo_orchestrator.security.callers import Caller, bearer_of
@@ -126,7 +126,8 @@ class SocketIOBridge:
     def route(self) -> ASGIRouteHandler:
         app = self._app
 
-        @asgi("/socket.io", is_mount=True, copy_scope=True, include_in_schema=False)
+        # It authenticates at the namespace's `connect` (where a browser can send a key).
+        @asgi("/socket.io", is_mount=True, copy_scope=True, include_in_schema=False, opt={SELF_AUTHENTICATED: True})
         async def socket_io(scope: Scope, receive: Receive, send: Send) -> None:
             # Litestar strips the mount prefix; python-socketio routes on the full path.
             scope["path"] = "/socket.io" + scope["path"]

@@ -20,7 +20,7 @@ from echo_orchestrator.errors import ConfigurationError
 
 KEY_PREFIX = "eo_"
 _HASHED = re.compile(r"^sha256:(?P<hex>[0-9a-fA-F]{64})$")
-_NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
+KEY_ID = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +52,7 @@ def parse_entry(text: str, where: str) -> KeyEntry | None:
     for option in options:
         if option == "read-only":
             read_only = True
-        elif option.startswith("id=") and _NAME.match(option[3:]):
+        elif option.startswith("id=") and KEY_ID.fullmatch(option[3:]):
             key_id = option[3:]
         else:
             raise ConfigurationError(f"{where}: unknown option {option!r} (use id=<name> or read-only)")

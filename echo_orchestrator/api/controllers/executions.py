@@ -76,6 +76,7 @@ def _status(execution: Execution) -> dict[str, Any]:
         "metadata": execution.metadata,
         "error": msgspec.to_builtins(execution.error),
         "pending_prompt": execution.pending_prompt,
+        "caller": execution.caller,
     }
 
 
