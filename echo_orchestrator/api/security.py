@@ -208,22 +208,24 @@ class _Window(msgspec.Struct, array_like=True):
 class CallerRateLimit(RateLimitMiddleware):
     """Litestar's rate-limit middleware and store, with a fixed-window counter (one small
     record per caller instead of a timestamp per request) and the document's headers:
-    `X-RateLimit-Reset` in epoch seconds, `Retry-After` on a 429."""
+    `X-RateLimit-Reset` in epoch seconds, `Retry-After` on a 429. Requests it does not count
+    (/health, the docs) still carry the caller's current figures."""
 
     headers_on_success = True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         app = scope["litestar_app"]
         request: Request[Any, Any, Any] = app.request_class(scope)
-        if not await self.should_check_request(request=request):
+        counted = await self.should_check_request(request=request)
+        if not counted and not self.headers_on_success:
             await self.app(scope, receive, send)
             return
         store = self.config.get_store_from_app(app)
         key = self.cache_key_from_request(request)
         async with self._lock:
             window = await self._window(store, key)
-            exceeded = window.count >= self.max_requests
-            if not exceeded:
+            exceeded = counted and window.count >= self.max_requests
+            if counted and not exceeded:
                 window.count += 1
                 await store.set(key, msgspec.msgpack.encode(window), expires_in=max(1, window.reset - int(time.time())))
         headers = self._headers(window)
