@@ -44,6 +44,13 @@ class Conflict(EchoError):
     code = "ERR_CONFLICT_001"
 
 
+class PreconditionFailed(EchoError):
+    """`If-Match` named a version of the entity that is no longer the stored one."""
+
+    type = "ConflictError"
+    code = "ERR_CONFLICT_002"
+
+
 class Unauthorized(EchoError):
     """No credentials, or credentials that prove nothing (wrong key, bad or expired token)."""
 

@@ -9,11 +9,13 @@ from typing import Annotated
 import msgspec
 
 # Ids become file names, so they are restricted to characters that are safe on every
-# filesystem and never form a path ("..", "/").
-IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
-SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,127}$"
+# filesystem and never form a path ("..", "/"). Every pattern ends `(?!\n)$`: msgspec
+# searches with `re`, where a bare `$` also matches before a final newline ("a\n" would
+# pass); the lookahead keeps the pattern valid JSON Schema (ECMA) syntax, unlike `\Z`.
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(?!\n)$"
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,127}(?!\n)$"
 # Versions compare as dotted integers ("1.10" > "1.9"); up to four parts.
-VERSION_PATTERN = r"^(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,8})){0,3}$"
+VERSION_PATTERN = r"^(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,8})){0,3}(?!\n)$"
 
 Identifier = Annotated[str, msgspec.Meta(pattern=IDENTIFIER_PATTERN, description="letters, digits, _ . -")]
 Slug = Annotated[str, msgspec.Meta(pattern=SLUG_PATTERN, description="lower-case letters, digits and -")]

@@ -39,7 +39,7 @@ from echo_orchestrator.registry.spec import GraphContext, GraphSpec, ProviderSpe
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +148,7 @@ class _Builder:
 
     @staticmethod
     def _check_name(name: str, taken: dict[str, Any]) -> None:
-        if not NAME.match(name):
+        if not NAME.fullmatch(name):
             raise ValueError(f"invalid name {name!r}: letters, digits, _ . - (1-128)")
         if name in taken:
             other = taken[name].origin

@@ -14,6 +14,7 @@ from echo_orchestrator.errors import ConfigurationError, Conflict, Invalid, NotF
 from echo_orchestrator.mcp import McpHub, ToolBinding
 from echo_orchestrator.models import Agent, LLMConfig, new_id, utcnow_iso
 from echo_orchestrator.models.base import IDENTIFIER_PATTERN
+from echo_orchestrator.services.preconditions import require_match
 from echo_orchestrator.store import DefinitionStore, codec
 
 # Ids that would shadow the fixed routes under /agents/.
@@ -100,29 +101,34 @@ class AgentService:
     async def list_agents(self, role: str | None = None) -> list[Agent]:
         return (await self._store.list_agents(role=role)).items
 
-    async def update(self, agent_id: str, changes: Mapping[str, Any]) -> Agent:
-        current = await self._store.get_agent(agent_id)
+    async def update(self, agent_id: str, changes: Mapping[str, Any], *, if_match: str | None = None) -> Agent:
         if changes.get("agent_id", agent_id) != agent_id:
             raise Invalid("agent_id cannot be changed", details={"errors": [{"field": "agent_id", "message": "cannot be changed"}]})
-        merged: dict[str, Any] = {**msgspec.to_builtins(current), **changes}
-        merged["metadata"] = {**current.metadata, **dict(changes.get("metadata") or {})}
-        updated = convert_agent(merged)
-        self._check(updated)
-        if updated == current:
-            return current  # nothing changed: no write, no new timestamp
-        updated.metadata["updated_at"] = utcnow_iso()
-        await self._store.save_agent(updated)
-        return updated
+        # Read, merge and write under the agent's lock: concurrent updates (any process) all land.
+        async with self._store.editing_agent(agent_id):
+            current = await self._store.get_agent(agent_id)
+            require_match(if_match, current, f"Agent '{agent_id}'")
+            merged: dict[str, Any] = {**msgspec.to_builtins(current), **changes}
+            merged["metadata"] = {**current.metadata, **dict(changes.get("metadata") or {})}
+            updated = convert_agent(merged)
+            self._check(updated)
+            if updated == current:
+                return current  # nothing changed: no write, no new timestamp
+            updated.metadata["updated_at"] = utcnow_iso()
+            await self._store.save_agent(updated)
+            return updated
 
-    async def delete(self, agent_id: str, *, force: bool = False) -> None:
-        await self._store.get_agent(agent_id)
-        users = await self._store.agent_references(agent_id)
-        if users and not force:
-            raise Conflict(
-                f"Agent '{agent_id}' is used by workflow(s) {', '.join(users)}; pass force=true to delete it anyway",
-                details={"agent_id": agent_id, "workflows": users},
-            )
-        await self._store.delete_agent(agent_id)
+    async def delete(self, agent_id: str, *, force: bool = False, if_match: str | None = None) -> None:
+        async with self._store.editing_agent(agent_id):
+            current = await self._store.get_agent(agent_id)
+            require_match(if_match, current, f"Agent '{agent_id}'")
+            users = await self._store.agent_references(agent_id)
+            if users and not force:
+                raise Conflict(
+                    f"Agent '{agent_id}' is used by workflow(s) {', '.join(users)}; pass force=true to delete it anyway",
+                    details={"agent_id": agent_id, "workflows": users},
+                )
+            await self._store.delete_agent(agent_id)
 
     async def instantiate(self, agent_id: str, *, bind_tools: bool = True) -> AgentInstance:
         agent = await self._store.get_agent(agent_id)
@@ -205,4 +211,4 @@ class AgentService:
 
         base = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:40]
         candidate = f"{base}_{new_id('x')[2:8]}" if base else new_id("agt")
-        return candidate if re.match(IDENTIFIER_PATTERN, candidate) else new_id("agt")
+        return candidate if re.fullmatch(IDENTIFIER_PATTERN, candidate) else new_id("agt")

@@ -26,7 +26,8 @@ from echo_orchestrator.registry.graphs import GraphInfo
 from echo_orchestrator.services.agents import AgentService, convert_agent
 from echo_orchestrator.services.executions import ExecutionService
 from echo_orchestrator.store import DefinitionStore, codec
-from echo_orchestrator.store.versions import next_version, version_key
+from echo_orchestrator.services.preconditions import require_match
+from echo_orchestrator.store.versions import version_key
 
 GraphState = Literal["draft", "temp", "final"]
 
@@ -169,17 +170,29 @@ class WorkflowService:
                 details={"errors": report.errors},
             )
 
-    async def save_temp(self, workflow: Workflow) -> str:
+    async def save_temp(self, workflow: Workflow, *, if_match: str | None = None) -> str:
         await self._require_valid(workflow, "temp")
         temp = msgspec.structs.replace(workflow, status="testing")
         temp.metadata = {**workflow.metadata, "is_temp": True, "saved_at": utcnow_iso()}
-        return await self._store.save_temp(temp)
+        async with self._store.editing_workflow(workflow.workflow_id):
+            require_match(if_match, await self._stored_temp(workflow.workflow_id), f"The temp copy of '{workflow.workflow_id}'")
+            return await self._store.save_temp(temp)
+
+    async def _stored_temp(self, workflow_id: str) -> Workflow | None:
+        try:
+            return await self._store.get_temp(workflow_id)
+        except NotFound:
+            return None
 
     async def load_temp(self, workflow_id: str) -> Workflow:
         return await self._store.get_temp(workflow_id)
 
-    async def delete_temp(self, workflow_id: str) -> None:
-        await self._store.delete_temp(workflow_id)
+    async def delete_temp(self, ref: str, *, if_match: str | None = None) -> None:
+        """By id or slug, as `GET` finds it."""
+        workflow_id = await self._store.resolve_workflow(ref)
+        async with self._store.editing_workflow(workflow_id):
+            require_match(if_match, await self._stored_temp(workflow_id), f"The temp copy of '{workflow_id}'")
+            await self._store.delete_temp(workflow_id)
 
     # -- final ---------------------------------------------------------------------------
 
@@ -188,12 +201,11 @@ class WorkflowService:
         if version is not None:
             version_key(version)  # malformed -> Invalid (422)
         await self._require_valid(workflow, "final")
-        existing = await self._store.list_versions(workflow.workflow_id)
-        chosen = version or next_version(existing)
-        final = msgspec.structs.replace(workflow, status="final", version=chosen)
+        final = msgspec.structs.replace(workflow, status="final", version=version or "1.0")
         final.metadata = {**workflow.metadata, "immutable": True, "finalized_at": utcnow_iso()}
         final.metadata.pop("is_temp", None)
-        path = await self._store.create_final(final)
+        # No version named: the store picks the next free one under the workflow's lock.
+        chosen, path = await self._store.create_final(final, next_free=version is None)
         return workflow.workflow_id, chosen, path
 
     async def load_final(self, workflow_id: str, version: str) -> Workflow:
@@ -205,25 +217,32 @@ class WorkflowService:
             raise NotFound("No versions found", details={"workflow_id": workflow_id})
         return versions
 
-    async def clone(self, workflow_id: str, from_version: str, *, overwrite: bool = False) -> Workflow:
+    async def clone(
+        self, workflow_id: str, from_version: str, *, overwrite: bool = False, if_match: str | None = None
+    ) -> Workflow:
         try:
             final = await self._store.get_final(workflow_id, from_version)
         except NotFound:
             raise NotFound("Final workflow not found", details={"workflow_id": workflow_id, "version": from_version}) from None
-        try:
-            await self._store.get_draft(final.workflow_id)
-            if not overwrite:
+        async with self._store.editing_workflow(final.workflow_id):
+            try:
+                current: Workflow | None = await self._store.get_draft(final.workflow_id)
+            except NotFound:
+                current = None
+            require_match(if_match, current, f"The draft of '{final.workflow_id}'")
+            if current is not None and not overwrite and if_match is None:
                 raise Conflict(
                     f"Workflow '{final.workflow_id}' already has a draft; pass overwrite=true to replace it",
                     details={"workflow_id": final.workflow_id},
                 )
-        except NotFound:
-            pass
-        draft = msgspec.structs.replace(final, status="draft")
-        metadata = {k: v for k, v in final.metadata.items() if k not in ("immutable", "finalized_at", "validated_at")}
-        draft.metadata = {**metadata, "base_version": final.version, "cloned_at": utcnow_iso()}
-        await self._store.save_draft(draft)
-        return draft
+            draft = msgspec.structs.replace(final, status="draft")
+            metadata = {k: v for k, v in final.metadata.items() if k not in ("immutable", "finalized_at", "validated_at")}
+            draft.metadata = {**metadata, "base_version": final.version, "cloned_at": utcnow_iso()}
+            await self._store.save_draft(draft)
+            return draft
+
+    async def load_draft(self, ref: str) -> Workflow:
+        return await self._store.get_draft(await self._store.resolve_workflow(ref))
 
     # -- graph view ----------------------------------------------------------------------
 

@@ -7,6 +7,8 @@ backend, so a second one (a database for several machines) is held to the same b
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
+
 from collections.abc import Iterable
 from typing import Generic, Protocol, TypeVar
 
@@ -52,6 +54,14 @@ class DefinitionStore(Protocol):
         ...
 
     # agents
+    def editing_agent(self, agent_id: str) -> AbstractAsyncContextManager[None]:
+        """Hold the agent against every other writer, in any process, and read it fresh."""
+        ...
+
+    def editing_workflow(self, workflow_id: str) -> AbstractAsyncContextManager[None]:
+        """Hold the workflow's draft and temp copy likewise."""
+        ...
+
     async def get_agent(self, agent_id: str) -> Agent: ...
 
     async def list_agents(self, *, role: str | None = None, limit: int | None = None, offset: int = 0) -> Page[Agent]: ...
@@ -87,7 +97,7 @@ class DefinitionStore(Protocol):
 
     async def get_final(self, workflow_id: str, version: str) -> Workflow: ...
 
-    async def create_final(self, workflow: Workflow) -> str: ...
+    async def create_final(self, workflow: Workflow, *, next_free: bool = False) -> tuple[str, str]: ...
 
     async def list_versions(self, workflow_id: str) -> list[str]: ...
 

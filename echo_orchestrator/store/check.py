@@ -19,10 +19,23 @@ class CheckReport(msgspec.Struct, kw_only=True):
 def check_storage(root: Path) -> CheckReport:
     layout = Layout(root)
     index = DefinitionIndex()
-    files = sorted(candidate_files(layout))
-    for path in files:
-        index.apply(load(layout, path))
+    files = candidate_files(layout)
+    # Oldest first, as the server loads them: of two files claiming a slug, the earlier keeps it.
+    for loaded in sorted((load(layout, path) for path in files), key=lambda item: item.signature or (0, 0, 0)):
+        index.apply(loaded)
+    return CheckReport(files=len(files), problems=all_problems(index))
+
+
+def all_problems(index: DefinitionIndex) -> list[Problem]:
+    """Files that do not load, and workflows claiming a slug another workflow holds."""
     problems = sorted(index.problems.values(), key=lambda p: p.file)
-    for slug, ids in sorted(index.slug_conflicts().items()):
-        problems.append(Problem("workflows", "slug", f"slug '{slug}' is used by several workflows: {', '.join(ids)}"))
-    return CheckReport(files=len(files), problems=problems)
+    for slug, (holder, *newcomers) in sorted(index.slug_conflicts().items()):
+        for newcomer in newcomers:
+            problems.append(
+                Problem(
+                    "workflows",
+                    "slug",
+                    f"workflow '{newcomer}' claims slug '{slug}', which workflow '{holder}' holds: give '{newcomer}' another slug",
+                )
+            )
+    return problems

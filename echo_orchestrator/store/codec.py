@@ -7,6 +7,7 @@ after an edit shows only the edit.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any, TypeVar
 
@@ -20,6 +21,12 @@ _AT_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DO
 
 def encode(value: Any) -> bytes:
     return msgspec.json.format(_encoder.encode(value), indent=2) + b"\n"
+
+
+def etag(value: Any) -> str:
+    """A strong HTTP entity tag of a definition: the hash of the bytes its file holds, so
+    it changes exactly when the file would."""
+    return '"' + hashlib.sha256(encode(value)).hexdigest()[:32] + '"'
 
 
 # Building a decoder for a model costs far more than one decode: one per type, reused.

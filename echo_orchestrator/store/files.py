@@ -9,10 +9,11 @@ one lock, so a re-read can never overwrite the index with bytes older than a wri
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
@@ -25,10 +26,12 @@ from echo_orchestrator.errors import Conflict, NotFound, StorageError
 from echo_orchestrator.models import Agent, McpSettings, Workflow
 from echo_orchestrator.store import atomic, codec
 from echo_orchestrator.store.base import Page, StoreCounts
+from echo_orchestrator.store.check import all_problems
 from echo_orchestrator.store.index import DefinitionIndex, WorkflowEntry, WorkflowQuery, WorkflowSummary
 from echo_orchestrator.store.layout import Layout
 from echo_orchestrator.store.loader import Loaded, Problem, candidate_files, load, relative, signature_of
-from echo_orchestrator.store.versions import sort_versions, version_key
+from echo_orchestrator.store.locks import EntityLocks
+from echo_orchestrator.store.versions import canonical_version, next_version, sort_versions, version_key
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ def _copy(entity: E) -> E:
 class FileDefinitionStore:
     def __init__(self, root: Path, *, debounce_ms: int = 50) -> None:
         self.layout = Layout(root.resolve())
+        self.locks = EntityLocks(self.layout.runtime / "locks")
         self._index = DefinitionIndex()
         self._debounce_ms = debounce_ms
         self._lock: anyio.Lock | None = None
@@ -150,9 +154,9 @@ class FileDefinitionStore:
                 present = candidate_files(self.layout)
                 changed = [p for p in present if known.get(p) != signature_of(p)]
                 gone = set(known) - set(present)
-                return [load(self.layout, p) for p in changed] + [
-                    Loaded(p, None, self.layout.locate(p)) for p in gone
-                ]
+                # Oldest first: of two files claiming one slug, the earlier one keeps it.
+                loaded = sorted((load(self.layout, p) for p in changed), key=lambda item: item.signature or (0, 0, 0))
+                return [Loaded(p, None, self.layout.locate(p)) for p in gone] + loaded
 
             for loaded in await anyio.to_thread.run_sync(scan):
                 self._apply(loaded)
@@ -166,6 +170,41 @@ class FileDefinitionStore:
                 return
             for loaded in await anyio.to_thread.run_sync(lambda: [load(self.layout, p) for p in stale]):
                 self._apply(loaded)
+
+    async def _refresh(self, paths: Iterable[Path]) -> None:
+        """Bring these files' entries up to date with the disk now (another process may have
+        written them since the watcher last looked)."""
+        await self._reload(list(paths))
+
+    def _workflow_files(self, workflow_id: str) -> list[Path]:
+        return [self.layout.draft_path(workflow_id), self.layout.temp_path(workflow_id)]
+
+    @contextlib.asynccontextmanager
+    async def editing_agent(self, agent_id: str) -> AsyncIterator[None]:
+        """Hold the agent against every other writer (in any process) and read it fresh from
+        disk: a read-modify-write inside loses no concurrent update."""
+        async with self.locks.hold(f"agent:{agent_id}"):
+            await self._refresh([self.layout.agent_path(agent_id)])
+            yield
+
+    @contextlib.asynccontextmanager
+    async def editing_workflow(self, workflow_id: str) -> AsyncIterator[None]:
+        """The same for a workflow's draft and temp copy (finals are immutable)."""
+        async with self.locks.hold(f"workflow:{workflow_id}"):
+            await self._refresh(self._workflow_files(workflow_id))
+            yield
+
+    @contextlib.asynccontextmanager
+    async def _claiming(self, workflow: Workflow) -> AsyncIterator[None]:
+        """Hold the workflow, and its slug when it claims one it does not hold yet; then the
+        index is brought up to date with every other writer's claims before the check."""
+        async with self.editing_workflow(workflow.workflow_id):
+            if self._index.slug_holder(workflow.key) == workflow.workflow_id:
+                yield
+                return
+            async with self.locks.hold(f"slug:{workflow.key}"):
+                await self._rescan()
+                yield
 
     def _apply(self, loaded: Loaded) -> None:
         if loaded.problem is not None and self._index.problems.get(loaded.path) != loaded.problem:
@@ -214,11 +253,11 @@ class FileDefinitionStore:
             raise NotFound(missing)
 
     def _check_slug(self, workflow: Workflow) -> None:
-        others = self._index.slug_owners(workflow.key) - {workflow.workflow_id}
-        if others:
+        holder = self._index.slug_holder(workflow.key)
+        if holder is not None and holder != workflow.workflow_id:
             raise Conflict(
-                f"Slug '{workflow.key}' is already used by workflow '{min(others)}'",
-                details={"slug": workflow.key, "workflow_id": min(others)},
+                f"Slug '{workflow.key}' is already used by workflow '{holder}'",
+                details={"slug": workflow.key, "workflow_id": holder},
             )
 
     # -- agents ------------------------------------------------------------------------
@@ -241,7 +280,7 @@ class FileDefinitionStore:
 
     async def create_agent(self, agent: Agent) -> str:
         assert self._lock is not None, "open() first"
-        async with self._lock:
+        async with self.editing_agent(agent.agent_id), self._lock:
             return await self._write(
                 self.layout.agent_path(agent.agent_id),
                 agent,
@@ -251,11 +290,12 @@ class FileDefinitionStore:
 
     async def save_agent(self, agent: Agent) -> str:
         assert self._lock is not None, "open() first"
-        async with self._lock:
+        async with self.editing_agent(agent.agent_id), self._lock:
             return await self._write(self.layout.agent_path(agent.agent_id), agent, exclusive=False, conflict="")
 
     async def delete_agent(self, agent_id: str) -> None:
-        await self._remove(self.layout.agent_path(agent_id), f"Agent '{agent_id}' not found")
+        async with self.editing_agent(agent_id):
+            await self._remove(self.layout.agent_path(agent_id), f"Agent '{agent_id}' not found")
 
     # -- workflows ---------------------------------------------------------------------
 
@@ -295,7 +335,7 @@ class FileDefinitionStore:
 
     async def save_draft(self, workflow: Workflow, *, create: bool = False) -> str:
         assert self._lock is not None, "open() first"
-        async with self._lock:
+        async with self._claiming(workflow), self._lock:
             self._check_slug(workflow)
             return await self._write(
                 self.layout.draft_path(workflow.workflow_id),
@@ -305,7 +345,8 @@ class FileDefinitionStore:
             )
 
     async def delete_draft(self, workflow_id: str) -> None:
-        await self._remove(self.layout.draft_path(workflow_id), f"Draft workflow '{workflow_id}' not found")
+        async with self.editing_workflow(workflow_id):
+            await self._remove(self.layout.draft_path(workflow_id), f"Draft workflow '{workflow_id}' not found")
 
     async def get_temp(self, workflow_id: str) -> Workflow:
         entry = self._index.resolve(workflow_id)
@@ -315,12 +356,13 @@ class FileDefinitionStore:
 
     async def save_temp(self, workflow: Workflow) -> str:
         assert self._lock is not None, "open() first"
-        async with self._lock:
+        async with self._claiming(workflow), self._lock:
             self._check_slug(workflow)
             return await self._write(self.layout.temp_path(workflow.workflow_id), workflow, exclusive=False, conflict="")
 
     async def delete_temp(self, workflow_id: str) -> None:
-        await self._remove(self.layout.temp_path(workflow_id), "Temp workflow not found")
+        async with self.editing_workflow(workflow_id):
+            await self._remove(self.layout.temp_path(workflow_id), "Temp workflow not found")
 
     async def get_final(self, workflow_id: str, version: str) -> Workflow:
         entry = self._index.resolve(workflow_id)
@@ -330,22 +372,32 @@ class FileDefinitionStore:
             raise NotFound("Workflow version not found", details={"workflow_id": workflow_id, "version": version})
         return _copy(found)
 
-    async def create_final(self, workflow: Workflow) -> str:
-        """Publish an immutable version. A version equal to an existing one ("1" vs "1.0") conflicts."""
+    async def create_final(self, workflow: Workflow, *, next_free: bool = False) -> tuple[str, str]:
+        """Publish an immutable version; answers (version, path). The version is stored in its
+        canonical form ("2", "2.0" and "2.0.0" are one version, `v2.0`). A version that exists
+        conflicts; with `next_free` the version is the next after the highest, found under the
+        workflow's lock and re-chosen if another process took it first (never a conflict)."""
         assert self._lock is not None, "open() first"
-        conflict = f"Version {workflow.version} of workflow '{workflow.workflow_id}' already exists"
-        async with self._lock:
-            self._check_slug(workflow)
-            entry = self._index.workflows.get(workflow.workflow_id)
-            key = version_key(workflow.version)
-            if entry is not None and any(version_key(v) == key for v in entry.finals):
-                raise Conflict(conflict, details={"workflow_id": workflow.workflow_id, "version": workflow.version})
-            return await self._write(
-                self.layout.final_path(workflow.workflow_id, workflow.version),
-                workflow,
-                exclusive=True,
-                conflict=conflict,
-            )
+        async with self._claiming(workflow):
+            for _ in range(1000):
+                entry = self._index.workflows.get(workflow.workflow_id)
+                existing = [] if entry is None else list(entry.finals)
+                version = next_version(existing) if next_free else canonical_version(workflow.version)
+                conflict = f"Version {version} of workflow '{workflow.workflow_id}' already exists"
+                final = msgspec.structs.replace(workflow, version=version)
+                path = self.layout.final_path(workflow.workflow_id, version)
+                try:
+                    async with self._lock:
+                        self._check_slug(final)
+                        key = version_key(version)
+                        if any(version_key(v) == key for v in existing):
+                            raise Conflict(conflict, details={"workflow_id": workflow.workflow_id, "version": version})
+                        return version, await self._write(path, final, exclusive=True, conflict=conflict)
+                except Conflict:
+                    if not next_free:
+                        raise
+                    await self._refresh([path])  # another process published it: take the next
+            raise Conflict(f"No free version found for workflow '{workflow.workflow_id}'")
 
     async def list_versions(self, workflow_id: str) -> list[str]:
         entry = self._index.resolve(workflow_id)
@@ -375,10 +427,7 @@ class FileDefinitionStore:
     # -- health ------------------------------------------------------------------------
 
     def problems(self) -> list[Problem]:
-        found = sorted(self._index.problems.values(), key=lambda p: p.file)
-        for slug, ids in sorted(self._index.slug_conflicts().items()):
-            found.append(Problem("workflows", "slug", f"slug '{slug}' is used by several workflows: {', '.join(ids)}"))
-        return found
+        return all_problems(self._index)
 
     def counts(self) -> StoreCounts:
         workflows = self._index.workflows.values()

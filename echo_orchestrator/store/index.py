@@ -161,7 +161,11 @@ class DefinitionIndex:
     signatures: dict[Path, Signature] = field(default_factory=dict)
     # What each path currently contributes, so a deleted or renamed file can be undone.
     locations: dict[Path, Location] = field(default_factory=dict)
-    _slugs: dict[str, set[str]] = field(default_factory=dict)
+    # Who claims each slug, in the order they claimed it: the first holds it, later claimants
+    # (an external edit, a git pull) are reported as the problem and resolve nothing.
+    _claims: dict[str, dict[str, int]] = field(default_factory=dict)
+    _slug_of: dict[str, str] = field(default_factory=dict)
+    _claim_seq: int = 0
     # The catalogue in (slug, id) order, kept sorted on every change (no re-sort per query).
     _keys: list[tuple[str, str]] = field(default_factory=list)
     _rows: list[Row] = field(default_factory=list)
@@ -232,6 +236,7 @@ class DefinitionIndex:
             entry.finals.pop(location.version or "", None)
         if entry.empty:
             del self.workflows[location.entity_id]
+            self._claim(location.entity_id, None)
         else:
             self._touch(entry)
 
@@ -239,7 +244,7 @@ class DefinitionIndex:
         """List a changed entry again: its slug and its place in the catalogue order."""
         entry.row = None
         row = entry.build_row()
-        self._slugs.setdefault(row.summary.slug, set()).add(entry.workflow_id)
+        self._claim(entry.workflow_id, row.summary.slug)
         at = bisect.bisect_left(self._keys, row.key)
         self._keys.insert(at, row.key)
         self._rows.insert(at, row)
@@ -248,11 +253,6 @@ class DefinitionIndex:
         row = entry.row
         if row is None:
             return
-        owners = self._slugs.get(row.summary.slug)
-        if owners is not None:
-            owners.discard(entry.workflow_id)
-            if not owners:
-                del self._slugs[row.summary.slug]
         at = bisect.bisect_left(self._keys, row.key)
         if at < len(self._keys) and self._keys[at] == row.key:
             del self._keys[at]
@@ -261,15 +261,36 @@ class DefinitionIndex:
 
     # -- reading -----------------------------------------------------------------------
 
+    def _claim(self, workflow_id: str, slug: str | None) -> None:
+        """`workflow_id` now claims `slug` (None: nothing). A workflow keeps its place in a
+        slug's queue while it keeps the slug; a new claim queues after every earlier one."""
+        previous = self._slug_of.get(workflow_id)
+        if previous == slug:
+            return
+        if previous is not None:
+            claims = self._claims[previous]
+            del claims[workflow_id]
+            if not claims:
+                del self._claims[previous]
+            del self._slug_of[workflow_id]
+        if slug is not None:
+            self._claim_seq += 1
+            self._claims.setdefault(slug, {})[workflow_id] = self._claim_seq
+            self._slug_of[workflow_id] = slug
+
+    def slug_holder(self, slug: str) -> str | None:
+        claims = self._claims.get(slug)
+        return min(claims, key=claims.__getitem__) if claims else None
+
     def resolve(self, ref: str) -> WorkflowEntry | None:
-        """A workflow by id, else by slug (the smallest id wins if a slug is shared)."""
+        """A workflow by id, else by slug (its holder: the workflow that claimed it first)."""
         if (entry := self.workflows.get(ref)) is not None:
             return entry
-        owners = self._slugs.get(ref)
-        return self.workflows[min(owners)] if owners else None
+        holder = self.slug_holder(ref)
+        return None if holder is None else self.workflows[holder]
 
     def slug_owners(self, slug: str) -> set[str]:
-        return set(self._slugs.get(slug, ()))
+        return set(self._claims.get(slug, ()))
 
     def query(self, query: WorkflowQuery) -> tuple[list[WorkflowSummary], int]:
         tags = frozenset(query.tags)
@@ -278,4 +299,5 @@ class DefinitionIndex:
         return [r.summary for r in hits[query.offset : query.offset + query.limit]], len(hits)
 
     def slug_conflicts(self) -> dict[str, list[str]]:
-        return {slug: sorted(ids) for slug, ids in self._slugs.items() if len(ids) > 1}
+        """Slugs several workflows claim: holder first, then the later claimants."""
+        return {slug: sorted(claims, key=claims.__getitem__) for slug, claims in self._claims.items() if len(claims) > 1}

@@ -11,8 +11,8 @@ from echo_orchestrator.models.base import IDENTIFIER_PATTERN, VERSION_PATTERN
 
 Kind = Literal["agent", "draft", "temp", "final", "mcp_settings"]
 
-_ID = IDENTIFIER_PATTERN.strip("^$")
-_VERSION = VERSION_PATTERN.strip("^$")
+_ID = IDENTIFIER_PATTERN.removeprefix("^").removesuffix(r"(?!\n)$")
+_VERSION = VERSION_PATTERN.removeprefix("^").removesuffix(r"(?!\n)$")
 _FINAL_NAME = re.compile(rf"^(?P<id>{_ID})\.v(?P<version>{_VERSION})\.json$")
 _TEMP_NAME = re.compile(rf"^(?P<id>{_ID})\.temp\.json$")
 _PLAIN_NAME = re.compile(rf"^(?P<id>{_ID})\.json$")

@@ -27,6 +27,15 @@ def version_key(version: str) -> tuple[int, ...]:
     return parts
 
 
+def canonical_version(version: str) -> str:
+    """The one spelling of a version, used in file names: at least two parts, no trailing
+    zeros past them ("2" -> "2.0", "2.0.0" -> "2.0", "1.10" and "1.2.3" stay)."""
+    parts = list(version_key(version))
+    if len(parts) < 2:
+        parts.append(0)
+    return ".".join(str(p) for p in parts)
+
+
 def sort_versions(versions: list[str]) -> list[str]:
     return sorted(versions, key=version_key)
 
@@ -35,7 +44,7 @@ def next_version(existing: list[str]) -> str:
     """The version after the highest existing one: a minor bump ("1.9" -> "1.10"), "1.0" first."""
     if not existing:
         return "1.0"
-    highest = max(existing, key=version_key).split(".")
+    highest = canonical_version(max(existing, key=version_key)).split(".")
     if len(highest) == 1:
         return f"{highest[0]}.1"
     highest[-1] = str(int(highest[-1]) + 1)

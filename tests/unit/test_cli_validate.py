@@ -33,7 +33,8 @@ def test_broken_file_fails_naming_file_and_field(tmp_path: Path) -> None:
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     assert f"{root.as_posix()}/agents/analyzer.json: llm.temperature: Expected `float | null`, got `str`" in lines
-    assert any(line.startswith("workflows: slug: slug 'sales-insights' is used by several workflows") for line in lines)
+    # the workflow that held the slug keeps it; the newcomer is the problem
+    assert any(line.startswith("workflows: slug: workflow 'wf_x' claims slug 'sales-insights', which workflow") for line in lines)
 
 
 def test_missing_folder_is_a_usage_error(tmp_path: Path) -> None:

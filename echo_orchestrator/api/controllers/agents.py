@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, delete, get, post, put
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
@@ -26,6 +26,7 @@ from echo_orchestrator.api.schemas.echoai import (
     PermissionValidation,
     WorkflowWithAgents,
 )
+from echo_orchestrator.api.etags import IfMatch, IfNoneMatch, tagged
 from echo_orchestrator.container import Services
 from echo_orchestrator.engine.validation import ValidationReport
 from echo_orchestrator.errors import BadRequest, Invalid
@@ -56,21 +57,31 @@ class AgentController(Controller):
         agents = await services.agents.list_agents(role=role)
         return AgentsByRole(role=role, agents=_brief(agents), count=len(agents))
 
-    @get("/{agent_id:str}", summary="One agent")
-    async def get_agent(self, services: NamedDependency[Services], agent_id: FromPath[str]) -> Agent:
-        return await services.agents.get(agent_id)
+    @get("/{agent_id:str}", summary="One agent (with its ETag)")
+    async def get_agent(
+        self, services: NamedDependency[Services], agent_id: FromPath[str], if_none_match: IfNoneMatch = None
+    ) -> Response[Agent]:
+        return tagged(await services.agents.get(agent_id), if_none_match)
 
-    @put("/{agent_id:str}", summary="Merge the given fields into an agent")
+    @put("/{agent_id:str}", summary="Merge the given fields into an agent (If-Match: 412 if it changed)")
     async def update(
-        self, services: NamedDependency[Services], agent_id: FromPath[str], data: JSONBody[dict[str, Any]]
-    ) -> Agent:
-        return await services.agents.update(agent_id, data)
+        self,
+        services: NamedDependency[Services],
+        agent_id: FromPath[str],
+        data: JSONBody[dict[str, Any]],
+        if_match: IfMatch = None,
+    ) -> Response[Agent]:
+        return tagged(await services.agents.update(agent_id, data, if_match=if_match), None)
 
     @delete("/{agent_id:str}", status_code=200, summary="Delete an agent (409 while workflows use it, unless force)")
     async def delete_agent(
-        self, services: NamedDependency[Services], agent_id: FromPath[str], force: FromQuery[bool] = False
+        self,
+        services: NamedDependency[Services],
+        agent_id: FromPath[str],
+        force: FromQuery[bool] = False,
+        if_match: IfMatch = None,
     ) -> AgentDeleted:
-        await services.agents.delete(agent_id, force=force)
+        await services.agents.delete(agent_id, force=force, if_match=if_match)
         return AgentDeleted(message="Agent deleted", agent_id=agent_id)
 
     # -- factory -------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from echo_orchestrator.api.schemas.echoai import (
     Versions,
     WorkflowWithAgents,
 )
+from echo_orchestrator.api.etags import IfMatch, IfNoneMatch, tagged
 from echo_orchestrator.container import Services
 from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.engine.validation import ValidationReport
@@ -47,19 +48,31 @@ class WorkflowLifecycleController(Controller):
     async def validate_final(self, services: NamedDependency[Services], data: JSONBody[WorkflowWithAgents]) -> ValidationReport:
         return await services.workflows.validate_final(data.workflow, data.agents)
 
-    @post("/temp/save", status_code=200, summary="Save a validated workflow as the temp copy for testing")
-    async def save_temp(self, services: NamedDependency[Services], data: JSONBody[Workflow]) -> TempSaved:
-        path = await services.workflows.save_temp(data)
+    @post("/temp/save", status_code=200, summary="Save a validated workflow as the temp copy (If-Match: 412 if it changed)")
+    async def save_temp(
+        self, services: NamedDependency[Services], data: JSONBody[Workflow], if_match: IfMatch = None
+    ) -> TempSaved:
+        path = await services.workflows.save_temp(data, if_match=if_match)
         return TempSaved(workflow_id=data.workflow_id, path=path, state="temp")
 
-    @get("/{workflow_id:str}/temp", summary="The temp copy")
-    async def load_temp(self, services: NamedDependency[Services], workflow_id: FromPath[str]) -> Workflow:
-        return await services.workflows.load_temp(workflow_id)
+    @get("/{workflow_id:str}/temp", summary="The temp copy (with its ETag)")
+    async def load_temp(
+        self, services: NamedDependency[Services], workflow_id: FromPath[str], if_none_match: IfNoneMatch = None
+    ) -> Response[Workflow]:
+        return tagged(await services.workflows.load_temp(workflow_id), if_none_match)
 
-    @delete("/{workflow_id:str}/temp", status_code=200, summary="Delete the temp copy")
-    async def delete_temp(self, services: NamedDependency[Services], workflow_id: FromPath[str]) -> Message:
-        await services.workflows.delete_temp(workflow_id)
+    @delete("/{workflow_id:str}/temp", status_code=200, summary="Delete the temp copy (If-Match: 412 if it changed)")
+    async def delete_temp(
+        self, services: NamedDependency[Services], workflow_id: FromPath[str], if_match: IfMatch = None
+    ) -> Message:
+        await services.workflows.delete_temp(workflow_id, if_match=if_match)
         return Message(message="Temp workflow deleted", workflow_id=workflow_id)
+
+    @get("/{workflow_id:str}/draft", summary="The draft (with its ETag)")
+    async def load_draft(
+        self, services: NamedDependency[Services], workflow_id: FromPath[str], if_none_match: IfNoneMatch = None
+    ) -> Response[Workflow]:
+        return tagged(await services.workflows.load_draft(workflow_id), if_none_match)
 
     @post("/final/save", status_code=201, summary="Save an immutable final version (409 if it exists)")
     async def save_final(self, services: NamedDependency[Services], data: JSONBody[dict[str, Any]]) -> FinalSaved:
@@ -72,19 +85,25 @@ class WorkflowLifecycleController(Controller):
         workflow_id, chosen, path = await services.workflows.save_final(convert_workflow(raw), version)
         return FinalSaved(workflow_id=workflow_id, version=chosen, path=path)
 
-    @get("/{workflow_id:str}/final/{version:str}", summary="One final version")
+    @get("/{workflow_id:str}/final/{version:str}", summary="One final version (immutable: a stable ETag, If-None-Match gives 304)")
     async def load_final(
-        self, services: NamedDependency[Services], workflow_id: FromPath[str], version: FromPath[str]
-    ) -> Workflow:
-        return await services.workflows.load_final(workflow_id, version)
+        self,
+        services: NamedDependency[Services],
+        workflow_id: FromPath[str],
+        version: FromPath[str],
+        if_none_match: IfNoneMatch = None,
+    ) -> Response[Workflow]:
+        return tagged(await services.workflows.load_final(workflow_id, version), if_none_match, immutable=True)
 
     @get("/{workflow_id:str}/versions", summary="Final versions, sorted as versions")
     async def versions(self, services: NamedDependency[Services], workflow_id: FromPath[str]) -> Versions:
         return Versions(workflow_id=workflow_id, versions=await services.workflows.versions(workflow_id))
 
-    @post("/clone", status_code=200, summary="Clone a final version to the draft")
-    async def clone(self, services: NamedDependency[Services], data: JSONBody[CloneRequest]) -> Cloned:
-        draft = await services.workflows.clone(data.workflow_id, data.from_version, overwrite=data.overwrite)
+    @post("/clone", status_code=200, summary="Clone a final version to the draft (If-Match: the draft it replaces)")
+    async def clone(
+        self, services: NamedDependency[Services], data: JSONBody[CloneRequest], if_match: IfMatch = None
+    ) -> Cloned:
+        draft = await services.workflows.clone(data.workflow_id, data.from_version, overwrite=data.overwrite, if_match=if_match)
         return Cloned(message="Workflow cloned to draft", workflow_id=draft.workflow_id, base_version=str(draft.metadata["base_version"]))
 
     @get("/{workflow_id:str}/graph", summary="Nodes and edges of the temp, final or draft state; `?format=mermaid`")
