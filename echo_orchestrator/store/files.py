@@ -171,6 +171,19 @@ class FileDefinitionStore:
             for loaded in await anyio.to_thread.run_sync(lambda: [load(self.layout, p) for p in stale]):
                 self._apply(loaded)
 
+    async def _fresh(self, *paths: Path) -> None:
+        """Single-entity reads answer what the disk holds now: one `stat` per file, and a
+        re-read only when another process (a worker, an editor) changed it since the index
+        last looked. Lists and filters are served by the index, which the watcher follows."""
+        signatures = self._index.signatures
+        stale = [p for p in paths if signatures.get(p) != signature_of(p)]
+        if stale:
+            await self._reload(stale)
+
+    def _workflow_id_of(self, ref: str) -> str:
+        entry = self._index.resolve(ref)
+        return ref if entry is None else entry.workflow_id
+
     async def _refresh(self, paths: Iterable[Path]) -> None:
         """Bring these files' entries up to date with the disk now (another process may have
         written them since the watcher last looked)."""
@@ -263,6 +276,8 @@ class FileDefinitionStore:
     # -- agents ------------------------------------------------------------------------
 
     async def get_agent(self, agent_id: str) -> Agent:
+        if self.layout.is_entity_id(agent_id):
+            await self._fresh(self.layout.agent_path(agent_id))
         agent = self._index.agents.get(agent_id)
         if agent is None:
             raise NotFound(f"Agent '{agent_id}' not found", details={"agent_id": agent_id})
@@ -328,6 +343,8 @@ class FileDefinitionStore:
         return Page(items=items, total=total, limit=query.limit, offset=query.offset)
 
     async def get_draft(self, workflow_id: str) -> Workflow:
+        if self.layout.is_entity_id(found := self._workflow_id_of(workflow_id)):
+            await self._fresh(self.layout.draft_path(found))
         entry = self._index.resolve(workflow_id)
         if entry is None or entry.draft is None:
             raise NotFound(f"Draft workflow '{workflow_id}' not found", details={"workflow_id": workflow_id})
@@ -349,6 +366,8 @@ class FileDefinitionStore:
             await self._remove(self.layout.draft_path(workflow_id), f"Draft workflow '{workflow_id}' not found")
 
     async def get_temp(self, workflow_id: str) -> Workflow:
+        if self.layout.is_entity_id(found := self._workflow_id_of(workflow_id)):
+            await self._fresh(self.layout.temp_path(found))
         entry = self._index.resolve(workflow_id)
         if entry is None or entry.temp is None:
             raise NotFound("Temp workflow not found", details={"workflow_id": workflow_id})
@@ -365,8 +384,10 @@ class FileDefinitionStore:
             await self._remove(self.layout.temp_path(workflow_id), "Temp workflow not found")
 
     async def get_final(self, workflow_id: str, version: str) -> Workflow:
-        entry = self._index.resolve(workflow_id)
         key = version_key(version)
+        if self.layout.is_entity_id(found := self._workflow_id_of(workflow_id)):
+            await self._fresh(self.layout.final_path(found, canonical_version(version)))
+        entry = self._index.resolve(workflow_id)
         found = None if entry is None else next((w for v, w in entry.finals.items() if version_key(v) == key), None)
         if found is None:
             raise NotFound("Workflow version not found", details={"workflow_id": workflow_id, "version": version})

@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from echo_orchestrator.errors import Invalid
 from echo_orchestrator.models.base import IDENTIFIER_PATTERN, VERSION_PATTERN
 
 Kind = Literal["agent", "draft", "temp", "final", "mcp_settings"]
 
 _ID = IDENTIFIER_PATTERN.removeprefix("^").removesuffix(r"(?!\n)$")
 _VERSION = VERSION_PATTERN.removeprefix("^").removesuffix(r"(?!\n)$")
+_ID_RE = re.compile(_ID)
+_VERSION_RE = re.compile(_VERSION)
 _FINAL_NAME = re.compile(rf"^(?P<id>{_ID})\.v(?P<version>{_VERSION})\.json$")
 _TEMP_NAME = re.compile(rf"^(?P<id>{_ID})\.temp\.json$")
 _PLAIN_NAME = re.compile(rf"^(?P<id>{_ID})\.json$")
@@ -51,17 +54,36 @@ class Layout:
         for folder in (*self.definition_dirs(), self.runtime, self.workspaces):
             folder.mkdir(parents=True, exist_ok=True)
 
+    @staticmethod
+    def is_entity_id(text: str) -> bool:
+        """Can `text` name a definition file? (Ids are checked before any path is built.)"""
+        return _ID_RE.fullmatch(text) is not None
+
+    # Every file name built from a caller's id or version goes through `_checked`: nothing
+    # else than a valid id (no separator, no "..", no NUL, at most 128 characters) ever
+    # reaches the filesystem.
+    @classmethod
+    def _checked(cls, entity_id: str) -> str:
+        if not cls.is_entity_id(entity_id):
+            raise Invalid(
+                f"Not a valid id: {entity_id[:80]!r} (letters, digits, _ . -; at most 128)",
+                details={"errors": [{"field": "id", "message": "letters, digits, _ . -; at most 128 characters"}]},
+            )
+        return entity_id
+
     def agent_path(self, agent_id: str) -> Path:
-        return self.agents / f"{agent_id}.json"
+        return self.agents / f"{self._checked(agent_id)}.json"
 
     def draft_path(self, workflow_id: str) -> Path:
-        return self.drafts / f"{workflow_id}.json"
+        return self.drafts / f"{self._checked(workflow_id)}.json"
 
     def temp_path(self, workflow_id: str) -> Path:
-        return self.temps / f"{workflow_id}.temp.json"
+        return self.temps / f"{self._checked(workflow_id)}.temp.json"
 
     def final_path(self, workflow_id: str, version: str) -> Path:
-        return self.finals / f"{workflow_id}.v{version}.json"
+        if _VERSION_RE.fullmatch(version) is None:
+            raise Invalid(f"Not a valid version: {version[:40]!r}", details={"errors": [{"field": "version", "message": "dotted integers"}]})
+        return self.finals / f"{self._checked(workflow_id)}.v{version}.json"
 
     def locate(self, path: Path) -> Location | None:
         """Name what `path` holds, or None if it is not a definition file of this layout."""
