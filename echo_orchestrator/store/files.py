@@ -385,8 +385,8 @@ class FileDefinitionStore:
 
     async def get_final(self, workflow_id: str, version: str) -> Workflow:
         key = version_key(version)
-        if self.layout.is_entity_id(found := self._workflow_id_of(workflow_id)):
-            await self._fresh(self.layout.final_path(found, canonical_version(version)))
+        if self.layout.is_entity_id(known := self._workflow_id_of(workflow_id)):
+            await self._fresh(self.layout.final_path(known, canonical_version(version)))
         entry = self._index.resolve(workflow_id)
         found = None if entry is None else next((w for v, w in entry.finals.items() if version_key(v) == key), None)
         if found is None:
