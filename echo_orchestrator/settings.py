@@ -38,6 +38,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Follow external edits of storage/ (git pull, editors) with watchfiles.
     watch: bool = True
     max_body_bytes: int = 10 * 1024 * 1024
+    # JSON nested deeper than this is refused (400) before it is decoded.
+    max_json_depth: int = 64
     # JSON price table merged over the built-in one (see engine/llm/prices.py).
     prices_file: Path | None = None
     # Follow the plugins folder and reload drop-in plugins when it changes.

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import anyio
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.types import Scope
 
@@ -23,6 +24,7 @@ from echo_orchestrator.api.error_handling import EXCEPTION_HANDLERS
 from echo_orchestrator.api.socketio import SocketIOBridge
 from echo_orchestrator.api.streaming import StreamController, ws_execution, ws_executions
 from echo_orchestrator.api.request_context import RequestMetrics, make_before_send
+from echo_orchestrator.api.requests import EchoRequest
 from echo_orchestrator.api.security import SecurityPolicy, caller_of, middleware
 from echo_orchestrator.container import Services, open_services
 from echo_orchestrator.security.callers import Caller
@@ -84,6 +86,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         before_send=[make_before_send(request_metrics)],
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
+        request_class=EchoRequest,
+        state=State({"max_json_depth": settings.max_json_depth}),
         logging_config=None,
     )
     return app

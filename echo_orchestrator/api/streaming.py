@@ -20,6 +20,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from litestar.status_codes import HTTP_200_OK
 
 from echo_orchestrator.api.controllers.executions import WorkflowExecuteRequest
+from echo_orchestrator.api.schemas.paging import MAX_SEQ
 from echo_orchestrator.api.security import caller_of
 from echo_orchestrator.container import Services
 from echo_orchestrator.security.callers import Caller
@@ -94,7 +95,7 @@ async def ws_execution(
     socket: WebSocket[Any, Any, Any],
     services: NamedDependency[Services],
     execution_id: FromPath[str],
-    after_seq: Annotated[int, QueryParameter(name="after_seq", ge=0)] = 0,
+    after_seq: Annotated[int, QueryParameter(name="after_seq", ge=0, le=MAX_SEQ)] = 0,
 ) -> None:
     """Native WebSocket joined to one execution at once (`?after_seq=` replays after it)."""
     await _serve(socket, services, execution_id, after_seq)
@@ -109,7 +110,7 @@ def _last_event_id(header: str | None, after_seq: int | None) -> int:
         value = int(header.strip())
     except ValueError:
         raise Invalid("Last-Event-ID must be the seq of an event", details={"errors": [{"field": "Last-Event-ID", "message": "integer"}]}) from None
-    if value < 0:
+    if not 0 <= value <= MAX_SEQ:
         raise Invalid("Last-Event-ID must be >= 0", details={"errors": [{"field": "Last-Event-ID", "message": "integer >= 0"}]})
     return value
 
@@ -137,7 +138,7 @@ class StreamController(Controller):
         services: NamedDependency[Services],
         execution_id: FromPath[str],
         last_event_id: Annotated[str | None, HeaderParameter(name="Last-Event-ID")] = None,
-        after_seq: Annotated[int | None, QueryParameter(name="after_seq", ge=0)] = None,
+        after_seq: Annotated[int | None, QueryParameter(name="after_seq", ge=0, le=MAX_SEQ)] = None,
     ) -> ServerSentEvent:
         await services.runtime.get_execution(execution_id)  # 404 before the stream starts
         return _sse(services, execution_id, _last_event_id(last_event_id, after_seq))

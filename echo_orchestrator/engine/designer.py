@@ -21,6 +21,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from echo_orchestrator.engine.llm.echo import EchoChatModel
 from echo_orchestrator.engine.validation import validate_draft
+from echo_orchestrator.errors import Invalid
 from echo_orchestrator.models import (
     Agent,
     AgentConstraints,
@@ -99,7 +100,9 @@ def _role_of(clause: str) -> tuple[str, str, str]:
 
 
 def design_offline(prompt: str, llm: LLMConfig) -> Design:
-    clauses = _clauses(prompt) or [prompt.strip()]
+    clauses = [c for c in _clauses(prompt) if c.strip()] or [prompt.strip()]
+    if not any(ch.isalnum() for ch in prompt):
+        raise Invalid("prompt must describe the work in words", details={"errors": [{"field": "prompt", "message": "no words"}]})
     model = _execution_model(prompt)
     agents: dict[str, Agent] = {}
     used_names: dict[str, int] = {}

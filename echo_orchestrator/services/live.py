@@ -21,6 +21,7 @@ from anyio.abc import TaskGroup
 from echo_orchestrator.engine.feed import EventFeed
 from echo_orchestrator.errors import BadRequest, EchoError, Forbidden, Invalid, NotFound, SubscriberTooSlow
 from echo_orchestrator.models import Event
+from echo_orchestrator.security.payloads import check_json_payload
 from echo_orchestrator.services.executions import ExecutionService
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,11 @@ class LiveSession:
     async def handle_text(self, text: str | bytes) -> None:
         """A native WebSocket frame: `{"event": <command>, "data": {...}}`."""
         try:
+            check_json_payload(text.encode() if isinstance(text, str) else text)
             frame = msgspec.json.decode(text)
+        except BadRequest as exc:
+            await self._transport.send("error", error_data(exc))
+            return
         except msgspec.DecodeError as exc:
             await self._transport.send("error", error_data(BadRequest(f"Malformed frame, not JSON: {exc}")))
             return
@@ -193,6 +198,6 @@ def _execution_id(data: Mapping[str, Any]) -> str:
 
 def _after_seq(data: Mapping[str, Any]) -> int:
     value = data.get("after_seq", 0)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1_000_000_000_000:
         raise Invalid("'after_seq' must be a whole number >= 0", details={"errors": [{"field": "after_seq", "message": "integer >= 0"}]})
     return value

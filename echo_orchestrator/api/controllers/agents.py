@@ -26,6 +26,7 @@ from echo_orchestrator.api.schemas.echoai import (
     PermissionValidation,
     WorkflowWithAgents,
 )
+from echo_orchestrator.api.requests import checked_body
 from echo_orchestrator.api.etags import IfMatch, IfNoneMatch, tagged
 from echo_orchestrator.container import Services
 from echo_orchestrator.engine.validation import ValidationReport
@@ -121,7 +122,7 @@ class AgentController(Controller):
         agent_id: FromPath[str],
         workflow_id: FromQuery[str | None] = None,
     ) -> PermissionTargets:
-        body = await request.body()
+        body = await checked_body(request)
         if workflow_id is not None:
             workflow, given = await services.workflows.stored_for_permissions(workflow_id), {}
         elif body.strip():

@@ -15,6 +15,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 from echo_orchestrator.container import Services
 from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.models import Event, Execution, ExecutionConfig, NodeExecution, StepExecution, utcnow
+from echo_orchestrator.api.schemas.paging import MAX_OFFSET
 
 
 class WorkflowExecuteRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -173,7 +174,7 @@ class ExecutionController(Controller):
         workflow_slug: FromQuery[str | None] = None,
         status: FromQuery[str | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)] = 0,
     ) -> dict[str, Any]:
         items, total = await services.runtime.list_executions(workflow_slug=workflow_slug, status=status, limit=limit, offset=offset)
         return {
@@ -240,7 +241,7 @@ class ExecutionController(Controller):
         execution_id: FromPath[str],
         event_type: FromQuery[str | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=10_000)] = 100,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)] = 0,
     ) -> dict[str, Any]:
         await services.runtime.get_execution(execution_id)
         items: list[Event]
@@ -298,7 +299,7 @@ class ExecutionController(Controller):
         workflow_slug: FromQuery[str | None] = None,
         execution_id: FromQuery[str | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)] = 0,
     ) -> dict[str, Any]:
         items, total = await services.executions_api.checkpoints(
             workflow_slug=workflow_slug, execution_id=execution_id, limit=limit, offset=offset

@@ -12,6 +12,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 
 from echo_orchestrator.api.schemas.graphs import GraphDetail, GraphEdgeOut, GraphList, GraphNodeOut
 from echo_orchestrator.container import Services
+from echo_orchestrator.api.schemas.paging import MAX_OFFSET
 
 
 class GraphController(Controller):
@@ -26,7 +27,7 @@ class GraphController(Controller):
         tags: Annotated[str | None, QueryParameter(description="comma-separated; a graph must have all")] = None,
         source: Annotated[Literal["plugin", "workflow"] | None, QueryParameter(description="only plugin graphs, or only workflows")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)] = 0,
     ) -> GraphList:
         wanted = [t.strip() for t in (tags or "").split(",") if t.strip()]
         entries, total = await services.graphs.list(category=category, tags=wanted, source=source, limit=limit, offset=offset)

@@ -1,0 +1,30 @@
+"""The request class: JSON bodies are checked for invalid UTF-8 and excessive nesting
+before anything decodes them (400 with the error body, never a 500 from deep in a decoder)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio.to_thread
+from litestar import Request
+
+from echo_orchestrator.security.payloads import DEFAULT_MAX_DEPTH, check_json_payload
+
+# A body this large is checked in a worker thread, not on the event loop.
+_THREADED_BYTES = 256 * 1024
+
+
+async def checked_body(request: Request[Any, Any, Any]) -> bytes:
+    body = await request.body()
+    depth = int(request.app.state.get("max_json_depth", DEFAULT_MAX_DEPTH))
+    if len(body) > _THREADED_BYTES:
+        await anyio.to_thread.run_sync(check_json_payload, body, depth)
+    else:
+        check_json_payload(body, depth)
+    return body
+
+
+class EchoRequest(Request[Any, Any, Any]):
+    async def json(self) -> Any:
+        await checked_body(self)
+        return await super().json()
