@@ -19,7 +19,7 @@ from echo_orchestrator.api.controllers.graphs import GraphController
 from echo_orchestrator.api.controllers.mcp import McpController
 from echo_orchestrator.api.controllers.service import ServiceController
 from echo_orchestrator.api.controllers.workflows import WorkflowLifecycleController
-from echo_orchestrator.api.docs import assets_router, openapi_config
+from echo_orchestrator.api.docs import assets_router, document_errors, openapi_config
 from echo_orchestrator.api.error_handling import EXCEPTION_HANDLERS
 from echo_orchestrator.api.socketio import SocketIOBridge
 from echo_orchestrator.api.streaming import StreamController, ws_execution, ws_executions
@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         install_log_filter()  # the handlers exist by now (uvicorn's and the CLI's)
+        document_errors(app.openapi_schema)  # built once, before the first request reads it
         async with open_services(settings) as services, anyio.create_task_group() as live_tasks:
             app.state.services = services
             socket_io.attach(services, live_tasks)

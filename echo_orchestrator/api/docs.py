@@ -7,11 +7,22 @@ The stock Swagger page loads its JS and CSS from a CDN and is blank offline; the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import swagger_ui_bundle  # type: ignore[import-untyped]
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Tag
+from litestar.openapi.spec import (
+    OpenAPI,
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Parameter,
+    Reference,
+    Schema,
+    Tag,
+)
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
@@ -47,3 +58,88 @@ def assets_router() -> ControllerRouterHandler:
     return create_static_files_router(
         path=ASSETS_PATH, directories=[_ASSETS_DIR], include_in_schema=False, name="docs-assets"
     )
+
+
+# The error statuses every operation may answer, with the one error body; more by kind below.
+_ALWAYS = {
+    "400": "Malformed request (bad JSON, invalid UTF-8, nesting too deep, a foreign Host)",
+    "401": "No or invalid credentials (when keys or tokens are configured)",
+    "403": "A read-only caller writing, or a foreign browser origin",
+    "404": "Not found",
+    "422": "A parameter or the body fails validation; each field in error.details.errors",
+    "429": "A rate limit is used up (see Retry-After)",
+    "500": "Unexpected failure (no internals; the log has the request id)",
+    "503": "Unavailable (storage unwritable, a dependency down)",
+}
+_WITH_BODY = {
+    "409": "Conflicts with what is stored (exists, in use, wrong state)",
+    "413": "Body larger than ECHO_MAX_BODY_BYTES",
+    "415": "Body is not application/json",
+}
+_UPSTREAM = {"502": "A tool or upstream service failed", "504": "A time limit ran out"}
+
+
+def _error_schema() -> Schema:
+    text = Schema(type=OpenAPIType.STRING)
+    info = Schema(
+        type=OpenAPIType.OBJECT,
+        required=["type", "message", "code", "details", "timestamp", "request_id"],
+        properties={
+            "type": Schema(type=OpenAPIType.STRING, examples=["ValidationError"]),
+            "message": text,
+            "code": Schema(type=OpenAPIType.STRING, examples=["ERR_VALIDATION_001"]),
+            "details": Schema(type=OpenAPIType.OBJECT),
+            "timestamp": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.DATE_TIME),
+            "request_id": text,
+        },
+    )
+    return Schema(type=OpenAPIType.OBJECT, required=["detail", "error"], properties={"detail": text, "error": info})
+
+
+def document_errors(openapi: OpenAPI) -> None:
+    """Every operation documents the error body it really sends (`{detail, error{…}}`), in
+    place of Litestar's default 400 body, so generated clients and schema checks agree with
+    what the server answers."""
+    assert openapi.components is not None
+    if openapi.components.schemas is None:
+        openapi.components.schemas = {}
+    openapi.components.schemas["ErrorResponse"] = _error_schema()
+    body = {"application/json": OpenAPIMediaType(schema=Reference(ref="#/components/schemas/ErrorResponse"))}
+    for path, item in (openapi.paths or {}).items():
+        for method in ("get", "post", "put", "patch", "delete"):
+            operation = getattr(item, method)
+            if operation is None:
+                continue
+            if operation.responses is None:
+                operation.responses = {}
+            _split_text_alternative(operation.responses.get("200"))
+            codes = dict(_ALWAYS)
+            if method != "get":
+                codes.update(_WITH_BODY)
+            if any(word in path for word in ("mcp", "execute", "resume", "respond")):
+                codes.update(_UPSTREAM)
+            headers = {p.name.lower() for p in operation.parameters or [] if isinstance(p, Parameter) and p.param_in == "header"}
+            if "if-match" in headers:
+                codes["412"] = "If-Match does not match the stored entity"
+            if "if-none-match" in headers:
+                operation.responses.setdefault("304", OpenAPIResponse(description="Not modified: If-None-Match matches"))
+            for code, description in codes.items():
+                operation.responses[code] = OpenAPIResponse(description=description, content=dict(body))
+
+
+def _split_text_alternative(response: Any) -> None:
+    """A handler returning `Model | Response[str]` (JSON, or text with `?format=mermaid`) is
+    rendered by Litestar as `oneOf: [Model, {}]`, which matches any body: document it as
+    what it is, the model as JSON or a string as text."""
+    if not isinstance(response, OpenAPIResponse) or not response.content:
+        return
+    media = response.content.get("application/json")
+    schema = None if media is None else media.schema
+    if not isinstance(schema, Schema) or not schema.one_of or len(schema.one_of) != 2:
+        return
+    model, anything = schema.one_of
+    if anything == Schema():  # the empty schema Litestar gives `Response[...]`
+        response.content = {
+            "application/json": OpenAPIMediaType(schema=model),
+            "text/plain": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
+        }
