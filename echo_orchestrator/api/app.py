@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[make_before_send(request_metrics)],
-        openapi_config=openapi_config(),
+        openapi_config=openapi_config(authenticated=policy.authenticator.required),
         request_max_body_size=settings.max_body_bytes,
         request_class=EchoRequest,
         state=State({"max_json_depth": settings.max_json_depth}),

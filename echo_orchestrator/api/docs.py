@@ -1,7 +1,10 @@
 """OpenAPI at /docs/openapi.json and Swagger UI at /docs, with its assets served locally.
 
-The stock Swagger page loads its JS and CSS from a CDN and is blank offline; the
-`swagger-ui-bundle` package ships them, and we serve them from /docs-assets.
+The stock Swagger page loads its JS and CSS from a CDN and is blank offline. Litestar writes
+OpenAPI 3.1, which Swagger UI renders from version 5 on (the `swagger-ui-bundle` package on
+PyPI stops at 4.15, which shows only "Unable to render this definition"), so Swagger UI 5's
+files from the npm package `swagger-ui-dist` are vendored in `static/swagger-ui/` with their
+licence, and served from /docs-assets.
 """
 
 from __future__ import annotations
@@ -9,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import swagger_ui_bundle  # type: ignore[import-untyped]
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import (
+    Components,
     OpenAPI,
     OpenAPIFormat,
     OpenAPIMediaType,
@@ -21,6 +24,7 @@ from litestar.openapi.spec import (
     Parameter,
     Reference,
     Schema,
+    SecurityScheme,
     Tag,
 )
 from litestar.static_files import create_static_files_router
@@ -29,10 +33,18 @@ from litestar.types import ControllerRouterHandler
 from echo_orchestrator import __version__
 
 ASSETS_PATH = "/docs-assets"
-_ASSETS_DIR = Path(swagger_ui_bundle.swagger_ui_path)
+_ASSETS_DIR = Path(__file__).parent / "static" / "swagger-ui"
 
 
-def openapi_config() -> OpenAPIConfig:
+def openapi_config(*, authenticated: bool = False) -> OpenAPIConfig:
+    """The OpenAPI document's settings; with keys or tokens configured it declares them, so
+    Swagger UI shows its Authorize button and try-it-out sends the key."""
+    components = Components(
+        security_schemes={
+            "bearer": SecurityScheme(type="http", scheme="bearer", description="An API key or a JWT"),
+            "apiKey": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header", description="An API key"),
+        }
+    )
     swagger = SwaggerRenderPlugin(
         path="/",
         js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
@@ -51,6 +63,8 @@ def openapi_config() -> OpenAPIConfig:
         render_plugins=[swagger],
         tags=[Tag(name="service", description="Health and metrics")],
         use_handler_docstrings=True,
+        components=components if authenticated else Components(),
+        security=[{"bearer": []}, {"apiKey": []}] if authenticated else None,
     )
 
 

@@ -44,7 +44,7 @@ from echo_orchestrator.settings import Settings
 
 # Open to anyone: liveness, and the docs (they hold no secret).
 OPEN_PATHS = ("/health",)
-OPEN_PREFIXES = ("/docs",)
+OPEN_PREFIXES = ("/docs", "/docs-assets")  # the page and its Swagger UI files
 # A route handler's `opt` key saying it authenticates its callers itself (Socket.IO, at connect).
 SELF_AUTHENTICATED = "self_authenticated"
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
