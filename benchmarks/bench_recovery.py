@@ -20,6 +20,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.helpers.server import REPO, running_server  # noqa: E402
+from tests.helpers.storage import copy_storage
 
 
 def main() -> None:
@@ -29,7 +30,7 @@ def main() -> None:
     body = {"input": {"task": "recover me", "llm": {"provider": "echo", "latency_ms": 500}}, "async": True}
     with tempfile.TemporaryDirectory() as tmp:
         storage = Path(tmp) / "storage"
-        shutil.copytree(REPO / "storage", storage)
+        copy_storage(storage)
         plugins = Path(tmp) / "plugins"
         with running_server(storage, "--plugins-dir", str(plugins)) as server, httpx.Client(base_url=server.url, timeout=30) as c:
             ids = [c.post("/graphs/ASIS/execute", json=body).json()["execution_id"] for _ in range(args.executions)]

@@ -31,6 +31,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.helpers.server import REPO, running_server  # noqa: E402
+from tests.helpers.storage import copy_storage
 
 FIREHOSE = REPO / "tests" / "fixtures" / "firehose-plugin"
 
@@ -135,7 +136,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        shutil.copytree(REPO / "storage", root / "storage")
+        copy_storage(root / "storage")
         shutil.copytree(FIREHOSE, root / "plugins" / "echo-firehose")
         with running_server(root / "storage", "--plugins-dir", str(root / "plugins")) as server:
             for stalled in (False, True):

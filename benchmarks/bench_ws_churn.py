@@ -25,6 +25,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.helpers.server import REPO, running_server  # noqa: E402
+from tests.helpers.storage import copy_storage
 
 
 async def churn(url: str, execution_id: str, total: int, batch: int) -> tuple[int, int]:
@@ -63,7 +64,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp())
-    shutil.copytree(REPO / "storage", root / "storage", ignore=shutil.ignore_patterns("runtime", "workspaces"))
+    copy_storage(root / "storage")
     env = {"ECHO_RATE_LIMIT_PER_HOUR": "0"}
     with running_server(root / "storage", "--plugins-dir", str(root / "plugins"), env=env) as server:
         process = psutil.Process(server.process.pid)

@@ -87,6 +87,10 @@ def _validate(args: argparse.Namespace) -> int:
         print(f"echo-orchestrator validate: {root}: no such storage folder", file=sys.stderr)
         return 2
     report = check_storage(root)
+    if args.deep:
+        from echo_orchestrator.services.deep_check import deep_problems
+
+        report.problems += deep_problems(root, Settings.from_env(plugins_dir=args.plugins_dir))
     for problem in report.problems:
         where = problem.file if problem.file == "workflows" else (root / problem.file).as_posix()
         print(f"{where}: {problem.field or '-'}: {problem.message}")
@@ -148,16 +152,48 @@ def _console_command(name: str, args: argparse.Namespace, run: Callable[[Setting
 
     from echo_orchestrator.errors import EchoError
 
-    out = Console(highlight=False)
+    # With --output json, stdout carries only the result document: the live view goes to stderr.
+    out = Console(highlight=False, stderr=getattr(args, "output", "text") == "json")
     try:
         settings = _console_settings(args)
         return anyio.run(run, settings, out)
-    except httpx.HTTPError as exc:  # the server is down, or the connection broke for good
+    except BaseException as exc:  # noqa: BLE001 - every failure is one line (or a trace with --debug)
+        return _report(name, args, _innermost(exc), debug=args.debug)
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    """The error that matters inside task-group wrappers (ExceptionGroups of one)."""
+    while isinstance(exc, BaseExceptionGroup):
+        leaves = [e for e in exc.exceptions if not isinstance(e, GeneratorExit)]
+        if not leaves:
+            break
+        exc = leaves[0]
+    return exc
+
+
+def _report(name: str, args: argparse.Namespace, exc: BaseException, *, debug: bool) -> int:
+    import traceback
+
+    import httpx
+
+    from echo_orchestrator.errors import EchoError
+
+    if isinstance(exc, KeyboardInterrupt):
+        print(f"echo-orchestrator {name}: interrupted", file=sys.stderr)
+        return 130
+    if isinstance(exc, SystemExit):
+        return int(exc.code or 0)
+    if debug:
+        traceback.print_exception(exc)
+    if isinstance(exc, httpx.HTTPError):  # the server is down, or the connection broke for good
         print(f"echo-orchestrator {name}: cannot reach {args.server}: {exc}", file=sys.stderr)
-        return 2
-    except (ValueError, OSError, EchoError) as exc:
-        print(f"echo-orchestrator {name}: {getattr(exc, 'message', exc)}", file=sys.stderr)
-        return 2
+    elif isinstance(exc, EchoError):
+        print(f"echo-orchestrator {name}: {exc.message}", file=sys.stderr)
+    elif isinstance(exc, ValueError | OSError):
+        print(f"echo-orchestrator {name}: {exc}", file=sys.stderr)
+    else:
+        print(f"echo-orchestrator {name}: unexpected {type(exc).__name__}: {exc} (--debug shows where)", file=sys.stderr)
+    return 2
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -165,7 +201,7 @@ def _run(args: argparse.Namespace) -> int:
 
     async def run(settings: Settings, out: Any) -> int:
         inputs = console.parse_inputs(args.input or [], args.input_file or [])
-        return await console.run(args.workflow, inputs, server=args.server, settings=settings, console=out)
+        return await console.run(args.workflow, inputs, server=args.server, settings=settings, console=out, output=args.output)
 
     return _console_command("run", args, run)
 
@@ -174,9 +210,16 @@ def _follow(args: argparse.Namespace) -> int:
     from echo_orchestrator import console
 
     async def follow(settings: Settings, out: Any) -> int:
-        return await console.follow(args.execution_id, server=args.server, settings=settings, console=out)
+        return await console.follow(args.execution_id, server=args.server, settings=settings, console=out, output=args.output)
 
     return _console_command("follow", args, follow)
+
+
+def _client_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--output", choices=["text", "json"], default="text", help="json: print only the result document on stdout (for scripts)"
+    )
+    command.add_argument("--debug", action="store_true", help="show the traceback of a failure")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -212,6 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
         "validate", help="check every file of a storage folder; exit 1 on any problem (pre-commit, CI)"
     )
     validate.add_argument("path", nargs="?", help="storage folder (env ECHO_STORAGE_DIR, default ./storage)")
+    validate.add_argument(
+        "--deep", action="store_true", help="also validate and compile every workflow as a run would (plugins, providers, tools)"
+    )
+    validate.add_argument("--plugins-dir", type=Path, help="drop-in plugins folder for --deep (env ECHO_PLUGINS_DIR)")
     validate.set_defaults(handler=_validate)
 
     run = commands.add_parser(
@@ -224,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--server", metavar="URL", help="run on this server (default: in this process, on the local storage)")
     run.add_argument("--storage", type=Path, help="storage folder for a local run (env ECHO_STORAGE_DIR, default ./storage)")
     run.add_argument("--plugins-dir", type=Path, help="drop-in plugins folder for a local run")
+    _client_options(run)
     run.set_defaults(handler=_run)
 
     follow = commands.add_parser("follow", help="follow an execution's live progress until it ends")
@@ -231,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     follow.add_argument("--server", metavar="URL", help="follow it on this server (default: read the local storage's runtime database)")
     follow.add_argument("--storage", type=Path, help="storage folder (env ECHO_STORAGE_DIR, default ./storage)")
     follow.add_argument("--plugins-dir", type=Path, help=argparse.SUPPRESS)
+    _client_options(follow)
     follow.set_defaults(handler=_follow)
 
     plugins = commands.add_parser(

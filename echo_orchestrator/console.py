@@ -10,8 +10,11 @@ and cost; an interactive prompt is answered at the terminal.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
+import signal
+import sys
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +45,12 @@ class Source(Protocol):
 
     async def pending_prompt(self, execution_id: str) -> str | None:
         """The prompt id the execution waits on now (a replayed prompt may be long answered)."""
+
+    async def cancel(self, execution_id: str) -> None:
+        """Stop the execution now (Ctrl-C at the terminal)."""
+
+    async def result(self, execution_id: str) -> dict[str, Any]:
+        """The ended execution: status, outputs, error."""
 
 
 @dataclass
@@ -118,6 +127,17 @@ class RemoteSource:
         _raise_for(r)
         return _waiting_on(r.json().get("status"), r.json().get("pending_prompt"))
 
+    async def cancel(self, execution_id: str) -> None:
+        body = {"graceful": False, "reason": "cancelled at the terminal (Ctrl-C)"}
+        _raise_for(await self._client.post(f"/executions/{execution_id}/cancel", json=body))
+
+    async def result(self, execution_id: str) -> dict[str, Any]:
+        r = await self._client.get(f"/executions/{execution_id}/info")
+        _raise_for(r)
+        info: dict[str, Any] = r.json()
+        found = {k: info.get(k) for k in ("execution_id", "status", "outputs", "error", "duration_seconds")}
+        return {**found, "total_steps": (info.get("progress") or {}).get("total_steps")}
+
 
 class LocalRunSource:
     """The engine in this process, on the local storage."""
@@ -149,6 +169,27 @@ class LocalRunSource:
         execution = await self._services.runtime.get_execution(execution_id)
         return _waiting_on(execution.status, execution.pending_prompt)
 
+    async def cancel(self, execution_id: str) -> None:
+        await self._services.executions.cancel(execution_id, graceful=False, reason="cancelled at the terminal (Ctrl-C)")
+
+    async def result(self, execution_id: str) -> dict[str, Any]:
+        return _result_of(await self._services.runtime.get_execution(execution_id))
+
+
+def _result_of(execution: Any) -> dict[str, Any]:
+    import msgspec
+
+    started = execution.started_at or execution.created_at
+    duration = (execution.completed_at - started).total_seconds() if execution.completed_at and started else None
+    return {
+        "execution_id": execution.execution_id,
+        "status": execution.status,
+        "outputs": execution.outputs,
+        "error": msgspec.to_builtins(execution.error),
+        "duration_seconds": None if duration is None else round(duration, 3),
+        "total_steps": execution.total_steps,
+    }
+
 
 class StoredSource:
     """The runtime database of a storage folder, read as it grows: follows an execution that
@@ -179,6 +220,12 @@ class StoredSource:
     async def pending_prompt(self, execution_id: str) -> str | None:
         execution = await self._runtime.get_execution(execution_id)
         return _waiting_on(execution.status, execution.pending_prompt)
+
+    async def cancel(self, execution_id: str) -> None:
+        raise BadRequest("Cancelling needs the process that runs the execution, or POST /executions/{id}/cancel on a server")
+
+    async def result(self, execution_id: str) -> dict[str, Any]:
+        return _result_of(await self._runtime.get_execution(execution_id))
 
 
 def _waiting_on(status: Any, prompt: Any) -> str | None:
@@ -235,8 +282,11 @@ class RunView:
         self.progress.update(self.task, stats=self.stats())
 
 
-def _ask(console: Console, prompt: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The answer to an interactive prompt, read at the terminal (None: no terminal to ask)."""
+def _ask(terminal: Console, prompt: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The answer to an interactive prompt, read at the terminal (None: nothing to read).
+    Without a terminal (answers piped in by a script) the answers are read silently: no
+    question text is printed where nobody reads it."""
+    console = terminal if sys.stdin.isatty() else Console(file=io.StringIO())
     console.print(f"\n[bold]{prompt.get('message', 'Your answer is needed')}[/]")
     if prompt.get("output") is not None:
         console.print(prompt["output"])
@@ -245,7 +295,17 @@ def _ask(console: Console, prompt: Mapping[str, Any]) -> dict[str, Any] | None:
         response = Prompt.ask("answer", choices=options, default=options[0], console=console)
         answer: dict[str, Any] = {"prompt_id": prompt["prompt_id"], "response": response}
         if response == "modify":
-            answer["changes"] = json.loads(Prompt.ask("changes (a JSON object)", default="{}", console=console))
+            while True:  # asked again until it is a JSON object
+                text = Prompt.ask("changes (a JSON object)", default="{}", console=console)
+                try:
+                    changes = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    console.print(f"[red]not JSON[/] ({exc.msg}); try again, e.g. {{\"tone\": \"formal\"}}")
+                    continue
+                if isinstance(changes, dict):
+                    answer["changes"] = changes
+                    break
+                console.print("[red]a JSON object is needed[/] ({...}); try again")
         elif response == "reject":
             answer["reason"] = Prompt.ask("reason", default="", console=console) or None
     except EOFError:
@@ -253,10 +313,15 @@ def _ask(console: Console, prompt: Mapping[str, Any]) -> dict[str, Any] | None:
     return answer
 
 
-async def watch(source: Source, execution_id: str, console: Console, *, interactive: bool = True) -> int:
-    """Show an execution until it ends; answer its prompts at the terminal. The exit code."""
+async def watch(
+    source: Source, execution_id: str, console: Console, *, interactive: bool = True, output: str = "text"
+) -> int:
+    """Show an execution until it ends, answer its prompts at the terminal, then show its
+    result (`output="json"`: only the result document, on stdout, for scripts). The exit code."""
     view = RunView(console)
     console.print(f"execution [bold]{execution_id}[/]")
+    total = (await source.result(execution_id)).get("total_steps")
+    view.progress.update(view.task, total=total or None, description="running")
     with view.progress:
         async for _seq, event_type, data in source.events(execution_id):
             view.show(event_type, data)
@@ -268,8 +333,47 @@ async def watch(source: Source, execution_id: str, console: Console, *, interact
                     return EXIT["paused"]
                 await source.respond(execution_id, answer)
                 view.progress.start()
-    console.print(f"{view.status or 'ended'} · {view.stats()}")
-    return EXIT.get(view.status or "failed", 1)
+    result = await source.result(execution_id)
+    show_result(result, console, output)
+    console.print(f"{view.status or result.get('status') or 'ended'} · {view.stats()}")
+    return EXIT.get(view.status or str(result.get("status")), 1)
+
+
+def show_result(result: Mapping[str, Any], console: Console, output: str) -> None:
+    if output == "json":
+        sys.stdout.write(json.dumps(dict(result), indent=2, default=str) + "\n")
+        sys.stdout.flush()
+        return
+    if result.get("outputs"):
+        console.print("[bold]result[/]")
+        console.print_json(json.dumps(result["outputs"], default=str))
+
+
+async def interruptible(console: Console, body: Any, on_interrupt: Any = None) -> int:
+    """Run `body()`; the first Ctrl-C calls `on_interrupt()` (cancel the run) and lets the run
+    end as cancelled, a second one quits at once. Exit 130 when interrupted."""
+    interrupted = False
+    result = 130
+    async with anyio.create_task_group() as tg:
+
+        async def signals() -> None:
+            nonlocal interrupted
+            with anyio.open_signal_receiver(signal.SIGINT) as received:
+                async for _ in received:
+                    if interrupted:
+                        console.print("[red]interrupted[/]")
+                        os._exit(130)  # the second Ctrl-C: now, whatever is in flight
+                    interrupted = True
+                    if on_interrupt is None:
+                        tg.cancel_scope.cancel()
+                        return
+                    console.print("[yellow]cancelling[/] (Ctrl-C again to quit at once)")
+                    tg.start_soon(on_interrupt)
+
+        tg.start_soon(signals)
+        result = await body()
+        tg.cancel_scope.cancel()
+    return 130 if interrupted else result
 
 
 def parse_inputs(pairs: list[str], files: list[Path]) -> dict[str, Any]:
@@ -296,34 +400,55 @@ def server_client(server: str) -> httpx.AsyncClient:
     """A client of a server; `ECHO_API_KEY` (a key or a JWT) authenticates it when set."""
     key = os.environ.get("ECHO_API_KEY", "").strip()
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.AsyncClient(base_url=server, timeout=30, headers=headers)
+    return httpx.AsyncClient(base_url=normalise_server(server), timeout=30, headers=headers)
 
 
-async def run(target: str, inputs: Mapping[str, Any], *, server: str | None, settings: Settings, console: Console) -> int:
+async def run(
+    target: str, inputs: Mapping[str, Any], *, server: str | None, settings: Settings, console: Console, output: str = "text"
+) -> int:
     if server is not None:
         async with server_client(server) as client:
-            source = RemoteSource(client)
-            return await watch(source, await source.start(target, inputs), console)
+            source: Source = RemoteSource(client)
+            execution_id = await source.start(target, inputs)
+            return await interruptible(
+                console, lambda: watch(source, execution_id, console, output=output), lambda: source.cancel(execution_id)
+            )
     from echo_orchestrator.container import open_services
 
     async with open_services(settings) as services:
         local = LocalRunSource(services)
-        return await watch(local, await local.start(target, inputs), console)
+        started = await local.start(target, inputs)
+        return await interruptible(
+            console, lambda: watch(local, started, console, output=output), lambda: local.cancel(started)
+        )
 
 
-async def follow(execution_id: str, *, server: str | None, settings: Settings, console: Console) -> int:
+async def follow(execution_id: str, *, server: str | None, settings: Settings, console: Console, output: str = "text") -> int:
     if server is not None:
         async with server_client(server) as client:
-            return await watch(RemoteSource(client), execution_id, console)
+            remote = RemoteSource(client)
+            return await interruptible(console, lambda: watch(remote, execution_id, console, output=output))
     from echo_orchestrator.store.runtime import RuntimeStore
 
     runtime = RuntimeStore(settings.storage_dir / "runtime" / "runtime.sqlite")
     await runtime.open()
     try:
-        return await watch(StoredSource(runtime), execution_id, console, interactive=False)
+        stored = StoredSource(runtime)
+        return await interruptible(console, lambda: watch(stored, execution_id, console, interactive=False, output=output))
     finally:
         with contextlib.suppress(Exception):
             await runtime.close()
+
+
+def normalise_server(server: str) -> str:
+    """`--server` as given: `host:port`, `localhost:8000`, or a full URL."""
+    text = server.strip().rstrip("/")
+    if "://" not in text:
+        text = f"http://{text}"
+    scheme = text.split("://", 1)[0].lower()
+    if scheme not in ("http", "https"):
+        raise ValueError(f"--server {server!r}: use host:port or an http(s):// URL")
+    return text
 
 
 def _raise_for(response: httpx.Response) -> None:

@@ -163,15 +163,19 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         len(snapshot.providers),
         len(snapshot.problems),
     )
-    async with hub.running(), executions.running(), anyio.create_task_group() as tg:
-        if settings.watch:
-            tg.start_soon(_never_fatal, "storage watcher", store.follow_changes)
-        if settings.watch_plugins:
-            tg.start_soon(_never_fatal, "plugin watcher", registry.follow_changes)
-        try:
-            yield services
-        finally:
-            await store.close()
-            await registry.close()
-            tg.cancel_scope.cancel()
-    await runtime.close()
+    try:
+        async with hub.running(), executions.running(), anyio.create_task_group() as tg:
+            if settings.watch:
+                tg.start_soon(_never_fatal, "storage watcher", store.follow_changes)
+            if settings.watch_plugins:
+                tg.start_soon(_never_fatal, "plugin watcher", registry.follow_changes)
+            try:
+                yield services
+            finally:
+                await store.close()
+                await registry.close()
+                tg.cancel_scope.cancel()
+    finally:
+        # Also when the body failed: the database's worker thread would keep the process alive.
+        with anyio.CancelScope(shield=True):
+            await runtime.close()

@@ -43,7 +43,7 @@ from echo_orchestrator.security.network import (
 from echo_orchestrator.settings import Settings
 
 # Open to anyone: liveness, and the docs (they hold no secret).
-OPEN_PATHS = ("/health",)
+OPEN_PATHS = ("/health", "/health/ready")
 OPEN_PREFIXES = ("/docs", "/docs-assets")  # the page and its Swagger UI files
 # A route handler's `opt` key saying it authenticates its callers itself (Socket.IO, at connect).
 SELF_AUTHENTICATED = "self_authenticated"

@@ -174,6 +174,11 @@ class ExecutionManager:
     def active(self) -> int:
         return len(self._live)
 
+    @property
+    def running_now(self) -> bool:
+        """Whether the engine accepts runs (between start-up recovery and shutdown)."""
+        return self._tg is not None
+
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[ExecutionManager]:
         interrupted = await self.runtime.mark_interrupted()
@@ -283,7 +288,7 @@ class ExecutionManager:
 
     async def resume(self, execution_id: str) -> Execution:
         """Continue a failed or cancelled execution from its last checkpoint; finished steps are not redone."""
-        execution = await self.runtime.get_execution(execution_id)
+        execution = await self._settle_orphan(await self.runtime.get_execution(execution_id), cancelled=False)
         if execution.status not in ("failed", "cancelled"):
             raise Conflict(f"Execution '{execution_id}' is {execution.status}; only a failed or cancelled one can be resumed")
         if self.checkpointer is None or not execution.config.enable_checkpoints:
@@ -307,8 +312,23 @@ class ExecutionManager:
             await live.done.wait()
         return await self.runtime.get_execution(execution_id)
 
+    async def _settle_orphan(self, execution: Execution, *, cancelled: bool) -> Execution:
+        """An execution recorded running that no process runs any more (its process died: a
+        CLI run interrupted, a worker killed) is ended now, so cancel and resume work on it
+        from any process. One that another live process runs is that process's to change."""
+        if execution.execution_id in self._live or execution.status not in INTERRUPTIBLE:
+            return execution
+        if not await self.runtime.mark_interrupted([execution.execution_id], cancelled=cancelled):
+            raise Conflict(
+                f"Execution '{execution.execution_id}' is running in another process; cancel or resume it there",
+                details={"execution_id": execution.execution_id, "status": execution.status},
+            )
+        return await self.runtime.get_execution(execution.execution_id)
+
     async def cancel(self, execution_id: str, *, graceful: bool, reason: str | None) -> Execution:
         execution = await self.runtime.get_execution(execution_id)
+        if execution_id not in self._live and execution.status in INTERRUPTIBLE:
+            return await self._settle_orphan(execution, cancelled=True)
         live = self._live.get(execution_id)
         if live is None or execution.status in TERMINAL_STATUSES:
             raise Conflict(

@@ -256,24 +256,30 @@ class RuntimeStore:
         )
         return [msgspec.json.decode(r[0], type=Execution) for r in rows], int(total or 0)
 
-    async def mark_interrupted(self) -> list[str]:
-        """Executions left active by a process that died: failed, with the reason, never left
-        running. Those another live process on this machine runs (a CLI `run` next to the
-        server, another worker) are left alone."""
-        rows = await self._rows(
-            f"SELECT doc, owner FROM executions WHERE status IN ({','.join('?' * len(INTERRUPTIBLE))})", list(INTERRUPTIBLE)
-        )
+    async def mark_interrupted(
+        self, only: Sequence[str] | None = None, *, cancelled: bool = False
+    ) -> list[str]:
+        """Executions left active by a process that died: failed (or, when a caller asked to
+        cancel one, cancelled), with the reason, never left running. Those another live
+        process on this machine runs (a CLI `run` next to the server, another worker) are
+        left alone. `only`: just these executions."""
+        query = f"SELECT doc, owner FROM executions WHERE status IN ({','.join('?' * len(INTERRUPTIBLE))})"
+        params: list[Any] = list(INTERRUPTIBLE)
+        if only is not None:
+            query += f" AND execution_id IN ({','.join('?' * len(only))})"
+            params += list(only)
+        rows = await self._rows(query, params)
         ids: list[str] = []
         for doc, owner in rows:
             if _owned_elsewhere(owner):
                 continue
             execution = msgspec.json.decode(doc, type=Execution)
-            execution.status = "failed"
+            execution.status = "cancelled" if cancelled else "failed"
             execution.completed_at = utcnow()
             execution.error = ErrorInfo(
                 type="ExecutionError",
-                message="The server stopped while this execution was running; resume it to continue from its last checkpoint",
-                code="ERR_EXEC_001",
+                message="The process running this execution stopped; resume it to continue from its last checkpoint",
+                code="ERR_EXEC_003" if cancelled else "ERR_EXEC_001",
             )
             await self.save_execution(execution)
             for step in await self.list_steps(execution.execution_id):
@@ -281,7 +287,8 @@ class RuntimeStore:
                     step.status, step.completed_at = "failed", execution.completed_at
                     step.error = execution.error
                     await self.save_step(step)
-            await self.append_event(execution.execution_id, "execution_failed", {"status": "failed", "error": msgspec.to_builtins(execution.error)})
+            event: EventType = "execution_cancelled" if cancelled else "execution_failed"
+            await self.append_event(execution.execution_id, event, {"status": execution.status, "error": msgspec.to_builtins(execution.error)})
             ids.append(execution.execution_id)
         await self.commit()
         return ids

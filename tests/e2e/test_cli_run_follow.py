@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.helpers.server import REPO, RunningServer, running_server
+from tests.helpers.storage import copy_storage
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     root = tmp_path_factory.mktemp("cli")
-    shutil.copytree(REPO / "storage", root / "storage")
+    copy_storage(root / "storage")
     # The operator allows a dead port as an OpenAI endpoint: a run sent there fails for real.
     env = {"ECHO_LLM_ALLOWED_BASE_URLS": "http://127.0.0.1:9", "OPENAI_API_KEY": "sk-test"}
     with running_server(root / "storage", "--plugins-dir", str(root / "plugins"), env=env) as running:
@@ -39,7 +40,7 @@ def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
 
 
 def test_run_in_process_on_local_storage(tmp_path: Path) -> None:
-    shutil.copytree(REPO / "storage", tmp_path / "storage")
+    copy_storage(tmp_path / "storage")
     inputs = tmp_path / "inputs.json"
     inputs.write_text(json.dumps({"topic": "from a file"}))
     done = cli("run", "market-research", "--input-file", str(inputs), "--input", "topic=tea",

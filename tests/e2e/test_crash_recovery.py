@@ -12,13 +12,14 @@ import httpx
 import pytest
 
 from tests.helpers.server import REPO, running_server
+from tests.helpers.storage import copy_storage
 
 pytestmark = pytest.mark.e2e
 
 
 def test_kill_9_then_restart_and_resume(tmp_path: Path) -> None:
     storage = tmp_path / "storage"
-    shutil.copytree(REPO / "storage", storage)
+    copy_storage(storage)
     body = {"input": {"task": "slow", "llm": {"provider": "echo", "latency_ms": 400}}, "async": True}
     with running_server(storage, "--plugins-dir", str(tmp_path / "p")) as server, httpx.Client(base_url=server.url) as c:
         ids = [c.post("/graphs/ASIS/execute", json=body).json()["execution_id"] for _ in range(5)]
@@ -33,7 +34,7 @@ def test_kill_9_then_restart_and_resume(tmp_path: Path) -> None:
         assert c.get("/executions?status=running").json()["total"] == 0
         for eid in ids:
             record = c.get(f"/executions/{eid}").json()
-            assert record["status"] == "failed" and "stopped while" in record["error"]["message"]
+            assert record["status"] == "failed" and "running this execution stopped" in record["error"]["message"]
             assert c.post(f"/executions/{eid}/resume").status_code == 202
         deadline = time.monotonic() + 20
         while {c.get(f"/executions/{e}").json()["status"] for e in ids} != {"completed"}:

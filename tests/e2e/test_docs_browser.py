@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.helpers.server import REPO, RunningServer, running_server
+from tests.helpers.storage import copy_storage
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +39,7 @@ def rendered_dom(url: str, tmp: Path) -> str:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     root = tmp_path_factory.mktemp("docs")
-    shutil.copytree(REPO / "storage", root / "storage", ignore=shutil.ignore_patterns("runtime", "workspaces"))
+    copy_storage(root / "storage")
     with running_server(root / "storage", "--plugins-dir", str(root / "plugins")) as running:
         yield running
 
@@ -57,7 +58,7 @@ def test_docs_render_every_operation(server: RunningServer, tmp_path: Path) -> N
 
 @needs_chromium
 def test_docs_offer_the_key_when_keys_exist(tmp_path: Path) -> None:
-    shutil.copytree(REPO / "storage", tmp_path / "storage", ignore=shutil.ignore_patterns("runtime", "workspaces"))
+    copy_storage(tmp_path / "storage")
     env = {"ECHO_API_KEYS": "eo_docs-browser-key-0123456789abcdef"}
     with running_server(tmp_path / "storage", "--plugins-dir", str(tmp_path / "p"), env=env) as secured:
         assert httpx.get(f"{secured.url}/docs").status_code == 200  # open, though the API needs a key

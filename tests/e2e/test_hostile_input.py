@@ -16,6 +16,7 @@ import psutil
 import pytest
 
 from tests.helpers.server import REPO, RunningServer, running_server
+from tests.helpers.storage import copy_storage
 
 pytestmark = pytest.mark.e2e
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     root = tmp_path_factory.mktemp("hostile")
-    shutil.copytree(REPO / "storage", root / "storage", ignore=shutil.ignore_patterns("runtime", "workspaces"))
+    copy_storage(root / "storage")
     # Fuzzing sends thousands of requests: no rate limit here (the limits have their own tests).
     env = {"ECHO_RATE_LIMIT_PER_HOUR": "0", "ECHO_MCP_TOOL_CALLS_PER_HOUR": "0"}
     with running_server(root / "storage", "--plugins-dir", str(root / "plugins"), env=env) as running:

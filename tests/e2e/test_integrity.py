@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.helpers.server import REPO, RunningServer, running_server
+from tests.helpers.storage import copy_storage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
@@ -24,7 +25,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 @pytest.fixture(scope="module", params=[1, 2], ids=["1-worker", "2-workers"])
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     root = tmp_path_factory.mktemp(f"integrity{request.param}")
-    shutil.copytree(REPO / "storage", root / "storage", ignore=shutil.ignore_patterns("runtime", "workspaces"))
+    copy_storage(root / "storage")
     with running_server(root / "storage", "--plugins-dir", str(root / "plugins"), "--workers", str(request.param), timeout=40) as running:
         yield running
 

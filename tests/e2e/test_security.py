@@ -29,6 +29,7 @@ from websockets.exceptions import InvalidStatus
 from echo_orchestrator.security.keys import stored_line
 from tests.helpers.fake_llm import fake_llm_server
 from tests.helpers.server import REPO, RunningServer, free_port, running_server
+from tests.helpers.storage import copy_storage
 
 pytestmark = pytest.mark.e2e
 
@@ -107,7 +108,7 @@ def llm_listener() -> Iterator[str]:
 def secured(tmp_path_factory: pytest.TempPathFactory, jwks: tuple[_Jwks, str]) -> Iterator[RunningServer]:
     root = tmp_path_factory.mktemp("secured")
     storage = root / "storage"
-    shutil.copytree(REPO / "storage", storage, ignore=shutil.ignore_patterns("runtime", "workspaces"))
+    copy_storage(storage)
     s = MCP_SECRETS
     (storage / "mcp_settings.json").write_text(
         json.dumps(
@@ -416,7 +417,7 @@ def test_keys_new_prints_a_key_and_its_stored_line(tmp_path: Path) -> None:
     assert key.startswith("eo_") and len(key) > 40
     assert line.startswith("sha256:") and line.endswith("id=grafana read-only") and key not in line
     (tmp_path / "keys").write_text(line + "\n")
-    shutil.copytree(REPO / "storage", tmp_path / "storage", ignore=shutil.ignore_patterns("runtime", "workspaces"))
+    copy_storage(tmp_path / "storage")
     env = {"ECHO_API_KEYS_FILE": str(tmp_path / "keys")}
     with running_server(tmp_path / "storage", "--plugins-dir", str(tmp_path / "p"), env=env) as server:
         assert httpx.get(f"{server.url}/agents/list", headers=auth(key)).status_code == 200
@@ -451,7 +452,7 @@ def test_serve_refuses_a_public_address_without_keys(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     root = tmp_path_factory.mktemp("limited")
-    shutil.copytree(REPO / "storage", root / "storage", ignore=shutil.ignore_patterns("runtime", "workspaces"))
+    copy_storage(root / "storage")
     env = {
         "ECHO_API_KEYS": f"{FULL_KEY},{READ_KEY} id=other",
         "ECHO_RATE_LIMIT_PER_HOUR": "6",
@@ -487,7 +488,7 @@ def test_rate_limit_headers_count_down_then_429(limited: RunningServer) -> None:
 @pytest.fixture(scope="module")
 def tool_limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     root = tmp_path_factory.mktemp("tool_limited")
-    shutil.copytree(REPO / "storage", root / "storage", ignore=shutil.ignore_patterns("runtime", "workspaces"))
+    copy_storage(root / "storage")
     env = {"ECHO_API_KEYS": FULL_KEY, "ECHO_MCP_TOOL_CALLS_PER_HOUR": "2", "ECHO_MAX_EXECUTIONS_PER_CALLER": "1"}
     with running_server(root / "storage", "--plugins-dir", str(root / "plugins"), env=env) as running:
         yield running

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.helpers.server import REPO, RunningServer, running_server
+from tests.helpers.storage import copy_storage
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     storage = tmp_path_factory.mktemp("e2e") / "storage"
-    shutil.copytree(REPO / "storage", storage)
+    copy_storage(storage)
     with running_server(storage) as running:
         yield running
 
@@ -82,7 +83,7 @@ def test_error_body_and_request_id_over_http(server: RunningServer) -> None:
 
 def test_git_checkout_is_visible_through_the_api(tmp_path: Path) -> None:
     storage = tmp_path / "storage"
-    shutil.copytree(REPO / "storage", storage)
+    copy_storage(storage)
 
     def git(*args: str) -> None:
         subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=storage, check=True, capture_output=True)

@@ -17,6 +17,7 @@ import websockets
 
 from tests.helpers.server import REPO, RunningServer, running_server
 from tests.helpers.streams import TERMINAL, SseEvent, data, seqs, sse_events
+from tests.helpers.storage import copy_storage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
@@ -27,7 +28,7 @@ SLOW_RUN = {"input": {"task": "stream me", "llm": {"provider": "echo", "latency_
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     root = tmp_path_factory.mktemp("streaming")
-    shutil.copytree(REPO / "storage", root / "storage")
+    copy_storage(root / "storage")
     shutil.copytree(FIREHOSE, root / "plugins" / "echo-firehose")
     env = {"ECHO_SSE_KEEPALIVE_SECONDS": "0.2"}
     with running_server(root / "storage", "--plugins-dir", str(root / "plugins"), env=env) as running:

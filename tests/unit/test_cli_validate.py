@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from tests.helpers.storage import copy_storage
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -25,7 +26,7 @@ def test_shipped_storage_passes() -> None:
 
 def test_broken_file_fails_naming_file_and_field(tmp_path: Path) -> None:
     root = tmp_path / "storage"
-    shutil.copytree(REPO / "storage", root)
+    copy_storage(root)
     broken = root / "agents" / "analyzer.json"
     broken.write_text(broken.read_text().replace('"temperature": 0.2', '"temperature": "hot"'))
     (root / "workflows" / "draft" / "wf_x.json").write_text('{"workflow_id": "wf_x", "slug": "sales-insights"}')

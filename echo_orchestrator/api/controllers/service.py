@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 
 from echo_orchestrator import __version__
 from echo_orchestrator.api.request_context import RequestMetrics
+from echo_orchestrator.errors import Unavailable
 from echo_orchestrator.api.schemas.service import (
     ExecutionCounts,
     Health,
     LiveCounts,
     McpHealth,
     PluginHealth,
+    Readiness,
     ServiceHealth,
     ServiceMetrics,
     StorageHealth,
@@ -40,6 +42,19 @@ class ServiceController(Controller):
     @get("/health", summary="Liveness check")
     async def health(self) -> Health:
         return Health(status="healthy", timestamp=utcnow_iso())
+
+    @get("/health/ready", summary="Readiness for container probes: 503 until storage and the engine can serve")
+    async def ready(self, request: Request[Any, Any, Any]) -> Readiness:
+        services = request.app.state.get("services")
+        checks = {
+            "started": services is not None,
+            "storage_writable": services is not None and services.store.writable(),
+            "engine_running": services is not None and services.executions.running_now,
+        }
+        if not all(checks.values()):
+            failing = ", ".join(name for name, ok in checks.items() if not ok)
+            raise Unavailable(f"Not ready: {failing}", details={"checks": checks})
+        return Readiness(status="ready", timestamp=utcnow_iso(), checks=checks)
 
     @get("/service/health", summary="Storage, plugins, MCP and engine status")
     async def service_health(self, services: NamedDependency[Services]) -> ServiceHealth:

@@ -15,6 +15,12 @@ class Health(msgspec.Struct, kw_only=True):
     timestamp: str
 
 
+class Readiness(msgspec.Struct, kw_only=True):
+    status: str
+    timestamp: str
+    checks: dict[str, bool]
+
+
 class StorageHealth(msgspec.Struct, kw_only=True):
     status: str  # "ok" | "degraded" | "unwritable"
     root: str

@@ -11,6 +11,7 @@ from litestar.testing import TestClient
 from echo_orchestrator.api.app import create_app
 from echo_orchestrator.settings import Settings
 from tests.helpers.server import LOCAL
+from tests.helpers.storage import copy_storage
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ REPO = Path(__file__).resolve().parents[3]
 def shipped_client(tmp_path: Path) -> Iterator[TestClient[Litestar]]:
     """The app on a copy of the shipped storage folder (no plugins folder, no watchers)."""
     storage = tmp_path / "storage"
-    shutil.copytree(REPO / "storage", storage)
+    copy_storage(storage)
     app = create_app(Settings(storage_dir=storage, plugins_dir=None, watch=False, watch_plugins=False))  # type: ignore[arg-type]
     with TestClient(app, base_url=LOCAL) as client:
         yield client

@@ -13,6 +13,7 @@ from litestar.testing import TestClient
 from echo_orchestrator.api.app import create_app
 from echo_orchestrator.settings import Settings
 from tests.helpers.server import LOCAL
+from tests.helpers.storage import copy_storage
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -20,7 +21,7 @@ REPO = Path(__file__).resolve().parents[3]
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient[Litestar]]:
     storage = tmp_path_factory.mktemp("wfgraphs") / "storage"
-    shutil.copytree(REPO / "storage", storage)
+    copy_storage(storage)
     app = create_app(Settings(storage_dir=storage, plugins_dir=None, watch=False, watch_plugins=False))  # type: ignore[arg-type]
     with TestClient(app, base_url=LOCAL) as c:
         yield c

@@ -226,7 +226,7 @@ async def test_executions_left_running_are_marked_failed_at_start(tmp_path: Path
     mgr = ExecutionManager(runtime, ModelFactory(PROVIDERS.get), hub, PriceTable(), EventBus())
     async with hub.running(), mgr.running():
         crashed = await runtime.get_execution("wfexec_crashed")
-    assert crashed.status == "failed" and crashed.error is not None and "stopped while" in crashed.error.message
+    assert crashed.status == "failed" and crashed.error is not None and "running this execution stopped" in crashed.error.message
     events, _ = await runtime.list_events("wfexec_crashed")
     assert [e.event_type for e in events] == ["execution_failed"]
     await runtime.close()
