@@ -27,7 +27,9 @@ from litestar.openapi.spec import (
     SecurityScheme,
     Tag,
 )
+from litestar.handlers import HTTPRouteHandler
 from litestar.static_files import create_static_files_router
+from litestar.types.internal_types import PathParameterDefinition
 from litestar.types import ControllerRouterHandler
 
 from echo_orchestrator import __version__
@@ -64,8 +66,15 @@ def openapi_config(*, authenticated: bool = False) -> OpenAPIConfig:
         tags=[Tag(name="service", description="Health and metrics")],
         use_handler_docstrings=True,
         components=components if authenticated else Components(),
+        operation_id_creator=_operation_id,
         security=[{"bearer": []}, {"apiKey": []}] if authenticated else None,
     )
+
+
+def _operation_id(handler: HTTPRouteHandler, method: Any, path: list[str | PathParameterDefinition]) -> str:
+    """Operation ids are the handlers' names (`list_workflows`, `execute_workflow`,
+    `get_execution`), which are unique: generated clients get readable, stable method names."""
+    return handler.handler_name
 
 
 def assets_router() -> ControllerRouterHandler:

@@ -133,7 +133,7 @@ class StreamController(Controller):
     tags = ["streaming"]
 
     @get("/executions/{execution_id:str}/stream", summary="Follow an execution's events (SSE; Last-Event-ID resumes)")
-    async def follow(
+    async def stream_execution_events(
         self,
         services: NamedDependency[Services],
         execution_id: FromPath[str],
@@ -144,12 +144,12 @@ class StreamController(Controller):
         return _sse(services, execution_id, _last_event_id(last_event_id, after_seq))
 
     @post("/workflows/{workflow_slug:str}/execute/stream", status_code=HTTP_200_OK, summary="Run a workflow and stream its events (SSE)")
-    async def execute_stream(
+    async def execute_workflow_stream(
         self,
         services: NamedDependency[Services],
         caller: NamedDependency[Caller],
         workflow_slug: FromPath[str],
         data: JSONBody[WorkflowExecuteRequest],
     ) -> ServerSentEvent:
-        execution = await services.executions_api.start_workflow(workflow_slug, data.inputs, data.config, data.metadata, caller)
+        execution = await services.executions_api.start_workflow(workflow_slug, data.values, data.config, data.metadata, caller)
         return _sse(services, execution.execution_id, 0)

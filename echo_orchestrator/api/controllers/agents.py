@@ -45,16 +45,16 @@ class AgentController(Controller):
     tags = ["agents"]
 
     @post("/register", status_code=201, summary="Register an agent (409 if the id exists)")
-    async def register(self, services: NamedDependency[Services], data: JSONBody[Agent]) -> AgentPath:
+    async def register_agent(self, services: NamedDependency[Services], data: JSONBody[Agent]) -> AgentPath:
         return AgentPath(agent_id=data.agent_id, path=await services.agents.register(data))
 
     @get("/registry/list", summary="All agents, briefly")
-    async def registry_list(self, services: NamedDependency[Services]) -> AgentRegistryList:
+    async def list_agent_registry(self, services: NamedDependency[Services]) -> AgentRegistryList:
         agents = await services.agents.list_agents()
         return AgentRegistryList(agents=_brief(agents), count=len(agents))
 
     @get("/role/{role:str}", summary="Agents with a role")
-    async def by_role(self, services: NamedDependency[Services], role: FromPath[str]) -> AgentsByRole:
+    async def list_agents_by_role(self, services: NamedDependency[Services], role: FromPath[str]) -> AgentsByRole:
         agents = await services.agents.list_agents(role=role)
         return AgentsByRole(role=role, agents=_brief(agents), count=len(agents))
 
@@ -65,7 +65,7 @@ class AgentController(Controller):
         return tagged(await services.agents.get(agent_id), if_none_match)
 
     @put("/{agent_id:str}", summary="Merge the given fields into an agent (If-Match: 412 if it changed)")
-    async def update(
+    async def update_agent(
         self,
         services: NamedDependency[Services],
         agent_id: FromPath[str],
@@ -88,12 +88,12 @@ class AgentController(Controller):
     # -- factory -------------------------------------------------------------------------
 
     @post("/instantiate/batch", status_code=200, summary="Instantiate several agents")
-    async def instantiate_batch(self, services: NamedDependency[Services], data: JSONBody[BatchRequest]) -> BatchResponse:
+    async def instantiate_agents(self, services: NamedDependency[Services], data: JSONBody[BatchRequest]) -> BatchResponse:
         instances = await services.agents.instantiate_batch(data.agent_ids)
         return BatchResponse(instances=msgspec.to_builtins(instances), count=len(instances))
 
     @post("/instantiate/{agent_id:str}", status_code=200, summary="Build the runtime agent: model and tools")
-    async def instantiate(
+    async def instantiate_agent(
         self, services: NamedDependency[Services], agent_id: FromPath[str], bind_tools: FromQuery[bool] = True
     ) -> AgentInstance:
         return await services.agents.instantiate(agent_id, bind_tools=bind_tools)
@@ -101,21 +101,21 @@ class AgentController(Controller):
     # -- permissions ---------------------------------------------------------------------
 
     @post("/permissions/check", status_code=200, summary="May the caller call the target?")
-    async def permission_check(
+    async def check_permission(
         self, services: NamedDependency[Services], data: JSONBody[PermissionCheckRequest]
     ) -> PermissionCheck:
         allowed = await services.workflows.permission_check(data.caller_id, data.target_id, data.workflow, data.agents)
         return PermissionCheck(caller_id=data.caller_id, target_id=data.target_id, allowed=allowed)
 
     @post("/permissions/validate", status_code=200, summary="Check every permission of a workflow")
-    async def permission_validate(
+    async def validate_permissions(
         self, services: NamedDependency[Services], data: JSONBody[WorkflowWithAgents]
     ) -> PermissionValidation:
         errors = await services.workflows.permission_errors(data.workflow, data.agents)
         return PermissionValidation(valid=not errors, errors=errors)
 
     @get("/permissions/targets/{agent_id:str}", summary="Whom an agent may call (JSON body, or ?workflow_id=)")
-    async def permission_targets(
+    async def list_permission_targets(
         self,
         services: NamedDependency[Services],
         request: Request[Any, Any, Any],
@@ -142,19 +142,19 @@ class AgentController(Controller):
     # -- legacy --------------------------------------------------------------------------
 
     @get("/list", summary="Legacy: all agents, in full")
-    async def legacy_list(self, services: NamedDependency[Services]) -> AgentList:
+    async def legacy_list_agents(self, services: NamedDependency[Services]) -> AgentList:
         agents = await services.agents.list_agents()
         return AgentList(agents=agents, count=len(agents))
 
     @post("/create/prompt", status_code=201, summary="Legacy: create one agent from a prompt")
-    async def legacy_create_prompt(
+    async def legacy_create_agent_from_prompt(
         self, services: NamedDependency[Services], data: JSONBody[AgentPromptRequest]
     ) -> CreatedAgent:
         agent, path = await services.agents.create_from_prompt(data.prompt, data.llm)
         return CreatedAgent(agent_id=agent.agent_id, path=path, agent=agent)
 
     @post("/create/card", status_code=201, summary="Legacy: create an agent from a card (id generated when absent)")
-    async def legacy_create_card(self, services: NamedDependency[Services], data: JSONBody[dict[str, Any]]) -> CreatedAgent:
+    async def legacy_create_agent_from_card(self, services: NamedDependency[Services], data: JSONBody[dict[str, Any]]) -> CreatedAgent:
         card = dict(data)
         card.setdefault("agent_id", services.agents.new_agent_id(str(card.get("name") or "agent")))
         agent = convert_agent(card)
@@ -162,5 +162,5 @@ class AgentController(Controller):
         return CreatedAgent(agent_id=agent.agent_id, path=path, agent=agent)
 
     @post("/validate", status_code=200, summary="Legacy: would this agent definition register and run here?")
-    async def legacy_validate(self, services: NamedDependency[Services], data: JSONBody[dict[str, Any]]) -> ValidationReport:
+    async def legacy_validate_agent(self, services: NamedDependency[Services], data: JSONBody[dict[str, Any]]) -> ValidationReport:
         return await services.agents.validate(data)

@@ -13,26 +13,45 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from echo_orchestrator.container import Services
+from echo_orchestrator.errors import Invalid
 from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.models import Event, Execution, ExecutionConfig, NodeExecution, StepExecution, utcnow
 from echo_orchestrator.api.schemas.paging import MAX_OFFSET
 
 
-class WorkflowExecuteRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    inputs: dict[str, Any] = msgspec.field(default_factory=dict)
+class RunInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The documents name a run's input `inputs` (workflows) and `input` (graphs): every
+    execute route takes either, so no client trips on the difference."""
+
+    input: dict[str, Any] | None = None
+    inputs: dict[str, Any] | None = None
+
+    @property
+    def input_field(self) -> str:
+        return "input" if self.input is not None else "inputs"
+
+    @property
+    def values(self) -> dict[str, Any]:
+        if self.input is not None and self.inputs is not None and self.input != self.inputs:
+            raise Invalid(
+                "Give the run's input once: `input` or `inputs` (they mean the same)",
+                details={"errors": [{"field": "input", "message": "given twice, differently, as input and inputs"}]},
+            )
+        return dict(self.input if self.input is not None else self.inputs or {})
+
+
+class WorkflowExecuteRequest(RunInput, kw_only=True, forbid_unknown_fields=True):
     config: ExecutionConfig = msgspec.field(default_factory=ExecutionConfig)
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-class GraphExecuteRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename={"run_async": "async"}):
-    input: dict[str, Any] = msgspec.field(default_factory=dict)
+class GraphExecuteRequest(RunInput, kw_only=True, forbid_unknown_fields=True, rename={"run_async": "async"}):
     config: ExecutionConfig = msgspec.field(default_factory=ExecutionConfig)
     run_async: bool = False
 
 
-class LegacyExecuteRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class LegacyExecuteRequest(RunInput, kw_only=True, forbid_unknown_fields=True):
     graph_name: str
-    input: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class RespondRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -123,8 +142,9 @@ class ExecutionController(Controller):
         workflow_slug: FromPath[str],
         data: JSONBody[WorkflowExecuteRequest],
     ) -> dict[str, Any]:
-        execution = await services.executions_api.start_workflow(workflow_slug, data.inputs, data.config, data.metadata, caller)
+        execution = await services.executions_api.start_workflow(workflow_slug, data.values, data.config, data.metadata, caller)
         return {
+            "input_field": data.input_field,
             "execution_id": execution.execution_id,
             "workflow_slug": execution.workflow_slug,
             "status": execution.status,
@@ -145,9 +165,10 @@ class ExecutionController(Controller):
         graph_name: FromPath[str],
         data: JSONBody[GraphExecuteRequest],
     ) -> Response[dict[str, Any]]:
-        execution = await services.executions_api.start_graph(graph_name, data.input, data.config, caller)
+        execution = await services.executions_api.start_graph(graph_name, data.values, data.config, caller)
         if data.run_async:
             body = {
+                "input_field": data.input_field,
                 "execution_id": execution.execution_id,
                 "status": execution.status,
                 "message": "Graph execution started. Use /executions/{execution_id} to track progress.",
@@ -155,15 +176,16 @@ class ExecutionController(Controller):
             return Response(body, status_code=HTTP_202_ACCEPTED)
         finished = await services.executions.wait(execution.execution_id)
         nodes = len(await services.runtime.list_nodes(execution.execution_id))
-        return Response(_graph_result(finished, nodes), status_code=HTTP_200_OK)
+        return Response({**_graph_result(finished, nodes), "input_field": data.input_field}, status_code=HTTP_200_OK)
 
     @post("/execute", status_code=HTTP_200_OK, summary="Legacy: run a graph synchronously")
-    async def execute_legacy(
+    async def legacy_execute_graph(
         self, services: NamedDependency[Services], caller: NamedDependency[Caller], data: JSONBody[LegacyExecuteRequest]
     ) -> dict[str, Any]:
-        execution = await services.executions_api.start_graph(data.graph_name, data.input, ExecutionConfig(), caller)
+        execution = await services.executions_api.start_graph(data.graph_name, data.values, ExecutionConfig(), caller)
         finished = await services.executions.wait(execution.execution_id)
-        return _graph_result(finished, len(await services.runtime.list_nodes(execution.execution_id)))
+        result = _graph_result(finished, len(await services.runtime.list_nodes(execution.execution_id)))
+        return {**result, "input_field": data.input_field}
 
     # -- executions ----------------------------------------------------------------------
 
@@ -199,7 +221,7 @@ class ExecutionController(Controller):
         return _status(await services.runtime.get_execution(execution_id))
 
     @get("/executions/{execution_id:str}/info", summary="Inputs, outputs, steps, LLM calls")
-    async def execution_info(self, services: NamedDependency[Services], execution_id: FromPath[str]) -> dict[str, Any]:
+    async def get_execution_info(self, services: NamedDependency[Services], execution_id: FromPath[str]) -> dict[str, Any]:
         info = await services.executions_api.info(execution_id)
         execution = info.execution
         return {
@@ -223,7 +245,7 @@ class ExecutionController(Controller):
         }
 
     @get("/executions/{execution_id:str}/node-executions", summary="Every LangGraph node run")
-    async def node_executions(self, services: NamedDependency[Services], execution_id: FromPath[str]) -> dict[str, Any]:
+    async def list_node_executions(self, services: NamedDependency[Services], execution_id: FromPath[str]) -> dict[str, Any]:
         await services.runtime.get_execution(execution_id)
         nodes: list[NodeExecution] = await services.runtime.list_nodes(execution_id)
         return {
@@ -235,7 +257,7 @@ class ExecutionController(Controller):
         }
 
     @get("/executions/{execution_id:str}/events", summary="The execution's event log, in order")
-    async def events(
+    async def list_execution_events(
         self,
         services: NamedDependency[Services],
         execution_id: FromPath[str],
@@ -249,7 +271,7 @@ class ExecutionController(Controller):
         return {"execution_id": execution_id, "events": msgspec.to_builtins(items), "total": total, "limit": limit, "offset": offset}
 
     @get("/executions/{execution_id:str}/steps", summary="Step executions")
-    async def steps(self, services: NamedDependency[Services], execution_id: FromPath[str]) -> dict[str, Any]:
+    async def get_execution_steps(self, services: NamedDependency[Services], execution_id: FromPath[str]) -> dict[str, Any]:
         execution = await services.runtime.get_execution(execution_id)
         steps = await services.runtime.list_steps(execution_id)
         return {
@@ -262,7 +284,7 @@ class ExecutionController(Controller):
         }
 
     @post("/executions/{execution_id:str}/cancel", status_code=HTTP_200_OK, summary="Cancel (graceful: after the running step)")
-    async def cancel(
+    async def cancel_execution(
         self, services: NamedDependency[Services], execution_id: FromPath[str], data: JSONBody[CancelRequest | None] = None
     ) -> dict[str, Any]:
         request = data or CancelRequest()
@@ -276,14 +298,14 @@ class ExecutionController(Controller):
         }
 
     @post("/executions/{execution_id:str}/respond", status_code=HTTP_200_OK, summary="Answer a paused execution's prompt")
-    async def respond(
+    async def respond_to_prompt(
         self, services: NamedDependency[Services], execution_id: FromPath[str], data: JSONBody[RespondRequest]
     ) -> dict[str, Any]:
         await services.executions_api.respond(execution_id, data.prompt_id, data.response, data.changes, data.reason)
         return {"execution_id": execution_id, "prompt_id": data.prompt_id, "response": data.response, "status": "resuming"}
 
     @post("/executions/{execution_id:str}/resume", status_code=HTTP_202_ACCEPTED, summary="Continue a failed or cancelled execution from its last checkpoint")
-    async def resume(self, services: NamedDependency[Services], execution_id: FromPath[str]) -> dict[str, Any]:
+    async def resume_execution(self, services: NamedDependency[Services], execution_id: FromPath[str]) -> dict[str, Any]:
         execution = await services.executions.resume(execution_id)
         return {
             "execution_id": execution_id,
@@ -293,7 +315,7 @@ class ExecutionController(Controller):
         }
 
     @get("/workflows/checkpoints", summary="Checkpoints of executions (newest first)")
-    async def checkpoints(
+    async def list_checkpoints(
         self,
         services: NamedDependency[Services],
         workflow_slug: FromQuery[str | None] = None,
@@ -307,7 +329,7 @@ class ExecutionController(Controller):
         return {"checkpoints": msgspec.to_builtins(items), "total": total, "limit": limit, "offset": offset}
 
     @get("/service/workspaces/{name:str}/checkpoints", summary="Checkpoints of a workspace's executions")
-    async def workspace_checkpoints(
+    async def list_workspace_checkpoints(
         self,
         services: NamedDependency[Services],
         name: FromPath[str],
@@ -324,7 +346,7 @@ class ExecutionController(Controller):
         }
 
     @get("/metrics/step-executions", summary="Step execution aggregates: summary, by workflow, by step, slow steps")
-    async def step_metrics(
+    async def get_step_metrics(
         self,
         services: NamedDependency[Services],
         workflow_slug: FromQuery[str | None] = None,
@@ -340,7 +362,7 @@ class ExecutionController(Controller):
     # -- step executions -----------------------------------------------------------------
 
     @get("/step-executions", summary="Step executions, newest first")
-    async def list_steps(
+    async def list_step_executions(
         self,
         services: NamedDependency[Services],
         execution_id: FromQuery[str | None] = None,
@@ -370,11 +392,11 @@ class ExecutionController(Controller):
         }
 
     @get("/step-executions/{step_execution_id:str}", summary="One step execution, with its LLM calls")
-    async def get_step(self, services: NamedDependency[Services], step_execution_id: FromPath[str]) -> dict[str, Any]:
+    async def get_step_execution(self, services: NamedDependency[Services], step_execution_id: FromPath[str]) -> dict[str, Any]:
         return _step_view(await services.runtime.get_step(step_execution_id))
 
     @post("/step-executions/{step_execution_id:str}/cancel", status_code=HTTP_200_OK, summary="Cancel a running step (and so its execution)")
-    async def cancel_step(self, services: NamedDependency[Services], step_execution_id: FromPath[str]) -> dict[str, Any]:
+    async def cancel_step_execution(self, services: NamedDependency[Services], step_execution_id: FromPath[str]) -> dict[str, Any]:
         step = await services.executions.cancel_step(step_execution_id)
         return {
             "step_execution_id": step.step_execution_id,

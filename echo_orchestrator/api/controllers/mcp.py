@@ -28,13 +28,13 @@ class McpController(Controller):
     tags = ["mcp"]
 
     @get("/mcp-servers", summary="MCP servers, with the plugin tools as one more")
-    async def list_servers(self, services: NamedDependency[Services]) -> McpServerList:
+    async def list_mcp_servers(self, services: NamedDependency[Services]) -> McpServerList:
         servers = await services.hub.servers()
         available = sum(1 for s in servers if s.status == "available")
         return McpServerList(mcp_servers=servers, total=len(servers), available=available, unavailable=len(servers) - available)
 
     @get("/mcp-servers/tools", summary="Tools of every available server")
-    async def list_tools(
+    async def list_mcp_tools(
         self,
         services: NamedDependency[Services],
         server: FromQuery[str | None] = None,
@@ -44,7 +44,7 @@ class McpController(Controller):
         return McpToolList(tools=tools, total=len(tools))
 
     @get("/mcp-servers/status", summary="Check every server now: status, response time, error")
-    async def status(self, services: NamedDependency[Services]) -> McpStatusReport:
+    async def check_mcp_servers(self, services: NamedDependency[Services]) -> McpStatusReport:
         servers = await services.hub.check()
         enabled = [s for s in servers if s.enabled]
         down = sum(1 for s in enabled if s.status != "available")
@@ -61,7 +61,7 @@ class McpController(Controller):
         )
 
     @get("/mcp-servers/settings", summary="Server settings with secret values masked")
-    async def settings(self, services: NamedDependency[Services]) -> McpSettingsView:
+    async def get_mcp_settings(self, services: NamedDependency[Services]) -> McpSettingsView:
         hub = services.hub
         views: list[McpServerSettingsView] = []
         for name, config, source in hub.configured():
@@ -97,7 +97,7 @@ class McpController(Controller):
         )
 
     @post("/mcp-tools/execute", status_code=200, summary="Call one tool by id (`<server>-<tool>`)")
-    async def execute(
+    async def execute_mcp_tool(
         self,
         services: NamedDependency[Services],
         data: JSONBody[ToolExecuteRequest],

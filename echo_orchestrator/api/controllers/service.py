@@ -40,11 +40,11 @@ class ServiceController(Controller):
     tags = ["service"]
 
     @get("/health", summary="Liveness check")
-    async def health(self) -> Health:
+    async def get_health(self) -> Health:
         return Health(status="healthy", timestamp=utcnow_iso())
 
     @get("/health/ready", summary="Readiness for container probes: 503 until storage and the engine can serve")
-    async def ready(self, request: Request[Any, Any, Any]) -> Readiness:
+    async def get_readiness(self, request: Request[Any, Any, Any]) -> Readiness:
         services = request.app.state.get("services")
         checks = {
             "started": services is not None,
@@ -57,7 +57,7 @@ class ServiceController(Controller):
         return Readiness(status="ready", timestamp=utcnow_iso(), checks=checks)
 
     @get("/service/health", summary="Storage, plugins, MCP and engine status")
-    async def service_health(self, services: NamedDependency[Services]) -> ServiceHealth:
+    async def get_service_health(self, services: NamedDependency[Services]) -> ServiceHealth:
         store, registry = services.store, services.registry
         problems = store.problems()
         writable = store.writable()
@@ -101,7 +101,7 @@ class ServiceController(Controller):
         )
 
     @get("/service/metrics", summary="Request counts, executions and resource usage")
-    async def service_metrics(
+    async def get_service_metrics(
         self, services: NamedDependency[Services], request_metrics: NamedDependency[RequestMetrics]
     ) -> ServiceMetrics:
         return ServiceMetrics(

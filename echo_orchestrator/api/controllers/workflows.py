@@ -36,46 +36,46 @@ class WorkflowLifecycleController(Controller):
     tags = ["workflow lifecycle"]
 
     @post("/design/prompt", status_code=201, summary="Design a workflow from a prompt; saved as a draft")
-    async def design(self, services: NamedDependency[Services], data: JSONBody[DesignRequest]) -> DesignResponse:
+    async def design_workflow(self, services: NamedDependency[Services], data: JSONBody[DesignRequest]) -> DesignResponse:
         result = await services.workflows.design(data.prompt, data.default_llm)
         return DesignResponse(workflow=result.workflow, agents=result.agents, designed_by=result.designed_by, notes=result.notes)
 
     @post("/validate/draft", status_code=200, summary="Structural validation (no side effects)")
-    async def validate_draft(self, services: NamedDependency[Services], data: JSONBody[WorkflowWithAgents]) -> ValidationReport:
+    async def validate_workflow_draft(self, services: NamedDependency[Services], data: JSONBody[WorkflowWithAgents]) -> ValidationReport:
         return await services.workflows.validate_draft(data.workflow, data.agents)
 
     @post("/validate/final", status_code=200, summary="Full validation; on success the stored draft becomes `validated`")
-    async def validate_final(self, services: NamedDependency[Services], data: JSONBody[WorkflowWithAgents]) -> ValidationReport:
+    async def validate_workflow_final(self, services: NamedDependency[Services], data: JSONBody[WorkflowWithAgents]) -> ValidationReport:
         return await services.workflows.validate_final(data.workflow, data.agents)
 
     @post("/temp/save", status_code=200, summary="Save a validated workflow as the temp copy (If-Match: 412 if it changed)")
-    async def save_temp(
+    async def save_temp_workflow(
         self, services: NamedDependency[Services], data: JSONBody[Workflow], if_match: IfMatch = None
     ) -> TempSaved:
         path = await services.workflows.save_temp(data, if_match=if_match)
         return TempSaved(workflow_id=data.workflow_id, path=path, state="temp")
 
     @get("/{workflow_id:str}/temp", summary="The temp copy (with its ETag)")
-    async def load_temp(
+    async def get_temp_workflow(
         self, services: NamedDependency[Services], workflow_id: FromPath[str], if_none_match: IfNoneMatch = None
     ) -> Response[Workflow]:
         return tagged(await services.workflows.load_temp(workflow_id), if_none_match)
 
     @delete("/{workflow_id:str}/temp", status_code=200, summary="Delete the temp copy (If-Match: 412 if it changed)")
-    async def delete_temp(
+    async def delete_temp_workflow(
         self, services: NamedDependency[Services], workflow_id: FromPath[str], if_match: IfMatch = None
     ) -> Message:
         await services.workflows.delete_temp(workflow_id, if_match=if_match)
         return Message(message="Temp workflow deleted", workflow_id=workflow_id)
 
     @get("/{workflow_id:str}/draft", summary="The draft (with its ETag)")
-    async def load_draft(
+    async def get_draft_workflow(
         self, services: NamedDependency[Services], workflow_id: FromPath[str], if_none_match: IfNoneMatch = None
     ) -> Response[Workflow]:
         return tagged(await services.workflows.load_draft(workflow_id), if_none_match)
 
     @post("/final/save", status_code=201, summary="Save an immutable final version (409 if it exists)")
-    async def save_final(self, services: NamedDependency[Services], data: JSONBody[dict[str, Any]]) -> FinalSaved:
+    async def save_final_workflow(self, services: NamedDependency[Services], data: JSONBody[dict[str, Any]]) -> FinalSaved:
         raw = data.get("workflow")
         if not isinstance(raw, dict):
             raise Invalid("Invalid input: workflow: an object is required", details={"errors": [{"field": "workflow", "message": "required"}]})
@@ -86,7 +86,7 @@ class WorkflowLifecycleController(Controller):
         return FinalSaved(workflow_id=workflow_id, version=chosen, path=path)
 
     @get("/{workflow_id:str}/final/{version:str}", summary="One final version (immutable: a stable ETag, If-None-Match gives 304)")
-    async def load_final(
+    async def get_final_workflow(
         self,
         services: NamedDependency[Services],
         workflow_id: FromPath[str],
@@ -96,18 +96,18 @@ class WorkflowLifecycleController(Controller):
         return tagged(await services.workflows.load_final(workflow_id, version), if_none_match, immutable=True)
 
     @get("/{workflow_id:str}/versions", summary="Final versions, sorted as versions")
-    async def versions(self, services: NamedDependency[Services], workflow_id: FromPath[str]) -> Versions:
+    async def list_workflow_versions(self, services: NamedDependency[Services], workflow_id: FromPath[str]) -> Versions:
         return Versions(workflow_id=workflow_id, versions=await services.workflows.versions(workflow_id))
 
     @post("/clone", status_code=200, summary="Clone a final version to the draft (If-Match: the draft it replaces)")
-    async def clone(
+    async def clone_workflow(
         self, services: NamedDependency[Services], data: JSONBody[CloneRequest], if_match: IfMatch = None
     ) -> Cloned:
         draft = await services.workflows.clone(data.workflow_id, data.from_version, overwrite=data.overwrite, if_match=if_match)
         return Cloned(message="Workflow cloned to draft", workflow_id=draft.workflow_id, base_version=str(draft.metadata["base_version"]))
 
     @get("/{workflow_id:str}/graph", summary="Nodes and edges of the temp, final or draft state; `?format=mermaid`")
-    async def graph(
+    async def get_workflow_graph(
         self,
         services: NamedDependency[Services],
         workflow_id: FromPath[str],
@@ -121,7 +121,7 @@ class WorkflowLifecycleController(Controller):
         return view
 
     @post("/execute", status_code=200, summary="Run the temp copy (test) or a final version (final)")
-    async def execute(
+    async def run_workflow(
         self, services: NamedDependency[Services], caller: NamedDependency[Caller], data: JSONBody[ExecuteRequest]
     ) -> RunResult:
         return await services.workflows.execute(data.workflow_id, data.mode, data.version, data.input_payload, caller)
@@ -129,12 +129,12 @@ class WorkflowLifecycleController(Controller):
     # -- legacy --------------------------------------------------------------------------
 
     @post("/create/prompt", status_code=201, summary="Legacy: design from a prompt (same as /workflows/design/prompt)")
-    async def legacy_create_prompt(self, services: NamedDependency[Services], data: JSONBody[DesignRequest]) -> CreatedWorkflow:
+    async def legacy_create_workflow_from_prompt(self, services: NamedDependency[Services], data: JSONBody[DesignRequest]) -> CreatedWorkflow:
         result = await services.workflows.design(data.prompt, data.default_llm)
         return CreatedWorkflow(workflow_id=result.workflow.workflow_id, status="draft", workflow=result.workflow, agents=result.agents)
 
     @post("/create/canvas", status_code=201, summary="Legacy: create a draft from canvas nodes and edges")
-    async def legacy_create_canvas(self, services: NamedDependency[Services], data: JSONBody[CanvasRequest]) -> CreatedWorkflow:
+    async def legacy_create_workflow_from_canvas(self, services: NamedDependency[Services], data: JSONBody[CanvasRequest]) -> CreatedWorkflow:
         workflow, agents = await services.workflows.from_canvas(
             name=data.name,
             description=data.description,
@@ -146,5 +146,5 @@ class WorkflowLifecycleController(Controller):
         return CreatedWorkflow(workflow_id=workflow.workflow_id, status=workflow.status, workflow=workflow, agents=agents)
 
     @post("/validate", status_code=200, summary="Legacy: draft validation of {workflow, agents}")
-    async def legacy_validate(self, services: NamedDependency[Services], data: JSONBody[WorkflowWithAgents]) -> ValidationReport:
+    async def legacy_validate_workflow(self, services: NamedDependency[Services], data: JSONBody[WorkflowWithAgents]) -> ValidationReport:
         return await services.workflows.validate_draft(data.workflow, data.agents)

@@ -1,0 +1,38 @@
+"""The spec clients generate from, and the execute routes' two input shapes."""
+
+from __future__ import annotations
+
+import re
+
+from litestar import Litestar
+from litestar.testing import TestClient
+
+Client = TestClient[Litestar]
+
+
+def test_operation_ids_are_readable_and_unique(shipped_client: Client) -> None:
+    spec = shipped_client.get("/docs/openapi.json").json()
+    ids = [op["operationId"] for item in spec["paths"].values() for method, op in item.items() if method in ("get", "post", "put", "patch", "delete")]
+    assert len(ids) == len(set(ids))
+    assert all(re.fullmatch(r"[a-z]+(_[a-z]+)*", i) for i in ids), ids
+    assert {"list_graphs", "execute_workflow", "get_execution", "execute_graph", "register_agent", "get_final_workflow"} <= set(ids)
+    # every operation documents the one error body
+    for item in spec["paths"].values():
+        for method, op in item.items():
+            if method in ("get", "post", "put", "patch", "delete"):
+                assert op["responses"]["422"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorResponse"}
+
+
+def test_input_and_inputs_mean_the_same_everywhere(shipped_client: Client) -> None:
+    c = shipped_client
+    for field in ("input", "inputs"):
+        wf = c.post("/workflows/sales-insights/execute", json={field: {"input_data": "Q1"}})
+        assert wf.status_code == 202 and wf.json()["input_field"] == field, wf.text
+        graph = c.post("/graphs/ASIS/execute", json={field: {"task": "plan"}})
+        assert graph.status_code == 200 and graph.json()["input_field"] == field and graph.json()["status"] == "completed", graph.text
+        legacy = c.post("/execute", json={"graph_name": "ASIS", field: {"task": "plan"}})
+        assert legacy.status_code == 200 and legacy.json()["input_field"] == field, legacy.text
+    both = c.post("/graphs/ASIS/execute", json={"input": {"task": "a"}, "inputs": {"task": "b"}})
+    assert both.status_code == 422 and both.json()["error"]["details"]["errors"][0]["field"] == "input"
+    same = c.post("/graphs/ASIS/execute", json={"input": {"task": "a"}, "inputs": {"task": "a"}})
+    assert same.status_code == 200
