@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -27,6 +26,7 @@ def _serve(args: argparse.Namespace) -> int:
             workers=args.workers,
             reload=True if args.reload else None,
             log_level=args.log_level,
+            log_format=args.log_format,
             allow_unauthenticated=True if args.allow_unauthenticated else None,
         )
         _check_exposure(settings)
@@ -36,7 +36,10 @@ def _serve(args: argparse.Namespace) -> int:
     # Worker processes (and the reloader) build the app from the environment, so the
     # resolved settings travel there; flags have already won over the inherited values.
     os.environ.update(settings.to_env())
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from echo_orchestrator.logs import configure
+
+    configure(settings.log_level, settings.log_format)
+    json_logs = settings.log_format == "json"
     uvicorn.run(
         "echo_orchestrator.api.app:app_factory",
         factory=True,
@@ -46,6 +49,10 @@ def _serve(args: argparse.Namespace) -> int:
         reload=settings.reload,
         reload_dirs=[str(Path(__file__).parent)] if settings.reload else None,
         log_level=settings.log_level,
+        # JSON: our handler formats uvicorn's records too, and our access records (with the
+        # request id, route, caller and duration) replace uvicorn's access line.
+        log_config=None if json_logs else uvicorn.config.LOGGING_CONFIG,
+        access_log=not json_logs,
         timeout_graceful_shutdown=10,
     )
     return 0
@@ -235,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="worker processes (env ECHO_WORKERS, default 1)")
     serve.add_argument("--reload", action="store_true", help="restart when the code changes (development)")
     serve.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument("--log-format", choices=["text", "json"], help="json: one JSON object a line (env ECHO_LOG_FORMAT)")
     serve.add_argument(
         "--allow-unauthenticated",
         action="store_true",

@@ -35,6 +35,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     workers: int = 1
     reload: bool = False
     log_level: str = "info"
+    # "text" for people, "json" for log collectors (one JSON object a line).
+    log_format: str = "text"
     # Follow external edits of storage/ (git pull, editors) with watchfiles.
     watch: bool = True
     max_body_bytes: int = 10 * 1024 * 1024

@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         cors_config=_cors(settings),
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
-        before_send=[make_before_send(request_metrics)],
+        before_send=[make_before_send(request_metrics, access_log=settings.log_format == "json")],
         openapi_config=openapi_config(authenticated=policy.authenticator.required),
         request_max_body_size=settings.max_body_bytes,
         request_class=EchoRequest,

@@ -7,6 +7,7 @@ the error handlers read it too.
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import time
@@ -78,11 +79,35 @@ class RequestMetrics:
         )
 
 
-def make_before_send(metrics: RequestMetrics) -> BeforeMessageSendHookHandler:
+ACCESS = logging.getLogger("echo_orchestrator.access")
+
+
+def make_before_send(metrics: RequestMetrics, *, access_log: bool = False) -> BeforeMessageSendHookHandler:
     async def before_send(message: Message, scope: Scope) -> None:
         if message["type"] != "http.response.start" or scope["type"] != ScopeType.HTTP:
             return
-        MutableScopeHeaders.from_message(message)[REQUEST_ID_HEADER] = request_id_of(scope)
-        metrics.record(scope.get("path_template") or UNMATCHED, message["status"])
+        rid = request_id_of(scope)
+        MutableScopeHeaders.from_message(message)[REQUEST_ID_HEADER] = rid
+        route = scope.get("path_template") or UNMATCHED
+        metrics.record(route, message["status"])
+        if access_log and ACCESS.isEnabledFor(logging.INFO):
+            state = scope.get("state", {})
+            started = state.get("started")
+            caller = state.get("caller")
+            ACCESS.info(
+                "%s %s %s",
+                scope.get("method"),
+                scope.get("path"),
+                message["status"],
+                extra={
+                    "request_id": rid,
+                    "method": scope.get("method"),
+                    "route": route,
+                    "path": scope.get("path"),
+                    "status": message["status"],
+                    "duration_ms": None if started is None else round((time.perf_counter() - started) * 1000, 2),
+                    "caller": getattr(caller, "id", None),
+                },
+            )
 
     return before_send

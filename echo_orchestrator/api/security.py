@@ -32,6 +32,8 @@ from litestar.stores.base import Store
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from echo_orchestrator.api.error_handling import handle_domain_error, status_of
+from echo_orchestrator.api.request_context import request_id_of
+from echo_orchestrator.logs import REQUEST_ID
 from echo_orchestrator.errors import BadRequest, EchoError, Forbidden, RateLimited, Unauthorized, UnsupportedMediaType
 from echo_orchestrator.security.callers import ANONYMOUS, Authenticator, Caller, bearer_of
 from echo_orchestrator.security.network import (
@@ -133,6 +135,8 @@ class IdentifyCaller:
             peer = scope.get("client")
             address = client_address(peer[0] if peer else None, headers.get("x-forwarded-for"), self.policy.trusted_proxies)
             state = scope.setdefault("state", {})
+            state["started"] = time.perf_counter()
+            REQUEST_ID.set(request_id_of(scope))  # log records of this request carry its id
             if is_open(scope) or scope.get("method") == "OPTIONS":
                 state["caller"] = replace(ANONYMOUS, address=address)
             else:

@@ -40,6 +40,7 @@ from echo_orchestrator.engine.tools import langchain_tools
 from echo_orchestrator.engine.tracking import TaskTracker
 from echo_orchestrator.registry.spec import GraphContext
 from echo_orchestrator.errors import Conflict, EchoError, RateLimited
+from echo_orchestrator.logs import EXECUTION_ID
 from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import (
     ErrorInfo,
@@ -369,6 +370,7 @@ class ExecutionManager:
 
     async def _run(self, live: _Live, first_input: dict[str, Any] | Command[Any] | None) -> None:
         execution = live.execution
+        EXECUTION_ID.set(execution.execution_id)  # every log record of this run names it
         try:
             if not self._limiter.available_tokens:
                 await self.runtime.commit()  # waiting for capacity: its `initializing` record is durable

@@ -189,3 +189,16 @@ def test_readiness_probe_is_open_and_says_why(storage: Path, tmp_path: Path) -> 
             assert down.status_code == 503 and "storage_writable" in down.json()["detail"]
         finally:
             os.chmod(storage / "agents", 0o700)
+
+
+def test_json_logs_carry_request_route_duration_and_execution(storage: Path, tmp_path: Path) -> None:
+    with running_server(storage, "--plugins-dir", str(tmp_path / "p"), "--log-format", "json", "--log-level", "info") as server:
+        r = httpx.get(f"{server.url}/workflows/sales-insights/final/1.0", headers={"X-Request-ID": "req-log-test"})
+        assert r.status_code == 200
+        time.sleep(0.3)
+        lines = [json.loads(line) for line in server.output().splitlines() if line.startswith("{")]
+    assert lines and all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    (access,) = [line for line in lines if line.get("request_id") == "req-log-test" and line["logger"] == "echo_orchestrator.access"]
+    assert access["route"] == "/workflows/{workflow_id}/final/{version}" and access["status"] == 200
+    assert access["method"] == "GET" and isinstance(access["duration_ms"], float)
+    assert any(line["logger"].startswith("uvicorn") for line in lines)  # uvicorn's records in the same format
