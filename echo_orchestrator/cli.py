@@ -12,6 +12,7 @@ from typing import Any
 from echo_orchestrator import __version__
 from echo_orchestrator.errors import ConfigurationError
 from echo_orchestrator.settings import Settings
+from echo_orchestrator.store.index import WorkflowQuery
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -103,6 +104,66 @@ def _validate(args: argparse.Namespace) -> int:
         print(f"{where}: {problem.field or '-'}: {problem.message}")
     print(f"{report.files} file(s) checked, {len(report.problems)} problem(s)", file=sys.stderr)
     return 1 if report.problems else 0
+
+
+def _storage_root(args: argparse.Namespace) -> Path:
+    return Path(args.storage or os.environ.get("ECHO_STORAGE_DIR") or "storage")
+
+
+def _workflows(args: argparse.Namespace) -> int:
+    from echo_orchestrator import listing
+
+    if args.server is not None:
+        print(
+            "echo-orchestrator workflows: --server needs the server's catalogue (GET /workflows), "
+            "which this version does not serve yet; list a server's storage folder with --storage",
+            file=sys.stderr,
+        )
+        return 2
+    root = _storage_root(args)
+    if not root.is_dir():
+        print(f"echo-orchestrator workflows: {root}: no such storage folder", file=sys.stderr)
+        return 2
+    query = WorkflowQuery(
+        category=args.category,
+        tags=[t for t in (args.tags or "").split(",") if t],
+        search=args.search,
+        status=args.status,
+        include_archived=args.include_archived,
+        limit=args.limit,
+        offset=args.offset,
+    )
+    rows, total = listing.local_workflows(root, query)
+    listing.show(rows, total, listing.WORKFLOW_COLUMNS, as_json=args.json, what="workflows")
+    return 0
+
+
+def _executions(args: argparse.Namespace) -> int:
+    import anyio
+
+    from echo_orchestrator import listing
+
+    async def fetch() -> tuple[list[dict[str, Any]], int]:
+        if args.server is None:
+            root = _storage_root(args)
+            if not root.is_dir():
+                raise ValueError(f"{root}: no such storage folder")
+            return await listing.local_executions(root, status=args.status, workflow=args.workflow, limit=args.limit, offset=args.offset)
+        from echo_orchestrator.console import _raise_for, server_client
+
+        params = {k: v for k, v in {"status": args.status, "workflow_slug": args.workflow, "limit": args.limit, "offset": args.offset}.items() if v is not None}
+        async with server_client(args.server) as client:
+            response = await client.get("/executions", params=params)
+            _raise_for(response)
+            body = response.json()
+            return list(body.get("executions", [])), int(body.get("total", 0))
+
+    try:
+        rows, total = anyio.run(fetch)
+    except BaseException as exc:  # noqa: BLE001 - one line, as run and follow do
+        return _report("executions", args, _innermost(exc), debug=args.debug)
+    listing.show(rows, total, listing.EXECUTION_COLUMNS, as_json=args.json, what="executions")
+    return 0
 
 
 def _plugins(args: argparse.Namespace) -> int:
@@ -289,6 +350,30 @@ def build_parser() -> argparse.ArgumentParser:
     follow.add_argument("--plugins-dir", type=Path, help=argparse.SUPPRESS)
     _client_options(follow)
     follow.set_defaults(handler=_follow)
+
+    workflows = commands.add_parser("workflows", help="list the workflows of a storage folder, with the catalogue's filters")
+    workflows.add_argument("--storage", type=Path, help="storage folder (env ECHO_STORAGE_DIR, default ./storage)")
+    workflows.add_argument("--server", metavar="URL", help=argparse.SUPPRESS)
+    workflows.add_argument("--category")
+    workflows.add_argument("--tags", help="comma-separated; every one must be present")
+    workflows.add_argument("--search", help="in slug, name and description")
+    workflows.add_argument("--status", choices=["active", "archived", "draft", "validated", "testing", "final"])
+    workflows.add_argument("--include-archived", action="store_true")
+    workflows.add_argument("--limit", type=int, default=50)
+    workflows.add_argument("--offset", type=int, default=0)
+    workflows.add_argument("--json", action="store_true", help="machine-readable output")
+    workflows.set_defaults(handler=_workflows)
+
+    executions = commands.add_parser("executions", help="list executions (local runtime database, or a server), newest first")
+    executions.add_argument("--storage", type=Path, help="storage folder (env ECHO_STORAGE_DIR, default ./storage)")
+    executions.add_argument("--server", metavar="URL", help="list a server's executions (host:port or URL; ECHO_API_KEY)")
+    executions.add_argument("--status", choices=["initializing", "running", "completed", "failed", "cancelled", "paused"])
+    executions.add_argument("--workflow", help="a workflow slug")
+    executions.add_argument("--limit", type=int, default=50)
+    executions.add_argument("--offset", type=int, default=0)
+    executions.add_argument("--json", action="store_true", help="machine-readable output")
+    executions.add_argument("--debug", action="store_true", help="show the traceback of a failure")
+    executions.set_defaults(handler=_executions)
 
     plugins = commands.add_parser(
         "plugins", help="list the graphs, tools and LLM providers plugins provide, and what failed (exit 1 on failures)"

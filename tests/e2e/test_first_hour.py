@@ -202,3 +202,20 @@ def test_json_logs_carry_request_route_duration_and_execution(storage: Path, tmp
     assert access["route"] == "/workflows/{workflow_id}/final/{version}" and access["status"] == 200
     assert access["method"] == "GET" and isinstance(access["duration_ms"], float)
     assert any(line["logger"].startswith("uvicorn") for line in lines)  # uvicorn's records in the same format
+
+
+def test_workflows_and_executions_are_listed(server: RunningServer) -> None:
+    listed = cli("workflows", "--storage", str(server.storage), "--json")
+    assert listed.returncode == 0, listed.stderr
+    slugs = {w["slug"] for w in json.loads(listed.stdout)["workflows"]}
+    assert slugs == {"sales-insights", "market-research", "article-desk"}
+    active = json.loads(cli("workflows", "--storage", str(server.storage), "--status", "active", "--json").stdout)
+    assert {w["slug"] for w in active["workflows"]} == {"sales-insights", "market-research"}
+    assert "article-desk" in cli("workflows", "--storage", str(server.storage)).stdout  # the table
+    run = httpx.post(f"{server.url}/workflows/market-research/execute", json={"inputs": {"topic": "tea"}}).json()
+    for where in (["--server", server.url.removeprefix("http://")], ["--storage", str(server.storage)]):
+        listed = cli("executions", *where, "--workflow", "market-research", "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert run["execution_id"] in {e["execution_id"] for e in json.loads(listed.stdout)["executions"]}
+    bad = cli("executions", "--server", "127.0.0.1:9")
+    assert bad.returncode == 2 and "cannot reach" in bad.stderr and "Traceback" not in bad.stderr
