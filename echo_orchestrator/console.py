@@ -415,6 +415,8 @@ async def run(
             )
     from echo_orchestrator.container import open_services
 
+    # Opening the storage, plugins and engine takes a moment: say so at once.
+    console.print(f"starting [bold]{target}[/] on {settings.storage_dir.as_posix()}…")
     async with open_services(settings) as services:
         local = LocalRunSource(services)
         started = await local.start(target, inputs)

@@ -35,6 +35,8 @@ from litestar.types import ControllerRouterHandler
 from echo_orchestrator import __version__
 
 ASSETS_PATH = "/docs-assets"
+# `?format=mermaid` answers: Mermaid text under its registered media type.
+MERMAID = "text/vnd.mermaid"
 _ASSETS_DIR = Path(__file__).parent / "static" / "swagger-ui"
 
 
@@ -151,9 +153,9 @@ def document_errors(openapi: OpenAPI) -> None:
 
 
 def _split_text_alternative(response: Any) -> None:
-    """A handler returning `Model | Response[str]` (JSON, or text with `?format=mermaid`) is
-    rendered by Litestar as `oneOf: [Model, {}]`, which matches any body: document it as
-    what it is, the model as JSON or a string as text."""
+    """A handler returning `Model | Response[str]` (JSON, or Mermaid text with
+    `?format=mermaid`) is rendered by Litestar as `oneOf: [Model, {}]`, which matches any
+    body: document it as what it is, the model as JSON or a string as Mermaid."""
     if not isinstance(response, OpenAPIResponse) or not response.content:
         return
     media = response.content.get("application/json")
@@ -164,5 +166,5 @@ def _split_text_alternative(response: Any) -> None:
     if anything == Schema():  # the empty schema Litestar gives `Response[...]`
         response.content = {
             "application/json": OpenAPIMediaType(schema=model),
-            "text/plain": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
+            MERMAID: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
         }

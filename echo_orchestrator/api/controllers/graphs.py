@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from echo_orchestrator.api.schemas.graphs import GraphDetail, GraphEdgeOut, GraphList, GraphNodeOut
+from echo_orchestrator.api.docs import MERMAID
 from echo_orchestrator.container import Services
 from echo_orchestrator.api.schemas.paging import MAX_OFFSET
 
@@ -42,7 +43,7 @@ class GraphController(Controller):
     ) -> GraphDetail | Response[str]:
         view = await services.graphs.get(graph_name)
         if format == "mermaid":
-            return Response(view.info.mermaid, media_type="text/vnd.mermaid")
+            return Response(view.info.mermaid, media_type=MERMAID)
         return GraphDetail(
             **msgspec.structs.asdict(view.entry),
             nodes=[GraphNodeOut(name=n.name, type=n.type) for n in view.info.nodes],

@@ -23,6 +23,7 @@ from echo_orchestrator.api.schemas.echoai import (
     WorkflowWithAgents,
 )
 from echo_orchestrator.api.etags import IfMatch, IfNoneMatch, tagged
+from echo_orchestrator.api.docs import MERMAID
 from echo_orchestrator.container import Services
 from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.engine.validation import ValidationReport
@@ -117,7 +118,7 @@ class WorkflowLifecycleController(Controller):
     ) -> WorkflowGraphView | Response[str]:
         view = await services.workflows.graph(workflow_id, graph_state, version)
         if format == "mermaid":
-            return Response(view.mermaid, media_type="text/vnd.mermaid")
+            return Response(view.mermaid, media_type=MERMAID)
         return view
 
     @post("/execute", status_code=200, summary="Run the temp copy (test) or a final version (final)")
