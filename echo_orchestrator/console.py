@@ -413,10 +413,10 @@ async def run(
             return await interruptible(
                 console, lambda: watch(source, execution_id, console, output=output), lambda: source.cancel(execution_id)
             )
+    # Loading the engine and opening the storage, plugins and MCP hub takes a moment: say so first.
+    console.print(f"starting [bold]{target}[/] on {settings.storage_dir.as_posix()}…")
     from echo_orchestrator.container import open_services
 
-    # Opening the storage, plugins and engine takes a moment: say so at once.
-    console.print(f"starting [bold]{target}[/] on {settings.storage_dir.as_posix()}…")
     async with open_services(settings) as services:
         local = LocalRunSource(services)
         started = await local.start(target, inputs)
