@@ -55,13 +55,13 @@ def test_generated_client_runs_a_workflow(server: RunningServer, tmp_path: Path)
         client = Client(base_url="{server.url}")
         body = WorkflowExecuteRequest.from_dict({{"inputs": {{"topic": "tea"}}}})
         started = execute_workflow.sync("market-research", client=client, body=body)
-        assert not isinstance(started, ErrorResponse), started
-        execution_id = started.to_dict()["execution_id"]
+        assert type(started).__name__ == "WorkflowRunAccepted", started  # a typed model, not a dict
+        execution_id = started.execution_id
         for _ in range(100):
-            status = get_execution.sync_detailed(execution_id, client=client)
-            assert status.status_code == 200
-            if b'"completed"' in status.content:
-                print("completed", execution_id)
+            status = get_execution.sync(execution_id, client=client)
+            assert type(status).__name__ == "ExecutionStatusView", status
+            if status.status == "completed":
+                print("completed", execution_id, status.progress.total_steps)
                 break
             time.sleep(0.1)
         missing = execute_workflow.sync("no-such-workflow", client=client, body=body)

@@ -12,6 +12,17 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
+from echo_orchestrator.api.schemas.executions import (
+    CompletedStepView,
+    ExecutionInfoView,
+    ExecutionStatusView,
+    GraphRunAccepted,
+    GraphRunMetadata,
+    GraphRunOutput,
+    GraphRunResult,
+    ProgressView,
+    WorkflowRunAccepted,
+)
 from echo_orchestrator.container import Services
 from echo_orchestrator.errors import Invalid
 from echo_orchestrator.security.callers import Caller
@@ -76,43 +87,45 @@ def _elapsed(execution: Execution) -> float | None:
     return round(((execution.completed_at or utcnow()) - execution.started_at).total_seconds(), 3)
 
 
-def _status(execution: Execution) -> dict[str, Any]:
+def _status_fields(execution: Execution) -> dict[str, Any]:
+    progress = execution.progress
     return {
         "execution_id": execution.execution_id,
         "workflow_slug": execution.workflow_slug,
         "graph_name": execution.graph_name,
         "status": execution.status,
-        "progress": {
-            "current_step": execution.progress.current_step,
-            "total_steps": execution.progress.total_steps,
-            "completed_steps": execution.progress.completed_steps,
-            "percentage": execution.progress.percentage,
-        },
+        "progress": ProgressView(
+            current_step=progress.current_step,
+            total_steps=progress.total_steps,
+            completed_steps=progress.completed_steps,
+            percentage=progress.percentage,
+        ),
         "created_at": _iso(execution.created_at),
         "started_at": _iso(execution.started_at),
         "completed_at": _iso(execution.completed_at),
         "estimated_completion": _iso(execution.estimated_completion),
         "elapsed_seconds": _elapsed(execution),
         "metadata": execution.metadata,
-        "error": msgspec.to_builtins(execution.error),
+        "error": execution.error,
         "pending_prompt": execution.pending_prompt,
         "caller": execution.caller,
     }
 
 
-def _graph_result(execution: Execution, nodes: int) -> dict[str, Any]:
-    return {
-        "execution_id": execution.execution_id,
-        "graph_name": execution.graph_name or execution.workflow_slug,
-        "status": execution.status,
-        "result": {
-            "output": execution.outputs,
-            "metadata": {"nodes_executed": nodes, "llm_calls": execution.llm_calls, "duration_seconds": _elapsed(execution)},
-        },
-        "error": msgspec.to_builtins(execution.error),
-        "started_at": _iso(execution.started_at),
-        "completed_at": _iso(execution.completed_at),
-    }
+def _graph_result(execution: Execution, nodes: int, input_field: str) -> GraphRunResult:
+    return GraphRunResult(
+        input_field=input_field,
+        execution_id=execution.execution_id,
+        graph_name=execution.graph_name or execution.workflow_slug,
+        status=execution.status,
+        result=GraphRunOutput(
+            output=execution.outputs,
+            metadata=GraphRunMetadata(nodes_executed=nodes, llm_calls=execution.llm_calls, duration_seconds=_elapsed(execution)),
+        ),
+        error=execution.error,
+        started_at=_iso(execution.started_at),
+        completed_at=_iso(execution.completed_at),
+    )
 
 
 def _step_view(step: StepExecution) -> dict[str, Any]:
@@ -141,21 +154,20 @@ class ExecutionController(Controller):
         caller: NamedDependency[Caller],
         workflow_slug: FromPath[str],
         data: JSONBody[WorkflowExecuteRequest],
-    ) -> dict[str, Any]:
+    ) -> WorkflowRunAccepted:
         execution = await services.executions_api.start_workflow(workflow_slug, data.values, data.config, data.metadata, caller)
-        return {
-            "input_field": data.input_field,
-            "execution_id": execution.execution_id,
-            "workflow_slug": execution.workflow_slug,
-            "status": execution.status,
-            "started_at": _iso(execution.created_at),
-            "estimated_completion": _iso(execution.estimated_completion),
-            # the document's form (Socket.IO namespace /executions); then the native WebSocket and SSE
-            "websocket_url": f"/executions?execution_id={execution.execution_id}",
-            "ws_url": f"/ws/executions/{execution.execution_id}",
-            "stream_url": f"/executions/{execution.execution_id}/stream",
-            "message": "Workflow execution started. Use /executions/{execution_id} to track progress.",
-        }
+        return WorkflowRunAccepted(
+            input_field=data.input_field,
+            execution_id=execution.execution_id,
+            workflow_slug=execution.workflow_slug,
+            status=execution.status,
+            started_at=_iso(execution.created_at),
+            estimated_completion=_iso(execution.estimated_completion),
+            websocket_url=f"/executions?execution_id={execution.execution_id}",
+            ws_url=f"/ws/executions/{execution.execution_id}",
+            stream_url=f"/executions/{execution.execution_id}/stream",
+            message="Workflow execution started. Use /executions/{execution_id} to track progress.",
+        )
 
     @post("/graphs/{graph_name:str}/execute", status_code=HTTP_200_OK, summary="Run a graph (sync, or `async: true` -> 202)")
     async def execute_graph(
@@ -164,28 +176,27 @@ class ExecutionController(Controller):
         caller: NamedDependency[Caller],
         graph_name: FromPath[str],
         data: JSONBody[GraphExecuteRequest],
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[GraphRunResult | GraphRunAccepted]:
         execution = await services.executions_api.start_graph(graph_name, data.values, data.config, caller)
         if data.run_async:
-            body = {
-                "input_field": data.input_field,
-                "execution_id": execution.execution_id,
-                "status": execution.status,
-                "message": "Graph execution started. Use /executions/{execution_id} to track progress.",
-            }
-            return Response(body, status_code=HTTP_202_ACCEPTED)
+            accepted = GraphRunAccepted(
+                input_field=data.input_field,
+                execution_id=execution.execution_id,
+                status=execution.status,
+                message="Graph execution started. Use /executions/{execution_id} to track progress.",
+            )
+            return Response(accepted, status_code=HTTP_202_ACCEPTED)
         finished = await services.executions.wait(execution.execution_id)
         nodes = len(await services.runtime.list_nodes(execution.execution_id))
-        return Response({**_graph_result(finished, nodes), "input_field": data.input_field}, status_code=HTTP_200_OK)
+        return Response(_graph_result(finished, nodes, data.input_field), status_code=HTTP_200_OK)
 
     @post("/execute", status_code=HTTP_200_OK, summary="Legacy: run a graph synchronously")
     async def legacy_execute_graph(
         self, services: NamedDependency[Services], caller: NamedDependency[Caller], data: JSONBody[LegacyExecuteRequest]
-    ) -> dict[str, Any]:
+    ) -> GraphRunResult:
         execution = await services.executions_api.start_graph(data.graph_name, data.values, ExecutionConfig(), caller)
         finished = await services.executions.wait(execution.execution_id)
-        result = _graph_result(finished, len(await services.runtime.list_nodes(execution.execution_id)))
-        return {**result, "input_field": data.input_field}
+        return _graph_result(finished, len(await services.runtime.list_nodes(execution.execution_id)), data.input_field)
 
     # -- executions ----------------------------------------------------------------------
 
@@ -217,32 +228,32 @@ class ExecutionController(Controller):
         }
 
     @get("/executions/{execution_id:str}", summary="Status and progress")
-    async def get_execution(self, services: NamedDependency[Services], execution_id: FromPath[str]) -> dict[str, Any]:
-        return _status(await services.runtime.get_execution(execution_id))
+    async def get_execution(self, services: NamedDependency[Services], execution_id: FromPath[str]) -> ExecutionStatusView:
+        return ExecutionStatusView(**_status_fields(await services.runtime.get_execution(execution_id)))
 
     @get("/executions/{execution_id:str}/info", summary="Inputs, outputs, steps, LLM calls")
-    async def get_execution_info(self, services: NamedDependency[Services], execution_id: FromPath[str]) -> dict[str, Any]:
+    async def get_execution_info(self, services: NamedDependency[Services], execution_id: FromPath[str]) -> ExecutionInfoView:
         info = await services.executions_api.info(execution_id)
         execution = info.execution
-        return {
-            **_status(execution),
-            "duration_seconds": _elapsed(execution),
-            "inputs": execution.inputs,
-            "outputs": execution.outputs,
-            "steps_completed": [
-                {
-                    "step_number": s.step_number,
-                    "step_name": s.step_name,
-                    "status": s.status,
-                    "duration_seconds": s.duration_seconds,
-                    "started_at": _iso(s.started_at),
-                    "completed_at": _iso(s.completed_at),
-                }
+        return ExecutionInfoView(
+            **_status_fields(execution),
+            duration_seconds=_elapsed(execution),
+            inputs=execution.inputs,
+            outputs=execution.outputs,
+            steps_completed=[
+                CompletedStepView(
+                    step_number=s.step_number,
+                    step_name=s.step_name,
+                    status=s.status,
+                    duration_seconds=s.duration_seconds,
+                    started_at=_iso(s.started_at),
+                    completed_at=_iso(s.completed_at),
+                )
                 for s in info.steps
                 if s.status == "completed"
             ],
-            "llm_calls": msgspec.to_builtins(info.llm_calls),
-        }
+            llm_calls=info.llm_calls,
+        )
 
     @get("/executions/{execution_id:str}/node-executions", summary="Every LangGraph node run")
     async def list_node_executions(self, services: NamedDependency[Services], execution_id: FromPath[str]) -> dict[str, Any]:
