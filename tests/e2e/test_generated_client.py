@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -16,7 +17,8 @@ from tests.helpers.storage import copy_storage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-GENERATOR = "openapi-python-client>=0.29,<1"
+# The generator formats what it writes with ruff (its post-generation hooks): both go in the venv.
+GENERATOR = ("openapi-python-client>=0.29,<1", "ruff")
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +32,7 @@ def test_generated_client_runs_a_workflow(server: RunningServer, tmp_path: Path)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = str(venv / "bin" / "python")
-    installed = subprocess.run([python, "-m", "pip", "install", "--quiet", GENERATOR], capture_output=True, text=True, timeout=600)
+    installed = subprocess.run([python, "-m", "pip", "install", "--quiet", *GENERATOR], capture_output=True, text=True, timeout=600)
     if installed.returncode != 0:
         pytest.skip(f"openapi-python-client could not be installed here: {installed.stderr.strip()[-300:]}")
     generated = subprocess.run(
@@ -39,6 +41,7 @@ def test_generated_client_runs_a_workflow(server: RunningServer, tmp_path: Path)
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"},
     )
     assert generated.returncode == 0, generated.stdout + generated.stderr
     output = generated.stdout + generated.stderr
