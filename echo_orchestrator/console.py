@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
+import anyio.abc
 import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -356,9 +357,10 @@ async def interruptible(console: Console, body: Any, on_interrupt: Any = None) -
     result = 130
     async with anyio.create_task_group() as tg:
 
-        async def signals() -> None:
+        async def signals(*, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
             nonlocal interrupted
             with anyio.open_signal_receiver(signal.SIGINT) as received:
+                task_status.started()  # Ctrl-C is ours from here on, before the run is shown
                 async for _ in received:
                     if interrupted:
                         console.print("[red]interrupted[/]")
@@ -370,7 +372,7 @@ async def interruptible(console: Console, body: Any, on_interrupt: Any = None) -
                     console.print("[yellow]cancelling[/] (Ctrl-C again to quit at once)")
                     tg.start_soon(on_interrupt)
 
-        tg.start_soon(signals)
+        await tg.start(signals)
         result = await body()
         tg.cancel_scope.cancel()
     return 130 if interrupted else result
