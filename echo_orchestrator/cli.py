@@ -254,7 +254,7 @@ def _report(name: str, args: argparse.Namespace, exc: BaseException, *, debug: b
     if debug:
         traceback.print_exception(exc)
     if isinstance(exc, httpx.HTTPError):  # the server is down, or the connection broke for good
-        print(f"echo-orchestrator {name}: cannot reach {args.server}: {exc}", file=sys.stderr)
+        print(f"echo-orchestrator {name}: cannot reach {getattr(args, 'server', None)}: {exc}", file=sys.stderr)
     elif isinstance(exc, EchoError):
         print(f"echo-orchestrator {name}: {exc.message}", file=sys.stderr)
     elif isinstance(exc, ValueError | OSError):
@@ -386,4 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except BaseException as exc:  # noqa: BLE001 - any command's failure is one line and exit 2 (130 for Ctrl-C)
+        return _report(args.command, args, _innermost(exc), debug=getattr(args, "debug", False))

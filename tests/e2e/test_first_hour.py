@@ -78,6 +78,13 @@ def test_local_failures_are_one_line_and_exit(storage: Path, tmp_path: Path) -> 
         assert time.monotonic() - started < 20  # it exits; it does not hang
     traced = cli("run", "nope", *local, "--debug")
     assert traced.returncode == 2 and "Traceback" in traced.stderr
+    for command in (["plugins"], ["workflows", "--storage", str(storage)], ["validate", str(storage)]):
+        bad_setting = subprocess.run(
+            [sys.executable, "-m", "echo_orchestrator", *command],
+            capture_output=True, text=True, cwd=REPO, timeout=30, env={**os.environ, "ECHO_PORT": "not-a-port"},
+        )  # fmt: skip
+        assert bad_setting.returncode in (0, 2), bad_setting.stderr  # validate reads no setting it cannot parse
+        assert "Traceback" not in bad_setting.stderr and len(bad_setting.stderr.strip().splitlines()) <= 1, bad_setting.stderr
 
 
 def test_ctrl_c_cancels_a_local_run_and_a_second_quits(storage: Path, tmp_path: Path) -> None:
