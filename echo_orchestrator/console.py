@@ -375,7 +375,12 @@ async def interruptible(console: Console, body: Any, on_interrupt: Any = None) -
         await tg.start(signals)
         result = await body()
         tg.cancel_scope.cancel()
-    return 130 if interrupted else result
+    if interrupted:
+        # The run has ended; what is left is cleanup. Another Ctrl-C from now on quits at
+        # once with the same status (the receiver above is gone and with it its handler).
+        signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+        return 130
+    return result
 
 
 def parse_inputs(pairs: list[str], files: list[Path]) -> dict[str, Any]:
