@@ -18,7 +18,7 @@ Three layers, outermost first (`middleware()` gives them in that order):
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -285,7 +285,7 @@ def _limit_key(request: Request[Any, Any, Any]) -> str:
     return caller_of(request.scope).limit_key
 
 
-def _is_tool_call(request: Request[Any, Any, Any]) -> Awaitable[bool] | bool:
+def _is_tool_call(request: Request[Any, Any, Any]) -> bool:
     return request.method == "POST" and request.scope["path"] == TOOL_ROUTE
 
 
@@ -294,25 +294,22 @@ def _counted(request: Request[Any, Any, Any]) -> bool:
     return not is_open(request.scope)
 
 
+def _hourly(limit: int, kind: type[CallerRateLimit], counts: Callable[[Request[Any, Any, Any]], bool]) -> list[DefineMiddleware]:
+    """A per-caller hourly limit, or nothing when it is switched off (0)."""
+    if limit <= 0:
+        return []
+    config = RateLimitConfig(
+        rate_limit=("hour", limit), middleware_class=kind, identifier_for_request=_limit_key, check_throttle_handler=counts
+    )
+    return [config.middleware]
+
+
 def middleware(policy: SecurityPolicy) -> list[DefineMiddleware]:
     """The security middleware, outermost first."""
-    stack = [DefineMiddleware(IdentifyCaller, policy=policy)]
-    if policy.rate_limit_per_hour > 0:
-        global_limit = RateLimitConfig(
-            rate_limit=("hour", policy.rate_limit_per_hour),
-            middleware_class=CallerRateLimit,
-            identifier_for_request=_limit_key,
-            check_throttle_handler=_counted,
-        )
-        stack.append(global_limit.middleware)
-    stack.append(DefineMiddleware(Guard, policy=policy))
-    if policy.tool_calls_per_hour > 0:
-        tool_limit = RateLimitConfig(
-            rate_limit=("hour", policy.tool_calls_per_hour),
-            middleware_class=ToolCallRateLimit,
-            identifier_for_request=_limit_key,
-            check_throttle_handler=_is_tool_call,
-        )
-        stack.append(tool_limit.middleware)
-    return stack
+    return [
+        DefineMiddleware(IdentifyCaller, policy=policy),
+        *_hourly(policy.rate_limit_per_hour, CallerRateLimit, _counted),
+        DefineMiddleware(Guard, policy=policy),
+        *_hourly(policy.tool_calls_per_hour, ToolCallRateLimit, _is_tool_call),
+    ]
 
