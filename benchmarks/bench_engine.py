@@ -21,17 +21,19 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from echo_orchestrator.engine.compiler import build_workflow_graph  # noqa: E402
-from echo_orchestrator.engine.context import EngineGraphContext  # noqa: E402
-from echo_orchestrator.engine.events import EventBus  # noqa: E402
-from echo_orchestrator.engine.executions import ExecutionManager  # noqa: E402
-from echo_orchestrator.engine.llm.factory import ModelFactory  # noqa: E402
-from echo_orchestrator.engine.llm.prices import PriceTable  # noqa: E402
-from echo_orchestrator.engine.llm.providers import echo  # noqa: E402
-from echo_orchestrator.engine.plans import workflow_plan  # noqa: E402
-from echo_orchestrator.mcp import McpHub  # noqa: E402
-from echo_orchestrator.models import Agent, Connection, ExecutionConfig, LLMConfig, McpSettings, Workflow  # noqa: E402
-from echo_orchestrator.store.runtime import RuntimeStore  # noqa: E402
+import itertools
+
+from echo_orchestrator.engine.compiler import build_workflow_graph
+from echo_orchestrator.engine.context import EngineGraphContext
+from echo_orchestrator.engine.events import EventBus
+from echo_orchestrator.engine.executions import ExecutionManager
+from echo_orchestrator.engine.llm.factory import ModelFactory
+from echo_orchestrator.engine.llm.prices import PriceTable
+from echo_orchestrator.engine.llm.providers import echo
+from echo_orchestrator.engine.plans import workflow_plan
+from echo_orchestrator.mcp import McpHub
+from echo_orchestrator.models import Agent, Connection, ExecutionConfig, LLMConfig, McpSettings, Workflow
+from echo_orchestrator.store.runtime import RuntimeStore
 
 
 def chain(steps: int, latency_ms: int = 0) -> tuple[Workflow, dict[str, Agent]]:
@@ -46,7 +48,12 @@ def chain(steps: int, latency_ms: int = 0) -> tuple[Workflow, dict[str, Agent]]:
         )
         for i, a in enumerate(ids)
     }
-    workflow = Workflow(workflow_id="wf_bench", slug="bench", agents=ids, connections=[Connection(from_=a, to=b) for a, b in zip(ids, ids[1:], strict=False)])
+    workflow = Workflow(
+        workflow_id="wf_bench",
+        slug="bench",
+        agents=ids,
+        connections=[Connection(from_=a, to=b) for a, b in itertools.pairwise(ids)],
+    )
     return workflow, agents
 
 
@@ -56,7 +63,7 @@ async def overhead(root: Path, runs: int) -> None:
     runtime = RuntimeStore(root / "runtime.sqlite")
     await runtime.open()
     saver = await runtime.checkpointer()
-    hub = McpHub(lambda: McpSettings(), lambda: {}, lambda: {})
+    hub = McpHub(lambda: McpSettings(), dict, dict)
     manager = ExecutionManager(runtime, models, hub, PriceTable(), EventBus(), checkpointer=saver)
     plan = workflow_plan(workflow, agents, EngineGraphContext(models))
 
@@ -90,7 +97,7 @@ async def concurrency(root: Path, count: int) -> None:
     runtime = RuntimeStore(root / "concurrency.sqlite")
     await runtime.open()
     saver = await runtime.checkpointer()
-    hub = McpHub(lambda: McpSettings(), lambda: {}, lambda: {})
+    hub = McpHub(lambda: McpSettings(), dict, dict)
     manager = ExecutionManager(runtime, models, hub, PriceTable(), EventBus(), max_concurrent=count, checkpointer=saver)
     plan = workflow_plan(workflow, agents, EngineGraphContext(models))
     async with hub.running(), manager.running():

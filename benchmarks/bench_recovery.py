@@ -8,7 +8,6 @@ time to resume all of them, and how many finished steps were run again (should b
 from __future__ import annotations
 
 import argparse
-import shutil
 import signal
 import sys
 import tempfile
@@ -19,7 +18,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.helpers.server import REPO, running_server  # noqa: E402
+from tests.helpers.server import running_server
 from tests.helpers.storage import copy_storage
 
 

@@ -20,14 +20,28 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from echo_orchestrator.models import Connection, InputField, Step, StrategyDefinition, Workflow  # noqa: E402
-from echo_orchestrator.store import FileDefinitionStore, WorkflowQuery, codec  # noqa: E402
-from echo_orchestrator.store.layout import Layout  # noqa: E402
-from tests.helpers.server import running_server  # noqa: E402
+from echo_orchestrator.models import Connection, InputField, Step, StrategyDefinition, Workflow
+from echo_orchestrator.store import FileDefinitionStore, WorkflowQuery, codec
+from echo_orchestrator.store.layout import Layout
+from tests.helpers.server import running_server
 
 CATEGORIES = ["business", "research", "education", "creative", "technical", "custom"]
 TAGS = ["analysis", "sales", "planning", "research", "writing", "finance", "marketing", "support", "ops", "legal"]
-WORDS = "market plan report analyze customer revenue churn forecast brief outline summary review draft".split()
+WORDS = [
+    "market",
+    "plan",
+    "report",
+    "analyze",
+    "customer",
+    "revenue",
+    "churn",
+    "forecast",
+    "brief",
+    "outline",
+    "summary",
+    "review",
+    "draft",
+]
 
 
 def generate(root: Path, count: int, rng: random.Random) -> None:
@@ -47,7 +61,10 @@ def generate(root: Path, count: int, rng: random.Random) -> None:
             agents=["analyzer", "synthesizer"],
             connections=[Connection(from_="analyzer", to="synthesizer")],
             strategy_definition=StrategyDefinition(
-                steps=[Step(step_number=1, name="Analyze", agent_id="analyzer"), Step(step_number=2, name="Synthesize", agent_id="synthesizer", dependencies=[1])]
+                steps=[
+                    Step(step_number=1, name="Analyze", agent_id="analyzer"),
+                    Step(step_number=2, name="Synthesize", agent_id="synthesizer", dependencies=[1]),
+                ]
             ),
             input_fields=[InputField(name="input_data", required=True)],
             metadata={"created_at": "2026-11-01T00:00:00Z"},
@@ -98,10 +115,7 @@ async def store_figures(root: Path, rng: random.Random) -> None:
         t0 = time.perf_counter()
         await store.list_workflows(WorkflowQuery(category="business", limit=50))
         after_write.append((time.perf_counter() - t0) * 1000)
-    print(
-        f"page right after a write (50 writes): p50 {statistics.median(after_write):.2f} ms, "
-        f"max {max(after_write):.2f} ms"
-    )
+    print(f"page right after a write (50 writes): p50 {statistics.median(after_write):.2f} ms, max {max(after_write):.2f} ms")
     await store.close()
 
 

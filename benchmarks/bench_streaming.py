@@ -30,7 +30,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.helpers.server import REPO, running_server  # noqa: E402
+from tests.helpers.server import REPO, running_server
 from tests.helpers.storage import copy_storage
 
 FIREHOSE = REPO / "tests" / "fixtures" / "firehose-plugin"

@@ -24,7 +24,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.helpers.server import REPO, running_server  # noqa: E402
+from tests.helpers.server import running_server
 from tests.helpers.storage import copy_storage
 
 
@@ -79,7 +79,9 @@ def main() -> None:
         after = settle(process)
         live = httpx.get(f"{server.url}/service/metrics").json().get("live", {})
     print(f"connections: {clean + aborted} ({clean} closed cleanly, {aborted} aborted) in {elapsed:.1f} s")
-    print(f"server RSS: before {before:.1f} MB, right after {peak:.1f} MB, settled {after:.1f} MB: {after - before:+.1f} MB (goal: within 20 MB)")
+    print(
+        f"server RSS: before {before:.1f} MB, right after {peak:.1f} MB, settled {after:.1f} MB: {after - before:+.1f} MB (goal: within 20 MB)"
+    )
     print(f"live subscriptions left: {json.dumps(live)}")
     shutil.rmtree(root, ignore_errors=True)
 

@@ -151,7 +151,11 @@ def _executions(args: argparse.Namespace) -> int:
             return await listing.local_executions(root, status=args.status, workflow=args.workflow, limit=args.limit, offset=args.offset)
         from echo_orchestrator.console import _raise_for, server_client
 
-        params = {k: v for k, v in {"status": args.status, "workflow_slug": args.workflow, "limit": args.limit, "offset": args.offset}.items() if v is not None}
+        params = {
+            k: v
+            for k, v in {"status": args.status, "workflow_slug": args.workflow, "limit": args.limit, "offset": args.offset}.items()
+            if v is not None
+        }
         async with server_client(args.server) as client:
             response = await client.get("/executions", params=params)
             _raise_for(response)
@@ -160,7 +164,7 @@ def _executions(args: argparse.Namespace) -> int:
 
     try:
         rows, total = anyio.run(fetch)
-    except BaseException as exc:  # noqa: BLE001 - one line, as run and follow do
+    except BaseException as exc:
         return _report("executions", args, _innermost(exc), debug=args.debug)
     listing.show(rows, total, listing.EXECUTION_COLUMNS, as_json=args.json, what="executions")
     return 0
@@ -195,9 +199,7 @@ def _plugins(args: argparse.Namespace) -> int:
     else:
         print(f"plugins folder: {registry.plugins_dir}")
         header = ("KIND", "NAME", "ORIGIN", "DISTRIBUTION", "FROM")
-        table = [header] + [
-            (k, n, o, f"{d} {v or ''}".strip(), p or e.split(" = ", 1)[1]) for k, n, o, d, v, p, e in rows
-        ]
+        table = [header] + [(k, n, o, f"{d} {v or ''}".strip(), p or e.split(" = ", 1)[1]) for k, n, o, d, v, p, e in rows]
         widths = [max(len(r[i]) for r in table) for i in range(len(header) - 1)]
         for row in table:
             print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
@@ -215,17 +217,14 @@ def _console_settings(args: argparse.Namespace) -> Settings:
 def _console_command(name: str, args: argparse.Namespace, run: Callable[[Settings, Any], Awaitable[int]]) -> int:
     """`run` and `follow`: settings, a rich console, one event loop; errors as one line, exit 2."""
     import anyio
-    import httpx
     from rich.console import Console
-
-    from echo_orchestrator.errors import EchoError
 
     # With --output json, stdout carries only the result document: the live view goes to stderr.
     out = Console(highlight=False, stderr=getattr(args, "output", "text") == "json")
     try:
         settings = _console_settings(args)
         return anyio.run(run, settings, out)
-    except BaseException as exc:  # noqa: BLE001 - every failure is one line (or a trace with --debug)
+    except BaseException as exc:
         return _report(name, args, _innermost(exc), debug=args.debug)
 
 
@@ -320,9 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys_new.add_argument("--id", help="a name for the key, shown in logs and on the executions it starts")
     keys_new.set_defaults(handler=_keys_new)
 
-    validate = commands.add_parser(
-        "validate", help="check every file of a storage folder; exit 1 on any problem (pre-commit, CI)"
-    )
+    validate = commands.add_parser("validate", help="check every file of a storage folder; exit 1 on any problem (pre-commit, CI)")
     validate.add_argument("path", nargs="?", help="storage folder (env ECHO_STORAGE_DIR, default ./storage)")
     validate.add_argument(
         "--deep", action="store_true", help="also validate and compile every workflow as a run would (plugins, providers, tools)"
@@ -388,5 +385,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
-    except BaseException as exc:  # noqa: BLE001 - any command's failure is one line and exit 2 (130 for Ctrl-C)
+    except BaseException as exc:
         return _report(args.command, args, _innermost(exc), debug=getattr(args, "debug", False))

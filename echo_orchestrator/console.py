@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.prompt import Prompt
 
-from echo_orchestrator.errors import BadRequest, EchoError, RemoteError
+from echo_orchestrator.errors import BadRequest, RemoteError
 from echo_orchestrator.settings import Settings
 
 TERMINAL = {"execution_completed": "completed", "execution_failed": "failed", "execution_cancelled": "cancelled"}
@@ -301,7 +301,7 @@ def _ask(terminal: Console, prompt: Mapping[str, Any]) -> dict[str, Any] | None:
                 try:
                     changes = json.loads(text)
                 except json.JSONDecodeError as exc:
-                    console.print(f"[red]not JSON[/] ({exc.msg}); try again, e.g. {{\"tone\": \"formal\"}}")
+                    console.print(f'[red]not JSON[/] ({exc.msg}); try again, e.g. {{"tone": "formal"}}')
                     continue
                 if isinstance(changes, dict):
                     answer["changes"] = changes
@@ -314,9 +314,7 @@ def _ask(terminal: Console, prompt: Mapping[str, Any]) -> dict[str, Any] | None:
     return answer
 
 
-async def watch(
-    source: Source, execution_id: str, console: Console, *, interactive: bool = True, output: str = "text"
-) -> int:
+async def watch(source: Source, execution_id: str, console: Console, *, interactive: bool = True, output: str = "text") -> int:
     """Show an execution until it ends, answer its prompts at the terminal, then show its
     result (`output="json"`: only the result document, on stdout, for scripts). The exit code."""
     view = RunView(console)
@@ -330,7 +328,9 @@ async def watch(
                 view.progress.stop()
                 answer = await anyio.to_thread.run_sync(_ask, console, data) if interactive else None
                 if answer is None:
-                    console.print(f"[yellow]paused[/]: answer with POST /executions/{execution_id}/respond (prompt {data.get('prompt_id')})")
+                    console.print(
+                        f"[yellow]paused[/]: answer with POST /executions/{execution_id}/respond (prompt {data.get('prompt_id')})"
+                    )
                     return EXIT["paused"]
                 await source.respond(execution_id, answer)
                 view.progress.start()
@@ -427,9 +427,7 @@ async def run(
     async with open_services(settings) as services:
         local = LocalRunSource(services)
         started = await local.start(target, inputs)
-        return await interruptible(
-            console, lambda: watch(local, started, console, output=output), lambda: local.cancel(started)
-        )
+        return await interruptible(console, lambda: watch(local, started, console, output=output), lambda: local.cancel(started))
 
 
 async def follow(execution_id: str, *, server: str | None, settings: Settings, console: Console, output: str = "text") -> int:

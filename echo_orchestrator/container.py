@@ -17,8 +17,8 @@ import anyio
 
 from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.events import EventBus
-from echo_orchestrator.engine.feed import EventFeed
 from echo_orchestrator.engine.executions import ExecutionManager
+from echo_orchestrator.engine.feed import EventFeed
 from echo_orchestrator.engine.graph_catalog import GraphCatalog
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.llm.prices import PriceTable

@@ -30,7 +30,9 @@ def local_workflows(root: Path, query: WorkflowQuery) -> tuple[list[dict[str, An
     return [msgspec.to_builtins(item) for item in items], total
 
 
-async def local_executions(root: Path, *, status: str | None, workflow: str | None, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+async def local_executions(
+    root: Path, *, status: str | None, workflow: str | None, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
     from echo_orchestrator.store.runtime import RuntimeStore
 
     database = root / "runtime" / "runtime.sqlite"

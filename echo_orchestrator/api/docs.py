@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import (
@@ -27,10 +28,9 @@ from litestar.openapi.spec import (
     SecurityScheme,
     Tag,
 )
-from litestar.handlers import HTTPRouteHandler
 from litestar.static_files import create_static_files_router
-from litestar.types.internal_types import PathParameterDefinition
 from litestar.types import ControllerRouterHandler
+from litestar.types.internal_types import PathParameterDefinition
 
 from echo_orchestrator import __version__
 
@@ -80,9 +80,7 @@ def _operation_id(handler: HTTPRouteHandler, method: Any, path: list[str | PathP
 
 
 def assets_router() -> ControllerRouterHandler:
-    return create_static_files_router(
-        path=ASSETS_PATH, directories=[_ASSETS_DIR], include_in_schema=False, name="docs-assets"
-    )
+    return create_static_files_router(path=ASSETS_PATH, directories=[_ASSETS_DIR], include_in_schema=False, name="docs-assets")
 
 
 # The error statuses every operation may answer, with the one error body; more by kind below.

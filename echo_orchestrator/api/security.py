@@ -33,8 +33,8 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from echo_orchestrator.api.error_handling import handle_domain_error, status_of
 from echo_orchestrator.api.request_context import request_id_of
-from echo_orchestrator.logs import REQUEST_ID
 from echo_orchestrator.errors import BadRequest, EchoError, Forbidden, RateLimited, Unauthorized, UnsupportedMediaType
+from echo_orchestrator.logs import REQUEST_ID
 from echo_orchestrator.security.callers import ANONYMOUS, Authenticator, Caller, bearer_of
 from echo_orchestrator.security.network import (
     client_address,
@@ -312,4 +312,3 @@ def middleware(policy: SecurityPolicy) -> list[DefineMiddleware]:
         DefineMiddleware(Guard, policy=policy),
         *_hourly(policy.tool_calls_per_hour, ToolCallRateLimit, _is_tool_call),
     ]
-

@@ -21,9 +21,9 @@ from litestar.types import Receive, Scope, Send
 from echo_orchestrator.api.security import SELF_AUTHENTICATED, SecurityPolicy
 from echo_orchestrator.container import Services
 from echo_orchestrator.errors import SubscriberTooSlow, Unauthorized
+from echo_orchestrator.models import Event
 from echo_orchestrator.security.callers import Caller, bearer_of
 from echo_orchestrator.security.network import origin_allowed
-from echo_orchestrator.models import Event
 from echo_orchestrator.services.live import LiveSession, event_data
 
 NAMESPACE = "/executions"
@@ -37,7 +37,9 @@ class _SioTransport:
         # engine.io queues outgoing packets without a bound and never makes `emit` wait, so
         # a slow client is recognised by the length of its queue instead.
         if self._backlog() > self._limit:
-            raise SubscriberTooSlow(f"too slow: more than {self._limit} packets waiting to be sent", details={"execution_id": event.execution_id})
+            raise SubscriberTooSlow(
+                f"too slow: more than {self._limit} packets waiting to be sent", details={"execution_id": event.execution_id}
+            )
         await self._server.emit(event.event_type, event_data(event), to=self._sid, namespace=NAMESPACE)
 
     async def send(self, name: str, data: Mapping[str, Any]) -> None:
@@ -79,9 +81,7 @@ class _ExecutionsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return False
         caller = await self._bridge.authenticate(environ, auth)
         transport = _SioTransport(self.server, sid, services.settings.stream_buffer)
-        session = self._sessions[sid] = LiveSession(
-            services.feed, services.executions_api, transport, tasks, read_only=caller.read_only
-        )
+        session = self._sessions[sid] = LiveSession(services.feed, services.executions_api, transport, tasks, read_only=caller.read_only)
         # `?execution_id=` (the document's websocket_url) joins at once, after the handshake.
         query = parse_qs(str(environ.get("QUERY_STRING", "")))
         if "execution_id" in query:

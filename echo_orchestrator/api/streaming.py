@@ -23,9 +23,9 @@ from echo_orchestrator.api.controllers.executions import WorkflowExecuteRequest
 from echo_orchestrator.api.schemas.paging import MAX_SEQ
 from echo_orchestrator.api.security import caller_of
 from echo_orchestrator.container import Services
-from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.errors import Invalid
 from echo_orchestrator.models import Event
+from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.services.live import LiveSession, event_data, event_frame
 
 # A close code in the application range: "dropped, too slow; reconnect and replay".
@@ -109,7 +109,9 @@ def _last_event_id(header: str | None, after_seq: int | None) -> int:
     try:
         value = int(header.strip())
     except ValueError:
-        raise Invalid("Last-Event-ID must be the seq of an event", details={"errors": [{"field": "Last-Event-ID", "message": "integer"}]}) from None
+        raise Invalid(
+            "Last-Event-ID must be the seq of an event", details={"errors": [{"field": "Last-Event-ID", "message": "integer"}]}
+        ) from None
     if not 0 <= value <= MAX_SEQ:
         raise Invalid("Last-Event-ID must be >= 0", details={"errors": [{"field": "Last-Event-ID", "message": "integer >= 0"}]})
     return value
@@ -123,7 +125,9 @@ def _sse(services: Services, execution_id: str, after_seq: int) -> ServerSentEve
             if event is None:
                 yield ServerSentEventMessage(comment="keep-alive")
             else:
-                yield ServerSentEventMessage(data=msgspec.json.encode(event_data(event)).decode(), event=event.event_type, id=str(event.seq))
+                yield ServerSentEventMessage(
+                    data=msgspec.json.encode(event_data(event)).decode(), event=event.event_type, id=str(event.seq)
+                )
 
     # Proxies must not buffer an event stream.
     return ServerSentEvent(messages(), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -46,8 +46,7 @@ def build(ctx: GraphContext) -> StateGraph[AsisState]:
         reply = await model.ainvoke(
             [
                 SystemMessage(
-                    "You plan work. Answer with a numbered list of at most "
-                    f"{MAX_STEPS} concrete steps, one per line, and nothing else."
+                    f"You plan work. Answer with a numbered list of at most {MAX_STEPS} concrete steps, one per line, and nothing else."
                 ),
                 HumanMessage(f"Task: {state['task']}\nContext: {state.get('context') or {}}"),
             ]

@@ -25,8 +25,8 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 
 from echo_orchestrator.engine.agent_node import make_agent_node, output_keys
-from echo_orchestrator.engine.review import make_review_node
 from echo_orchestrator.engine.conditions import evaluate, parse_condition
+from echo_orchestrator.engine.review import make_review_node
 from echo_orchestrator.engine.step_graph import (
     GraphLookup,
     add_node,
@@ -61,6 +61,8 @@ def review_points(workflow: Workflow) -> set[str]:
                 points.add(point)
     points.update(s.agent_id for s in workflow.strategy_definition.steps if s.interactive and s.agent_id)
     return {p for p in points if p in workflow.agents}
+
+
 _DIRECTIVE = re.compile(r"\b(?:DELEGATE(?:\s+TO)?|NEXT)\s*:?\s*(?P<agent>[A-Za-z0-9_.-]+)|\b(?P<finish>FINISH)\b")
 
 
@@ -275,9 +277,7 @@ def build_workflow_graph(
     strategy steps run tools or graphs, or state dependencies, compiles from its steps."""
     policies = policies or {}
     if uses_steps(workflow):
-        step_graph, step_types = build_step_graph(
-            workflow, agents, ctx, graphs or _no_graphs, state_schema(workflow, agents), policies
-        )
+        step_graph, step_types = build_step_graph(workflow, agents, ctx, graphs or _no_graphs, state_schema(workflow, agents), policies)
         order = [step_node_name(s) for s in sorted(workflow.strategy_definition.steps, key=lambda s: s.step_number)]
         return WorkflowGraph(graph=step_graph, node_types=step_types, agent_order=order)
     _require_agents(workflow, agents)

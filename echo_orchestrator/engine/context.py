@@ -6,10 +6,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
+import msgspec
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
-
-import msgspec
 
 from echo_orchestrator.engine.llm.factory import ModelFactory, as_llm_config
 from echo_orchestrator.errors import Unavailable

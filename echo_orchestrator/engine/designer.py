@@ -10,6 +10,7 @@ Synthesizer, chained. Either way the result passes draft validation.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Callable
@@ -51,7 +52,10 @@ _ROLES: list[tuple[tuple[str, ...], str, str, str]] = [
     (("writ", "draft", "compos"), "Writer", "Content Writing", "draft"),
     (("report", "present", "publish", "format"), "Reporter", "Reporting", "report"),
 ]
-_LEAD = re.compile(r"^\s*(?:please\s+)?(?:create|build|make|design)\s+(?:a|an|the)?\s*(?:\w+\s+)?(?:workflow|pipeline|process)\s+(?:to|that|which|for)\s+", re.I)
+_LEAD = re.compile(
+    r"^\s*(?:please\s+)?(?:create|build|make|design)\s+(?:a|an|the)?\s*(?:\w+\s+)?(?:workflow|pipeline|process)\s+(?:to|that|which|for)\s+",
+    re.I,
+)
 _SPLIT = re.compile(r"\s*(?:,\s*(?:and\s+|then\s+)?|;\s*|\s+and\s+then\s+|\s+then\s+|\s+and\s+|\s+finally\s+)", re.I)
 
 
@@ -144,9 +148,7 @@ def design_offline(prompt: str, llm: LLMConfig) -> Design:
         )
         hierarchy = Hierarchy(master_agent=coordinator_id, delegation_order=list(order))
         order = [coordinator_id, *order]
-    connections = (
-        [Connection(from_=a, to=b) for a, b in zip(order, order[1:], strict=False)] if model == "sequential" else []
-    )
+    connections = [Connection(from_=a, to=b) for a, b in itertools.pairwise(order)] if model == "sequential" else []
     workflow = _workflow(prompt, model, order, connections, hierarchy)
     return Design(workflow=workflow, agents=agents, designed_by="offline")
 
@@ -229,9 +231,7 @@ def _from_answer(prompt: str, answer: _DesignAnswer, llm: LLMConfig) -> Design:
         for a in answer.agents
     }
     model = answer.execution_model if answer.execution_model in ("sequential", "parallel", "hierarchical", "hybrid") else "sequential"
-    connections = [
-        Connection(from_=ids.get(c.from_, c.from_), to=ids.get(c.to, c.to), condition=c.condition) for c in answer.connections
-    ]
+    connections = [Connection(from_=ids.get(c.from_, c.from_), to=ids.get(c.to, c.to), condition=c.condition) for c in answer.connections]
     hierarchy = None
     if model == "hierarchical" and answer.master_agent is not None:
         master = ids.get(answer.master_agent, answer.master_agent)

@@ -38,7 +38,6 @@ from echo_orchestrator.engine.review import ReviewRejected
 from echo_orchestrator.engine.step_policy import StepPolicy, current_run
 from echo_orchestrator.engine.tools import langchain_tools
 from echo_orchestrator.engine.tracking import TaskTracker
-from echo_orchestrator.registry.spec import GraphContext
 from echo_orchestrator.errors import Conflict, EchoError, RateLimited
 from echo_orchestrator.logs import EXECUTION_ID
 from echo_orchestrator.mcp import McpHub
@@ -55,6 +54,7 @@ from echo_orchestrator.models import (
     utcnow,
 )
 from echo_orchestrator.models.execution import TERMINAL_STATUSES
+from echo_orchestrator.registry.spec import GraphContext
 from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.security.redaction import scrub
 from echo_orchestrator.store.runtime import INTERRUPTIBLE, RuntimeStore
@@ -67,6 +67,8 @@ PlanFactory = Callable[[Execution], Awaitable["RunPlan"]]
 
 class ErrorCode:
     CANCELLED = "ERR_EXEC_003"
+
+
 # Keys kept out of a run's outputs: bookkeeping of the compiled workflow graphs.
 INTERNAL_KEYS = frozenset({"delegations"})
 
@@ -122,7 +124,9 @@ class _Hooks:
         if step is None:
             return
         step.status, step.retry_count = "retrying", attempt
-        step.error = ErrorInfo(type=getattr(error, "type", "ExecutionError"), message=scrub(f"{type(error).__name__}: {error}"), retry_count=attempt)
+        step.error = ErrorInfo(
+            type=getattr(error, "type", "ExecutionError"), message=scrub(f"{type(error).__name__}: {error}"), retry_count=attempt
+        )
         await self._manager.runtime.save_step(step)
         await self._manager._event(
             self._live,
@@ -675,7 +679,11 @@ class ExecutionManager:
             step.completed_at, step.duration_seconds = now, _seconds(step.started_at, now)
             step.error = error
             await self.runtime.save_step(step)
-            await self._event(live, "step_cancelled" if status == "cancelled" else "step_failed", {"step_number": step.step_number, "step_name": step.step_name, "status": step.status})
+            await self._event(
+                live,
+                "step_cancelled" if status == "cancelled" else "step_failed",
+                {"step_number": step.step_number, "step_name": step.step_name, "status": step.status},
+            )
         for node in live.nodes.values():
             node.status = "cancelled" if status == "cancelled" else "failed"
             node.completed_at = now
@@ -699,9 +707,13 @@ class ExecutionManager:
                 },
             )
         elif status == "failed":
-            await self._event(live, "execution_failed", {"status": "failed", "error": msgspec.to_builtins(error), "failed_at": now.isoformat()})
+            await self._event(
+                live, "execution_failed", {"status": "failed", "error": msgspec.to_builtins(error), "failed_at": now.isoformat()}
+            )
         else:
-            await self._event(live, "execution_cancelled", {"status": "cancelled", "reason": live.cancel_reason, "cancelled_at": now.isoformat()})
+            await self._event(
+                live, "execution_cancelled", {"status": "cancelled", "reason": live.cancel_reason, "cancelled_at": now.isoformat()}
+            )
         await self.runtime.commit()
 
 
@@ -718,4 +730,3 @@ def _jsonable(value: Any) -> dict[str, Any] | None:
     except (TypeError, msgspec.EncodeError):
         plain = {"value": str(value)}
     return plain if isinstance(plain, dict) else {"value": plain}
-

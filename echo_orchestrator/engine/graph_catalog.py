@@ -16,11 +16,11 @@ from echo_orchestrator.engine.inputs import input_schema
 from echo_orchestrator.engine.step_graph import uses_steps
 from echo_orchestrator.errors import NotFound
 from echo_orchestrator.models import Workflow
-from echo_orchestrator.security.redaction import SECRETS
 from echo_orchestrator.registry import PluginRegistry
 from echo_orchestrator.registry.graphs import GraphInfo, describe_state_graph
 from echo_orchestrator.registry.registry import RegisteredGraph
 from echo_orchestrator.registry.spec import GraphContext
+from echo_orchestrator.security.redaction import SECRETS
 from echo_orchestrator.store import FileDefinitionStore, WorkflowQuery, WorkflowSummary
 
 WORKFLOW_PREFIX = "workflow:"
@@ -63,8 +63,10 @@ def _plugin_entry(graph: RegisteredGraph) -> GraphEntry:
         input_schema=dict(spec.input_schema),
         output_schema=dict(spec.output_schema),
         origin=GraphOrigin(
-            kind=graph.origin.kind, distribution=graph.origin.distribution, version=graph.origin.version,
-            path=None if graph.origin.path is None else SECRETS.scrub(graph.origin.path)
+            kind=graph.origin.kind,
+            distribution=graph.origin.distribution,
+            version=graph.origin.version,
+            path=None if graph.origin.path is None else SECRETS.scrub(graph.origin.path),
         ),
     )
 

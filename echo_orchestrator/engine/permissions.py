@@ -84,7 +84,5 @@ def validate_permissions(workflow: Workflow, agents: Mapping[str, Agent]) -> lis
             if other not in members:
                 errors.append(f"Agent '{agent_id}' allows '{other}', which is not a member of the workflow")
             elif other not in allowed_by_model:
-                errors.append(
-                    f"Agent '{agent_id}' allows '{other}', but {workflow.execution_model} rules do not let it call '{other}'"
-                )
+                errors.append(f"Agent '{agent_id}' allows '{other}', but {workflow.execution_model} rules do not let it call '{other}'")
     return errors

@@ -76,9 +76,7 @@ class TaskTracker(AsyncCallbackHandler):
             return  # cancelled: the run's own ending records the steps it cut short
         await self._finished({"id": task[0], "name": task[1], "result": None, "error": error, "interrupts": []})
 
-    async def on_custom_event(
-        self, name: str, data: Any, *, run_id: UUID, metadata: dict[str, Any] | None = None, **kwargs: Any
-    ) -> None:
+    async def on_custom_event(self, name: str, data: Any, *, run_id: UUID, metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
         """A node's own progress report (`adispatch_custom_event(name, data)` in the node)."""
         if self._progress is not None:
             await self._progress(str((metadata or {}).get("langgraph_node", "")), name, data)

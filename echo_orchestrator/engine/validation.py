@@ -6,6 +6,7 @@ point at it.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -139,7 +140,7 @@ def validate_draft(workflow: Workflow, agents: Mapping[str, Agent]) -> Validatio
         if not has_end:
             c.errors.append("Hybrid workflow has no end: every agent has an unconditional outgoing connection")
         for cycle in _cycles(list(dict.fromkeys(members)), edges):
-            pairs = set(zip(cycle, cycle[1:], strict=False))
+            pairs = set(itertools.pairwise(cycle))
             if not pairs & conditional:
                 c.errors.append(f"Cycle {' -> '.join(cycle)} has no condition to leave it")
 

@@ -580,9 +580,7 @@ class McpHub:
             summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
             raise Invalid(f"Invalid input for tool '{tool_id}': {summary}", details={"errors": problems})
 
-    async def _call_plugin(
-        self, tool_id: str, tool_name: str, arguments: Mapping[str, Any], timeout: float | None
-    ) -> ToolCallResult:
+    async def _call_plugin(self, tool_id: str, tool_name: str, arguments: Mapping[str, Any], timeout: float | None) -> ToolCallResult:
         spec = self._plugin_tools().get(tool_name)
         if spec is None:
             raise NotFound(f"Tool '{tool_id}' not found", details={"tool_id": tool_id})
@@ -643,4 +641,3 @@ async def _list_all_tools(client: Client, cache_mode: CacheMode = "use") -> list
         cursor = page.next_cursor
         if not cursor:
             return tools
-

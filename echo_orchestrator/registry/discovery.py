@@ -148,10 +148,7 @@ def load_object(candidate: Candidate) -> Any:
     """Import what an entry point names (raises whatever the plugin's import raises)."""
     module_name, _, attribute = candidate.value.partition(":")
     module_name = module_name.strip()
-    if candidate.import_root is not None:
-        module = _import_from(candidate.import_root, module_name)
-    else:
-        module = importlib.import_module(module_name)
+    module = _import_from(candidate.import_root, module_name) if candidate.import_root is not None else importlib.import_module(module_name)
     obj: Any = module
     for part in filter(None, attribute.strip().split(".")):
         obj = getattr(obj, part)

@@ -220,11 +220,11 @@ class PluginRegistry:
 
         self.following = True
         try:
-            async for _ in awatch(
-                self.plugins_dir, watch_filter=relevant, stop_event=self._stop, debounce=200, step=20, recursive=True
-            ):
+            async for _ in awatch(self.plugins_dir, watch_filter=relevant, stop_event=self._stop, debounce=200, step=20, recursive=True):
                 snapshot = await self.reload()
-                log.info("plugins reloaded: %d graphs, %d tools, %d problems", len(snapshot.graphs), len(snapshot.tools), len(snapshot.problems))
+                log.info(
+                    "plugins reloaded: %d graphs, %d tools, %d problems", len(snapshot.graphs), len(snapshot.tools), len(snapshot.problems)
+                )
         finally:
             self.following = False
 

@@ -84,9 +84,7 @@ class ToolSpec:
         self._arguments = msgspec.defstruct(f"{self.name}_arguments", fields, forbid_unknown_fields=True)
         self._returns = hints.get("return", Any)
         self.input_schema: dict[str, Any] = _inline_schema(self._arguments)
-        self.output_schema: dict[str, Any] | None = (
-            None if self._returns is Any else _inline_schema(self._returns)
-        )
+        self.output_schema: dict[str, Any] | None = None if self._returns is Any else _inline_schema(self._returns)
         self.is_async = inspect.iscoroutinefunction(func)
 
     def parse_arguments(self, arguments: Mapping[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,9 @@ SETTING = "ECHO_LLM_ALLOWED_BASE_URLS"
 # Environment variables an operator sets to point a built-in provider elsewhere.
 OPERATOR_BASE_URL_VARIABLES = ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL")
 # Parameter names that address a request or carry a credential, at any depth of `params`.
-_ROUTING_PARAM = re.compile(r"url|api_base|base|proxy|endpoint|host|header|client|key|secret|token$|password|organi[sz]ation|query|body", re.I)
+_ROUTING_PARAM = re.compile(
+    r"url|api_base|base|proxy|endpoint|host|header|client|key|secret|token$|password|organi[sz]ation|query|body", re.I
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +89,7 @@ class EgressPolicy:
             )
         if base_url is not None and not self.allows(base_url, extra):
             raise EgressRefused(
-                f"llm.base_url {base_url!r} is not an address the operator allowed: "
-                f"add its prefix to {SETTING} on the server to use it",
+                f"llm.base_url {base_url!r} is not an address the operator allowed: add its prefix to {SETTING} on the server to use it",
                 "llm.base_url",
             )
 

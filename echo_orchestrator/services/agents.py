@@ -53,7 +53,9 @@ def convert_agent(data: Mapping[str, Any]) -> Agent:
         return msgspec.convert(dict(data), Agent)
     except msgspec.ValidationError as exc:
         field, message = codec.split_error(exc)
-        raise Invalid(f"Invalid agent: {field or '(body)'}: {message}", details={"errors": [{"field": field or "(body)", "message": message}]}) from None
+        raise Invalid(
+            f"Invalid agent: {field or '(body)'}: {message}", details={"errors": [{"field": field or "(body)", "message": message}]}
+        ) from None
 
 
 class AgentService:

@@ -51,9 +51,7 @@ class CheckpointView(msgspec.Struct, kw_only=True):
 
 
 class ExecutionService:
-    def __init__(
-        self, store: DefinitionStore, registry: PluginRegistry, models: ModelFactory, manager: ExecutionManager
-    ) -> None:
+    def __init__(self, store: DefinitionStore, registry: PluginRegistry, models: ModelFactory, manager: ExecutionManager) -> None:
         self._store = store
         self._registry = registry
         self._models = models
@@ -105,9 +103,7 @@ class ExecutionService:
             plan, apply_defaults(workflow.input_fields, inputs), config=config, metadata=metadata, caller=caller
         )
 
-    async def start_graph(
-        self, name: str, inputs: Mapping[str, Any], config: ExecutionConfig, caller: Caller | None = None
-    ) -> Execution:
+    async def start_graph(self, name: str, inputs: Mapping[str, Any], config: ExecutionConfig, caller: Caller | None = None) -> Execution:
         if name.startswith(WORKFLOW_PREFIX):
             return await self.start_workflow(name.removeprefix(WORKFLOW_PREFIX), inputs, config, {}, caller)
         graph = self._registry.graph(name)
@@ -128,7 +124,10 @@ class ExecutionService:
 
     async def respond(self, execution_id: str, prompt_id: str, response: str, changes: Mapping[str, Any], reason: str | None) -> Execution:
         if response not in ("approve", "reject", "modify"):
-            raise Invalid(f"response must be approve, reject or modify, not {response!r}", details={"errors": [{"field": "response", "message": "approve | reject | modify"}]})
+            raise Invalid(
+                f"response must be approve, reject or modify, not {response!r}",
+                details={"errors": [{"field": "response", "message": "approve | reject | modify"}]},
+            )
         return await self.manager.respond(execution_id, prompt_id, {"response": response, "changes": dict(changes), "reason": reason})
 
     async def checkpoints(

@@ -142,7 +142,8 @@ class LiveSession:
             str(execution_id), prompt_id, str(data.get("response", "approve")), changes, None if reason is None else str(reason)
         )
         await self._transport.send(
-            "response_accepted", {"execution_id": execution.execution_id, "prompt_id": prompt_id, "response": data.get("response", "approve")}
+            "response_accepted",
+            {"execution_id": execution.execution_id, "prompt_id": prompt_id, "response": data.get("response", "approve")},
         )
 
     async def close(self) -> None:

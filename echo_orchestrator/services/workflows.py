@@ -12,21 +12,21 @@ import msgspec
 
 from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.designer import Design, design, slugify
+from echo_orchestrator.engine.graph_catalog import GraphCatalog
 from echo_orchestrator.engine.inputs import apply_defaults, check_inputs, input_schema
 from echo_orchestrator.engine.llm.factory import ModelFactory
-from echo_orchestrator.engine.graph_catalog import GraphCatalog
 from echo_orchestrator.engine.permissions import allowed_targets, can_call, validate_permissions
 from echo_orchestrator.engine.validation import Capabilities, ValidationReport, validate_draft, validate_final
 from echo_orchestrator.errors import BadRequest, ConfigurationError, Conflict, Invalid, NotFound
 from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import Agent, Connection, LLMConfig, LLMUsage, Workflow, new_id, utcnow_iso
 from echo_orchestrator.registry import PluginRegistry
-from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.registry.graphs import GraphInfo
+from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.services.agents import AgentService, convert_agent
 from echo_orchestrator.services.executions import ExecutionService
-from echo_orchestrator.store import DefinitionStore, codec
 from echo_orchestrator.services.preconditions import require_match
+from echo_orchestrator.store import DefinitionStore, codec
 from echo_orchestrator.store.versions import version_key
 
 GraphState = Literal["draft", "temp", "final"]
@@ -217,9 +217,7 @@ class WorkflowService:
             raise NotFound("No versions found", details={"workflow_id": workflow_id})
         return versions
 
-    async def clone(
-        self, workflow_id: str, from_version: str, *, overwrite: bool = False, if_match: str | None = None
-    ) -> Workflow:
+    async def clone(self, workflow_id: str, from_version: str, *, overwrite: bool = False, if_match: str | None = None) -> Workflow:
         try:
             final = await self._store.get_final(workflow_id, from_version)
         except NotFound:
@@ -386,14 +384,20 @@ class WorkflowService:
         caller: Caller | None = None,
     ) -> RunResult:
         if mode == "final" and not version:
-            raise Invalid("version is required in final mode", details={"errors": [{"field": "version", "message": "required in final mode"}]})
+            raise Invalid(
+                "version is required in final mode", details={"errors": [{"field": "version", "message": "required in final mode"}]}
+            )
         workflow = await self.definition(ref, "temp" if mode == "test" else "final", version)
         check_inputs(input_schema(workflow.input_fields), inputs)
         self._executions.check_input_llms(inputs)
         plan = await self._executions.workflow_plan(workflow, mode)
         execution = await self._executions.manager.start(plan, apply_defaults(workflow.input_fields, inputs), caller=caller)
         finished = await self._executions.manager.wait(execution.execution_id)
-        error = None if finished.error is None else {"type": finished.error.type, "message": finished.error.message, "code": finished.error.code}
+        error = (
+            None
+            if finished.error is None
+            else {"type": finished.error.type, "message": finished.error.message, "code": finished.error.code}
+        )
         started = finished.started_at or finished.created_at
         return RunResult(
             run_id=finished.execution_id,
@@ -406,4 +410,3 @@ class WorkflowService:
             llm_calls=await self._executions.manager.runtime.llm_calls(finished.execution_id),
             duration_seconds=round((finished.completed_at - started).total_seconds(), 3) if finished.completed_at and started else 0.0,
         )
-

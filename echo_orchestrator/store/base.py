@@ -7,9 +7,8 @@ backend, so a second one (a database for several machines) is held to the same b
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
-
 from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager
 from typing import Generic, Protocol, TypeVar
 
 import msgspec

@@ -33,7 +33,7 @@ def etag(value: Any) -> str:
 _decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
 
 
-def decode(data: bytes, type: type[T]) -> T:  # noqa: A002 - mirrors msgspec's own name
+def decode(data: bytes, type: type[T]) -> T:
     decoder = _decoders.get(type)
     if decoder is None:
         decoder = _decoders[type] = msgspec.json.Decoder(type, strict=True)

@@ -461,8 +461,4 @@ class FileDefinitionStore:
         )
 
     def writable(self) -> bool:
-        return os.access(self.layout.root, os.W_OK) and all(
-            os.access(d, os.W_OK) for d in self.layout.definition_dirs()
-        )
-
-
+        return os.access(self.layout.root, os.W_OK) and all(os.access(d, os.W_OK) for d in self.layout.definition_dirs())

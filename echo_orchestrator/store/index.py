@@ -67,9 +67,7 @@ class Row:
         if query.status is None:
             if self.status == "archived" and not query.include_archived:
                 return False
-        elif self.status != query.status and not (
-            query.status in ("draft", "validated") and self.draft_status == query.status
-        ):
+        elif self.status != query.status and not (query.status in ("draft", "validated") and self.draft_status == query.status):
             return False
         if query.category is not None and self.category != query.category:
             return False

@@ -82,7 +82,9 @@ class Layout:
 
     def final_path(self, workflow_id: str, version: str) -> Path:
         if _VERSION_RE.fullmatch(version) is None:
-            raise Invalid(f"Not a valid version: {version[:40]!r}", details={"errors": [{"field": "version", "message": "dotted integers"}]})
+            raise Invalid(
+                f"Not a valid version: {version[:40]!r}", details={"errors": [{"field": "version", "message": "dotted integers"}]}
+            )
         return self.finals / f"{self._checked(workflow_id)}.v{version}.json"
 
     def locate(self, path: Path) -> Location | None:

@@ -52,9 +52,7 @@ def signature_of(path: Path) -> Signature | None:
 
 
 def _mismatch(layout: Layout, path: Path, field: str, found: str, expected: str) -> Problem:
-    return Problem(
-        relative(layout, path), field, f"{found!r} does not match the file name (expected {expected!r})"
-    )
+    return Problem(relative(layout, path), field, f"{found!r} does not match the file name (expected {expected!r})")
 
 
 def relative(layout: Layout, path: Path) -> str:
@@ -120,9 +118,7 @@ def candidate_files(layout: Layout) -> list[Path]:
     for folder in layout.definition_dirs():
         try:
             with os.scandir(folder) as entries:
-                files.extend(
-                    Path(e.path) for e in entries if e.is_file() and layout.is_definition_candidate(Path(e.path))
-                )
+                files.extend(Path(e.path) for e in entries if e.is_file() and layout.is_definition_candidate(Path(e.path)))
         except FileNotFoundError:
             continue
     if layout.mcp_settings.is_file():

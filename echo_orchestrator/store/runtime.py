@@ -8,6 +8,7 @@ from 1, written before anyone is told about them.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import time
@@ -16,18 +17,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-import asyncio
-
 import aiosqlite
 import anyio
+import msgspec
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-import msgspec
 
 from echo_orchestrator.errors import NotFound
-from echo_orchestrator.store.atomic import pid_alive
 from echo_orchestrator.models import ErrorInfo, Event, EventType, Execution, LLMUsage, NodeExecution, StepExecution, utcnow
+from echo_orchestrator.store.atomic import pid_alive
 
 T = TypeVar("T")
 
@@ -86,6 +85,7 @@ CREATE TABLE IF NOT EXISTS llm_calls (
 );
 CREATE INDEX IF NOT EXISTS llm_by_execution ON llm_calls (execution_id);
 """
+
 
 def _this_machine() -> str:
     try:
@@ -256,9 +256,7 @@ class RuntimeStore:
         )
         return [msgspec.json.decode(r[0], type=Execution) for r in rows], int(total or 0)
 
-    async def mark_interrupted(
-        self, only: Sequence[str] | None = None, *, cancelled: bool = False
-    ) -> list[str]:
+    async def mark_interrupted(self, only: Sequence[str] | None = None, *, cancelled: bool = False) -> list[str]:
         """Executions left active by a process that died: failed (or, when a caller asked to
         cancel one, cancelled), with the reason, never left running. Those another live
         process on this machine runs (a CLI `run` next to the server, another worker) are
@@ -288,7 +286,9 @@ class RuntimeStore:
                     step.error = execution.error
                     await self.save_step(step)
             event: EventType = "execution_cancelled" if cancelled else "execution_failed"
-            await self.append_event(execution.execution_id, event, {"status": execution.status, "error": msgspec.to_builtins(execution.error)})
+            await self.append_event(
+                execution.execution_id, event, {"status": execution.status, "error": msgspec.to_builtins(execution.error)}
+            )
             ids.append(execution.execution_id)
         await self.commit()
         return ids
@@ -354,7 +354,13 @@ class RuntimeStore:
             },
             "by_workflow": {row[0]: {"total": row[1], "avg_duration": r(row[2]), "success_rate": r(row[3])} for row in by_workflow},
             "by_step": [
-                {"step_name": row[0], "total_executions": row[1], "avg_duration": r(row[2]), "failure_rate": r(row[3]), "avg_cost_usd": r(row[4], 8)}
+                {
+                    "step_name": row[0],
+                    "total_executions": row[1],
+                    "avg_duration": r(row[2]),
+                    "failure_rate": r(row[3]),
+                    "avg_cost_usd": r(row[4], 8),
+                }
                 for row in by_step
             ],
             "slow_steps": [
@@ -393,9 +399,7 @@ class RuntimeStore:
         return msgspec.json.decode(rows[0][0], type=StepExecution)
 
     async def list_steps(self, execution_id: str) -> list[StepExecution]:
-        rows = await self._rows(
-            "SELECT doc FROM step_executions WHERE execution_id = ? ORDER BY step_number, started_at", [execution_id]
-        )
+        rows = await self._rows("SELECT doc FROM step_executions WHERE execution_id = ? ORDER BY step_number, started_at", [execution_id])
         return [msgspec.json.decode(r[0], type=StepExecution) for r in rows]
 
     async def find_steps(

@@ -18,6 +18,7 @@ from tests.factories import agent, workflow
 
 StoreFactory = Callable[[], Awaitable[DefinitionStore]]
 
+
 @pytest.mark.anyio
 class DefinitionStoreContract:
     @pytest.fixture
@@ -142,9 +143,7 @@ class DefinitionStoreContract:
             await store.get_draft("wf_2")
 
     async def test_list_workflows_filters(self, store: DefinitionStore) -> None:
-        await store.create_final(
-            workflow("wf_a", slug="alpha", category="business", tags=["x", "y"], version="1.0", status="final")
-        )
+        await store.create_final(workflow("wf_a", slug="alpha", category="business", tags=["x", "y"], version="1.0", status="final"))
         await store.save_draft(workflow("wf_b", slug="beta", category="research", tags=["x"], description="Market study"))
         await store.save_draft(workflow("wf_c", slug="gamma", status="archived"))
 

@@ -4,7 +4,6 @@ against the real server: progress, answering a prompt at the terminal, exit code
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -66,7 +65,9 @@ def test_run_on_a_server_answers_the_prompt_at_the_terminal(server: RunningServe
 
 
 def test_exit_codes(server: RunningServer) -> None:
-    unreachable = json.dumps({"provider": "openai", "model": "gpt-4o-mini", "base_url": "http://127.0.0.1:9/v1", "params": {"max_retries": 0}})
+    unreachable = json.dumps(
+        {"provider": "openai", "model": "gpt-4o-mini", "base_url": "http://127.0.0.1:9/v1", "params": {"max_retries": 0}}
+    )
     failed = cli("run", "graph:ASIS", "--input", "task=fail", "--input", f"llm={unreachable}", "--server", server.url)
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "failed:" in failed.stdout

@@ -3,7 +3,6 @@ resumes from its last checkpoint to completion."""
 
 from __future__ import annotations
 
-import shutil
 import signal
 import time
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers.server import REPO, running_server
+from tests.helpers.server import running_server
 from tests.helpers.storage import copy_storage
 
 pytestmark = pytest.mark.e2e

@@ -49,7 +49,7 @@ def test_plugin_samples_run() -> None:
         # A real module, as a plugin's would be: type hints resolve against its globals.
         module = types.ModuleType(f"doc_sample_{i}")
         sys.modules[module.__name__] = module
-        exec(compile(code, "docs/plugins.md", "exec"), module.__dict__)  # noqa: S102 - running our own docs is the point
+        exec(compile(code, "docs/plugins.md", "exec"), module.__dict__)
         for value in list(module.__dict__.values()):
             for kind in found:
                 if isinstance(value, kind):
@@ -73,9 +73,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 @pytest.mark.parametrize("index", [0, 1], ids=["websocket", "socketio"])
 def test_streaming_samples_run_against_the_server(server: RunningServer, index: int) -> None:
-    run = httpx.post(f"{server.url}/graphs/ASIS/execute", json={"input": {"task": "sample", "llm": {"provider": "echo", "latency_ms": 300}}, "async": True})
+    run = httpx.post(
+        f"{server.url}/graphs/ASIS/execute",
+        json={"input": {"task": "sample", "llm": {"provider": "echo", "latency_ms": 300}}, "async": True},
+    )
     execution_id = run.json()["execution_id"]
-    code = samples("streaming.md")[index].replace("127.0.0.1:8000", server.url.removeprefix("http://")).replace("wfexec_abc123", execution_id)
+    code = (
+        samples("streaming.md")[index].replace("127.0.0.1:8000", server.url.removeprefix("http://")).replace("wfexec_abc123", execution_id)
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=Path(REPO))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "execution_completed" in done.stdout

@@ -176,7 +176,9 @@ def test_every_shipped_workflow_validates_and_runs(server: RunningServer) -> Non
             while (status := c.get(f"/executions/{execution_id}").json())["status"] not in ("completed", "failed", "cancelled"):
                 if status["status"] == "paused":  # a human review point: approve it
                     prompt = status["pending_prompt"]["prompt_id"]
-                    assert c.post(f"/executions/{execution_id}/respond", json={"prompt_id": prompt, "response": "approve"}).status_code == 200
+                    assert (
+                        c.post(f"/executions/{execution_id}/respond", json={"prompt_id": prompt, "response": "approve"}).status_code == 200
+                    )
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
             assert status["status"] == "completed", (wf["slug"], status)

@@ -4,7 +4,6 @@ and schemathesis over the whole OpenAPI document."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.helpers.server import REPO, RunningServer, running_server
+from tests.helpers.server import RunningServer, running_server
 from tests.helpers.storage import copy_storage
 
 pytestmark = pytest.mark.e2e
@@ -41,7 +40,12 @@ def error(r: httpx.Response, *statuses: int) -> dict[str, Any]:
 def test_hand_found_cases_are_4xx(server: RunningServer) -> None:
     deep = "[" * 977 + "]" * 977
     with httpx.Client(base_url=server.url, timeout=30) as c:
-        for method, route in (("POST", "/agents/register"), ("PUT", "/agents/analyzer"), ("POST", "/workflows/validate/draft"), ("POST", "/graphs/ASIS/execute")):
+        for method, route in (
+            ("POST", "/agents/register"),
+            ("PUT", "/agents/analyzer"),
+            ("POST", "/workflows/validate/draft"),
+            ("POST", "/graphs/ASIS/execute"),
+        ):
             body = '{"agent_id": "a", "metadata": {"x": ' + deep + "}}"
             r = c.request(method, route, content=body, headers={"Content-Type": "application/json"})
             assert "nested deeper than 64" in error(r, 400)["detail"]
@@ -83,7 +87,10 @@ def test_a_condition_cannot_exhaust_memory(server: RunningServer) -> None:
         error(c.post("/workflows/temp/save", json=hybrid), 400, 422)
         # A bound broken only by the run's state fails the run with the reason.
         on_state = {**hybrid, "workflow_id": "wf_greedy_state", "slug": "greedy-state"}
-        on_state["connections"] = [{"from": "cond_a", "to": "cond_b", "condition": "len(cond_a_out * 100000) > 0"}, {"from": "cond_a", "to": "cond_d"}]
+        on_state["connections"] = [
+            {"from": "cond_a", "to": "cond_b", "condition": "len(cond_a_out * 100000) > 0"},
+            {"from": "cond_a", "to": "cond_d"},
+        ]
         assert c.post("/workflows/temp/save", json=on_state).status_code == 200
         run = c.post("/workflows/greedy-state/execute", json={"inputs": {}}).json()
         deadline = time.monotonic() + 30

@@ -5,7 +5,6 @@ editors get ETags and 412s."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import anyio
 import httpx
 import pytest
 
-from tests.helpers.server import REPO, RunningServer, running_server
+from tests.helpers.server import RunningServer, running_server
 from tests.helpers.storage import copy_storage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
@@ -102,7 +101,10 @@ async def test_one_slug_one_holder(server: RunningServer) -> None:
     slug = f"contested-{time.monotonic_ns()}"
     async with fresh_connections(server) as c:
         answers = await gather(
-            *(c.post("/workflows/temp/save", json={**base, "workflow_id": f"wf_slug_{i}_{slug}", "slug": slug, "status": "validated"}) for i in range(12))
+            *(
+                c.post("/workflows/temp/save", json={**base, "workflow_id": f"wf_slug_{i}_{slug}", "slug": slug, "status": "validated"})
+                for i in range(12)
+            )
         )
         codes = sorted(r.status_code for r in answers)
         assert codes == [200] + [409] * 11, [r.text for r in answers]

@@ -22,7 +22,9 @@ def test_design_to_production_and_agent_lifecycle(tmp_path: Path) -> None:
         test_run = c.post("/workflows/execute", json={"workflow_id": wid, "mode": "test", "input_payload": {"input_data": "coffee"}}).json()
         assert test_run["status"] == "completed"
         assert c.post("/workflows/final/save", json={"workflow": {**wf, "version": "1.0"}}).status_code == 201
-        prod = c.post("/workflows/execute", json={"workflow_id": wid, "mode": "final", "version": "1.0", "input_payload": {"input_data": "tea"}}).json()
+        prod = c.post(
+            "/workflows/execute", json={"workflow_id": wid, "mode": "final", "version": "1.0", "input_payload": {"input_data": "tea"}}
+        ).json()
         assert prod["status"] == "completed" and "tea" in str(prod["output"])
         # The final version is a file, byte-stable, listed as a graph.
         final = tmp_path / "storage" / "workflows" / "final" / f"{wid}.v1.0.json"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sysconfig
 import sys
+import sysconfig
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -50,7 +50,13 @@ def test_drop_in_appears_changes_breaks_and_goes_without_restart(tmp_path: Path)
         graphs_py.write_text(graphs_py.read_text().replace('version="1.0.0"', 'version="1.0.1"'))
         wait_for(lambda: graphs(server.url)["draft_review"]["version"] == "1.0.1")
 
-        write_plugin(plugins, "broken", "broken_plugin", "import not_a_module_anywhere\n", '[project.entry-points."echo_orchestrator.graphs"]\nx = "broken_plugin:x"\n')
+        write_plugin(
+            plugins,
+            "broken",
+            "broken_plugin",
+            "import not_a_module_anywhere\n",
+            '[project.entry-points."echo_orchestrator.graphs"]\nx = "broken_plugin:x"\n',
+        )
         wait_for(lambda: httpx.get(f"{server.url}/service/health").json()["plugins"]["problems"])
         health = httpx.get(f"{server.url}/service/health").json()
         assert health["status"] == "degraded"
@@ -78,9 +84,7 @@ def test_pip_installed_plugin(tmp_path: Path) -> None:
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], check=True, capture_output=True, text=True
     ).stdout.strip()
     ours = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
-    (Path(child_site) / "parent_environment.pth").write_text(
-        "".join(f"import site; site.addsitedir({folder!r})\n" for folder in ours)
-    )
+    (Path(child_site) / "parent_environment.pth").write_text("".join(f"import site; site.addsitedir({folder!r})\n" for folder in ours))
     source = copy_example(tmp_path / "src")  # building writes into the source folder: not the repo's
     subprocess.run(
         [python, "-m", "pip", "install", "--quiet", "--no-deps", str(source)],
@@ -103,7 +107,5 @@ def test_pip_installed_plugin(tmp_path: Path) -> None:
 
     with running_server(tmp_path / "storage", "--plugins-dir", str(empty), python=python) as server:
         assert graphs(server.url)["draft_review"]["origin"]["kind"] == "installed"
-        r = httpx.post(
-            f"{server.url}/mcp-tools/execute", json={"tool_id": "plugins-keywords", "input": {"text": "ship it, ship it now"}}
-        )
+        r = httpx.post(f"{server.url}/mcp-tools/execute", json={"tool_id": "plugins-keywords", "input": {"text": "ship it, ship it now"}})
         assert r.json()["output"]["result"][0] == {"word": "ship", "count": 2}

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import subprocess
 import sys
 import threading
@@ -132,7 +131,9 @@ def secured(tmp_path_factory: pytest.TempPathFactory, jwks: tuple[_Jwks, str]) -
     )
     keys_file = root / "keys.txt"
     # The file holds hashes only: no key is written to disk.
-    keys_file.write_text(f"# team keys\n{stored_line(FULL_KEY, key_id='ci')}\n{stored_line(READ_KEY, key_id='dashboard', read_only=True)}\n")
+    keys_file.write_text(
+        f"# team keys\n{stored_line(FULL_KEY, key_id='ci')}\n{stored_line(READ_KEY, key_id='dashboard', read_only=True)}\n"
+    )
     assert FULL_KEY not in keys_file.read_text() and READ_KEY not in keys_file.read_text()
     env = {
         "ECHO_API_KEYS_FILE": str(keys_file),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers.server import REPO, RunningServer, running_server
+from tests.helpers.server import RunningServer, running_server
 from tests.helpers.storage import copy_storage
 
 pytestmark = pytest.mark.e2e

@@ -16,8 +16,8 @@ import socketio
 import websockets
 
 from tests.helpers.server import REPO, RunningServer, running_server
-from tests.helpers.streams import TERMINAL, SseEvent, data, seqs, sse_events
 from tests.helpers.storage import copy_storage
+from tests.helpers.streams import TERMINAL, SseEvent, data, seqs, sse_events
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
@@ -102,6 +102,7 @@ async def test_two_executions_on_one_socket(server: RunningServer) -> None:
 
 async def test_bad_commands_get_error_frames_and_the_socket_stays_open(server: RunningServer) -> None:
     async with websockets.connect(ws_url(server, "/ws/executions")) as ws:
+
         async def reply(raw: str) -> dict[str, Any]:
             await ws.send(raw)
             return dict(json.loads(await ws.recv()))

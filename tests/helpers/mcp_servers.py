@@ -25,9 +25,7 @@ def stdio_test_server(**overrides: object) -> McpServerConfig:
 @contextmanager
 def http_test_server() -> Iterator[str]:
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, str(TEST_SERVER), "http", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    process = subprocess.Popen([sys.executable, str(TEST_SERVER), "http", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 20
         while True:

@@ -49,8 +49,21 @@ def running_server(
     started = time.perf_counter()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [python, "-m", "echo_orchestrator", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--storage", str(storage), "--log-level", "warning", *extra_args],
+            [
+                python,
+                "-m",
+                "echo_orchestrator",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--storage",
+                str(storage),
+                "--log-level",
+                "warning",
+                *extra_args,
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=REPO,

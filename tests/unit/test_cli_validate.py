@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
+
 from tests.helpers.storage import copy_storage
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def validate(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "echo_orchestrator", "validate", *args], capture_output=True, text=True, cwd=REPO
-    )
+    return subprocess.run([sys.executable, "-m", "echo_orchestrator", "validate", *args], capture_output=True, text=True, cwd=REPO)
 
 
 def test_shipped_storage_passes() -> None:

@@ -9,6 +9,8 @@ from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
+from echo_orchestrator.api.etags import IfMatch, IfNoneMatch, tagged
+from echo_orchestrator.api.requests import checked_body
 from echo_orchestrator.api.schemas.echoai import (
     AgentBrief,
     AgentDeleted,
@@ -26,8 +28,6 @@ from echo_orchestrator.api.schemas.echoai import (
     PermissionValidation,
     WorkflowWithAgents,
 )
-from echo_orchestrator.api.requests import checked_body
-from echo_orchestrator.api.etags import IfMatch, IfNoneMatch, tagged
 from echo_orchestrator.container import Services
 from echo_orchestrator.engine.validation import ValidationReport
 from echo_orchestrator.errors import BadRequest, Invalid
@@ -101,16 +101,12 @@ class AgentController(Controller):
     # -- permissions ---------------------------------------------------------------------
 
     @post("/permissions/check", status_code=200, summary="May the caller call the target?")
-    async def check_permission(
-        self, services: NamedDependency[Services], data: JSONBody[PermissionCheckRequest]
-    ) -> PermissionCheck:
+    async def check_permission(self, services: NamedDependency[Services], data: JSONBody[PermissionCheckRequest]) -> PermissionCheck:
         allowed = await services.workflows.permission_check(data.caller_id, data.target_id, data.workflow, data.agents)
         return PermissionCheck(caller_id=data.caller_id, target_id=data.target_id, allowed=allowed)
 
     @post("/permissions/validate", status_code=200, summary="Check every permission of a workflow")
-    async def validate_permissions(
-        self, services: NamedDependency[Services], data: JSONBody[WorkflowWithAgents]
-    ) -> PermissionValidation:
+    async def validate_permissions(self, services: NamedDependency[Services], data: JSONBody[WorkflowWithAgents]) -> PermissionValidation:
         errors = await services.workflows.permission_errors(data.workflow, data.agents)
         return PermissionValidation(valid=not errors, errors=errors)
 
@@ -130,7 +126,9 @@ class AgentController(Controller):
                 parsed = msgspec.json.decode(body, type=WorkflowWithAgents)
             except msgspec.ValidationError as exc:
                 field, message = codec.split_error(exc)
-                raise Invalid(f"Invalid input: {field or '(body)'}: {message}", details={"errors": [{"field": field, "message": message}]}) from None
+                raise Invalid(
+                    f"Invalid input: {field or '(body)'}: {message}", details={"errors": [{"field": field, "message": message}]}
+                ) from None
             except msgspec.DecodeError as exc:
                 raise BadRequest(f"JSON is malformed: {exc}") from None
             workflow, given = parsed.workflow, parsed.agents

@@ -23,11 +23,11 @@ from echo_orchestrator.api.schemas.executions import (
     ProgressView,
     WorkflowRunAccepted,
 )
+from echo_orchestrator.api.schemas.paging import MAX_OFFSET
 from echo_orchestrator.container import Services
 from echo_orchestrator.errors import Invalid
-from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.models import Event, Execution, ExecutionConfig, NodeExecution, StepExecution, utcnow
-from echo_orchestrator.api.schemas.paging import MAX_OFFSET
+from echo_orchestrator.security.callers import Caller
 
 
 class RunInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -315,7 +315,11 @@ class ExecutionController(Controller):
         await services.executions_api.respond(execution_id, data.prompt_id, data.response, data.changes, data.reason)
         return {"execution_id": execution_id, "prompt_id": data.prompt_id, "response": data.response, "status": "resuming"}
 
-    @post("/executions/{execution_id:str}/resume", status_code=HTTP_202_ACCEPTED, summary="Continue a failed or cancelled execution from its last checkpoint")
+    @post(
+        "/executions/{execution_id:str}/resume",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Continue a failed or cancelled execution from its last checkpoint",
+    )
     async def resume_execution(self, services: NamedDependency[Services], execution_id: FromPath[str]) -> dict[str, Any]:
         execution = await services.executions.resume(execution_id)
         return {
@@ -406,7 +410,9 @@ class ExecutionController(Controller):
     async def get_step_execution(self, services: NamedDependency[Services], step_execution_id: FromPath[str]) -> dict[str, Any]:
         return _step_view(await services.runtime.get_step(step_execution_id))
 
-    @post("/step-executions/{step_execution_id:str}/cancel", status_code=HTTP_200_OK, summary="Cancel a running step (and so its execution)")
+    @post(
+        "/step-executions/{step_execution_id:str}/cancel", status_code=HTTP_200_OK, summary="Cancel a running step (and so its execution)"
+    )
     async def cancel_step_execution(self, services: NamedDependency[Services], step_execution_id: FromPath[str]) -> dict[str, Any]:
         step = await services.executions.cancel_step(step_execution_id)
         return {

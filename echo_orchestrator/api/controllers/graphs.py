@@ -10,10 +10,10 @@ from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from echo_orchestrator.api.schemas.graphs import GraphDetail, GraphEdgeOut, GraphList, GraphNodeOut
 from echo_orchestrator.api.docs import MERMAID
-from echo_orchestrator.container import Services
+from echo_orchestrator.api.schemas.graphs import GraphDetail, GraphEdgeOut, GraphList, GraphNodeOut
 from echo_orchestrator.api.schemas.paging import MAX_OFFSET
+from echo_orchestrator.container import Services
 
 
 class GraphController(Controller):
@@ -39,7 +39,7 @@ class GraphController(Controller):
         self,
         services: NamedDependency[Services],
         graph_name: FromPath[str],
-        format: FromQuery[Literal["json", "mermaid"]] = "json",  # noqa: A002 - the public query name
+        format: FromQuery[Literal["json", "mermaid"]] = "json",
     ) -> GraphDetail | Response[str]:
         view = await services.graphs.get(graph_name)
         if format == "mermaid":

@@ -52,9 +52,7 @@ class McpController(Controller):
         return McpStatusReport(
             overall_status=overall,
             servers=[
-                McpServerCheck(
-                    name=s.name, status=s.status, last_check=s.last_check, response_time_ms=s.response_time_ms, error=s.error
-                )
+                McpServerCheck(name=s.name, status=s.status, last_check=s.last_check, response_time_ms=s.response_time_ms, error=s.error)
                 for s in servers
             ],
             timestamp=utcnow_iso(),

@@ -10,7 +10,6 @@ from litestar.di import NamedDependency
 
 from echo_orchestrator import __version__
 from echo_orchestrator.api.request_context import RequestMetrics
-from echo_orchestrator.errors import Unavailable
 from echo_orchestrator.api.schemas.service import (
     ExecutionCounts,
     Health,
@@ -23,9 +22,9 @@ from echo_orchestrator.api.schemas.service import (
     StorageHealth,
 )
 from echo_orchestrator.container import Services
+from echo_orchestrator.errors import Unavailable
 from echo_orchestrator.models import utcnow_iso
 from echo_orchestrator.security.redaction import SECRETS
-
 
 T = TypeVar("T")
 

@@ -8,6 +8,8 @@ from litestar import Controller, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from echo_orchestrator.api.docs import MERMAID
+from echo_orchestrator.api.etags import IfMatch, IfNoneMatch, tagged
 from echo_orchestrator.api.schemas.echoai import (
     CanvasRequest,
     Cloned,
@@ -22,13 +24,11 @@ from echo_orchestrator.api.schemas.echoai import (
     Versions,
     WorkflowWithAgents,
 )
-from echo_orchestrator.api.etags import IfMatch, IfNoneMatch, tagged
-from echo_orchestrator.api.docs import MERMAID
 from echo_orchestrator.container import Services
-from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.engine.validation import ValidationReport
 from echo_orchestrator.errors import Invalid
 from echo_orchestrator.models import Workflow
+from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.services.workflows import RunResult, WorkflowGraphView, convert_workflow
 
 
@@ -79,10 +79,15 @@ class WorkflowLifecycleController(Controller):
     async def save_final_workflow(self, services: NamedDependency[Services], data: JSONBody[dict[str, Any]]) -> FinalSaved:
         raw = data.get("workflow")
         if not isinstance(raw, dict):
-            raise Invalid("Invalid input: workflow: an object is required", details={"errors": [{"field": "workflow", "message": "required"}]})
+            raise Invalid(
+                "Invalid input: workflow: an object is required", details={"errors": [{"field": "workflow", "message": "required"}]}
+            )
         version = data.get("version", raw.get("version"))  # the body's version, else the next one
         if version is not None and not isinstance(version, str):
-            raise Invalid("Invalid input: version: must be a string such as '1.0'", details={"errors": [{"field": "version", "message": "must be a string"}]})
+            raise Invalid(
+                "Invalid input: version: must be a string such as '1.0'",
+                details={"errors": [{"field": "version", "message": "must be a string"}]},
+            )
         workflow_id, chosen, path = await services.workflows.save_final(convert_workflow(raw), version)
         return FinalSaved(workflow_id=workflow_id, version=chosen, path=path)
 
@@ -101,9 +106,7 @@ class WorkflowLifecycleController(Controller):
         return Versions(workflow_id=workflow_id, versions=await services.workflows.versions(workflow_id))
 
     @post("/clone", status_code=200, summary="Clone a final version to the draft (If-Match: the draft it replaces)")
-    async def clone_workflow(
-        self, services: NamedDependency[Services], data: JSONBody[CloneRequest], if_match: IfMatch = None
-    ) -> Cloned:
+    async def clone_workflow(self, services: NamedDependency[Services], data: JSONBody[CloneRequest], if_match: IfMatch = None) -> Cloned:
         draft = await services.workflows.clone(data.workflow_id, data.from_version, overwrite=data.overwrite, if_match=if_match)
         return Cloned(message="Workflow cloned to draft", workflow_id=draft.workflow_id, base_version=str(draft.metadata["base_version"]))
 
@@ -114,7 +117,7 @@ class WorkflowLifecycleController(Controller):
         workflow_id: FromPath[str],
         graph_state: Annotated[Literal["temp", "final", "draft"], QueryParameter(name="state")] = "temp",
         version: FromQuery[str | None] = None,
-        format: FromQuery[Literal["json", "mermaid"]] = "json",  # noqa: A002 - the public query name
+        format: FromQuery[Literal["json", "mermaid"]] = "json",
     ) -> WorkflowGraphView | Response[str]:
         view = await services.workflows.graph(workflow_id, graph_state, version)
         if format == "mermaid":
@@ -130,12 +133,16 @@ class WorkflowLifecycleController(Controller):
     # -- legacy --------------------------------------------------------------------------
 
     @post("/create/prompt", status_code=201, summary="Legacy: design from a prompt (same as /workflows/design/prompt)")
-    async def legacy_create_workflow_from_prompt(self, services: NamedDependency[Services], data: JSONBody[DesignRequest]) -> CreatedWorkflow:
+    async def legacy_create_workflow_from_prompt(
+        self, services: NamedDependency[Services], data: JSONBody[DesignRequest]
+    ) -> CreatedWorkflow:
         result = await services.workflows.design(data.prompt, data.default_llm)
         return CreatedWorkflow(workflow_id=result.workflow.workflow_id, status="draft", workflow=result.workflow, agents=result.agents)
 
     @post("/create/canvas", status_code=201, summary="Legacy: create a draft from canvas nodes and edges")
-    async def legacy_create_workflow_from_canvas(self, services: NamedDependency[Services], data: JSONBody[CanvasRequest]) -> CreatedWorkflow:
+    async def legacy_create_workflow_from_canvas(
+        self, services: NamedDependency[Services], data: JSONBody[CanvasRequest]
+    ) -> CreatedWorkflow:
         workflow, agents = await services.workflows.from_canvas(
             name=data.name,
             description=data.description,

@@ -70,9 +70,7 @@ openai = ProviderSpec(
 
 def _anthropic_check(llm: LLMConfig) -> ProviderStatus:
     if importlib.util.find_spec("langchain_anthropic") is None:
-        return ProviderStatus(
-            False, 'the Anthropic integration is not installed: pip install "echo-orchestrator[anthropic]"'
-        )
+        return ProviderStatus(False, 'the Anthropic integration is not installed: pip install "echo-orchestrator[anthropic]"')
     if not os.environ.get("ANTHROPIC_API_KEY"):
         return ProviderStatus(False, "ANTHROPIC_API_KEY is not set")
     return ProviderStatus(True)

@@ -41,7 +41,10 @@ def test_agent_lifecycle(fresh_client: Client, monkeypatch: pytest.MonkeyPatch) 
     stored = c.get("/agents/custom_agt_001").json()
     assert stored["constraints"]["budget_tokens"] == 5000 and "registered_at" in stored["metadata"]
     # 2. Update: merges, keeps the rest, stamps updated_at
-    r = c.put("/agents/custom_agt_001", json={"name": "Updated Analyzer", "llm": {"provider": "anthropic", "model": "claude-sonnet-4-5", "temperature": 0.3}})
+    r = c.put(
+        "/agents/custom_agt_001",
+        json={"name": "Updated Analyzer", "llm": {"provider": "anthropic", "model": "claude-sonnet-4-5", "temperature": 0.3}},
+    )
     updated = r.json()
     assert r.status_code == 200 and updated["name"] == "Updated Analyzer" and updated["role"] == "Data Analysis"
     assert updated["llm"]["provider"] == "anthropic" and updated["tools"] == ["plugins-calculator"]
@@ -151,9 +154,13 @@ HIER_AGENTS = {
 
 def test_permissions_endpoints(fresh_client: Client) -> None:
     c = fresh_client
-    check = c.post("/agents/permissions/check", json={"caller_id": "agt_001", "target_id": "agt_002", "workflow": HIER, "agents": HIER_AGENTS})
+    check = c.post(
+        "/agents/permissions/check", json={"caller_id": "agt_001", "target_id": "agt_002", "workflow": HIER, "agents": HIER_AGENTS}
+    )
     assert check.json() == {"caller_id": "agt_001", "target_id": "agt_002", "allowed": True}
-    denied = c.post("/agents/permissions/check", json={"caller_id": "agt_002", "target_id": "agt_003", "workflow": HIER, "agents": HIER_AGENTS})
+    denied = c.post(
+        "/agents/permissions/check", json={"caller_id": "agt_002", "target_id": "agt_003", "workflow": HIER, "agents": HIER_AGENTS}
+    )
     assert denied.json()["allowed"] is False
     valid = c.post("/agents/permissions/validate", json={"workflow": HIER, "agents": HIER_AGENTS}).json()
     assert valid == {"valid": True, "errors": []}

@@ -139,7 +139,9 @@ class DefinitionMachine(RuleBasedStateMachine):
             r = self.client.post("/workflows/clone", json={"workflow_id": workflow_id, "from_version": "1.0"})
             assert r.status_code == 404
             return
-        r = self.client.post("/workflows/clone", json={"workflow_id": workflow_id, "from_version": entry["finals"][-1], "overwrite": overwrite})
+        r = self.client.post(
+            "/workflows/clone", json={"workflow_id": workflow_id, "from_version": entry["finals"][-1], "overwrite": overwrite}
+        )
         if entry["draft"] is not None and not overwrite:
             assert r.status_code == 409
             return

@@ -113,9 +113,7 @@ def test_unknown_route_and_wrong_method(client: TestClient[Litestar]) -> None:
     assert_error_body(r.json(), "MethodNotAllowedError", "ERR_METHOD_001")
 
 
-def test_crash_is_500_without_internals_and_logged_with_request_id(
-    client: TestClient[Litestar], caplog: pytest.LogCaptureFixture
-) -> None:
+def test_crash_is_500_without_internals_and_logged_with_request_id(client: TestClient[Litestar], caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.ERROR, logger="echo_orchestrator"):
         r = client.get("/probe/crash", headers={"X-Request-ID": "trace-42"})
     assert r.status_code == 500

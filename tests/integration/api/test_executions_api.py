@@ -9,7 +9,6 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-
 Client = TestClient[Litestar]
 
 
@@ -41,7 +40,12 @@ def test_execute_a_workflow_by_slug_and_follow_it(client: Client) -> None:
     info = client.get(f"/executions/{eid}/info").json()
     assert info["inputs"] == {"input_data": "Q1 10"} and "final_output" in info["outputs"]
     assert [s["step_name"] for s in info["steps_completed"]] == ["Analyzer", "Synthesizer"]
-    assert info["llm_calls"] == {"total": 2, "by_model": {"echo": 2}, "total_tokens": info["llm_calls"]["total_tokens"], "estimated_cost_usd": 0.0}
+    assert info["llm_calls"] == {
+        "total": 2,
+        "by_model": {"echo": 2},
+        "total_tokens": info["llm_calls"]["total_tokens"],
+        "estimated_cost_usd": 0.0,
+    }
 
     steps = client.get(f"/executions/{eid}/steps").json()
     assert (steps["total_steps"], steps["completed_steps"], steps["failed_steps"], steps["running_steps"]) == (2, 2, 0, 0)

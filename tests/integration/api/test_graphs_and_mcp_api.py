@@ -25,9 +25,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient[Lite
     copy_example(plugins)
     settings = McpSettings(
         mcp_servers={
-            "test": stdio_test_server(
-                timeout=15, env={"TEST_API_TOKEN": "s3cret-value"}, capabilities=["math"], display_name="Test tools"
-            ),
+            "test": stdio_test_server(timeout=15, env={"TEST_API_TOKEN": "s3cret-value"}, capabilities=["math"], display_name="Test tools"),
             "down": McpServerConfig(command="/nonexistent/server", timeout=2),
         }
     )

@@ -12,7 +12,12 @@ Client = TestClient[Litestar]
 
 def test_operation_ids_are_readable_and_unique(shipped_client: Client) -> None:
     spec = shipped_client.get("/docs/openapi.json").json()
-    ids = [op["operationId"] for item in spec["paths"].values() for method, op in item.items() if method in ("get", "post", "put", "patch", "delete")]
+    ids = [
+        op["operationId"]
+        for item in spec["paths"].values()
+        for method, op in item.items()
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
     assert len(ids) == len(set(ids))
     assert all(re.fullmatch(r"[a-z]+(_[a-z]+)*", i) for i in ids), ids
     assert {"list_graphs", "execute_workflow", "get_execution", "execute_graph", "register_agent", "get_final_workflow"} <= set(ids)

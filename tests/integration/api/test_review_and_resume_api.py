@@ -9,7 +9,6 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-
 Client = TestClient[Litestar]
 
 
@@ -28,7 +27,13 @@ def wait_for(c: Client, eid: str, statuses: tuple[str, ...]) -> dict[str, Any]:
 
 def reviewed_workflow(c: Client) -> None:
     wf = c.get("/workflows/sales-insights/final/1.0").json()
-    wf = {**wf, "workflow_id": "wf_reviewed", "slug": "reviewed", "status": "validated", "human_in_loop": {"enabled": True, "review_points": ["analyzer"]}}
+    wf = {
+        **wf,
+        "workflow_id": "wf_reviewed",
+        "slug": "reviewed",
+        "status": "validated",
+        "human_in_loop": {"enabled": True, "review_points": ["analyzer"]},
+    }
     assert c.post("/workflows/temp/save", json=wf).status_code == 200
 
 
@@ -41,7 +46,10 @@ def test_review_over_http(client: Client) -> None:
     assert data["prompt_type"] == "confirmation" and data["options"] == ["approve", "reject", "modify"] and data["step_number"] == 1
     assert client.post(f"/executions/{eid}/respond", json={"prompt_id": "prompt_other", "response": "approve"}).status_code == 409
     assert client.post(f"/executions/{eid}/respond", json={"prompt_id": data["prompt_id"], "response": "maybe"}).status_code == 422
-    r = client.post(f"/executions/{eid}/respond", json={"prompt_id": data["prompt_id"], "response": "modify", "changes": {"analysis_result": "reviewed"}})
+    r = client.post(
+        f"/executions/{eid}/respond",
+        json={"prompt_id": data["prompt_id"], "response": "modify", "changes": {"analysis_result": "reviewed"}},
+    )
     assert r.status_code == 200 and r.json()["status"] == "resuming"
     done = wait_for(client, eid, ("completed", "failed", "cancelled"))
     assert done["status"] == "completed"

@@ -20,7 +20,9 @@ def storage_files(client: Client) -> list[str]:
 
 
 def designed(client: Client, prompt: str = "Create a workflow to analyze sales data and generate insights") -> dict[str, Any]:
-    r = client.post("/workflows/design/prompt", json={"prompt": prompt, "default_llm": {"provider": "echo", "model": "echo", "temperature": 0.2}})
+    r = client.post(
+        "/workflows/design/prompt", json={"prompt": prompt, "default_llm": {"provider": "echo", "model": "echo", "temperature": 0.2}}
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -36,7 +38,11 @@ def test_the_documents_workflow_lifecycle(fresh_client: Client) -> None:
     assert all(a["llm"]["temperature"] == 0.2 for a in agents.values())
     assert c.get(f"/agents/{wf['agents'][0]}").status_code == 200  # agents registered
     # 2. Validate draft
-    assert c.post("/workflows/validate/draft", json={"workflow": wf, "agents": agents}).json() == {"valid": True, "errors": [], "warnings": []}
+    assert c.post("/workflows/validate/draft", json={"workflow": wf, "agents": agents}).json() == {
+        "valid": True,
+        "errors": [],
+        "warnings": [],
+    }
     # 3. HITL edit (frontend) and 4. re-validate final: the stored draft becomes validated
     wf["description"] = "Edited by a human"
     assert c.post("/workflows/validate/final", json={"workflow": wf, "agents": agents}).json()["valid"] is True
@@ -49,7 +55,9 @@ def test_the_documents_workflow_lifecycle(fresh_client: Client) -> None:
     temp = c.get(f"/workflows/{wid}/temp").json()
     assert temp["status"] == "testing" and temp["metadata"]["is_temp"] is True and temp["description"] == "Edited by a human"
     # 6. Test execute
-    run = c.post("/workflows/execute", json={"workflow_id": wid, "mode": "test", "input_payload": {"input_data": "Sample sales data"}}).json()
+    run = c.post(
+        "/workflows/execute", json={"workflow_id": wid, "mode": "test", "input_payload": {"input_data": "Sample sales data"}}
+    ).json()
     assert run["status"] == "completed" and run["execution_mode"] == "test"
     tracked = c.get(f"/executions/{run['run_id']}").json()  # the run is an execution like any other
     assert tracked["status"] == "completed" and tracked["workflow_slug"] == wf["slug"]
@@ -61,7 +69,10 @@ def test_the_documents_workflow_lifecycle(fresh_client: Client) -> None:
     final = c.post("/workflows/final/save", json={"workflow": {**wf, "version": "1.0"}})
     assert final.status_code == 201 and final.json()["version"] == "1.0" and final.json()["path"].endswith(f"{wid}.v1.0.json")
     # 8. Production
-    prod = c.post("/workflows/execute", json={"workflow_id": wid, "mode": "final", "version": "1.0", "input_payload": {"input_data": "Production data"}}).json()
+    prod = c.post(
+        "/workflows/execute",
+        json={"workflow_id": wid, "mode": "final", "version": "1.0", "input_payload": {"input_data": "Production data"}},
+    ).json()
     assert prod["status"] == "completed" and prod["version"] == "1.0" and "Production data" in prod["output"]["analysis_result"]
     loaded = c.get(f"/workflows/{wid}/final/1.0").json()
     assert loaded["status"] == "final" and loaded["metadata"]["immutable"] is True
@@ -113,7 +124,13 @@ def test_temp_errors(fresh_client: Client) -> None:
 
 def test_validation_responses(fresh_client: Client) -> None:
     c = fresh_client
-    wf = {"workflow_id": "wf_abc123", "name": "Test", "execution_model": "sequential", "agents": ["agt_001", "agt_003"], "connections": [{"from": "agt_001", "to": "agt_003"}]}
+    wf = {
+        "workflow_id": "wf_abc123",
+        "name": "Test",
+        "execution_model": "sequential",
+        "agents": ["agt_001", "agt_003"],
+        "connections": [{"from": "agt_001", "to": "agt_003"}],
+    }
     agents = {
         "agt_001": {"agent_id": "agt_001", "output_schema": ["missing_data"]},
         "agt_002": {"agent_id": "agt_002", "output_schema": ["missing_data"]},
@@ -148,7 +165,10 @@ def test_graph_view(fresh_client: Client) -> None:
     first, second = wf["agents"]
     agent_nodes = [n for n in view["nodes"] if n["type"] == "agent"]
     assert [n["label"] for n in agent_nodes] == ["Analyzer", "Synthesizer"]
-    assert agent_nodes[0]["metadata"]["role"] == "Data Analysis" and agent_nodes[0]["metadata"]["llm"] == {"provider": "echo", "model": "echo"}
+    assert agent_nodes[0]["metadata"]["role"] == "Data Analysis" and agent_nodes[0]["metadata"]["llm"] == {
+        "provider": "echo",
+        "model": "echo",
+    }
     assert {"source": first, "target": second, "condition": None} in view["edges"]
     assert c.get(f"/workflows/{wid}/graph?state=final").status_code == 404
     mermaid = c.get(f"/workflows/{wid}/graph?state=draft&format=mermaid")
@@ -192,7 +212,14 @@ def test_a_run_that_fails_reports_failed(fresh_client: Client, monkeypatch: pyte
     c = fresh_client
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # the operator points it at a dead port
-    c.post("/agents/register", json={"agent_id": "remote", "output_schema": ["answer"], "llm": {"provider": "openai", "model": "gpt-4o-mini", "base_url": "http://127.0.0.1:9/v1"}})
+    c.post(
+        "/agents/register",
+        json={
+            "agent_id": "remote",
+            "output_schema": ["answer"],
+            "llm": {"provider": "openai", "model": "gpt-4o-mini", "base_url": "http://127.0.0.1:9/v1"},
+        },
+    )
     wf = {"workflow_id": "wf_remote", "status": "validated", "agents": ["remote"]}
     assert c.post("/workflows/temp/save", json=wf).status_code == 200
     run = c.post("/workflows/execute", json={"workflow_id": "wf_remote", "mode": "test"}).json()
@@ -243,7 +270,9 @@ def test_design_with_a_model(fresh_client: Client) -> None:
             {"key": "s", "name": "Surveyor", "role": "Survey", "input_schema": ["input_data"], "output_schema": ["survey"]},
         ],
     }
-    r = fresh_client.post("/workflows/design/prompt", json={"prompt": "Study churn", "default_llm": {"provider": "echo", "responses": [json.dumps(answer)]}})
+    r = fresh_client.post(
+        "/workflows/design/prompt", json={"prompt": "Study churn", "default_llm": {"provider": "echo", "responses": [json.dumps(answer)]}}
+    )
     body = r.json()
     assert body["designed_by"] == "llm" and body["workflow"]["execution_model"] == "parallel"
     assert sorted(a["name"] for a in body["agents"].values()) == ["Miner", "Surveyor"]

@@ -34,9 +34,7 @@ def models(llm_url: str) -> ModelFactory:
     return factory
 
 
-async def test_openai_provider_through_the_openai_client(
-    llm_url: str, models: ModelFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_openai_provider_through_the_openai_client(llm_url: str, models: ModelFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key")
     llm = LLMConfig(provider="openai", model="gpt-4o-mini", temperature=0.2, max_tokens=50, base_url=f"{llm_url}/v1")
     assert models.status(llm).ready
@@ -78,17 +76,13 @@ async def test_openai_not_ready_without_key_or_base_url(models: ModelFactory, mo
 
 
 @pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
-async def test_anthropic_provider_through_the_anthropic_client(
-    llm_url: str, models: ModelFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_anthropic_provider_through_the_anthropic_client(llm_url: str, models: ModelFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     llm = LLMConfig(provider="anthropic", model="claude-sonnet-4-5", base_url=llm_url, max_tokens=64)
     assert not models.status(llm).ready
     monkeypatch.setenv("ANTHROPIC_API_KEY", "ak-test")
     seen: list[LLMUsage] = []
-    reply = await models.create(llm).ainvoke(
-        "Draft a memo", config={"callbacks": [UsageRecorder(PriceTable(), seen.append)]}
-    )
+    reply = await models.create(llm).ainvoke("Draft a memo", config={"callbacks": [UsageRecorder(PriceTable(), seen.append)]})
     assert reply.content == "reply to: Draft a memo"
     (usage,) = seen
     # 3 tokens of message plus 1 for the (empty) system prompt, as the server counts.

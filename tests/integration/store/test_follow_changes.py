@@ -68,9 +68,7 @@ async def test_git_checkout_of_an_older_commit_is_seen(following: FileDefinition
     root = following.layout.root
 
     def git(*args: str) -> None:
-        subprocess.run(
-            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=root, check=True, capture_output=True
-        )
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=root, check=True, capture_output=True)
 
     await following.create_agent(agent("a1", name="Old"))
     await following.save_draft(workflow("wf_1", slug="flow"))
@@ -86,8 +84,10 @@ async def test_git_checkout_of_an_older_commit_is_seen(following: FileDefinition
 
     git("checkout", "-q", "HEAD~1")
     await eventually(
-        lambda: following.index.agents.get("a1") is not None
-        and following.index.agents["a1"].name == "Old"
-        and len(following.index.agents) == 1
-        and "wf_1" in following.index.workflows
+        lambda: (
+            following.index.agents.get("a1") is not None
+            and following.index.agents["a1"].name == "Old"
+            and len(following.index.agents) == 1
+            and "wf_1" in following.index.workflows
+        )
     )

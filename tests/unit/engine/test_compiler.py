@@ -125,11 +125,21 @@ async def test_hybrid_conditions_and_joins(context: EngineGraphContext) -> None:
         (Workflow(workflow_id="wf", agents=[]), "no agents"),
         (Workflow(workflow_id="wf", execution_model="hierarchical", agents=["a"]), "master_agent"),
         (
-            Workflow(workflow_id="wf", execution_model="hybrid", agents=["a", "b"], connections=[Connection(from_="a", to="b"), Connection(from_="b", to="a")]),
+            Workflow(
+                workflow_id="wf",
+                execution_model="hybrid",
+                agents=["a", "b"],
+                connections=[Connection(from_="a", to="b"), Connection(from_="b", to="a")],
+            ),
             "no start",
         ),
         (
-            Workflow(workflow_id="wf", execution_model="hybrid", agents=["a", "b"], connections=[Connection(from_="a", to="b", condition="import os")]),
+            Workflow(
+                workflow_id="wf",
+                execution_model="hybrid",
+                agents=["a", "b"],
+                connections=[Connection(from_="a", to="b", condition="import os")],
+            ),
             "not a valid expression",
         ),
     ],

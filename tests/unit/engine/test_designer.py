@@ -39,7 +39,11 @@ def test_sales_prompt_matches_the_document() -> None:
     result = design_offline("Create a workflow to analyze sales data and generate insights", LLMConfig())
     analyzer, synthesizer = result.agents.values()
     assert (analyzer.role, analyzer.input_schema, analyzer.output_schema) == ("Data Analysis", ["input_data"], ["analysis_result"])
-    assert (synthesizer.role, synthesizer.input_schema, synthesizer.output_schema) == ("Result Synthesis", ["analysis_result"], ["final_output"])
+    assert (synthesizer.role, synthesizer.input_schema, synthesizer.output_schema) == (
+        "Result Synthesis",
+        ["analysis_result"],
+        ["final_output"],
+    )
     assert [(c.from_, c.to) for c in result.workflow.connections] == [(analyzer.agent_id, synthesizer.agent_id)]
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-
-import json
-import sqlite3
 
 import anyio
 import pytest
@@ -74,7 +73,7 @@ PROVIDERS = {"echo": echo, "flaky": ProviderSpec(name="flaky", create=flaky_prov
 async def manager(tmp_path: Path) -> AsyncIterator[ExecutionManager]:
     runtime = RuntimeStore(tmp_path / "runtime.sqlite")
     await runtime.open()
-    hub = McpHub(lambda: McpSettings(), lambda: {}, lambda: {})
+    hub = McpHub(lambda: McpSettings(), dict, dict)
     models = ModelFactory(PROVIDERS.get)
     checkpointer = await runtime.checkpointer()  # as the container does
     mgr = ExecutionManager(runtime, models, hub, PriceTable(), EventBus(), max_concurrent=2, checkpointer=checkpointer)
@@ -131,7 +130,9 @@ async def test_a_step_is_committed_before_its_checkpoint_writes(manager: Executi
 
     async def spy(self: AsyncSqliteSaver, config: Any, writes: Any, task_id: str, task_path: str = "") -> None:
         with sqlite3.connect(manager.runtime.path) as other:
-            rows = [(json.loads(doc)["node_name"], json.loads(doc)["status"]) for (doc,) in other.execute("SELECT doc FROM step_executions")]
+            rows = [
+                (json.loads(doc)["node_name"], json.loads(doc)["status"]) for (doc,) in other.execute("SELECT doc FROM step_executions")
+            ]
         seen.append((task_path.rpartition(", ")[2], rows))  # "~__pregel_pull, <node>"
         await original(self, config, writes, task_id, task_path)
 
@@ -149,7 +150,16 @@ async def test_a_step_is_committed_before_its_checkpoint_writes(manager: Executi
 async def test_retries_then_success(manager: ExecutionManager) -> None:
     FAILURES.clear()
     ag = agents(a=LLMConfig(provider="flaky", model="twice", params={"fail_times": 2}))
-    steps = StrategyDefinition(steps=[Step(step_number=1, name="Flaky", agent_id="a", retry_policy=RetryPolicy(max_retries=3, retry_delay=0.01, exponential_backoff=True))])
+    steps = StrategyDefinition(
+        steps=[
+            Step(
+                step_number=1,
+                name="Flaky",
+                agent_id="a",
+                retry_policy=RetryPolicy(max_retries=3, retry_delay=0.01, exponential_backoff=True),
+            )
+        ]
+    )
     done = await run(manager, plan(manager, ag, strategy_definition=steps))
     assert done.status == "completed", done.error
     (step,) = await manager.runtime.list_steps(done.execution_id)
@@ -222,7 +232,7 @@ async def test_executions_left_running_are_marked_failed_at_start(tmp_path: Path
     runtime = RuntimeStore(tmp_path / "runtime.sqlite")
     await runtime.open()
     await runtime.save_execution(Execution(execution_id="wfexec_crashed", kind="workflow", status="running", created_at=utcnow()))
-    hub = McpHub(lambda: McpSettings(), lambda: {}, lambda: {})
+    hub = McpHub(lambda: McpSettings(), dict, dict)
     mgr = ExecutionManager(runtime, ModelFactory(PROVIDERS.get), hub, PriceTable(), EventBus())
     async with hub.running(), mgr.running():
         crashed = await runtime.get_execution("wfexec_crashed")
@@ -331,7 +341,7 @@ async def test_an_agent_uses_its_tools_through_the_hub(tmp_path: Path) -> None:
 
     runtime = RuntimeStore(tmp_path / "runtime.sqlite")
     await runtime.open()
-    hub = McpHub(lambda: McpSettings(), lambda: {"calculator": calculator}, lambda: {})
+    hub = McpHub(lambda: McpSettings(), lambda: {"calculator": calculator}, dict)
     providers = {**PROVIDERS, "tooler": ProviderSpec(name="tooler", create=lambda _llm: ToolCallingModel())}
     mgr = ExecutionManager(runtime, ModelFactory(providers.get), hub, PriceTable(), EventBus(), checkpointer=await runtime.checkpointer())
     ag = {"a": Agent(agent_id="a", output_schema=["answer"], tools=["plugins-calculator"], llm=LLMConfig(provider="tooler", model="t"))}
@@ -352,7 +362,7 @@ async def test_strategy_steps_run_tools_graphs_and_agents_by_dependencies(tmp_pa
 
     runtime = RuntimeStore(tmp_path / "runtime.sqlite")
     await runtime.open()
-    hub = McpHub(lambda: McpSettings(), lambda: {"calculator": calculator}, lambda: {})
+    hub = McpHub(lambda: McpSettings(), lambda: {"calculator": calculator}, dict)
     mgr = ExecutionManager(runtime, ModelFactory(PROVIDERS.get), hub, PriceTable(), EventBus(), checkpointer=await runtime.checkpointer())
     ag = {"writer": Agent(agent_id="writer", input_schema=["step_1_output", "result"], output_schema=["report"])}
     steps = StrategyDefinition(

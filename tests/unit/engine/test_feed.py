@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from echo_orchestrator.engine.events import EventBus
@@ -31,7 +32,7 @@ async def emit(runtime: RuntimeStore, bus: EventBus, count: int, *, every: int =
     for i in range(count):
         bus.publish(await runtime.append_event("wfexec_feed", "execution_progress", {"i": i}))
         if i % every == 0:
-            await anyio.sleep(0)  # let the follower interleave at many points
+            await anyio.lowlevel.checkpoint()  # let the follower interleave at many points
 
 
 @pytest.mark.parametrize("after_seq", [0, 1, 150, 299])

@@ -21,7 +21,9 @@ def workflow(model: str, **fields: object) -> Workflow:
 HIERARCHY = workflow("hierarchical", hierarchy=Hierarchy(master_agent="agt_001", delegation_order=["agt_002", "agt_003"]))
 SEQUENCE = workflow("sequential", connections=[Connection(from_="agt_001", to="agt_002"), Connection(from_="agt_002", to="agt_003")])
 PARALLEL = workflow("parallel")
-HYBRID = workflow("hybrid", connections=[Connection(from_="agt_001", to="agt_003"), Connection(from_="agt_003", to="agt_002", condition="x")])
+HYBRID = workflow(
+    "hybrid", connections=[Connection(from_="agt_001", to="agt_003"), Connection(from_="agt_003", to="agt_002", condition="x")]
+)
 
 MATRIX = [
     # workflow, caller, allowed targets
@@ -65,11 +67,7 @@ def test_validate_permissions() -> None:
         "agt_002": Agent(agent_id="agt_002", permissions=AgentPermissions(can_call_agents=True)),
         "agt_003": Agent(agent_id="agt_003"),
     }
-    assert validate_permissions(HIERARCHY, doc_example) == [
-        "Sub-agent 'agt_002' cannot have can_call_agents in hierarchical workflow"
-    ]
+    assert validate_permissions(HIERARCHY, doc_example) == ["Sub-agent 'agt_002' cannot have can_call_agents in hierarchical workflow"]
     bad = agents(agt_001=AgentPermissions(can_call_agents=True, allowed_agents=["agt_003"]))
-    assert validate_permissions(SEQUENCE, bad) == [
-        "Agent 'agt_001' allows 'agt_003', but sequential rules do not let it call 'agt_003'"
-    ]
+    assert validate_permissions(SEQUENCE, bad) == ["Agent 'agt_001' allows 'agt_003', but sequential rules do not let it call 'agt_003'"]
     assert validate_permissions(PARALLEL, agents()) == []

@@ -43,16 +43,29 @@ def test_a_valid_sequential_workflow() -> None:
         (wf(agents=["a", "a"]), "Agent 'a' is listed more than once"),
         (wf(connections=[Connection(from_="a", to="z")]), "Connection a -> z: 'z' is not a member of the workflow"),
         (wf(connections=[Connection(from_="a", to="b"), Connection(from_="b", to="a")]), "Connections form a cycle: a -> b -> a"),
-        (wf(agents=["a", "b", "c"], connections=[Connection(from_="a", to="b"), Connection(from_="a", to="c")]), "Sequential workflow branches at 'a'"),
+        (
+            wf(agents=["a", "b", "c"], connections=[Connection(from_="a", to="b"), Connection(from_="a", to="c")]),
+            "Sequential workflow branches at 'a'",
+        ),
         (wf(execution_model="hierarchical"), "Hierarchical workflow needs a hierarchy"),
         (wf(execution_model="hierarchical", hierarchy=Hierarchy(master_agent="z")), "Hierarchy master 'z' is not a member"),
         (wf(execution_model="hierarchical", hierarchy=Hierarchy(master_agent="a", delegation_order=["c"])), "Delegate 'c' is not a member"),
-        (wf(execution_model="hybrid", connections=[Connection(from_="a", to="b"), Connection(from_="b", to="a")]), "Hybrid workflow has no start"),
         (
-            wf(execution_model="hybrid", agents=["a", "b", "c"], connections=[Connection(from_="a", to="b"), Connection(from_="b", to="c"), Connection(from_="c", to="b")]),
+            wf(execution_model="hybrid", connections=[Connection(from_="a", to="b"), Connection(from_="b", to="a")]),
+            "Hybrid workflow has no start",
+        ),
+        (
+            wf(
+                execution_model="hybrid",
+                agents=["a", "b", "c"],
+                connections=[Connection(from_="a", to="b"), Connection(from_="b", to="c"), Connection(from_="c", to="b")],
+            ),
             "Cycle b -> c -> b has no condition to leave it",
         ),
-        (wf(execution_model="hybrid", connections=[Connection(from_="a", to="b", condition="open('x')")]), "Connection a -> b: Condition calls"),
+        (
+            wf(execution_model="hybrid", connections=[Connection(from_="a", to="b", condition="open('x')")]),
+            "Connection a -> b: Condition calls",
+        ),
         (wf(human_in_loop=HumanInLoop(enabled=True, review_points=["z"])), "Review point 'z' is not a member agent"),
         (
             wf(strategy_definition=StrategyDefinition(steps=[Step(step_number=1, name="x", dependencies=[2])])),
@@ -73,7 +86,11 @@ def test_hybrid_loop_with_a_condition_is_allowed() -> None:
     loop = wf(
         execution_model="hybrid",
         agents=["a", "b", "c"],
-        connections=[Connection(from_="a", to="b"), Connection(from_="b", to="c"), Connection(from_="c", to="b", condition="c_out == 'again'")],
+        connections=[
+            Connection(from_="a", to="b"),
+            Connection(from_="b", to="c"),
+            Connection(from_="c", to="b", condition="c_out == 'again'"),
+        ],
     )
     assert errors(loop) == []
 
@@ -115,11 +132,16 @@ def test_final_validation_warns_about_a_provider_without_key(capabilities: Capab
     agents = {"a": agent("a", llm=LLMConfig(provider="openai", model="gpt-4o-mini")), "b": agent("b")}
     report = validate_final(wf(), agents, capabilities)
     assert report.valid
-    assert "Agent 'a': provider 'openai' is not ready here: OPENAI_API_KEY is not set (or give a base_url for a local OpenAI-compatible server)" in report.warnings
+    assert (
+        "Agent 'a': provider 'openai' is not ready here: OPENAI_API_KEY is not set (or give a base_url for a local OpenAI-compatible server)"
+        in report.warnings
+    )
 
 
 def test_final_validation_of_graph_steps(capabilities: Capabilities) -> None:
-    steps = StrategyDefinition(steps=[Step(step_number=1, name="plan", graph_name="NOPE"), Step(step_number=2, name="calc", tool_id="plugins-calculator")])
+    steps = StrategyDefinition(
+        steps=[Step(step_number=1, name="plan", graph_name="NOPE"), Step(step_number=2, name="calc", tool_id="plugins-calculator")]
+    )
     report = validate_final(wf(strategy_definition=steps), AGENTS, capabilities)
     assert report.errors == ["Graph 'NOPE' of step 1 is not available"]
 

@@ -47,9 +47,23 @@ def test_dropped_in_example_plugin_loads(tmp_path: Path) -> None:
 
 def test_broken_plugins_are_reported_and_hide_nothing(tmp_path: Path) -> None:
     copy_example(tmp_path)
-    write_plugin(tmp_path, "syntax-broken", "syntax_broken", "def oops(:\n", '[project.entry-points."echo_orchestrator.graphs"]\ng = "syntax_broken:g"\n')
-    write_plugin(tmp_path, "raises", "raises_on_import", "raise RuntimeError('needs FOO_API_KEY')\n", '[project.entry-points."echo_orchestrator.tools"]\nt = "raises_on_import:t"\n')
-    write_plugin(tmp_path, "wrong-type", "wrong_type", "g = 42\n", '[project.entry-points."echo_orchestrator.graphs"]\ng = "wrong_type:g"\n')
+    write_plugin(
+        tmp_path,
+        "syntax-broken",
+        "syntax_broken",
+        "def oops(:\n",
+        '[project.entry-points."echo_orchestrator.graphs"]\ng = "syntax_broken:g"\n',
+    )
+    write_plugin(
+        tmp_path,
+        "raises",
+        "raises_on_import",
+        "raise RuntimeError('needs FOO_API_KEY')\n",
+        '[project.entry-points."echo_orchestrator.tools"]\nt = "raises_on_import:t"\n',
+    )
+    write_plugin(
+        tmp_path, "wrong-type", "wrong_type", "g = 42\n", '[project.entry-points."echo_orchestrator.graphs"]\ng = "wrong_type:g"\n'
+    )
     write_plugin(
         tmp_path,
         "dup",
@@ -57,7 +71,9 @@ def test_broken_plugins_are_reported_and_hide_nothing(tmp_path: Path) -> None:
         "from echo_orchestrator.registry import tool\n@tool\ndef calculator(x: int) -> int:\n    return x\n",
         '[project.entry-points."echo_orchestrator.tools"]\ncalculator = "dup_tools:calculator"\n',
     )
-    write_plugin(tmp_path, "missing-attr", "missing_attr", "x = 1\n", '[project.entry-points."echo_orchestrator.tools"]\nt = "missing_attr:nope"\n')
+    write_plugin(
+        tmp_path, "missing-attr", "missing_attr", "x = 1\n", '[project.entry-points."echo_orchestrator.tools"]\nt = "missing_attr:nope"\n'
+    )
     (tmp_path / "bad-toml").mkdir()
     (tmp_path / "bad-toml" / "pyproject.toml").write_text("[project\nname=")
     (tmp_path / "no-entry-points").mkdir()

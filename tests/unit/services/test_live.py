@@ -3,6 +3,7 @@ fast one, commands, and answering a prompt."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ class Recorder:
 async def api(tmp_path: Path) -> AsyncIterator[tuple[ExecutionService, EventFeed]]:
     runtime = RuntimeStore(tmp_path / "runtime.sqlite")
     await runtime.open()
-    hub = McpHub(lambda: McpSettings(), lambda: {}, lambda: {})
+    hub = McpHub(lambda: McpSettings(), dict, dict)
     models = ModelFactory({"echo": echo}.get)
     bus = EventBus(buffer=8)
     manager = ExecutionManager(runtime, models, hub, PriceTable(), bus, checkpointer=await runtime.checkpointer())
@@ -68,7 +69,13 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[ExecutionService, EventFeed
 def chain(service: ExecutionService, n: int, **fields: Any) -> Any:
     ids = [f"a{i}" for i in range(n)]
     agents = {a: Agent(agent_id=a, input_schema=["topic"], output_schema=[f"{a}_out"], llm=LLMConfig(latency_ms=5)) for a in ids}
-    wf = Workflow(workflow_id="wf_live", slug="live", agents=ids, connections=[Connection(from_=a, to=b) for a, b in zip(ids, ids[1:], strict=False)], **fields)
+    wf = Workflow(
+        workflow_id="wf_live",
+        slug="live",
+        agents=ids,
+        connections=[Connection(from_=a, to=b) for a, b in itertools.pairwise(ids)],
+        **fields,
+    )
     return workflow_plan(wf, agents, EngineGraphContext(service.manager._models))
 
 

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from echo_orchestrator.store import FileDefinitionStore
+from echo_orchestrator.store import FileDefinitionStore, codec
 from echo_orchestrator.store.check import check_storage
 from tests.factories import agent
-from echo_orchestrator.store import codec
 
 pytestmark = pytest.mark.anyio
 
