@@ -33,7 +33,7 @@ from echo_orchestrator.engine.llm.providers import echo
 from echo_orchestrator.engine.plans import workflow_plan
 from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import Agent, Connection, ExecutionConfig, LLMConfig, McpSettings, Workflow
-from echo_orchestrator.store.runtime import RuntimeStore
+from echo_orchestrator.store.runtime import sqlite_runtime_store
 
 
 def chain(steps: int, latency_ms: int = 0) -> tuple[Workflow, dict[str, Agent]]:
@@ -60,7 +60,7 @@ def chain(steps: int, latency_ms: int = 0) -> tuple[Workflow, dict[str, Agent]]:
 async def overhead(root: Path, runs: int) -> None:
     models = ModelFactory({"echo": echo}.get)
     workflow, agents = chain(20)
-    runtime = RuntimeStore(root / "runtime.sqlite")
+    runtime = sqlite_runtime_store(root / "runtime.sqlite")
     await runtime.open()
     saver = await runtime.checkpointer()
     hub = McpHub(lambda: McpSettings(), dict, dict)
@@ -94,7 +94,7 @@ async def overhead(root: Path, runs: int) -> None:
 async def concurrency(root: Path, count: int) -> None:
     models = ModelFactory({"echo": echo}.get)
     workflow, agents = chain(1, latency_ms=1000)
-    runtime = RuntimeStore(root / "concurrency.sqlite")
+    runtime = sqlite_runtime_store(root / "concurrency.sqlite")
     await runtime.open()
     saver = await runtime.checkpointer()
     hub = McpHub(lambda: McpSettings(), dict, dict)

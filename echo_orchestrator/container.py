@@ -33,7 +33,7 @@ from echo_orchestrator.services.executions import ExecutionService
 from echo_orchestrator.services.workflows import WorkflowService
 from echo_orchestrator.settings import Settings
 from echo_orchestrator.store import FileDefinitionStore
-from echo_orchestrator.store.runtime import RuntimeStore
+from echo_orchestrator.store.runtime import RuntimeStore, sqlite_runtime_store
 from echo_orchestrator.system import ResourceMonitor
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     prices = PriceTable.from_file(settings.prices_file)
     agent_service = AgentService(store, models, hub)
     graphs = GraphCatalog(registry, store, EngineGraphContext(models))
-    runtime = RuntimeStore(store.layout.runtime / "runtime.sqlite")
+    runtime = sqlite_runtime_store(store.layout.runtime / "runtime.sqlite")
     await runtime.open()
     checkpointer = await runtime.checkpointer()  # same database, same connection, one lock
     bus = EventBus(buffer=settings.stream_buffer)

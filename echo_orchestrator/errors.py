@@ -7,7 +7,7 @@ reach clients of both documents.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 
 class EchoError(Exception):
@@ -18,6 +18,12 @@ class EchoError(Exception):
         super().__init__(message)
         self.message = message
         self.details: dict[str, Any] = details or {}
+
+    @classmethod
+    def at(cls, field: str, problem: str, message: str | None = None, **details: Any) -> Self:
+        """The error about one field: `details.errors` is the list every client reads
+        ({field, message}), whichever layer found the problem."""
+        return cls(message or f"{field}: {problem}", details={"errors": [{"field": field, "message": problem}], **details})
 
 
 class BadRequest(EchoError):
@@ -102,9 +108,26 @@ class McpToolFailed(EchoError):
     code = "ERR_MCP_002"
 
 
+class ExecutionFailed(EchoError):
+    """A run failed: one of its steps raised, or the engine could not go on (ERR_EXEC_001)."""
+
+    type = "StepExecutionError"
+    code = "ERR_EXEC_001"
+
+
 class TimeoutExceeded(EchoError):
+    """A run, a step or a tool call took longer than its timeout (ERR_EXEC_002)."""
+
     type = "TimeoutError"
     code = "ERR_EXEC_002"
+
+
+class ExecutionCancelled(EchoError):
+    """A run was stopped on purpose: a cancel request, a human's rejection at a review, or a
+    cancel of a run whose process died (ERR_EXEC_003)."""
+
+    type = "ExecutionError"
+    code = "ERR_EXEC_003"
 
 
 class StorageError(EchoError):

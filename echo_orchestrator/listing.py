@@ -33,12 +33,12 @@ def local_workflows(root: Path, query: WorkflowQuery) -> tuple[list[dict[str, An
 async def local_executions(
     root: Path, *, status: str | None, workflow: str | None, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
-    from echo_orchestrator.store.runtime import RuntimeStore
+    from echo_orchestrator.store.runtime import sqlite_runtime_store
 
     database = root / "runtime" / "runtime.sqlite"
     if not database.exists():
         return [], 0
-    runtime = RuntimeStore(database)
+    runtime = sqlite_runtime_store(database)
     await runtime.open()
     try:
         items, total = await runtime.list_executions(workflow_slug=workflow, status=status, limit=limit, offset=offset)

@@ -109,11 +109,9 @@ def _last_event_id(header: str | None, after_seq: int | None) -> int:
     try:
         value = int(header.strip())
     except ValueError:
-        raise Invalid(
-            "Last-Event-ID must be the seq of an event", details={"errors": [{"field": "Last-Event-ID", "message": "integer"}]}
-        ) from None
+        raise Invalid.at("Last-Event-ID", "integer", "Last-Event-ID must be the seq of an event") from None
     if not 0 <= value <= MAX_SEQ:
-        raise Invalid("Last-Event-ID must be >= 0", details={"errors": [{"field": "Last-Event-ID", "message": "integer >= 0"}]})
+        raise Invalid.at("Last-Event-ID", "integer >= 0", "Last-Event-ID must be >= 0")
     return value
 
 

@@ -106,7 +106,7 @@ def _role_of(clause: str) -> tuple[str, str, str]:
 def design_offline(prompt: str, llm: LLMConfig) -> Design:
     clauses = [c for c in _clauses(prompt) if c.strip()] or [prompt.strip()]
     if not any(ch.isalnum() for ch in prompt):
-        raise Invalid("prompt must describe the work in words", details={"errors": [{"field": "prompt", "message": "no words"}]})
+        raise Invalid.at("prompt", "no words", "prompt must describe the work in words")
     model = _execution_model(prompt)
     agents: dict[str, Agent] = {}
     used_names: dict[str, int] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from echo_orchestrator.engine.compiler import build_workflow_graph
-from echo_orchestrator.engine.executions import RunPlan
+from echo_orchestrator.engine.runs import RunPlan
 from echo_orchestrator.engine.step_graph import GraphLookup, step_node_name, uses_steps
 from echo_orchestrator.engine.step_policy import StepPolicy, policy_for
 from echo_orchestrator.models import Agent, ExecutionConfig, Workflow

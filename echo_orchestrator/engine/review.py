@@ -14,15 +14,10 @@ from typing import Any
 from langgraph.types import interrupt
 
 from echo_orchestrator.engine.agent_node import output_keys
-from echo_orchestrator.errors import EchoError
+from echo_orchestrator.errors import ExecutionCancelled
 from echo_orchestrator.models import Agent, new_id
 
 RESPONSES = ("approve", "reject", "modify")
-
-
-class ReviewRejected(EchoError):
-    type = "ExecutionError"
-    code = "ERR_EXEC_003"
 
 
 def make_review_node(agent: Agent) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]:
@@ -42,7 +37,7 @@ def make_review_node(agent: Agent) -> Callable[[dict[str, Any]], Awaitable[dict[
         decision = answer if isinstance(answer, dict) else {"response": str(answer)}
         response = decision.get("response")
         if response == "reject":
-            raise ReviewRejected(
+            raise ExecutionCancelled(
                 f"Rejected at the review of {agent.name or agent.agent_id}: {decision.get('reason') or 'no reason given'}",
                 details={"agent_id": agent.agent_id},
             )

@@ -16,13 +16,8 @@ from typing import Any, Protocol
 
 import anyio
 
-from echo_orchestrator.errors import EchoError
+from echo_orchestrator.errors import TimeoutExceeded
 from echo_orchestrator.models import ExecutionConfig, RetryPolicy, Step
-
-
-class StepTimedOut(EchoError):
-    type = "TimeoutError"
-    code = "ERR_EXEC_002"
 
 
 class RunHooks(Protocol):
@@ -71,7 +66,7 @@ def with_policy(name: str, node: Callable[[Any], Awaitable[Any]], policy: StepPo
                 with anyio.fail_after(policy.timeout) if policy.timeout else contextlib.nullcontext():
                     return await node(state)
             except TimeoutError:
-                error: BaseException = StepTimedOut(
+                error: BaseException = TimeoutExceeded(
                     f"Step '{name}' exceeded its timeout of {policy.timeout:g}s", details={"node": name, "timeout": policy.timeout}
                 )
             except Exception as exc:

@@ -35,11 +35,8 @@ def check_json_payload(data: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BadRequest(
-            f"The body is not valid UTF-8 (byte {exc.start})", details={"errors": [{"field": "(body)", "message": "invalid UTF-8"}]}
-        ) from None
+        raise BadRequest.at("(body)", "invalid UTF-8", f"The body is not valid UTF-8 (byte {exc.start})") from None
     if nesting_exceeds(data, max_depth):
-        raise BadRequest(
-            f"JSON nested deeper than {max_depth} levels is not accepted",
-            details={"errors": [{"field": "(body)", "message": f"nesting deeper than {max_depth}"}], "max_depth": max_depth},
+        raise BadRequest.at(
+            "(body)", f"nesting deeper than {max_depth}", f"JSON nested deeper than {max_depth} levels is not accepted", max_depth=max_depth
         )

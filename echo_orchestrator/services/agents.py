@@ -53,9 +53,7 @@ def convert_agent(data: Mapping[str, Any]) -> Agent:
         return msgspec.convert(dict(data), Agent)
     except msgspec.ValidationError as exc:
         field, message = codec.split_error(exc)
-        raise Invalid(
-            f"Invalid agent: {field or '(body)'}: {message}", details={"errors": [{"field": field or "(body)", "message": message}]}
-        ) from None
+        raise Invalid.at(field or "(body)", message, f"Invalid agent: {field or '(body)'}: {message}") from None
 
 
 class AgentService:
@@ -105,7 +103,7 @@ class AgentService:
 
     async def update(self, agent_id: str, changes: Mapping[str, Any], *, if_match: str | None = None) -> Agent:
         if changes.get("agent_id", agent_id) != agent_id:
-            raise Invalid("agent_id cannot be changed", details={"errors": [{"field": "agent_id", "message": "cannot be changed"}]})
+            raise Invalid.at("agent_id", "cannot be changed", "agent_id cannot be changed")
         # Read, merge and write under the agent's lock: concurrent updates (any process) all land.
         async with self._store.editing_agent(agent_id):
             current = await self._store.get_agent(agent_id)

@@ -9,11 +9,12 @@ from typing import Any
 import msgspec
 
 from echo_orchestrator.engine.context import EngineGraphContext
-from echo_orchestrator.engine.executions import ExecutionManager, RunPlan
+from echo_orchestrator.engine.executions import ExecutionManager
 from echo_orchestrator.engine.graph_catalog import WORKFLOW_PREFIX
 from echo_orchestrator.engine.inputs import apply_defaults, check_inputs, input_schema
 from echo_orchestrator.engine.llm.factory import ModelFactory, as_llm_config
 from echo_orchestrator.engine.plans import graph_plan, workflow_plan
+from echo_orchestrator.engine.runs import RunPlan
 from echo_orchestrator.engine.step_graph import uses_steps
 from echo_orchestrator.errors import Invalid
 from echo_orchestrator.models import Execution, ExecutionConfig, LLMUsage, StepExecution, Workflow
@@ -124,10 +125,7 @@ class ExecutionService:
 
     async def respond(self, execution_id: str, prompt_id: str, response: str, changes: Mapping[str, Any], reason: str | None) -> Execution:
         if response not in ("approve", "reject", "modify"):
-            raise Invalid(
-                f"response must be approve, reject or modify, not {response!r}",
-                details={"errors": [{"field": "response", "message": "approve | reject | modify"}]},
-            )
+            raise Invalid.at("response", "approve | reject | modify", f"response must be approve, reject or modify, not {response!r}")
         return await self.manager.respond(execution_id, prompt_id, {"response": response, "changes": dict(changes), "reason": reason})
 
     async def checkpoints(

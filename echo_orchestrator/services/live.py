@@ -132,11 +132,11 @@ class LiveSession:
     async def submit_response(self, data: Mapping[str, Any]) -> None:
         prompt_id = data.get("prompt_id")
         if not isinstance(prompt_id, str) or not prompt_id:
-            raise Invalid("submit_response needs 'prompt_id'", details={"errors": [{"field": "prompt_id", "message": "required"}]})
+            raise Invalid.at("prompt_id", "required", "submit_response needs 'prompt_id'")
         execution_id = data.get("execution_id") or await self._waiting_on(prompt_id)
         changes = data.get("changes") or {}
         if not isinstance(changes, dict):
-            raise Invalid("'changes' must be an object", details={"errors": [{"field": "changes", "message": "an object"}]})
+            raise Invalid.at("changes", "an object", "'changes' must be an object")
         reason = data.get("reason")
         execution = await self._executions.respond(
             str(execution_id), prompt_id, str(data.get("response", "approve")), changes, None if reason is None else str(reason)
@@ -193,12 +193,12 @@ class LiveSession:
 def _execution_id(data: Mapping[str, Any]) -> str:
     value = data.get("execution_id")
     if not isinstance(value, str) or not value:
-        raise Invalid("'execution_id' is required", details={"errors": [{"field": "execution_id", "message": "required"}]})
+        raise Invalid.at("execution_id", "required", "'execution_id' is required")
     return value
 
 
 def _after_seq(data: Mapping[str, Any]) -> int:
     value = data.get("after_seq", 0)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1_000_000_000_000:
-        raise Invalid("'after_seq' must be a whole number >= 0", details={"errors": [{"field": "after_seq", "message": "integer >= 0"}]})
+        raise Invalid.at("after_seq", "integer >= 0", "'after_seq' must be a whole number >= 0")
     return value

@@ -73,7 +73,7 @@ def convert_workflow(data: Mapping[str, Any], where: str = "workflow") -> Workfl
     except msgspec.ValidationError as exc:
         field, message = codec.split_error(exc)
         path = f"{where}.{field}" if field else where
-        raise Invalid(f"Invalid input: {path}: {message}", details={"errors": [{"field": path, "message": message}]}) from None
+        raise Invalid.at(path, message, f"Invalid input: {path}: {message}") from None
 
 
 class WorkflowService:
@@ -115,7 +115,7 @@ class WorkflowService:
 
     async def design(self, prompt: str, default_llm: LLMConfig | None) -> Design:
         if not prompt.strip():
-            raise Invalid("prompt must not be empty", details={"errors": [{"field": "prompt", "message": "empty"}]})
+            raise Invalid.at("prompt", "empty", "prompt must not be empty")
         llm = default_llm or LLMConfig()
         self._models.check_egress(llm, "default_llm")
         status = self._models.status(llm)
@@ -384,9 +384,7 @@ class WorkflowService:
         caller: Caller | None = None,
     ) -> RunResult:
         if mode == "final" and not version:
-            raise Invalid(
-                "version is required in final mode", details={"errors": [{"field": "version", "message": "required in final mode"}]}
-            )
+            raise Invalid.at("version", "required in final mode", "version is required in final mode")
         workflow = await self.definition(ref, "temp" if mode == "test" else "final", version)
         check_inputs(input_schema(workflow.input_fields), inputs)
         self._executions.check_input_llms(inputs)

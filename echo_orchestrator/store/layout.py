@@ -65,9 +65,10 @@ class Layout:
     @classmethod
     def _checked(cls, entity_id: str) -> str:
         if not cls.is_entity_id(entity_id):
-            raise Invalid(
+            raise Invalid.at(
+                "id",
+                "letters, digits, _ . -; at most 128 characters",
                 f"Not a valid id: {entity_id[:80]!r} (letters, digits, _ . -; at most 128)",
-                details={"errors": [{"field": "id", "message": "letters, digits, _ . -; at most 128 characters"}]},
             )
         return entity_id
 
@@ -82,9 +83,7 @@ class Layout:
 
     def final_path(self, workflow_id: str, version: str) -> Path:
         if _VERSION_RE.fullmatch(version) is None:
-            raise Invalid(
-                f"Not a valid version: {version[:40]!r}", details={"errors": [{"field": "version", "message": "dotted integers"}]}
-            )
+            raise Invalid.at("version", "dotted integers", f"Not a valid version: {version[:40]!r}")
         return self.finals / f"{self._checked(workflow_id)}.v{version}.json"
 
     def locate(self, path: Path) -> Location | None:

@@ -126,9 +126,7 @@ class AgentController(Controller):
                 parsed = msgspec.json.decode(body, type=WorkflowWithAgents)
             except msgspec.ValidationError as exc:
                 field, message = codec.split_error(exc)
-                raise Invalid(
-                    f"Invalid input: {field or '(body)'}: {message}", details={"errors": [{"field": field, "message": message}]}
-                ) from None
+                raise Invalid.at(field, message, f"Invalid input: {field or '(body)'}: {message}") from None
             except msgspec.DecodeError as exc:
                 raise BadRequest(f"JSON is malformed: {exc}") from None
             workflow, given = parsed.workflow, parsed.agents

@@ -44,9 +44,10 @@ class RunInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     @property
     def values(self) -> dict[str, Any]:
         if self.input is not None and self.inputs is not None and self.input != self.inputs:
-            raise Invalid(
+            raise Invalid.at(
+                "input",
+                "given twice, differently, as input and inputs",
                 "Give the run's input once: `input` or `inputs` (they mean the same)",
-                details={"errors": [{"field": "input", "message": "given twice, differently, as input and inputs"}]},
             )
         return dict(self.input if self.input is not None else self.inputs or {})
 

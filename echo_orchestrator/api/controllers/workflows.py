@@ -79,15 +79,10 @@ class WorkflowLifecycleController(Controller):
     async def save_final_workflow(self, services: NamedDependency[Services], data: JSONBody[dict[str, Any]]) -> FinalSaved:
         raw = data.get("workflow")
         if not isinstance(raw, dict):
-            raise Invalid(
-                "Invalid input: workflow: an object is required", details={"errors": [{"field": "workflow", "message": "required"}]}
-            )
+            raise Invalid.at("workflow", "required", "Invalid input: workflow: an object is required")
         version = data.get("version", raw.get("version"))  # the body's version, else the next one
         if version is not None and not isinstance(version, str):
-            raise Invalid(
-                "Invalid input: version: must be a string such as '1.0'",
-                details={"errors": [{"field": "version", "message": "must be a string"}]},
-            )
+            raise Invalid.at("version", "must be a string", "Invalid input: version: must be a string such as '1.0'")
         workflow_id, chosen, path = await services.workflows.save_final(convert_workflow(raw), version)
         return FinalSaved(workflow_id=workflow_id, version=chosen, path=path)
 

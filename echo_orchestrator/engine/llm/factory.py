@@ -49,7 +49,7 @@ class ModelFactory:
             self._egress.check(llm.base_url, llm.params, extra)
         except EgressRefused as exc:
             where = f"{field}{exc.field.removeprefix('llm')}"
-            raise Invalid(str(exc), details={"errors": [{"field": where, "message": str(exc)}]}) from None
+            raise Invalid.at(where, str(exc), str(exc)) from None
 
     def status(self, llm: LLMConfig) -> ProviderStatus:
         provider = self._providers(llm.provider)

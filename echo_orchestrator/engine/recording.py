@@ -1,0 +1,332 @@
+"""Recording a run: its execution, step and node records and its events.
+
+Every change is written to the runtime store first and then published on the event bus,
+so a follower that reads the store and then listens misses nothing. Statuses change only
+through `lifecycle.executions`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any, Literal
+
+import msgspec
+
+from echo_orchestrator.engine.compiler import REVIEW_PREFIX
+from echo_orchestrator.engine.events import EventBus
+from echo_orchestrator.engine.runs import LiveRun
+from echo_orchestrator.errors import EchoError
+from echo_orchestrator.lifecycle import executions as lifecycle
+from echo_orchestrator.lifecycle.ownership import owned_elsewhere
+from echo_orchestrator.models import ErrorInfo, EventType, LLMUsage, NodeExecution, StepExecution, new_id, utcnow
+from echo_orchestrator.security.redaction import scrub
+from echo_orchestrator.store.runtime import RuntimeStore
+
+Ending = Literal["completed", "failed", "cancelled"]
+
+
+class RunRecorder:
+    def __init__(self, runtime: RuntimeStore, bus: EventBus) -> None:
+        self.runtime, self.bus = runtime, bus
+
+    async def event(self, live: LiveRun, event_type: EventType, data: dict[str, Any]) -> None:
+        event = await self.runtime.append_event(live.execution.execution_id, event_type, data)
+        self.bus.publish(event)
+
+    async def save(self, live: LiveRun) -> None:
+        await self.runtime.save_execution(live.execution)
+
+    # -- the run as a whole ----------------------------------------------------------------
+
+    async def started(self, live: LiveRun, resumed_from: str | None) -> None:
+        execution = live.execution
+        lifecycle.move(execution, "running")
+        if resumed_from is None or execution.started_at is None:
+            execution.started_at = utcnow()
+        await self.save(live)
+        await self.event(
+            live,
+            "execution_started" if resumed_from is None else "execution_resumed",
+            {
+                "workflow_slug": execution.workflow_slug,
+                "graph_name": execution.graph_name,
+                "status": "running",
+                "started_at": execution.started_at.isoformat(),
+                **({} if resumed_from is None else {"resumed_from": resumed_from}),
+            },
+        )
+        await self.runtime.commit()
+
+    async def pause(self, live: LiveRun, prompt: Any) -> None:
+        execution = live.execution
+        prompt = dict(prompt) if isinstance(prompt, dict) else {"prompt_id": new_id("prompt"), "message": str(prompt)}
+        agent = prompt.get("agent_id")
+        prompt["step_number"] = live.step_for(str(agent))[0] if agent in live.step_numbers else None
+        for node in live.nodes.values():
+            node.status = "pending"  # waiting for the answer; the review runs again when it comes
+            await self.runtime.save_node(node)
+        live.nodes.clear()
+        lifecycle.move(execution, "paused")
+        execution.pending_prompt = prompt
+        await self.save(live)
+        await self.event(live, "execution_paused", {"status": "paused", "prompt_id": prompt.get("prompt_id")})
+        await self.event(live, "interactive_prompt", prompt)
+        await self.runtime.commit()
+
+    async def finish(self, live: LiveRun, status: Ending, error: ErrorInfo | None) -> None:
+        execution, now = live.execution, utcnow()
+        await self._cut_short(live, status, error, now)
+        lifecycle.move(execution, status)
+        execution.completed_at, execution.error = now, error
+        if status == "completed":
+            execution.progress.percentage = 100.0
+            execution.progress.completed_steps = len(live.completed_steps)
+        await self.save(live)
+        if status == "completed":
+            summary = {"output_files": 0, "llm_calls": execution.llm_calls, "total_cost_usd": execution.cost_usd}
+            duration = _seconds(execution.started_at or execution.created_at, now)
+            data: dict[str, Any] = {
+                "status": status,
+                "duration_seconds": duration,
+                "completed_at": now.isoformat(),
+                "result_summary": summary,
+            }
+            await self.event(live, "execution_completed", data)
+        elif status == "failed":
+            await self.event(
+                live, "execution_failed", {"status": status, "error": msgspec.to_builtins(error), "failed_at": now.isoformat()}
+            )
+        else:
+            await self.event(live, "execution_cancelled", {"status": status, "reason": live.cancel_reason, "cancelled_at": now.isoformat()})
+        await self.runtime.commit()
+
+    async def _cut_short(self, live: LiveRun, status: Ending, error: ErrorInfo | None, now: Any) -> None:
+        """Steps and nodes a cancel or a timeout stopped mid-way end with the run."""
+        ended: Literal["cancelled", "failed"] = "cancelled" if status == "cancelled" else "failed"
+        for step in live.running_steps.values():
+            step.status, step.completed_at, step.duration_seconds = ended, now, _seconds(step.started_at, now)
+            step.error = error
+            await self.runtime.save_step(step)
+            event: EventType = "step_cancelled" if ended == "cancelled" else "step_failed"
+            await self.event(live, event, {"step_number": step.step_number, "step_name": step.step_name, "status": step.status})
+        for node in live.nodes.values():
+            node.status, node.completed_at = ended, now
+            await self.runtime.save_node(node)
+        live.running_steps.clear()
+
+    # -- tasks: nodes and steps ------------------------------------------------------------
+
+    async def task_started(self, live: LiveRun, payload: Mapping[str, Any]) -> None:
+        execution, name, now = live.execution, str(payload["name"]), utcnow()
+        if name.startswith(REVIEW_PREFIX) and name.removeprefix(REVIEW_PREFIX) in live.step_numbers:
+            number = live.step_numbers[name.removeprefix(REVIEW_PREFIX)][0]
+            review = self._node(live, name, "review_node", number, None)
+            live.nodes[str(payload["id"])] = review
+            await self.runtime.save_node(review)
+            return
+        number, step_name = live.step_for(name)
+        node = self._node(live, name, live.plan.node_types.get(name, "node"), number, _jsonable(payload.get("input")))
+        live.nodes[str(payload["id"])] = node
+        await self.runtime.save_node(node)
+        policy = live.policies.get(name)
+        step = StepExecution(
+            step_execution_id=new_id("stepexec"),
+            execution_id=execution.execution_id,
+            step_number=number,
+            step_name=step_name,
+            node_name=name,
+            status="running",
+            workflow_slug=execution.workflow_slug,
+            started_at=now,
+            input=node.input or {},
+            max_retries=policy.max_retries if policy else 0,
+            timeout_seconds=policy.timeout if policy else None,
+        )
+        live.running_steps[name] = step
+        await self.runtime.save_step(step)
+        execution.progress.current_step = number
+        await self.save(live)
+        await self.event(live, "step_started", {"step_number": number, "step_name": step_name, "started_at": now.isoformat()})
+        await self.event(live, "node_started", {"node_name": name, "node_type": node.node_type, "step_number": number})
+
+    @staticmethod
+    def _node(live: LiveRun, name: str, node_type: str, number: int, node_input: dict[str, Any] | None) -> NodeExecution:
+        return NodeExecution(
+            node_execution_id=new_id("ne"),
+            execution_id=live.execution.execution_id,
+            node_name=name,
+            node_type=node_type,
+            status="running",
+            step_number=number,
+            started_at=utcnow(),
+            input=node_input,
+        )
+
+    async def progress(self, live: LiveRun, node: str, name: str, data: Any) -> None:
+        step = live.running_steps.get(node)
+        number = step.step_number if step else None
+        await self.event(live, "node_progress", {"node_name": node, "step_number": number, "name": name, "data": _jsonable(data)})
+
+    async def task_finished(self, live: LiveRun, payload: Mapping[str, Any]) -> None:
+        failure = payload.get("error")
+        error = None if failure is None else ErrorInfo(type="ExecutionError", message=scrub(f"{type(failure).__name__}: {failure}"))
+        node = live.nodes.pop(str(payload["id"]), None)
+        if node is not None and payload.get("interrupts"):
+            node.status = "pending"  # paused for a human; it runs again when answered
+            await self.runtime.save_node(node)
+            return
+        if node is not None:
+            await self._node_finished(live, node, payload, error)
+        step = live.running_steps.pop(str(payload["name"]), None)
+        if step is None:
+            return
+        await self._step_finished(live, step, payload, failure, error)
+        if failure:
+            live.failed_step = step
+            await self.runtime.commit()
+            return
+        live.completed_steps.add(step.step_number)
+        await self._advance(live)
+        if not live.checkpointed:
+            # A step boundary: its records are durable. With a checkpointer, it commits
+            # them before it saves the step's writes (RecordsFirstSaver), off the run's path.
+            await self.runtime.flush()
+
+    async def _node_finished(self, live: LiveRun, node: NodeExecution, payload: Mapping[str, Any], error: ErrorInfo | None) -> None:
+        now = utcnow()
+        node.status = "failed" if error else "completed"
+        node.completed_at, node.duration_seconds = now, _seconds(node.started_at, now)
+        node.output, node.error = _jsonable(payload.get("result")), error
+        await self.runtime.save_node(node)
+        await self.event(
+            live, "node_completed", {"node_name": node.node_name, "status": node.status, "duration_seconds": node.duration_seconds}
+        )
+
+    async def _step_finished(
+        self, live: LiveRun, step: StepExecution, payload: Mapping[str, Any], failure: Any, error: ErrorInfo | None
+    ) -> None:
+        now = utcnow()
+        step.status = "failed" if failure else "completed"
+        step.completed_at, step.duration_seconds = now, _seconds(step.started_at, now)
+        step.output, step.error = _jsonable(payload.get("result")), error
+        if error is not None:
+            error.step_number, error.retry_count = step.step_number, step.retry_count
+            if isinstance(failure, EchoError):
+                error.type, error.code, error.message = failure.type, failure.code, failure.message
+        elif step.error is not None and step.error.retry_count:
+            step.error = None  # an earlier attempt failed; the step succeeded in the end
+        await self.runtime.save_step(step)
+        await self.event(
+            live,
+            "step_completed" if not failure else "step_failed",
+            {
+                "step_number": step.step_number,
+                "step_name": step.step_name,
+                "status": step.status,
+                "duration_seconds": step.duration_seconds,
+                "completed_at": now.isoformat(),
+                **({"error": msgspec.to_builtins(error)} if error else {}),
+            },
+        )
+
+    async def _advance(self, live: LiveRun) -> None:
+        """Progress after a finished step: counts, percentage and the estimated end."""
+        execution, now = live.execution, utcnow()
+        progress = execution.progress
+        progress.completed_steps = len(live.completed_steps)
+        total = max(execution.total_steps, len(live.step_numbers), 1)
+        progress.total_steps = total
+        progress.percentage = round(min(100.0, 100.0 * progress.completed_steps / total), 1)
+        if execution.started_at is not None and progress.completed_steps:
+            elapsed = (now - execution.started_at).total_seconds()
+            execution.estimated_completion = execution.started_at + timedelta(seconds=elapsed * total / progress.completed_steps)
+        await self.save(live)
+        estimate = execution.estimated_completion
+        await self.event(
+            live,
+            "execution_progress",
+            {
+                "progress_percentage": progress.percentage,
+                "completed_steps": progress.completed_steps,
+                "total_steps": total,
+                "estimated_completion": estimate.isoformat() if estimate else None,
+            },
+        )
+
+    # -- retries, LLM calls and tools ------------------------------------------------------
+
+    async def retrying(self, live: LiveRun, node: str, attempt: int, max_retries: int, error: BaseException, delay: float) -> None:
+        step = live.running_steps.get(node)
+        if step is None:
+            return
+        step.status, step.retry_count = "retrying", attempt
+        message = scrub(f"{type(error).__name__}: {error}")
+        step.error = ErrorInfo(type=getattr(error, "type", "ExecutionError"), message=message, retry_count=attempt)
+        await self.runtime.save_step(step)
+        data = {"step_number": step.step_number, "step_name": step.step_name, "attempt": attempt, "max_retries": max_retries}
+        await self.event(live, "step_retrying", {**data, "retry_in_seconds": delay, "error": message})
+        await self.runtime.commit()
+
+    async def attempting(self, live: LiveRun, node: str) -> None:
+        step = live.running_steps.get(node)
+        if step is not None:
+            step.status = "running"
+            await self.runtime.save_step(step)
+
+    async def llm_started(self, live: LiveRun, provider: str, model: str, prompt_tokens: int, node: str | None) -> None:
+        step = live.running_steps.get(node or "")
+        data = {"provider": provider, "model": model, "prompt_tokens": prompt_tokens, "step_number": step.step_number if step else None}
+        await self.event(live, "llm_call_started", data)
+
+    async def llm_used(self, live: LiveRun, usage: LLMUsage) -> None:
+        execution, step = live.execution, live.running_steps.get(usage.node or "")
+        if step is not None:
+            step.llm_calls.append(usage)
+        execution.llm_calls += 1
+        execution.total_tokens += usage.total_tokens
+        execution.cost_usd = round(execution.cost_usd + (usage.cost_usd or 0.0), 8)
+        await self.runtime.add_llm_call(execution.execution_id, step.step_execution_id if step else None, usage)
+        await self.event(live, "llm_call_completed", {**msgspec.to_builtins(usage), "step_number": step.step_number if step else None})
+
+    async def tool_used(self, live: LiveRun, tool_id: str, phase: str, detail: dict[str, Any]) -> None:
+        step = live.only_running_step()
+        if step is not None and phase == "started" and tool_id not in step.mcp_tools_used:
+            step.mcp_tools_used.append(tool_id)
+        event: EventType = "tool_call_started" if phase == "started" else "tool_call_completed"
+        await self.event(live, event, {"tool_id": tool_id, "step_number": step.step_number if step else None, **detail})
+
+
+async def record_interrupted(runtime: RuntimeStore, only: Sequence[str] | None = None, *, cancelled: bool = False) -> list[str]:
+    """End the executions a dead process left active, as the lifecycle says a crash ends
+    them. Those another live process on this machine runs (a CLI `run` next to the server,
+    another worker) are left alone. `only`: just these executions."""
+    ended: list[str] = []
+    for owned in await runtime.executions_in(lifecycle.INTERRUPTIBLE, only):
+        if owned_elsewhere(owned.owner):
+            continue
+        execution = owned.execution
+        event, data = lifecycle.interrupt(execution, cancelled=cancelled, now=utcnow())
+        await runtime.save_execution(execution)
+        for step in await runtime.list_steps(execution.execution_id):
+            if lifecycle.interrupt_step(step, execution):
+                await runtime.save_step(step)
+        await runtime.append_event(execution.execution_id, event, data)
+        ended.append(execution.execution_id)
+    await runtime.commit()
+    return ended
+
+
+def _seconds(start: Any, end: Any) -> float | None:
+    return None if start is None else round((end - start).total_seconds(), 3)
+
+
+def _jsonable(value: Any) -> dict[str, Any] | None:
+    """A node's input or output as plain JSON (message objects and the like become strings)."""
+    if value is None:
+        return None
+    try:
+        plain = msgspec.to_builtins(value, enc_hook=str)
+    except (TypeError, msgspec.EncodeError):
+        plain = {"value": str(value)}
+    return plain if isinstance(plain, dict) else {"value": plain}

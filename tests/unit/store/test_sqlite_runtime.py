@@ -1,0 +1,54 @@
+"""The SQLite runtime store's schema versions: any older database is brought up to date at open."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from echo_orchestrator.models import Execution, utcnow
+from echo_orchestrator.store.sqlite_runtime import _BASE_SCHEMA, MIGRATIONS, SqliteRuntimeStore
+
+pytestmark = pytest.mark.anyio
+
+
+def _version_and_columns(path: Path) -> tuple[int, set[str]]:
+    with sqlite3.connect(path) as db:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        columns = {row[1] for row in db.execute("PRAGMA table_info(executions)")}
+    return version, columns
+
+
+async def _open_and_save(path: Path) -> None:
+    store = SqliteRuntimeStore(path, owner="host/boot:1")
+    await store.open()
+    await store.save_execution(Execution(execution_id="wfexec_1", kind="workflow", created_at=utcnow()))
+    await store.flush()
+    assert (await store.executions_in(["initializing"]))[0].owner == "host/boot:1"
+    await store.close()
+
+
+async def test_a_new_database_gets_every_version(tmp_path: Path) -> None:
+    await _open_and_save(tmp_path / "new.sqlite")
+    assert _version_and_columns(tmp_path / "new.sqlite") == (len(MIGRATIONS), _version_and_columns(tmp_path / "new.sqlite")[1])
+    assert "owner" in _version_and_columns(tmp_path / "new.sqlite")[1]
+
+
+async def test_a_database_from_before_owners_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(_BASE_SCHEMA)  # version 1, unrecorded
+    assert _version_and_columns(path) == (0, _version_and_columns(path)[1]) and "owner" not in _version_and_columns(path)[1]
+    await _open_and_save(path)
+    version, columns = _version_and_columns(path)
+    assert version == len(MIGRATIONS) and "owner" in columns
+
+
+async def test_an_unversioned_database_that_has_owners_is_recognised(tmp_path: Path) -> None:
+    path = tmp_path / "release.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(_BASE_SCHEMA)
+        db.execute(MIGRATIONS[1])  # as the release before versions were recorded made it
+    await _open_and_save(path)
+    assert _version_and_columns(path)[0] == len(MIGRATIONS)
