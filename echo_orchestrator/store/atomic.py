@@ -17,6 +17,8 @@ import os
 import secrets
 from pathlib import Path
 
+from echo_orchestrator.lifecycle.ownership import pid_alive
+
 TEMP_SUFFIX = ".tmp"
 
 
@@ -81,18 +83,6 @@ def remove(target: Path) -> bool:
     except FileNotFoundError:
         return False
     _fsync_dir(target.parent)
-    return True
-
-
-def pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
     return True
 
 
