@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from echo_orchestrator.store import FileDefinitionStore
-from tests.contract.store_contract import DefinitionStoreContract, StoreFactory
+from tests.contract.definition_store_contract import DefinitionStoreContract, StoreFactory
 
 
 class TestFileStoreContract(DefinitionStoreContract):

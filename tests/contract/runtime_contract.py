@@ -1,0 +1,180 @@
+"""The runtime store contract: every backend must pass these.
+
+A backend's test module subclasses `RuntimeStoreContract` and provides `make_runtime`, a
+fixture returning a factory that opens a store on one shared backing location (so a second
+call sees what the first one wrote, as a restart or another process would), each with the
+owner it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import pytest
+
+from echo_orchestrator.errors import NotFound
+from echo_orchestrator.models import Execution, LLMUsage, NodeExecution, StepExecution, utcnow
+from echo_orchestrator.store.runtime import RuntimeStore
+
+RuntimeFactory = Callable[[str], Awaitable[RuntimeStore]]
+
+
+def _execution(execution_id: str, *, slug: str | None = "wf", status: str = "running", minutes_ago: int = 0) -> Execution:
+    return Execution(
+        execution_id=execution_id,
+        kind="workflow",
+        status=status,  # type: ignore[arg-type]
+        workflow_slug=slug,
+        created_at=utcnow() - timedelta(minutes=minutes_ago),
+    )
+
+
+def _step(step_id: str, execution_id: str, number: int, status: str = "completed", slug: str | None = "wf") -> StepExecution:
+    return StepExecution(
+        step_execution_id=step_id,
+        execution_id=execution_id,
+        step_number=number,
+        step_name=f"step {number}",
+        status=status,  # type: ignore[arg-type]
+        workflow_slug=slug,
+        started_at=utcnow(),
+        duration_seconds=float(number),
+    )
+
+
+@pytest.mark.anyio
+class RuntimeStoreContract:
+    @pytest.fixture
+    async def runtime(self, make_runtime: RuntimeFactory) -> RuntimeStore:
+        return await make_runtime("host/boot:1")
+
+    # -- executions --------------------------------------------------------------------
+
+    async def test_execution_round_trip_and_update(self, runtime: RuntimeStore) -> None:
+        execution = _execution("wfexec_1")
+        execution.inputs = {"topic": "ünïcode", "n": [1, 2]}
+        await runtime.save_execution(execution)
+        assert await runtime.get_execution("wfexec_1") == execution  # read sees the buffered write
+        execution.status, execution.outputs = "completed", {"x": 1}
+        await runtime.save_execution(execution)
+        assert (await runtime.get_execution("wfexec_1")).outputs == {"x": 1}
+
+    async def test_missing_records_are_not_found(self, runtime: RuntimeStore) -> None:
+        with pytest.raises(NotFound):
+            await runtime.get_execution("wfexec_none")
+        with pytest.raises(NotFound):
+            await runtime.get_step("stepexec_none")
+
+    async def test_writes_survive_a_reopen(self, make_runtime: RuntimeFactory) -> None:
+        first = await make_runtime("host/boot:1")
+        await first.save_execution(_execution("wfexec_1"))
+        await first.flush()
+        second = await make_runtime("host/boot:2")
+        assert (await second.get_execution("wfexec_1")).execution_id == "wfexec_1"
+
+    async def test_list_filters_orders_newest_first_and_pages(self, runtime: RuntimeStore) -> None:
+        for i in range(5):
+            await runtime.save_execution(_execution(f"wfexec_{i}", slug="a" if i % 2 else "b", minutes_ago=10 - i))
+        items, total = await runtime.list_executions(limit=2)
+        assert total == 5 and [e.execution_id for e in items] == ["wfexec_4", "wfexec_3"]
+        items, total = await runtime.list_executions(workflow_slug="a")
+        assert total == 2 and [e.execution_id for e in items] == ["wfexec_3", "wfexec_1"]
+        items, total = await runtime.list_executions(status="completed")
+        assert (items, total) == ([], 0)
+        items, _ = await runtime.list_executions(limit=2, offset=4)
+        assert [e.execution_id for e in items] == ["wfexec_0"]
+
+    async def test_executions_in_statuses_carry_their_owner(self, make_runtime: RuntimeFactory) -> None:
+        one, two = await make_runtime("host/boot:1"), await make_runtime("host/boot:2")
+        await one.save_execution(_execution("wfexec_1", status="running"))
+        await one.flush()
+        await two.save_execution(_execution("wfexec_2", status="initializing"))
+        await two.save_execution(_execution("wfexec_3", status="completed"))
+        await two.flush()
+        found = {o.execution.execution_id: o.owner for o in await two.executions_in(["initializing", "running"])}
+        assert found == {"wfexec_1": "host/boot:1", "wfexec_2": "host/boot:2"}
+        assert [o.execution.execution_id for o in await two.executions_in(["running", "initializing"], only=["wfexec_2"])] == ["wfexec_2"]
+
+    async def test_stats_count_active_and_today(self, runtime: RuntimeStore) -> None:
+        await runtime.save_execution(_execution("wfexec_1", status="running"))
+        await runtime.save_execution(_execution("wfexec_2", status="paused"))
+        done = _execution("wfexec_3", status="completed", minutes_ago=1)
+        done.completed_at = utcnow()
+        failed = _execution("wfexec_4", status="failed")
+        failed.completed_at = utcnow()
+        for execution in (done, failed):
+            await runtime.save_execution(execution)
+        stats = await runtime.stats()
+        assert (stats.active, stats.completed_today, stats.failed_today) == (2, 1, 1)
+        assert stats.avg_duration_seconds is not None and 55 <= stats.avg_duration_seconds <= 65
+
+    # -- steps and nodes ---------------------------------------------------------------
+
+    async def test_steps_by_execution_in_order_and_found_by_filters(self, runtime: RuntimeStore) -> None:
+        await runtime.save_step(_step("s2", "wfexec_1", 2, status="failed"))
+        await runtime.save_step(_step("s1", "wfexec_1", 1))
+        await runtime.save_step(_step("s3", "wfexec_2", 1, slug="other"))
+        assert [s.step_execution_id for s in await runtime.list_steps("wfexec_1")] == ["s1", "s2"]
+        assert (await runtime.get_step("s2")).status == "failed"
+        found, total = await runtime.find_steps(status="failed")
+        assert total == 1 and found[0].step_execution_id == "s2"
+        found, total = await runtime.find_steps(workflow_slug="other")
+        assert [s.step_execution_id for s in found] == ["s3"] and total == 1
+
+    async def test_step_metrics_aggregate_finished_steps(self, runtime: RuntimeStore) -> None:
+        await runtime.save_step(_step("s1", "wfexec_1", 1))
+        await runtime.save_step(_step("s2", "wfexec_1", 3, status="failed"))
+        await runtime.save_step(_step("s3", "wfexec_1", 2, status="running"))
+        await runtime.add_llm_call("wfexec_1", "s1", LLMUsage(provider="echo", model="m", total_tokens=5, cost_usd=0.25))
+        metrics = await runtime.step_metrics(workflow_slug="wf")
+        assert metrics["summary"]["total_step_executions"] == 2 and metrics["summary"]["success_rate"] == 0.5
+        by_step = {row["step_name"]: row for row in metrics["by_step"]}
+        assert by_step["step 1"]["avg_cost_usd"] == 0.25 and by_step["step 3"]["failure_rate"] == 1.0
+        assert metrics["slow_steps"][0]["step_name"] == "step 3"
+
+    async def test_nodes_by_execution(self, runtime: RuntimeStore) -> None:
+        for i in (1, 2):
+            node = NodeExecution(
+                node_execution_id=f"ne{i}", execution_id="wfexec_1", node_name=f"n{i}", node_type="agent", started_at=utcnow()
+            )
+            await runtime.save_node(node)
+        node.status = "completed"
+        await runtime.save_node(node)
+        nodes = await runtime.list_nodes("wfexec_1")
+        assert [(n.node_name, n.status) for n in nodes] == [("n1", "running"), ("n2", "completed")]
+
+    # -- events and LLM calls ----------------------------------------------------------
+
+    async def test_events_are_numbered_from_one_and_listed_after_a_seq(self, runtime: RuntimeStore) -> None:
+        runtime.new_sequence("wfexec_1")
+        for i in range(5):
+            event = await runtime.append_event("wfexec_1", "node_progress", {"i": i})
+            assert event.seq == i + 1 and event.data == {"execution_id": "wfexec_1", "i": i}
+        events, total = await runtime.list_events("wfexec_1", after_seq=2, limit=2)
+        assert total == 3 and [e.seq for e in events] == [3, 4]
+        await runtime.append_event("wfexec_1", "execution_completed", {})
+        events, total = await runtime.list_events("wfexec_1", event_type="execution_completed")
+        assert total == 1 and events[0].seq == 6
+
+    async def test_sequence_continues_after_a_reopen(self, make_runtime: RuntimeFactory) -> None:
+        first = await make_runtime("host/boot:1")
+        first.new_sequence("wfexec_1")
+        await first.append_event("wfexec_1", "execution_started", {})
+        await first.flush()
+        second = await make_runtime("host/boot:1")  # a resume in another process
+        assert (await second.append_event("wfexec_1", "execution_resumed", {})).seq == 2
+
+    async def test_llm_calls_in_order(self, runtime: RuntimeStore) -> None:
+        for model in ("a", "b"):
+            await runtime.add_llm_call("wfexec_1", None, LLMUsage(provider="echo", model=model, total_tokens=3))
+        assert [c.model for c in await runtime.llm_calls("wfexec_1")] == ["a", "b"]
+
+    async def test_checkpointer_commits_records_before_checkpoints(self, make_runtime: RuntimeFactory) -> None:
+        runtime = await make_runtime("host/boot:1")
+        saver = await runtime.checkpointer()
+        await runtime.save_execution(_execution("wfexec_1"))
+        config = {"configurable": {"thread_id": "wfexec_1", "checkpoint_ns": "", "checkpoint_id": "1"}}
+        await saver.aput_writes(config, [("x", 1)], "task-1")  # type: ignore[arg-type]
+        other = await make_runtime("host/boot:2")  # another connection sees the record
+        assert (await other.get_execution("wfexec_1")).execution_id == "wfexec_1"
