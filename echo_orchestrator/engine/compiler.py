@@ -33,34 +33,24 @@ from echo_orchestrator.engine.step_graph import (
     build_step_graph,
     step_node_name,
     step_output_keys,
-    uses_steps,
 )
 from echo_orchestrator.engine.step_policy import StepPolicy, with_policy
+from echo_orchestrator.engine.structure import (
+    NO_START,
+    graph_order,
+    hierarchy_problems,
+    hybrid_starts,
+    missing_agents,
+    refuse,
+    reviewed_agents,
+    runs_as,
+)
 from echo_orchestrator.errors import Invalid
 from echo_orchestrator.models import Agent, Workflow
 from echo_orchestrator.registry.spec import GraphContext, GraphSpec
 
 MERGE = "merge"
 REVIEW_PREFIX = "review_"
-
-
-def review_points(workflow: Workflow) -> set[str]:
-    """Agents after which the run pauses for a human: `human_in_loop.review_points` (agent ids
-    or step numbers, when enabled) and steps marked `interactive`."""
-    points: set[str] = set()
-    steps = {s.step_number: s for s in workflow.strategy_definition.steps}
-    order = graph_order(workflow)
-    if workflow.human_in_loop.enabled:
-        for point in workflow.human_in_loop.review_points:
-            if isinstance(point, int):
-                step = steps.get(point)
-                agent = step.agent_id if step is not None else (order[point - 1] if 0 < point <= len(order) else None)
-                if agent:
-                    points.add(agent)
-            else:
-                points.add(point)
-    points.update(s.agent_id for s in workflow.strategy_definition.steps if s.interactive and s.agent_id)
-    return {p for p in points if p in workflow.agents}
 
 
 _DIRECTIVE = re.compile(r"\b(?:DELEGATE(?:\s+TO)?|NEXT)\s*:?\s*(?P<agent>[A-Za-z0-9_.-]+)|\b(?P<finish>FINISH)\b")
@@ -108,32 +98,6 @@ def state_schema(workflow: Workflow, agents: Mapping[str, Agent]) -> type:
 
 def _no_graphs(name: str) -> GraphSpec:
     raise Invalid(f"Graph '{name}' is not available here")
-
-
-def graph_order(workflow: Workflow) -> list[str]:
-    """Agents in dependency order: topological over connections, ties by list order."""
-    members = list(dict.fromkeys(workflow.agents))
-    incoming: dict[str, set[str]] = {a: set() for a in members}
-    for c in workflow.connections:
-        if c.from_ in incoming and c.to in incoming and c.from_ != c.to:
-            incoming[c.to].add(c.from_)
-    order: list[str] = []
-    remaining = dict(incoming)
-    while remaining:
-        ready = [a for a in members if a in remaining and not (remaining[a] - set(order))]
-        if not ready:  # a cycle: keep list order for what is left
-            ready = [a for a in members if a in remaining][:1]
-        order.append(ready[0])
-        del remaining[ready[0]]
-    return order
-
-
-def _require_agents(workflow: Workflow, agents: Mapping[str, Agent]) -> None:
-    missing = [a for a in workflow.agents if a not in agents]
-    if missing:
-        raise Invalid(f"Agent '{missing[0]}' not found", details={"missing_agents": missing})
-    if not workflow.agents:
-        raise Invalid("Workflow has no agents to run", details={"workflow_id": workflow.workflow_id})
 
 
 Out = Callable[[str], str]
@@ -203,11 +167,9 @@ def _hierarchical(
     types: dict[str, str],
     out: Out,
 ) -> list[str]:
-    if workflow.hierarchy is None:
-        raise Invalid("A hierarchical workflow needs `hierarchy.master_agent`")
+    refuse(hierarchy_problems(workflow))
+    assert workflow.hierarchy is not None
     master_id = workflow.hierarchy.master_agent
-    if master_id not in workflow.agents:
-        raise Invalid(f"Master agent '{master_id}' is not a member of the workflow")
     delegates = [d for d in (workflow.hierarchy.delegation_order or workflow.agents) if d != master_id]
     delegates += [a for a in workflow.agents if a not in delegates and a != master_id]
     add_node(graph, master_id, _supervisor(agents[master_id], delegates, agent_node(master_id)))
@@ -246,9 +208,9 @@ def _hybrid(
             parse_condition(c.condition)
         outgoing[c.from_].append((c.to, c.condition))
         incoming[c.to] += 1
-    starts = [a for a in order if incoming[a] == 0]
+    starts = hybrid_starts(order, [(c.from_, c.to) for c in workflow.connections])
     if not starts:
-        raise Invalid("Hybrid workflow has no start: every agent has an incoming connection")
+        raise Invalid(NO_START)
     for agent_id in order:
         join = incoming[agent_id] > 1
         add_node(graph, agent_id, agent_node(agent_id), defer=join)
@@ -276,11 +238,13 @@ def build_workflow_graph(
     `policies` wrap agent nodes with their step's retries and timeout. A workflow whose
     strategy steps run tools or graphs, or state dependencies, compiles from its steps."""
     policies = policies or {}
-    if uses_steps(workflow):
+    if runs_as(workflow) == "steps":
         step_graph, step_types = build_step_graph(workflow, agents, ctx, graphs or _no_graphs, state_schema(workflow, agents), policies)
         order = [step_node_name(s) for s in sorted(workflow.strategy_definition.steps, key=lambda s: s.step_number)]
         return WorkflowGraph(graph=step_graph, node_types=step_types, agent_order=order)
-    _require_agents(workflow, agents)
+    refuse(missing_agents(workflow, agents), missing_agents=[a for a in workflow.agents if a not in agents])
+    if not workflow.agents:
+        raise Invalid("Workflow has no agents to run", details={"workflow_id": workflow.workflow_id})
 
     def agent_node(agent_id: str) -> Callable[..., Any]:
         return with_policy(agent_id, make_agent_node(agents[agent_id], ctx), policies.get(agent_id, StepPolicy()))
@@ -288,10 +252,8 @@ def build_workflow_graph(
     graph: StateGraph[Any] = StateGraph(state_schema(workflow, agents))
     types: dict[str, str] = {}
     order = graph_order(workflow)
-    reviewed = review_points(workflow)
-    master = workflow.hierarchy.master_agent if workflow.execution_model == "hierarchical" and workflow.hierarchy else None
-    if master in reviewed:
-        raise Invalid(f"Review point '{master}': a hierarchical master cannot be paused for review; review its delegates")
+    reviewed = reviewed_agents(workflow)
+    refuse(hierarchy_problems(workflow))
 
     def out(agent_id: str) -> str:
         """The node an agent's outgoing edges leave from: its review node, if it has one."""

@@ -13,7 +13,7 @@ import msgspec
 
 from echo_orchestrator.engine.compiler import build_workflow_graph
 from echo_orchestrator.engine.inputs import input_schema
-from echo_orchestrator.engine.step_graph import uses_steps
+from echo_orchestrator.engine.structure import plugin_graph
 from echo_orchestrator.errors import NotFound
 from echo_orchestrator.models import Workflow
 from echo_orchestrator.registry import PluginRegistry
@@ -139,8 +139,8 @@ class GraphCatalog:
 
     async def describe_workflow(self, workflow: Workflow) -> GraphInfo:
         """The nodes and edges a workflow runs as: its plugin graph, or its compiled agents and steps."""
-        if not workflow.agents and workflow.graph_name and not uses_steps(workflow):
-            return self._registry.graph(workflow.graph_name).info
+        if (graph_name := plugin_graph(workflow)) is not None:
+            return self._registry.graph(graph_name).info
         agents = await self._store.get_agents(workflow.agents)
         built = build_workflow_graph(workflow, agents, self._context, graphs=lambda g: self._registry.graph(g).obj)
         return describe_state_graph(built.graph, built.node_types)

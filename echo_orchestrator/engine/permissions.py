@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from echo_orchestrator.engine.compiler import graph_order
+from echo_orchestrator.engine.structure import graph_order
 from echo_orchestrator.models import Agent, Workflow
 
 

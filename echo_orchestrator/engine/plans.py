@@ -6,8 +6,9 @@ from collections.abc import Mapping
 
 from echo_orchestrator.engine.compiler import build_workflow_graph
 from echo_orchestrator.engine.runs import RunPlan
-from echo_orchestrator.engine.step_graph import GraphLookup, step_node_name, uses_steps
+from echo_orchestrator.engine.step_graph import GraphLookup, step_node_name
 from echo_orchestrator.engine.step_policy import StepPolicy, policy_for
+from echo_orchestrator.engine.structure import runs_as
 from echo_orchestrator.models import Agent, ExecutionConfig, Workflow
 from echo_orchestrator.registry.registry import RegisteredGraph
 from echo_orchestrator.registry.spec import GraphContext
@@ -23,10 +24,10 @@ def workflow_plan(
 ) -> RunPlan:
     """Steps are the workflow's strategy steps (a step-defined workflow's nodes, or the steps
     that name an agent), else one step per agent in graph order."""
-    if not workflow.agents and workflow.graph_name and not uses_steps(workflow):
+    if runs_as(workflow) == "graph":
         raise ValueError("use graph_plan for a workflow that runs a plugin graph")
     shape = build_workflow_graph(workflow, agents, context, graphs=graphs)  # fails early (Invalid)
-    if uses_steps(workflow):
+    if runs_as(workflow) == "steps":
         by_node = {step_node_name(s): s for s in workflow.strategy_definition.steps}
         steps = {node: (s.step_number, s.name) for node, s in by_node.items()}
 

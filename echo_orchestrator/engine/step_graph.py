@@ -18,6 +18,7 @@ from langgraph.graph import END, START, StateGraph
 
 from echo_orchestrator.engine.agent_node import make_agent_node
 from echo_orchestrator.engine.step_policy import StepPolicy, with_policy
+from echo_orchestrator.engine.structure import dependency_problems, refuse
 from echo_orchestrator.errors import Invalid
 from echo_orchestrator.models import Agent, Step, Workflow
 from echo_orchestrator.registry.spec import GraphContext, GraphSpec
@@ -29,13 +30,6 @@ def add_node(graph: StateGraph[Any], name: str, node: Callable[..., Any], *, def
     # Workflow state types are built at run time, which LangGraph's generics cannot follow;
     # this is the one place that boundary is crossed.
     cast(Any, graph).add_node(name, node, defer=defer)
-
-
-def uses_steps(workflow: Workflow) -> bool:
-    """Whether the workflow runs its strategy steps (some step is a tool or graph step, or
-    steps state dependencies) rather than its agents' connections."""
-    steps = workflow.strategy_definition.steps
-    return bool(steps) and any(s.tool_id or s.graph_name or s.dependencies for s in steps)
 
 
 def step_node_name(step: Step) -> str:
@@ -90,11 +84,10 @@ def build_step_graph(
     steps = {s.step_number: s for s in workflow.strategy_definition.steps}
     graph: StateGraph[Any] = StateGraph(state_type)
     types: dict[str, str] = {}
+    refuse(dependency_problems(workflow))
     dependents: dict[int, list[int]] = {n: [] for n in steps}
     for step in steps.values():
         for dep in step.dependencies:
-            if dep not in steps:
-                raise Invalid(f"Step {step.step_number} depends on step {dep}, which does not exist")
             dependents[dep].append(step.step_number)
     for number, step in sorted(steps.items()):
         name = step_node_name(step)

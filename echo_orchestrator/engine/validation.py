@@ -15,7 +15,14 @@ import msgspec
 from echo_orchestrator.engine.agent_node import output_keys
 from echo_orchestrator.engine.compiler import build_workflow_graph
 from echo_orchestrator.engine.conditions import parse_condition
-from echo_orchestrator.engine.step_graph import uses_steps
+from echo_orchestrator.engine.structure import (
+    NO_START,
+    dependency_problems,
+    hierarchy_problems,
+    hybrid_starts,
+    missing_agents,
+    runs_as,
+)
 from echo_orchestrator.errors import EchoError
 from echo_orchestrator.models import Agent, Workflow
 from echo_orchestrator.registry.spec import GraphContext, GraphSpec, ProviderStatus
@@ -75,23 +82,32 @@ def _reachable(starts: list[str], edges: list[tuple[str, str]]) -> set[str]:
 
 def validate_draft(workflow: Workflow, agents: Mapping[str, Agent]) -> ValidationReport:
     c = _Collector()
+    _members(c, workflow, agents)
+    edges, conditional = _connections(c, workflow)
+    _execution_model(c, workflow, edges, conditional)
+    _state_keys(c, workflow, agents)
+    _reviews_and_steps(c, workflow)
+    return c.report()
+
+
+def _members(c: _Collector, workflow: Workflow, agents: Mapping[str, Agent]) -> None:
     members = list(workflow.agents)
-    if not members and not workflow.graph_name and not uses_steps(workflow):
+    if runs_as(workflow) == "empty":
         c.errors.append("Workflow has no agents")
     for agent_id in sorted({a for a in members if members.count(a) > 1}):
         c.errors.append(f"Agent '{agent_id}' is listed more than once")
-    for agent_id in members:
-        if agent_id not in agents:
-            c.errors.append(f"Agent '{agent_id}' not found")
-    member_set = set(members)
-    known = [a for a in dict.fromkeys(members) if a in agents]
+    c.errors += missing_agents(workflow, agents)
 
-    # Connections
+
+def _connections(c: _Collector, workflow: Workflow) -> tuple[list[tuple[str, str]], set[tuple[str, str]]]:
+    """The usable edges and which of them are conditional; a problem for each one that is not."""
+    members = set(workflow.agents)
+    hybrid = workflow.execution_model == "hybrid"
     edges: list[tuple[str, str]] = []
     conditional: set[tuple[str, str]] = set()
     for conn in workflow.connections:
         label = f"Connection {conn.from_} -> {conn.to}"
-        bad = [x for x in (conn.from_, conn.to) if x not in member_set]
+        bad = [x for x in (conn.from_, conn.to) if x not in members]
         if bad:
             c.errors.append(f"{label}: '{bad[0]}' is not a member of the workflow")
             continue
@@ -101,68 +117,69 @@ def validate_draft(workflow: Workflow, agents: Mapping[str, Agent]) -> Validatio
             except EchoError as exc:
                 c.errors.append(f"{label}: {exc.message}")
             conditional.add((conn.from_, conn.to))
-            if workflow.execution_model != "hybrid":
+            if not hybrid:
                 c.warnings.append(f"{label}: conditions apply only to hybrid workflows; it is ignored")
-        if conn.from_ == conn.to and not (workflow.execution_model == "hybrid" and conn.condition):
+        if conn.from_ == conn.to and not (hybrid and conn.condition):
             c.errors.append(f"{label}: an agent cannot connect to itself without a condition")
             continue
         edges.append((conn.from_, conn.to))
+    return edges, conditional
 
-    model = workflow.execution_model
+
+def _execution_model(c: _Collector, workflow: Workflow, edges: list[tuple[str, str]], conditional: set[tuple[str, str]]) -> None:
+    model, members = workflow.execution_model, list(dict.fromkeys(workflow.agents))
     if model in ("sequential", "parallel"):
-        for cycle in _cycles(list(dict.fromkeys(members)), edges):
+        for cycle in _cycles(members, edges):
             c.errors.append(f"Connections form a cycle: {' -> '.join(cycle)} ({model} workflows cannot loop)")
-    if model == "sequential" and edges:
-        for node in dict.fromkeys(members):
-            outs = [b for a, b in edges if a == node]
-            ins = [a for a, b in edges if b == node]
-            if len(outs) > 1:
-                c.errors.append(f"Sequential workflow branches at '{node}' (to {', '.join(outs)}): use hybrid or parallel")
-            if len(ins) > 1:
-                c.errors.append(f"Sequential workflow joins at '{node}' (from {', '.join(ins)}): use hybrid")
-        connected = {x for e in edges for x in e}
-        for node in dict.fromkeys(members):
-            if node not in connected and len(members) > 1:
-                c.warnings.append(f"Agent '{node}' has no connection; it runs in list order")
+    if model == "sequential":
+        _sequential(c, members, edges)
     if model == "parallel" and edges:
         c.warnings.append("Parallel agents run independently; connections are ignored")
-    if model == "sequential" and not edges and len(members) > 1:
-        c.warnings.append("No connections: agents run in the order they are listed")
     if model == "hybrid" and members:
-        starts = [m for m in dict.fromkeys(members) if not any(b == m for _, b in edges)]
-        if not starts:
-            c.errors.append("Hybrid workflow has no start: every agent has an incoming connection")
-        else:
-            unreachable = [m for m in dict.fromkeys(members) if m not in _reachable(starts, edges)]
-            for node in unreachable:
-                c.errors.append(f"Agent '{node}' cannot be reached from a start agent")
-        has_end = any(not any(a == m for a, _ in edges) for m in members) or bool(conditional)
-        if not has_end:
-            c.errors.append("Hybrid workflow has no end: every agent has an unconditional outgoing connection")
-        for cycle in _cycles(list(dict.fromkeys(members)), edges):
-            pairs = set(itertools.pairwise(cycle))
-            if not pairs & conditional:
-                c.errors.append(f"Cycle {' -> '.join(cycle)} has no condition to leave it")
-
-    # Hierarchy
-    if model == "hierarchical":
-        if workflow.hierarchy is None:
-            c.errors.append("Hierarchical workflow needs a hierarchy with a master_agent")
-        else:
-            master = workflow.hierarchy.master_agent
-            if master not in member_set:
-                c.errors.append(f"Hierarchy master '{master}' is not a member of the workflow")
-            for delegate in workflow.hierarchy.delegation_order:
-                if delegate not in member_set:
-                    c.errors.append(f"Delegate '{delegate}' is not a member of the workflow")
-                elif delegate == master:
-                    c.errors.append(f"Master '{master}' cannot delegate to itself")
-        if edges:
-            c.warnings.append("Hierarchical workflows route through the master; connections are ignored")
-    elif workflow.hierarchy is not None:
+        _hybrid(c, members, edges, conditional)
+    c.errors += hierarchy_problems(workflow)
+    if model == "hierarchical" and edges:
+        c.warnings.append("Hierarchical workflows route through the master; connections are ignored")
+    elif model != "hierarchical" and workflow.hierarchy is not None:
         c.warnings.append(f"hierarchy is ignored in a {model} workflow")
 
-    # State keys: one writer per key; reads that nothing provides
+
+def _sequential(c: _Collector, members: list[str], edges: list[tuple[str, str]]) -> None:
+    if not edges:
+        if len(members) > 1:
+            c.warnings.append("No connections: agents run in the order they are listed")
+        return
+    for node in members:
+        outs = [b for a, b in edges if a == node]
+        ins = [a for a, b in edges if b == node]
+        if len(outs) > 1:
+            c.errors.append(f"Sequential workflow branches at '{node}' (to {', '.join(outs)}): use hybrid or parallel")
+        if len(ins) > 1:
+            c.errors.append(f"Sequential workflow joins at '{node}' (from {', '.join(ins)}): use hybrid")
+    connected = {x for e in edges for x in e}
+    for node in members:
+        if node not in connected and len(members) > 1:
+            c.warnings.append(f"Agent '{node}' has no connection; it runs in list order")
+
+
+def _hybrid(c: _Collector, members: list[str], edges: list[tuple[str, str]], conditional: set[tuple[str, str]]) -> None:
+    starts = hybrid_starts(members, edges)
+    if not starts:
+        c.errors.append(NO_START)
+    else:
+        reachable = _reachable(starts, edges)
+        c.errors += [f"Agent '{node}' cannot be reached from a start agent" for node in members if node not in reachable]
+    has_end = any(not any(a == m for a, _ in edges) for m in members) or bool(conditional)
+    if not has_end:
+        c.errors.append("Hybrid workflow has no end: every agent has an unconditional outgoing connection")
+    for cycle in _cycles(members, edges):
+        if not set(itertools.pairwise(cycle)) & conditional:
+            c.errors.append(f"Cycle {' -> '.join(cycle)} has no condition to leave it")
+
+
+def _state_keys(c: _Collector, workflow: Workflow, agents: Mapping[str, Agent]) -> None:
+    """One writer per key; a warning for a read that nothing provides."""
+    known = [a for a in dict.fromkeys(workflow.agents) if a in agents]
     writers: dict[str, list[str]] = {}
     for agent_id in known:
         for key in output_keys(agents[agent_id]):
@@ -176,28 +193,25 @@ def validate_draft(workflow: Workflow, agents: Mapping[str, Agent]) -> Validatio
             if key not in provided:
                 c.warnings.append(f"Agent '{agent_id}' reads '{key}', which no agent writes: it must come from the inputs")
 
-    # Human in the loop and steps
+
+def _reviews_and_steps(c: _Collector, workflow: Workflow) -> None:
+    members = set(workflow.agents)
     step_numbers = [s.step_number for s in workflow.strategy_definition.steps]
     if workflow.human_in_loop.enabled:
         for point in workflow.human_in_loop.review_points:
             if isinstance(point, int):
-                if point not in step_numbers and not 1 <= point <= len(members):
+                if point not in step_numbers and not 1 <= point <= len(workflow.agents):
                     c.errors.append(f"Review point {point} is not a step number")
-            elif point not in member_set:
+            elif point not in members:
                 c.errors.append(f"Review point '{point}' is not a member agent")
     for number in sorted({n for n in step_numbers if step_numbers.count(n) > 1}):
         c.errors.append(f"Step number {number} is used more than once")
+    c.errors += dependency_problems(workflow)
     for step in workflow.strategy_definition.steps:
-        for dep in step.dependencies:
-            if dep not in step_numbers:
-                c.errors.append(f"Step {step.step_number} depends on step {dep}, which does not exist")
-            elif dep == step.step_number:
-                c.errors.append(f"Step {step.step_number} depends on itself")
-        if step.agent_id is not None and step.agent_id not in member_set:
+        if step.agent_id is not None and step.agent_id not in members:
             c.errors.append(f"Step {step.step_number} runs agent '{step.agent_id}', which is not a member")
         if sum(x is not None for x in (step.agent_id, step.tool_id, step.graph_name)) > 1:
             c.errors.append(f"Step {step.step_number} names more than one of agent_id, tool_id, graph_name")
-    return c.report()
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +255,7 @@ def validate_final(workflow: Workflow, agents: Mapping[str, Agent], capabilities
             c.errors.append(f"Graph '{step.graph_name}' of step {step.step_number} is not available")
     if workflow.graph_name and not capabilities.graph_known(workflow.graph_name):
         c.errors.append(f"Graph '{workflow.graph_name}' is not available")
-    if not c.errors and (workflow.agents or uses_steps(workflow)):
+    if not c.errors and runs_as(workflow) in ("steps", "agents"):
         try:
             build_workflow_graph(workflow, agents, capabilities.context, graphs=capabilities.graph_spec).graph.compile()
         except EchoError as exc:

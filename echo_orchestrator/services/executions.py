@@ -15,7 +15,7 @@ from echo_orchestrator.engine.inputs import apply_defaults, check_inputs, input_
 from echo_orchestrator.engine.llm.factory import ModelFactory, as_llm_config
 from echo_orchestrator.engine.plans import graph_plan, workflow_plan
 from echo_orchestrator.engine.runs import RunPlan
-from echo_orchestrator.engine.step_graph import uses_steps
+from echo_orchestrator.engine.structure import plugin_graph
 from echo_orchestrator.errors import Invalid
 from echo_orchestrator.models import Execution, ExecutionConfig, LLMUsage, StepExecution, Workflow
 from echo_orchestrator.registry import PluginRegistry
@@ -60,8 +60,8 @@ class ExecutionService:
 
     async def workflow_plan(self, workflow: Workflow, mode: str | None = None) -> RunPlan:
         """What a workflow runs: its plugin graph, or its compiled agents and steps."""
-        if not workflow.agents and workflow.graph_name and not uses_steps(workflow):
-            return graph_plan(self._registry.graph(workflow.graph_name), workflow=workflow)
+        if (graph_name := plugin_graph(workflow)) is not None:
+            return graph_plan(self._registry.graph(graph_name), workflow=workflow)
         agents = await self._store.get_agents(workflow.agents)
         for agent in agents.values():
             self._models.check_egress(agent.llm, f"agents.{agent.agent_id}.llm")

@@ -104,7 +104,10 @@ def test_ctrl_c_cancels_a_local_run_and_a_second_quits(storage: Path, tmp_path: 
     time.sleep(0.05)
     twice.send_signal(signal.SIGINT)
     twice.communicate(timeout=10)
-    assert twice.returncode == 130
+    # 130 from our handler; or, when the second Ctrl-C lands while the interpreter is already
+    # finalizing (it restores the default handlers), death by SIGINT, which a shell also
+    # reports as 130. Either way the process quit at once.
+    assert twice.returncode in (130, -signal.SIGINT)
 
 
 @pytest.fixture
