@@ -149,7 +149,7 @@ class LocalRunSource:
     async def start(self, target: str, inputs: Mapping[str, Any]) -> str:
         from echo_orchestrator.models import ExecutionConfig
 
-        api = self._services.executions_api
+        api = self._services.executions
         if target.startswith(GRAPH_PREFIX):
             execution = await api.start_graph(target.removeprefix(GRAPH_PREFIX), inputs, ExecutionConfig())
         else:
@@ -162,19 +162,19 @@ class LocalRunSource:
                 yield event.seq, event.event_type, event.data
 
     async def respond(self, execution_id: str, answer: Mapping[str, Any]) -> None:
-        await self._services.executions_api.respond(
+        await self._services.executions.respond(
             execution_id, str(answer["prompt_id"]), str(answer["response"]), answer.get("changes") or {}, answer.get("reason")
         )
 
     async def pending_prompt(self, execution_id: str) -> str | None:
-        execution = await self._services.runtime.get_execution(execution_id)
+        execution = await self._services.executions.get(execution_id)
         return _waiting_on(execution.status, execution.pending_prompt)
 
     async def cancel(self, execution_id: str) -> None:
         await self._services.executions.cancel(execution_id, graceful=False, reason="cancelled at the terminal (Ctrl-C)")
 
     async def result(self, execution_id: str) -> dict[str, Any]:
-        return _result_of(await self._services.runtime.get_execution(execution_id))
+        return _result_of(await self._services.executions.get(execution_id))
 
 
 def _result_of(execution: Any) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The service's parts, opened and closed together; used by the HTTP app and the CLI alike.
 
-Long-running work (the storage and plugin watchers, MCP connections; executions later)
-runs in one anyio task group that lives exactly as long as the container.
+Long-running work (the storage and plugin watchers, MCP connections, executions) runs in
+task groups that live exactly as long as the container.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.engine.executions import ExecutionManager
 from echo_orchestrator.engine.feed import EventFeed
-from echo_orchestrator.engine.graph_catalog import GraphCatalog
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.llm.prices import PriceTable
 from echo_orchestrator.mcp import McpHub
@@ -29,7 +28,9 @@ from echo_orchestrator.registry.spec import ToolSpec
 from echo_orchestrator.security.egress import EgressPolicy
 from echo_orchestrator.security.redaction import SECRETS, environment_secrets
 from echo_orchestrator.services.agents import AgentService
+from echo_orchestrator.services.checkpoints import CheckpointService
 from echo_orchestrator.services.executions import ExecutionService
+from echo_orchestrator.services.graphs import GraphCatalog
 from echo_orchestrator.services.workflows import WorkflowService
 from echo_orchestrator.settings import Settings
 from echo_orchestrator.store import FileDefinitionStore
@@ -51,8 +52,9 @@ class Services:
     agents: AgentService
     workflows: WorkflowService
     runtime: RuntimeStore
-    executions: ExecutionManager
-    executions_api: ExecutionService
+    engine: ExecutionManager
+    executions: ExecutionService
+    checkpoints: CheckpointService
     events: EventBus
     feed: EventFeed
     resources: ResourceMonitor
@@ -121,7 +123,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     await runtime.open()
     checkpointer = await runtime.checkpointer()  # same database, same connection, one lock
     bus = EventBus(buffer=settings.stream_buffer)
-    executions = ExecutionManager(
+    engine = ExecutionManager(
         runtime,
         models,
         hub,
@@ -131,7 +133,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         max_per_caller=settings.max_executions_per_caller,
         checkpointer=checkpointer,
     )
-    executions_api = ExecutionService(store, registry, models, executions)
+    executions = ExecutionService(store, registry, models, engine)
     services = Services(
         settings=settings,
         store=store,
@@ -141,16 +143,17 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         hub=hub,
         graphs=graphs,
         agents=agent_service,
-        workflows=WorkflowService(store, agent_service, models, hub, registry, executions_api, graphs),
+        workflows=WorkflowService(store, agent_service, models, hub, registry, executions, graphs),
         runtime=runtime,
+        engine=engine,
         executions=executions,
-        executions_api=executions_api,
+        checkpoints=CheckpointService(runtime, checkpointer),
         events=bus,
         feed=EventFeed(runtime, bus),
         resources=ResourceMonitor(store.layout.root),
         started_at=time.monotonic(),
     )
-    executions.plan_factory = executions_api.plan_for
+    engine.plan_factory = executions.plan_for
     counts, snapshot = store.counts(), registry.snapshot
     log.info(
         "storage %s: %d agents, %d workflows, %d problem file(s); plugins: %d graphs, %d tools, %d providers, %d problem(s)",
@@ -164,7 +167,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         len(snapshot.problems),
     )
     try:
-        async with hub.running(), executions.running(), anyio.create_task_group() as tg:
+        async with hub.running(), engine.running(), anyio.create_task_group() as tg:
             if settings.watch:
                 tg.start_soon(_never_fatal, "storage watcher", store.follow_changes)
             if settings.watch_plugins:

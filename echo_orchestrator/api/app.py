@@ -18,6 +18,7 @@ from echo_orchestrator.api.controllers.executions import ExecutionController
 from echo_orchestrator.api.controllers.graphs import GraphController
 from echo_orchestrator.api.controllers.mcp import McpController
 from echo_orchestrator.api.controllers.service import ServiceController
+from echo_orchestrator.api.controllers.steps import StepController
 from echo_orchestrator.api.controllers.workflows import WorkflowLifecycleController
 from echo_orchestrator.api.docs import assets_router, document_errors, openapi_config
 from echo_orchestrator.api.error_handling import EXCEPTION_HANDLERS
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AgentController,
             WorkflowLifecycleController,
             ExecutionController,
+            StepController,
             StreamController,
             ws_executions,
             ws_execution,

@@ -136,6 +136,7 @@ def document_errors(openapi: OpenAPI) -> None:
             if operation.responses is None:
                 operation.responses = {}
             _split_text_alternative(operation.responses.get("200"))
+            _describe_event_stream(operation.responses.get("200"))
             codes = dict(_ALWAYS)
             if method != "get":
                 codes.update(_WITH_BODY)
@@ -148,6 +149,21 @@ def document_errors(openapi: OpenAPI) -> None:
                 operation.responses.setdefault("304", OpenAPIResponse(description="Not modified: If-None-Match matches"))
             for code, description in codes.items():
                 operation.responses[code] = OpenAPIResponse(description=description, content=dict(body))
+
+
+EVENT_STREAM = "text/event-stream"
+
+
+def _describe_event_stream(response: Any) -> None:
+    """An SSE route's body is a stream of text frames, not a JSON document: say so."""
+    if not isinstance(response, OpenAPIResponse) or not response.content or EVENT_STREAM not in response.content:
+        return
+    response.content[EVENT_STREAM] = OpenAPIMediaType(
+        schema=Schema(
+            type=OpenAPIType.STRING,
+            description="Server-Sent Events: `id: <seq>`, `event: <event_type>`, `data: <the event as JSON>`, one frame per event",
+        )
+    )
 
 
 def _split_text_alternative(response: Any) -> None:

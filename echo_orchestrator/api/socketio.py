@@ -81,7 +81,7 @@ class _ExecutionsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return False
         caller = await self._bridge.authenticate(environ, auth)
         transport = _SioTransport(self.server, sid, services.settings.stream_buffer)
-        session = self._sessions[sid] = LiveSession(services.feed, services.executions_api, transport, tasks, read_only=caller.read_only)
+        session = self._sessions[sid] = LiveSession(services.feed, services.executions, transport, tasks, read_only=caller.read_only)
         # `?execution_id=` (the document's websocket_url) joins at once, after the handshake.
         query = parse_qs(str(environ.get("QUERY_STRING", "")))
         if "execution_id" in query:

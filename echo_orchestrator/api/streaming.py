@@ -19,7 +19,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from litestar.status_codes import HTTP_200_OK
 
-from echo_orchestrator.api.controllers.executions import WorkflowExecuteRequest
+from echo_orchestrator.api.schemas.executions import WorkflowExecuteRequest
 from echo_orchestrator.api.schemas.paging import MAX_SEQ
 from echo_orchestrator.api.security import caller_of
 from echo_orchestrator.container import Services
@@ -73,7 +73,7 @@ async def _serve(socket: WebSocket[Any, Any, Any], services: Services, execution
         transport.closed.set()
 
     async with anyio.create_task_group() as tasks:
-        session = LiveSession(services.feed, services.executions_api, transport, tasks, read_only=read_only)
+        session = LiveSession(services.feed, services.executions, transport, tasks, read_only=read_only)
         tasks.start_soon(read, session)
         if execution_id is not None:
             await session.handle("join_execution", {"execution_id": execution_id, "after_seq": after_seq})
@@ -134,7 +134,7 @@ def _sse(services: Services, execution_id: str, after_seq: int) -> ServerSentEve
 class StreamController(Controller):
     tags = ["streaming"]
 
-    @get("/executions/{execution_id:str}/stream", summary="Follow an execution's events (SSE; Last-Event-ID resumes)")
+    @get("/executions/{execution_id:str}/stream", media_type="text/event-stream", summary="Follow an execution's events (SSE; Last-Event-ID resumes)")
     async def stream_execution_events(
         self,
         services: NamedDependency[Services],
@@ -142,10 +142,10 @@ class StreamController(Controller):
         last_event_id: Annotated[str | None, HeaderParameter(name="Last-Event-ID")] = None,
         after_seq: Annotated[int | None, QueryParameter(name="after_seq", ge=0, le=MAX_SEQ)] = None,
     ) -> ServerSentEvent:
-        await services.runtime.get_execution(execution_id)  # 404 before the stream starts
+        await services.executions.get(execution_id)  # 404 before the stream starts
         return _sse(services, execution_id, _last_event_id(last_event_id, after_seq))
 
-    @post("/workflows/{workflow_slug:str}/execute/stream", status_code=HTTP_200_OK, summary="Run a workflow and stream its events (SSE)")
+    @post("/workflows/{workflow_slug:str}/execute/stream", status_code=HTTP_200_OK, media_type="text/event-stream", summary="Run a workflow and stream its events (SSE)")
     async def execute_workflow_stream(
         self,
         services: NamedDependency[Services],
@@ -153,5 +153,5 @@ class StreamController(Controller):
         workflow_slug: FromPath[str],
         data: JSONBody[WorkflowExecuteRequest],
     ) -> ServerSentEvent:
-        execution = await services.executions_api.start_workflow(workflow_slug, data.values, data.config, data.metadata, caller)
+        execution = await services.executions.start_workflow(workflow_slug, data.values, data.config, data.metadata, caller)
         return _sse(services, execution.execution_id, 0)

@@ -240,7 +240,7 @@ def validate_final(workflow: Workflow, agents: Mapping[str, Agent], capabilities
         status = capabilities.provider_status(agent)
         if not status.ready:
             reason = status.reason or "not ready"
-            if reason.startswith("unknown LLM provider"):
+            if status.unknown:
                 c.errors.append(f"Agent '{agent_id}': {reason}")
             else:
                 c.warnings.append(f"Agent '{agent_id}': provider '{agent.llm.provider}' is not ready here: {reason}")

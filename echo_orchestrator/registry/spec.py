@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_type_hints
 
 import msgspec
 
@@ -115,8 +115,21 @@ def tool(
 
 @dataclass(frozen=True, slots=True)
 class ProviderStatus:
+    """Whether a provider can build a model now. `kind` says why not, so callers decide by
+    it: `unknown` (no such provider: the definition is wrong), `unavailable` (it exists but
+    cannot run here yet: a key, an integration), `error` (its own check failed)."""
+
     ready: bool
     reason: str | None = None
+    kind: Literal["ready", "unknown", "unavailable", "error"] = "unavailable"
+
+    def __post_init__(self) -> None:
+        if self.ready:
+            object.__setattr__(self, "kind", "ready")
+
+    @property
+    def unknown(self) -> bool:
+        return self.kind == "unknown"
 
 
 @dataclass(frozen=True, slots=True)

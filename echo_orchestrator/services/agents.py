@@ -47,15 +47,6 @@ class BatchInstance(msgspec.Struct, kw_only=True, omit_defaults=True):
     reasons: list[str] = msgspec.field(default_factory=list)
 
 
-def convert_agent(data: Mapping[str, Any]) -> Agent:
-    """A dict to an Agent, with schema problems as Invalid naming the field."""
-    try:
-        return msgspec.convert(dict(data), Agent)
-    except msgspec.ValidationError as exc:
-        field, message = codec.split_error(exc)
-        raise Invalid.at(field or "(body)", message, f"Invalid agent: {field or '(body)'}: {message}") from None
-
-
 class AgentService:
     def __init__(self, store: DefinitionStore, models: ModelFactory, hub: McpHub) -> None:
         self._store = store
@@ -67,7 +58,7 @@ class AgentService:
         if agent.agent_id in RESERVED_IDS:
             errors.append(f"Agent id '{agent.agent_id}' is reserved (it names a route under /agents/)")
         status = self._models.status(agent.llm)
-        if not status.ready and (status.reason or "").startswith("unknown LLM provider"):
+        if status.unknown:
             errors.append(f"Agent '{agent.agent_id}': {status.reason}")
         if (refused := self._models.egress_error(agent.llm)) is not None:
             errors.append(f"Agent '{agent.agent_id}': {refused}")
@@ -77,6 +68,13 @@ class AgentService:
         errors = self.definition_errors(agent)
         if errors:
             raise Invalid(errors[0], details={"errors": errors, "agent_id": agent.agent_id})
+
+    async def register_card(self, card: Mapping[str, Any]) -> tuple[Agent, str]:
+        """A legacy agent card: registered as an agent, its id generated when absent."""
+        data = dict(card)
+        data.setdefault("agent_id", self.new_agent_id(str(data.get("name") or "agent")))
+        agent = codec.convert(data, Agent)
+        return agent, await self.register(agent)
 
     async def register(self, agent: Agent) -> str:
         self._check(agent)
@@ -110,7 +108,7 @@ class AgentService:
             require_match(if_match, current, f"Agent '{agent_id}'")
             merged: dict[str, Any] = {**msgspec.to_builtins(current), **changes}
             merged["metadata"] = {**current.metadata, **dict(changes.get("metadata") or {})}
-            updated = convert_agent(merged)
+            updated = codec.convert(merged, Agent)
             self._check(updated)
             if updated == current:
                 return current  # nothing changed: no write, no new timestamp
@@ -190,7 +188,7 @@ class AgentService:
     async def validate(self, data: Mapping[str, Any]) -> ValidationReport:
         """Legacy /agents/validate: would this definition register and run here?"""
         try:
-            agent = convert_agent({"agent_id": data.get("agent_id") or "unregistered", **data})
+            agent = codec.convert({"agent_id": data.get("agent_id") or "unregistered", **data}, Agent)
         except Invalid as exc:
             return ValidationReport(valid=False, errors=[exc.message], warnings=[])
         errors = self.definition_errors(agent)

@@ -10,17 +10,18 @@ import msgspec
 
 from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.executions import ExecutionManager
-from echo_orchestrator.engine.graph_catalog import WORKFLOW_PREFIX
 from echo_orchestrator.engine.inputs import apply_defaults, check_inputs, input_schema
 from echo_orchestrator.engine.llm.factory import ModelFactory, as_llm_config
 from echo_orchestrator.engine.plans import graph_plan, workflow_plan
 from echo_orchestrator.engine.runs import RunPlan
 from echo_orchestrator.engine.structure import plugin_graph
 from echo_orchestrator.errors import Invalid
-from echo_orchestrator.models import Execution, ExecutionConfig, LLMUsage, StepExecution, Workflow
+from echo_orchestrator.models import Event, Execution, ExecutionConfig, LLMUsage, NodeExecution, StepExecution, Workflow
 from echo_orchestrator.registry import PluginRegistry
 from echo_orchestrator.security.callers import Caller
+from echo_orchestrator.services.graphs import WORKFLOW_PREFIX
 from echo_orchestrator.store import DefinitionStore
+from echo_orchestrator.store.runtime import ExecutionStats
 
 
 class LLMCallSummary(msgspec.Struct, kw_only=True):
@@ -37,26 +38,54 @@ class ExecutionInfo(msgspec.Struct, kw_only=True):
     calls: list[LLMUsage]
 
 
-class CheckpointView(msgspec.Struct, kw_only=True):
-    checkpoint_id: str
-    execution_id: str
-    workflow_slug: str | None
-    workspace: str
-    step_number: int | None
-    step_name: str | None
-    superstep: int | None
-    created_at: str
-    size_kb: float
-    state_snapshot: dict[str, Any]
-    resumable: bool
+class StepSummary(msgspec.Struct, kw_only=True):
+    total_step_executions: int
+    successful: int
+    failed: int
+    success_rate: float | None
+    avg_duration_seconds: float | None
+    avg_retry_count: float | None
+
+
+class WorkflowStepStats(msgspec.Struct, kw_only=True):
+    total: int
+    avg_duration: float | None
+    success_rate: float | None
+
+
+class StepStats(msgspec.Struct, kw_only=True):
+    step_name: str
+    total_executions: int
+    avg_duration: float | None
+    failure_rate: float | None
+    avg_cost_usd: float | None
+
+
+class SlowStep(msgspec.Struct, kw_only=True):
+    step_name: str
+    avg_duration: float | None
+    slowest_execution: float | None
+
+
+class StepMetrics(msgspec.Struct, kw_only=True):
+    """Aggregates over finished step executions (ouroboros /metrics/step-executions)."""
+
+    summary: StepSummary
+    by_workflow: dict[str, WorkflowStepStats]
+    by_step: list[StepStats]
+    slow_steps: list[SlowStep]
 
 
 class ExecutionService:
-    def __init__(self, store: DefinitionStore, registry: PluginRegistry, models: ModelFactory, manager: ExecutionManager) -> None:
+    """Starting, following, answering and stopping executions: what every transport (HTTP,
+    WebSocket, Socket.IO, SSE, the CLI) calls; the engine and the runtime store behind it."""
+
+    def __init__(self, store: DefinitionStore, registry: PluginRegistry, models: ModelFactory, engine: ExecutionManager) -> None:
         self._store = store
         self._registry = registry
         self._models = models
-        self.manager = manager
+        self.engine = engine
+        self.runtime = engine.runtime
 
     async def workflow_plan(self, workflow: Workflow, mode: str | None = None) -> RunPlan:
         """What a workflow runs: its plugin graph, or its compiled agents and steps."""
@@ -97,12 +126,24 @@ class ExecutionService:
     ) -> Execution:
         """Run what a workflow runs by id or slug: its highest final version, else its temp copy."""
         workflow = await self._store.get_runnable(ref)
+        return await self.start_definition(workflow, inputs, config=config, metadata=metadata, caller=caller)
+
+    async def start_definition(
+        self,
+        workflow: Workflow,
+        inputs: Mapping[str, Any],
+        *,
+        mode: str | None = None,
+        config: ExecutionConfig | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        caller: Caller | None = None,
+    ) -> Execution:
+        """Start this copy of a workflow: its inputs checked against its fields (defaults
+        applied), any `llm` block in them checked against the egress policy, then planned."""
         check_inputs(input_schema(workflow.input_fields), inputs)
         self.check_input_llms(inputs)
-        plan = await self.workflow_plan(workflow)
-        return await self.manager.start(
-            plan, apply_defaults(workflow.input_fields, inputs), config=config, metadata=metadata, caller=caller
-        )
+        plan = await self.workflow_plan(workflow, mode)
+        return await self.engine.start(plan, apply_defaults(workflow.input_fields, inputs), config=config, metadata=metadata, caller=caller)
 
     async def start_graph(self, name: str, inputs: Mapping[str, Any], config: ExecutionConfig, caller: Caller | None = None) -> Execution:
         if name.startswith(WORKFLOW_PREFIX):
@@ -110,7 +151,7 @@ class ExecutionService:
         graph = self._registry.graph(name)
         check_inputs(graph.obj.input_schema, inputs)
         self.check_input_llms(inputs)
-        return await self.manager.start(graph_plan(graph), inputs, config=config, caller=caller)
+        return await self.engine.start(graph_plan(graph), inputs, config=config, caller=caller)
 
     async def plan_for(self, execution: Execution) -> RunPlan:
         """Rebuild the plan of a stored execution (to answer its prompt or resume it after a restart):
@@ -126,62 +167,73 @@ class ExecutionService:
     async def respond(self, execution_id: str, prompt_id: str, response: str, changes: Mapping[str, Any], reason: str | None) -> Execution:
         if response not in ("approve", "reject", "modify"):
             raise Invalid.at("response", "approve | reject | modify", f"response must be approve, reject or modify, not {response!r}")
-        return await self.manager.respond(execution_id, prompt_id, {"response": response, "changes": dict(changes), "reason": reason})
+        return await self.engine.respond(execution_id, prompt_id, {"response": response, "changes": dict(changes), "reason": reason})
 
-    async def checkpoints(
-        self,
-        *,
-        workflow_slug: str | None = None,
-        execution_id: str | None = None,
-        workspace: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> tuple[list[CheckpointView], int]:
-        checkpointer = self.manager.checkpointer
-        if checkpointer is None:
-            return [], 0
-        runtime = self.manager.runtime
-        if execution_id is not None:
-            executions = [await runtime.get_execution(execution_id)]
-        else:
-            executions, _ = await runtime.list_executions(workflow_slug=workflow_slug, limit=100_000)
-        views: list[CheckpointView] = []
-        for execution in executions:
-            if workspace is not None and execution.workspace != workspace:
-                continue
-            steps = {s.node_name: (s.step_number, s.step_name) for s in await runtime.list_steps(execution.execution_id) if s.node_name}
-            latest = True
-            async for item in checkpointer.alist({"configurable": {"thread_id": execution.execution_id}}):
-                checkpoint = item.checkpoint
-                ran = [n for n in checkpoint.get("versions_seen", {}) if n in steps]
-                numbers = sorted({steps[n][0] for n in ran})
-                last = max(ran, key=lambda n: steps[n][0]) if ran else None
-                values = dict(checkpoint.get("channel_values") or {})
-                views.append(
-                    CheckpointView(
-                        checkpoint_id=str(checkpoint["id"]),
-                        execution_id=execution.execution_id,
-                        workflow_slug=execution.workflow_slug,
-                        workspace=execution.workspace,
-                        step_number=steps[last][0] if last else None,
-                        step_name=steps[last][1] if last else None,
-                        superstep=item.metadata.get("step") if item.metadata else None,
-                        created_at=str(checkpoint["ts"]),
-                        size_kb=round(len(msgspec.json.encode(values, enc_hook=str)) / 1024, 2),
-                        state_snapshot={
-                            "completed_steps": numbers,
-                            "current_step": (max(numbers) + 1) if numbers and max(numbers) < execution.total_steps else None,
-                            "intermediate_results": msgspec.to_builtins(values, enc_hook=str),
-                        },
-                        resumable=latest and execution.status in ("failed", "cancelled", "paused"),
-                    )
-                )
-                latest = False
-        views.sort(key=lambda v: v.created_at, reverse=True)
-        return views[offset : offset + limit], len(views)
+    # -- reading -------------------------------------------------------------------------
+
+    async def get(self, execution_id: str) -> Execution:
+        return await self.runtime.get_execution(execution_id)
+
+    async def list_executions(
+        self, *, workflow_slug: str | None = None, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[list[Execution], int]:
+        return await self.runtime.list_executions(workflow_slug=workflow_slug, status=status, limit=limit, offset=offset)
+
+    async def nodes(self, execution_id: str) -> list[NodeExecution]:
+        await self.runtime.get_execution(execution_id)  # NotFound for an unknown execution
+        return await self.runtime.list_nodes(execution_id)
+
+    async def events(
+        self, execution_id: str, *, event_type: str | None = None, limit: int = 100, offset: int = 0
+    ) -> tuple[list[Event], int]:
+        await self.runtime.get_execution(execution_id)
+        return await self.runtime.list_events(execution_id, event_type=event_type, limit=limit, offset=offset)
+
+    async def steps(self, execution_id: str) -> tuple[Execution, list[StepExecution]]:
+        return await self.runtime.get_execution(execution_id), await self.runtime.list_steps(execution_id)
+
+    async def step(self, step_execution_id: str) -> StepExecution:
+        return await self.runtime.get_step(step_execution_id)
+
+    async def find_steps(
+        self, *, execution_id: str | None = None, workflow_slug: str | None = None, status: str | None = None, limit: int = 50
+    ) -> tuple[list[StepExecution], int]:
+        return await self.runtime.find_steps(execution_id=execution_id, workflow_slug=workflow_slug, status=status, limit=limit)
+
+    async def step_metrics(self, *, workflow_slug: str | None = None, start: float | None = None, end: float | None = None) -> StepMetrics:
+        return msgspec.convert(await self.runtime.step_metrics(workflow_slug=workflow_slug, start=start, end=end), StepMetrics)
+
+    async def stats(self) -> ExecutionStats:
+        return await self.runtime.stats()
+
+    @property
+    def engine_running(self) -> bool:
+        return self.engine.running_now
+
+    async def wait(self, execution_id: str) -> Execution:
+        return await self.engine.wait(execution_id)
+
+    async def run_graph(
+        self, name: str, inputs: Mapping[str, Any], config: ExecutionConfig, caller: Caller | None
+    ) -> tuple[Execution, int]:
+        """Run a graph to its end: the finished execution and how many nodes ran."""
+        execution = await self.start_graph(name, inputs, config, caller)
+        finished = await self.engine.wait(execution.execution_id)
+        return finished, len(await self.runtime.list_nodes(execution.execution_id))
+
+    # -- stopping ------------------------------------------------------------------------
+
+    async def cancel(self, execution_id: str, *, graceful: bool, reason: str | None) -> Execution:
+        return await self.engine.cancel(execution_id, graceful=graceful, reason=reason)
+
+    async def resume(self, execution_id: str) -> Execution:
+        return await self.engine.resume(execution_id)
+
+    async def cancel_step(self, step_execution_id: str) -> StepExecution:
+        return await self.engine.cancel_step(step_execution_id)
 
     async def info(self, execution_id: str) -> ExecutionInfo:
-        runtime = self.manager.runtime
+        runtime = self.runtime
         execution = await runtime.get_execution(execution_id)
         calls = await runtime.llm_calls(execution_id)
         return ExecutionInfo(

@@ -115,7 +115,7 @@ class LiveSession:
     async def join(self, execution_id: str, *, after_seq: int = 0) -> None:
         """Follow an execution: `connected` with its status, then its events after `after_seq`
         (stored ones first), then live ones. Joining again restarts from the new `after_seq`."""
-        execution = await self._executions.manager.runtime.get_execution(execution_id)  # NotFound as an error frame
+        execution = await self._executions.runtime.get_execution(execution_id)  # NotFound as an error frame
         previous = self.joined.pop(execution_id, None)
         if previous is not None:
             previous.cancel()
@@ -153,7 +153,7 @@ class LiveSession:
 
     async def _waiting_on(self, prompt_id: str) -> str:
         """The joined execution whose pending prompt this is (the document's frame names only the prompt)."""
-        runtime = self._executions.manager.runtime
+        runtime = self._executions.runtime
         for execution_id in self.joined:
             execution = await runtime.get_execution(execution_id)
             if execution.status == "paused" and (execution.pending_prompt or {}).get("prompt_id") == prompt_id:

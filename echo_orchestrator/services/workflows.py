@@ -12,8 +12,6 @@ import msgspec
 
 from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.designer import Design, design, slugify
-from echo_orchestrator.engine.graph_catalog import GraphCatalog
-from echo_orchestrator.engine.inputs import apply_defaults, check_inputs, input_schema
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.permissions import allowed_targets, can_call, validate_permissions
 from echo_orchestrator.engine.validation import Capabilities, ValidationReport, validate_draft, validate_final
@@ -23,8 +21,9 @@ from echo_orchestrator.models import Agent, Connection, LLMConfig, LLMUsage, Wor
 from echo_orchestrator.registry import PluginRegistry
 from echo_orchestrator.registry.graphs import GraphInfo
 from echo_orchestrator.security.callers import Caller
-from echo_orchestrator.services.agents import AgentService, convert_agent
+from echo_orchestrator.services.agents import AgentService
 from echo_orchestrator.services.executions import ExecutionService
+from echo_orchestrator.services.graphs import GraphCatalog
 from echo_orchestrator.services.preconditions import require_match
 from echo_orchestrator.store import DefinitionStore, codec
 from echo_orchestrator.store.versions import version_key
@@ -65,15 +64,6 @@ class RunResult(msgspec.Struct, kw_only=True):
     error: dict[str, Any] | None
     llm_calls: list[LLMUsage]
     duration_seconds: float
-
-
-def convert_workflow(data: Mapping[str, Any], where: str = "workflow") -> Workflow:
-    try:
-        return msgspec.convert(dict(data), Workflow)
-    except msgspec.ValidationError as exc:
-        field, message = codec.split_error(exc)
-        path = f"{where}.{field}" if field else where
-        raise Invalid.at(path, message, f"Invalid input: {path}: {message}") from None
 
 
 class WorkflowService:
@@ -119,7 +109,7 @@ class WorkflowService:
         llm = default_llm or LLMConfig()
         self._models.check_egress(llm, "default_llm")
         status = self._models.status(llm)
-        if not status.ready and (status.reason or "").startswith("unknown"):
+        if status.unknown:
             raise Invalid(f"default_llm: {status.reason}")
 
         def model_for(config: LLMConfig) -> Any:
@@ -195,6 +185,17 @@ class WorkflowService:
             await self._store.delete_temp(workflow_id)
 
     # -- final ---------------------------------------------------------------------------
+
+    async def save_final_request(self, body: Mapping[str, Any]) -> tuple[str, str, str]:
+        """`POST /workflows/final/save`: {"workflow": {...}, "version": "1.0"?}; the body's
+        version, else the workflow's own, else the next one."""
+        raw = body.get("workflow")
+        if not isinstance(raw, dict):
+            raise Invalid.at("workflow", "required", "Invalid input: workflow: an object is required")
+        version = body.get("version", raw.get("version"))
+        if version is not None and not isinstance(version, str):
+            raise Invalid.at("version", "must be a string", "Invalid input: version: must be a string such as '1.0'")
+        return await self.save_final(codec.convert(raw, Workflow, where="workflow"), version)
 
     async def save_final(self, workflow: Workflow, version: str | None) -> tuple[str, str, str]:
         """Publish an immutable version: `version`, else the next after the highest existing."""
@@ -334,7 +335,7 @@ class WorkflowService:
         inline: list[Agent] = []
         for node_id, agent_id, definition in nodes:
             if definition is not None:
-                agent = convert_agent({"agent_id": agent_id or node_id, **definition})
+                agent = codec.convert({"agent_id": agent_id or node_id, **definition}, Agent)
                 inline.append(agent)
             else:
                 try:
@@ -349,7 +350,7 @@ class WorkflowService:
                 raise Invalid(f"Canvas edge {source} -> {target}: no node '{missing[0]}'")
             connections.append(Connection(from_=node_agent[source], to=node_agent[target], condition=condition))
         workflow_id = new_id("wf")
-        workflow = convert_workflow(
+        workflow = codec.convert(
             {
                 "workflow_id": workflow_id,
                 "slug": f"{slugify(name)}-{workflow_id[-4:]}",
@@ -360,7 +361,9 @@ class WorkflowService:
                 "connections": msgspec.to_builtins(connections),
                 "hierarchy": None if master_agent is None else {"master_agent": node_agent.get(master_agent, master_agent)},
                 "metadata": {"created_by": "canvas", "created_at": utcnow_iso()},
-            }
+            },
+            Workflow,
+            where="workflow",
         )
         for agent in inline:
             errors = self._agents.definition_errors(agent)
@@ -386,11 +389,8 @@ class WorkflowService:
         if mode == "final" and not version:
             raise Invalid.at("version", "required in final mode", "version is required in final mode")
         workflow = await self.definition(ref, "temp" if mode == "test" else "final", version)
-        check_inputs(input_schema(workflow.input_fields), inputs)
-        self._executions.check_input_llms(inputs)
-        plan = await self._executions.workflow_plan(workflow, mode)
-        execution = await self._executions.manager.start(plan, apply_defaults(workflow.input_fields, inputs), caller=caller)
-        finished = await self._executions.manager.wait(execution.execution_id)
+        execution = await self._executions.start_definition(workflow, inputs, mode=mode, caller=caller)
+        finished = await self._executions.wait(execution.execution_id)
         error = (
             None
             if finished.error is None
@@ -405,6 +405,6 @@ class WorkflowService:
             execution_mode=mode,
             output=finished.outputs or {},
             error=error,
-            llm_calls=await self._executions.manager.runtime.llm_calls(finished.execution_id),
+            llm_calls=await self._executions.runtime.llm_calls(finished.execution_id),
             duration_seconds=round((finished.completed_at - started).total_seconds(), 3) if finished.completed_at and started else 0.0,
         )

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from echo_orchestrator.errors import Invalid
+
 T = TypeVar("T")
 
 _encoder = msgspec.json.Encoder(order="deterministic")
@@ -49,3 +51,14 @@ def split_error(exc: Exception) -> tuple[str, str]:
         return "", text
     path = (match.group("path") or "").lstrip(".")
     return path, match.group("message")
+
+
+def convert(data: Any, into: type[T], *, where: str | None = None) -> T:
+    """A request's plain data as a model, strictly; a schema problem is `Invalid` naming
+    the field (under `where`, the part of the request the data came from)."""
+    try:
+        return msgspec.convert(data, into)
+    except msgspec.ValidationError as exc:
+        field, message = split_error(exc)
+        path = ".".join(p for p in (where, field) if p) or "(body)"
+        raise Invalid.at(path, message, f"Invalid {into.__name__.lower()}: {path}: {message}") from None

@@ -32,7 +32,7 @@ from echo_orchestrator.container import Services
 from echo_orchestrator.engine.validation import ValidationReport
 from echo_orchestrator.errors import BadRequest, Invalid
 from echo_orchestrator.models import Agent
-from echo_orchestrator.services.agents import AgentInstance, convert_agent
+from echo_orchestrator.services.agents import AgentInstance
 from echo_orchestrator.store import codec
 
 
@@ -151,10 +151,7 @@ class AgentController(Controller):
 
     @post("/create/card", status_code=201, summary="Legacy: create an agent from a card (id generated when absent)")
     async def legacy_create_agent_from_card(self, services: NamedDependency[Services], data: JSONBody[dict[str, Any]]) -> CreatedAgent:
-        card = dict(data)
-        card.setdefault("agent_id", services.agents.new_agent_id(str(card.get("name") or "agent")))
-        agent = convert_agent(card)
-        path = await services.agents.register(agent)
+        agent, path = await services.agents.register_card(data)
         return CreatedAgent(agent_id=agent.agent_id, path=path, agent=agent)
 
     @post("/validate", status_code=200, summary="Legacy: would this agent definition register and run here?")

@@ -48,7 +48,7 @@ class ServiceController(Controller):
         checks = {
             "started": services is not None,
             "storage_writable": services is not None and services.store.writable(),
-            "engine_running": services is not None and services.executions.running_now,
+            "engine_running": services is not None and services.executions.engine_running,
         }
         if not all(checks.values()):
             failing = ", ".join(name for name, ok in checks.items() if not ok)
@@ -105,7 +105,7 @@ class ServiceController(Controller):
     ) -> ServiceMetrics:
         return ServiceMetrics(
             requests=request_metrics.snapshot(),
-            executions=ExecutionCounts(**msgspec.structs.asdict(await services.runtime.stats())),
+            executions=ExecutionCounts(**msgspec.structs.asdict(await services.executions.stats())),
             live=LiveCounts(subscriptions=services.events.subscribers_total(), dropped=services.events.dropped),
             resources=services.resources.sample(),
             uptime=round(services.uptime_seconds, 3),

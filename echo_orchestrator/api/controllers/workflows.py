@@ -26,10 +26,9 @@ from echo_orchestrator.api.schemas.echoai import (
 )
 from echo_orchestrator.container import Services
 from echo_orchestrator.engine.validation import ValidationReport
-from echo_orchestrator.errors import Invalid
 from echo_orchestrator.models import Workflow
 from echo_orchestrator.security.callers import Caller
-from echo_orchestrator.services.workflows import RunResult, WorkflowGraphView, convert_workflow
+from echo_orchestrator.services.workflows import RunResult, WorkflowGraphView
 
 
 class WorkflowLifecycleController(Controller):
@@ -77,13 +76,7 @@ class WorkflowLifecycleController(Controller):
 
     @post("/final/save", status_code=201, summary="Save an immutable final version (409 if it exists)")
     async def save_final_workflow(self, services: NamedDependency[Services], data: JSONBody[dict[str, Any]]) -> FinalSaved:
-        raw = data.get("workflow")
-        if not isinstance(raw, dict):
-            raise Invalid.at("workflow", "required", "Invalid input: workflow: an object is required")
-        version = data.get("version", raw.get("version"))  # the body's version, else the next one
-        if version is not None and not isinstance(version, str):
-            raise Invalid.at("version", "must be a string", "Invalid input: version: must be a string such as '1.0'")
-        workflow_id, chosen, path = await services.workflows.save_final(convert_workflow(raw), version)
+        workflow_id, chosen, path = await services.workflows.save_final_request(data)
         return FinalSaved(workflow_id=workflow_id, version=chosen, path=path)
 
     @get("/{workflow_id:str}/final/{version:str}", summary="One final version (immutable: a stable ETag, If-None-Match gives 304)")

@@ -1,14 +1,71 @@
-"""What the execute and execution routes answer, typed: generated clients get real models, and
-OpenAPI documents every field (ouroboros document, Execute and Execution Endpoints)."""
+"""The execute and execution routes' requests and answers, typed: generated clients get real
+models, and OpenAPI documents every field (ouroboros document, Execute and Execution
+Endpoints, Step Execution Endpoints)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import msgspec
 
-from echo_orchestrator.models import ErrorInfo
+from echo_orchestrator.errors import Invalid
+from echo_orchestrator.models import ErrorInfo, Event, Execution, ExecutionConfig, NodeExecution, StepExecution, utcnow
+from echo_orchestrator.services.checkpoints import CheckpointView
 from echo_orchestrator.services.executions import LLMCallSummary
+
+# -- requests ----------------------------------------------------------------------------
+
+
+class RunInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The documents name a run's input `inputs` (workflows) and `input` (graphs): every
+    execute route takes either, so no client trips on the difference."""
+
+    input: dict[str, Any] | None = None
+    inputs: dict[str, Any] | None = None
+
+    @property
+    def input_field(self) -> str:
+        return "input" if self.input is not None else "inputs"
+
+    @property
+    def values(self) -> dict[str, Any]:
+        if self.input is not None and self.inputs is not None and self.input != self.inputs:
+            raise Invalid.at(
+                "input",
+                "given twice, differently, as input and inputs",
+                "Give the run's input once: `input` or `inputs` (they mean the same)",
+            )
+        return dict(self.input if self.input is not None else self.inputs or {})
+
+
+class WorkflowExecuteRequest(RunInput, kw_only=True, forbid_unknown_fields=True):
+    config: ExecutionConfig = msgspec.field(default_factory=ExecutionConfig)
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class GraphExecuteRequest(RunInput, kw_only=True, forbid_unknown_fields=True, rename={"run_async": "async"}):
+    config: ExecutionConfig = msgspec.field(default_factory=ExecutionConfig)
+    run_async: bool = False
+
+
+class LegacyExecuteRequest(RunInput, kw_only=True, forbid_unknown_fields=True):
+    graph_name: str
+
+
+class RespondRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    prompt_id: str
+    response: str
+    changes: dict[str, Any] = msgspec.field(default_factory=dict)
+    reason: str | None = None
+
+
+class CancelRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    reason: str | None = None
+    graceful: bool = True
+
+
+# -- answers -----------------------------------------------------------------------------
 
 
 class ProgressView(msgspec.Struct, kw_only=True):
@@ -53,6 +110,22 @@ class ExecutionInfoView(ExecutionStatusView, kw_only=True):
     llm_calls: LLMCallSummary
 
 
+class ExecutionListItem(msgspec.Struct, kw_only=True):
+    execution_id: str
+    workflow_slug: str | None
+    graph_name: str | None
+    status: str
+    started_at: str | None
+    progress: float
+
+
+class ExecutionList(msgspec.Struct, kw_only=True):
+    executions: list[ExecutionListItem]
+    total: int
+    limit: int
+    offset: int
+
+
 class WorkflowRunAccepted(msgspec.Struct, kw_only=True):
     # Which of the documents' two names the request used for its input.
     input_field: str
@@ -95,3 +168,175 @@ class GraphRunResult(msgspec.Struct, kw_only=True):
     error: ErrorInfo | None
     started_at: str | None
     completed_at: str | None
+
+
+class NodeExecutionList(msgspec.Struct, kw_only=True):
+    execution_id: str
+    node_executions: list[NodeExecution]
+    total_nodes: int
+    completed_nodes: int
+    failed_nodes: int
+
+
+class EventList(msgspec.Struct, kw_only=True):
+    execution_id: str
+    events: list[Event]
+    total: int
+    limit: int
+    offset: int
+
+
+class StepCostMetrics(msgspec.Struct, kw_only=True):
+    total_tokens: int
+    total_cost_usd: float
+    avg_latency_ms: float | None
+
+
+class StepExecutionView(StepExecution, kw_only=True):
+    """A step execution with what its LLM calls add up to."""
+
+    llm_call_count: int
+    tokens_used: int
+    cost_usd: float
+    metrics: StepCostMetrics
+
+
+class ExecutionSteps(msgspec.Struct, kw_only=True):
+    execution_id: str
+    step_executions: list[StepExecutionView]
+    total_steps: int
+    completed_steps: int
+    failed_steps: int
+    running_steps: int
+
+
+class StepExecutionListItem(msgspec.Struct, kw_only=True):
+    step_execution_id: str
+    execution_id: str
+    step_number: int
+    step_name: str
+    status: str
+    started_at: str | None
+    elapsed_seconds: float | None
+
+
+class StepExecutionList(msgspec.Struct, kw_only=True):
+    step_executions: list[StepExecutionListItem]
+    total: int
+    limit: int
+
+
+class CancelAccepted(msgspec.Struct, kw_only=True):
+    execution_id: str
+    status: str
+    message: str
+    cancelled_at: str
+
+
+class RespondAccepted(msgspec.Struct, kw_only=True):
+    execution_id: str
+    prompt_id: str
+    response: str
+    status: str
+
+
+class ResumeAccepted(msgspec.Struct, kw_only=True):
+    execution_id: str
+    status: str
+    resumed_count: int
+    message: str
+
+
+class StepCancelled(msgspec.Struct, kw_only=True):
+    step_execution_id: str
+    status: str
+    message: str
+    cancelled_at: str | None
+
+
+class CheckpointList(msgspec.Struct, kw_only=True):
+    checkpoints: list[CheckpointView]
+    total: int
+    limit: int
+    offset: int
+
+
+class WorkspaceCheckpoint(msgspec.Struct, kw_only=True):
+    checkpoint_id: str
+    execution_id: str
+    created_at: str
+    size_kb: float
+
+
+class WorkspaceCheckpoints(msgspec.Struct, kw_only=True):
+    workspace: str
+    checkpoints: list[WorkspaceCheckpoint]
+    total: int
+
+
+# -- building them -----------------------------------------------------------------------
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def elapsed(execution: Execution) -> float | None:
+    if execution.started_at is None:
+        return None
+    return round(((execution.completed_at or utcnow()) - execution.started_at).total_seconds(), 3)
+
+
+def status_fields(execution: Execution) -> dict[str, Any]:
+    progress = execution.progress
+    return {
+        "execution_id": execution.execution_id,
+        "workflow_slug": execution.workflow_slug,
+        "graph_name": execution.graph_name,
+        "status": execution.status,
+        "progress": ProgressView(
+            current_step=progress.current_step,
+            total_steps=progress.total_steps,
+            completed_steps=progress.completed_steps,
+            percentage=progress.percentage,
+        ),
+        "created_at": iso(execution.created_at),
+        "started_at": iso(execution.started_at),
+        "completed_at": iso(execution.completed_at),
+        "estimated_completion": iso(execution.estimated_completion),
+        "elapsed_seconds": elapsed(execution),
+        "metadata": execution.metadata,
+        "error": execution.error,
+        "pending_prompt": execution.pending_prompt,
+        "caller": execution.caller,
+    }
+
+
+def graph_result(execution: Execution, nodes: int, input_field: str) -> GraphRunResult:
+    return GraphRunResult(
+        input_field=input_field,
+        execution_id=execution.execution_id,
+        graph_name=execution.graph_name or execution.workflow_slug,
+        status=execution.status,
+        result=GraphRunOutput(
+            output=execution.outputs,
+            metadata=GraphRunMetadata(nodes_executed=nodes, llm_calls=execution.llm_calls, duration_seconds=elapsed(execution)),
+        ),
+        error=execution.error,
+        started_at=iso(execution.started_at),
+        completed_at=iso(execution.completed_at),
+    )
+
+
+def step_view(step: StepExecution) -> StepExecutionView:
+    calls = step.llm_calls
+    tokens = sum(c.total_tokens for c in calls)
+    cost = round(sum(c.cost_usd or 0.0 for c in calls), 8)
+    latency = round(sum(c.latency_ms for c in calls) / len(calls), 2) if calls else None
+    return StepExecutionView(
+        **msgspec.structs.asdict(step),
+        llm_call_count=len(calls),
+        tokens_used=tokens,
+        cost_usd=cost,
+        metrics=StepCostMetrics(total_tokens=tokens, total_cost_usd=cost, avg_latency_ms=latency),
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from echo_orchestrator.engine.graph_catalog import GraphEntry
+from echo_orchestrator.services.graphs import GraphEntry
 
 
 class GraphList(msgspec.Struct, kw_only=True):

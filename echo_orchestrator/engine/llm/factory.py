@@ -54,11 +54,11 @@ class ModelFactory:
     def status(self, llm: LLMConfig) -> ProviderStatus:
         provider = self._providers(llm.provider)
         if provider is None:
-            return ProviderStatus(False, f"unknown LLM provider '{llm.provider}'")
+            return ProviderStatus(False, f"unknown LLM provider '{llm.provider}'", kind="unknown")
         try:
             return provider.check(llm)
         except Exception as exc:  # a plugin's check must not break the caller
-            return ProviderStatus(False, f"provider check failed: {exc}")
+            return ProviderStatus(False, f"provider check failed: {exc}", kind="error")
 
     def create(self, llm: LLMConfig | Mapping[str, Any] | None) -> BaseChatModel:
         config = as_llm_config(llm)

@@ -28,6 +28,25 @@ def test_operation_ids_are_readable_and_unique(shipped_client: Client) -> None:
                 assert op["responses"]["422"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorResponse"}
 
 
+def test_every_operation_documents_what_it_answers(shipped_client: Client) -> None:
+    """A typed answer for every route: no success response whose schema is empty or a bare
+    object (which a generated client can only treat as `Any`)."""
+    spec = shipped_client.get("/docs/openapi.json").json()
+    untyped = []
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            for code, response in op["responses"].items():
+                if code.startswith("2"):
+                    untyped += [
+                        (method, path, code, media)
+                        for media, body in (response.get("content") or {}).items()
+                        if body.get("schema") in (None, {}, {"type": "object"}, {"type": "object", "additionalProperties": {}})
+                    ]
+    assert not untyped, untyped
+
+
 def test_input_and_inputs_mean_the_same_everywhere(shipped_client: Client) -> None:
     c = shipped_client
     for field in ("input", "inputs"):

@@ -76,24 +76,24 @@ def chain(service: ExecutionService, n: int, **fields: Any) -> Any:
         connections=[Connection(from_=a, to=b) for a, b in itertools.pairwise(ids)],
         **fields,
     )
-    return workflow_plan(wf, agents, EngineGraphContext(service.manager._models))
+    return workflow_plan(wf, agents, EngineGraphContext(service.engine._models))
 
 
 async def test_a_stalled_client_is_dropped_and_slows_nothing(api: tuple[ExecutionService, EventFeed]) -> None:
     service, feed = api
-    execution = await service.manager.start(chain(service, 6), {"topic": "tea"})
+    execution = await service.engine.start(chain(service, 6), {"topic": "tea"})
     fast, stalled = Recorder(), Recorder(stall=True)
     async with anyio.create_task_group() as tasks:
         for transport in (fast, stalled):
             await LiveSession(feed, service, transport, tasks).join(execution.execution_id)
         with anyio.fail_after(20):
-            done = await service.manager.wait(execution.execution_id)
+            done = await service.engine.wait(execution.execution_id)
             await fast.arrived.wait()
             while stalled.dropped is None:
                 await anyio.sleep(0.01)
         tasks.cancel_scope.cancel()
     assert done.status == "completed"
-    stored, _ = await service.manager.runtime.list_events(execution.execution_id, limit=1000)
+    stored, _ = await service.engine.runtime.list_events(execution.execution_id, limit=1000)
     assert [e.seq for e in fast.events] == [e.seq for e in stored] and len(stored) > 8 * 3
     assert stalled.dropped is not None and "after_seq=" in stalled.dropped and len(stalled.events) == 1
     assert fast.frames[0] == ("connected", {"execution_id": execution.execution_id, "status": "initializing", "after_seq": 0})
@@ -102,7 +102,7 @@ async def test_a_stalled_client_is_dropped_and_slows_nothing(api: tuple[Executio
 async def test_submit_response_finds_the_joined_execution_waiting_on_the_prompt(api: tuple[ExecutionService, EventFeed]) -> None:
     service, feed = api
     the_plan = chain(service, 2, human_in_loop=HumanInLoop(enabled=True, review_points=["a0"]))
-    execution = await service.manager.start(the_plan, {"topic": "tea"})
+    execution = await service.engine.start(the_plan, {"topic": "tea"})
     client = Recorder()
     async with anyio.create_task_group() as tasks:
         session = LiveSession(feed, service, client, tasks)
@@ -115,7 +115,7 @@ async def test_submit_response_finds_the_joined_execution_waiting_on_the_prompt(
         await session.handle("submit_response", {"prompt_id": prompt["prompt_id"], "response": "approve"})
         assert client.frames[-1][0] == "error"  # answered already: nobody waits on it now
         with anyio.fail_after(20):
-            done = await service.manager.wait(execution.execution_id)
+            done = await service.engine.wait(execution.execution_id)
         await session.close()
         tasks.cancel_scope.cancel()
     assert done.status == "completed" and (done.outputs or {})["a0_out"] == "edited"
