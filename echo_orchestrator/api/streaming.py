@@ -134,7 +134,11 @@ def _sse(services: Services, execution_id: str, after_seq: int) -> ServerSentEve
 class StreamController(Controller):
     tags = ["streaming"]
 
-    @get("/executions/{execution_id:str}/stream", media_type="text/event-stream", summary="Follow an execution's events (SSE; Last-Event-ID resumes)")
+    @get(
+        "/executions/{execution_id:str}/stream",
+        media_type="text/event-stream",
+        summary="Follow an execution's events (SSE; Last-Event-ID resumes)",
+    )
     async def stream_execution_events(
         self,
         services: NamedDependency[Services],
@@ -145,7 +149,12 @@ class StreamController(Controller):
         await services.executions.get(execution_id)  # 404 before the stream starts
         return _sse(services, execution_id, _last_event_id(last_event_id, after_seq))
 
-    @post("/workflows/{workflow_slug:str}/execute/stream", status_code=HTTP_200_OK, media_type="text/event-stream", summary="Run a workflow and stream its events (SSE)")
+    @post(
+        "/workflows/{workflow_slug:str}/execute/stream",
+        status_code=HTTP_200_OK,
+        media_type="text/event-stream",
+        summary="Run a workflow and stream its events (SSE)",
+    )
     async def execute_workflow_stream(
         self,
         services: NamedDependency[Services],

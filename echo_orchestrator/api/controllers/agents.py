@@ -10,10 +10,11 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from echo_orchestrator.api.etags import IfMatch, IfNoneMatch, tagged
-from echo_orchestrator.api.requests import checked_body
-from echo_orchestrator.api.schemas.echoai import (
+from echo_orchestrator.api.requests import checked_body, decode_body
+from echo_orchestrator.api.schemas.agents import (
     AgentBrief,
     AgentDeleted,
+    AgentInstance,
     AgentList,
     AgentPath,
     AgentPromptRequest,
@@ -26,14 +27,12 @@ from echo_orchestrator.api.schemas.echoai import (
     PermissionCheckRequest,
     PermissionTargets,
     PermissionValidation,
+    ValidationReport,
     WorkflowWithAgents,
 )
 from echo_orchestrator.container import Services
-from echo_orchestrator.engine.validation import ValidationReport
-from echo_orchestrator.errors import BadRequest, Invalid
+from echo_orchestrator.errors import BadRequest
 from echo_orchestrator.models import Agent
-from echo_orchestrator.services.agents import AgentInstance
-from echo_orchestrator.store import codec
 
 
 def _brief(agents: list[Agent]) -> list[AgentBrief]:
@@ -122,13 +121,7 @@ class AgentController(Controller):
         if workflow_id is not None:
             workflow, given = await services.workflows.stored_for_permissions(workflow_id), {}
         elif body.strip():
-            try:
-                parsed = msgspec.json.decode(body, type=WorkflowWithAgents)
-            except msgspec.ValidationError as exc:
-                field, message = codec.split_error(exc)
-                raise Invalid.at(field, message, f"Invalid input: {field or '(body)'}: {message}") from None
-            except msgspec.DecodeError as exc:
-                raise BadRequest(f"JSON is malformed: {exc}") from None
+            parsed = decode_body(body, WorkflowWithAgents)
             workflow, given = parsed.workflow, parsed.agents
         else:
             raise BadRequest("Give the workflow as a JSON body, or ?workflow_id= of a stored workflow")

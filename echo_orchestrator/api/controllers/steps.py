@@ -17,6 +17,7 @@ from echo_orchestrator.api.schemas.executions import (
     StepExecutionList,
     StepExecutionListItem,
     StepExecutionView,
+    StepMetrics,
     WorkspaceCheckpoint,
     WorkspaceCheckpoints,
     iso,
@@ -25,7 +26,6 @@ from echo_orchestrator.api.schemas.executions import (
 from echo_orchestrator.api.schemas.paging import MAX_OFFSET
 from echo_orchestrator.container import Services
 from echo_orchestrator.models import utcnow
-from echo_orchestrator.services.executions import StepMetrics
 
 
 class StepController(Controller):

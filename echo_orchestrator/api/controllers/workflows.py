@@ -10,7 +10,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from echo_orchestrator.api.docs import MERMAID
 from echo_orchestrator.api.etags import IfMatch, IfNoneMatch, tagged
-from echo_orchestrator.api.schemas.echoai import (
+from echo_orchestrator.api.schemas.workflows import (
     CanvasRequest,
     Cloned,
     CloneRequest,
@@ -20,15 +20,16 @@ from echo_orchestrator.api.schemas.echoai import (
     ExecuteRequest,
     FinalSaved,
     Message,
+    RunResult,
     TempSaved,
+    ValidationReport,
     Versions,
+    WorkflowGraphView,
     WorkflowWithAgents,
 )
 from echo_orchestrator.container import Services
-from echo_orchestrator.engine.validation import ValidationReport
 from echo_orchestrator.models import Workflow
 from echo_orchestrator.security.callers import Caller
-from echo_orchestrator.services.workflows import RunResult, WorkflowGraphView
 
 
 class WorkflowLifecycleController(Controller):

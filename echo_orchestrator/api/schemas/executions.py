@@ -12,7 +12,9 @@ import msgspec
 from echo_orchestrator.errors import Invalid
 from echo_orchestrator.models import ErrorInfo, Event, Execution, ExecutionConfig, NodeExecution, StepExecution, utcnow
 from echo_orchestrator.services.checkpoints import CheckpointView
-from echo_orchestrator.services.executions import LLMCallSummary
+from echo_orchestrator.services.executions import LLMCallSummary, StepMetrics
+
+__all__ = ["CheckpointView", "LLMCallSummary", "StepMetrics"]  # service results answered as they are
 
 # -- requests ----------------------------------------------------------------------------
 

@@ -1,4 +1,6 @@
-"""Request and response bodies of the echoai document's endpoints (and its legacy ones)."""
+"""Workflow lifecycle routes' requests and answers (echoai document: design, validate, draft,
+temp, final, versions, clone, execute; and its legacy routes). Service results answered as
+they are (`RunResult`, `WorkflowGraphView`, `ValidationReport`) are named here too."""
 
 from __future__ import annotations
 
@@ -6,79 +8,13 @@ from typing import Any, Literal
 
 import msgspec
 
+from echo_orchestrator.api.schemas.agents import WorkflowWithAgents
+from echo_orchestrator.api.schemas.base import StrictBody
+from echo_orchestrator.engine.validation import ValidationReport
 from echo_orchestrator.models import Agent, LLMConfig, Workflow
+from echo_orchestrator.services.workflows import RunResult, WorkflowGraphView
 
-
-class StrictBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    pass
-
-
-# -- agents -------------------------------------------------------------------------------
-
-
-class AgentPath(msgspec.Struct, kw_only=True):
-    agent_id: str
-    path: str
-
-
-class AgentBrief(msgspec.Struct, kw_only=True):
-    agent_id: str
-    name: str
-    role: str
-
-
-class AgentRegistryList(msgspec.Struct, kw_only=True):
-    agents: list[AgentBrief]
-    count: int
-
-
-class AgentsByRole(msgspec.Struct, kw_only=True):
-    role: str
-    agents: list[AgentBrief]
-    count: int
-
-
-class AgentDeleted(msgspec.Struct, kw_only=True):
-    message: str
-    agent_id: str
-
-
-class BatchRequest(StrictBody, kw_only=True, forbid_unknown_fields=True):
-    agent_ids: list[str]
-
-
-class BatchResponse(msgspec.Struct, kw_only=True):
-    instances: dict[str, Any]
-    count: int
-
-
-class WorkflowWithAgents(StrictBody, kw_only=True, forbid_unknown_fields=True):
-    workflow: Workflow
-    agents: dict[str, Agent] = msgspec.field(default_factory=dict)
-
-
-class PermissionCheckRequest(WorkflowWithAgents, kw_only=True, forbid_unknown_fields=True):
-    caller_id: str
-    target_id: str
-
-
-class PermissionCheck(msgspec.Struct, kw_only=True):
-    caller_id: str
-    target_id: str
-    allowed: bool
-
-
-class PermissionValidation(msgspec.Struct, kw_only=True):
-    valid: bool
-    errors: list[str]
-
-
-class PermissionTargets(msgspec.Struct, kw_only=True):
-    agent_id: str
-    allowed_targets: list[str]
-
-
-# -- workflows ----------------------------------------------------------------------------
+__all__ = ["RunResult", "ValidationReport", "WorkflowGraphView", "WorkflowWithAgents"]
 
 
 class DesignRequest(StrictBody, kw_only=True, forbid_unknown_fields=True):
@@ -134,9 +70,6 @@ class ExecuteRequest(StrictBody, kw_only=True, forbid_unknown_fields=True):
     input_payload: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-# -- legacy -------------------------------------------------------------------------------
-
-
 class CreatedWorkflow(msgspec.Struct, kw_only=True):
     workflow_id: str
     status: str
@@ -163,19 +96,3 @@ class CanvasRequest(StrictBody, kw_only=True, forbid_unknown_fields=True):
     master_agent: str | None = None
     nodes: list[CanvasNode]
     edges: list[CanvasEdge] = msgspec.field(default_factory=list)
-
-
-class AgentPromptRequest(StrictBody, kw_only=True, forbid_unknown_fields=True):
-    prompt: str
-    llm: LLMConfig | None = None
-
-
-class CreatedAgent(msgspec.Struct, kw_only=True):
-    agent_id: str
-    path: str
-    agent: Agent
-
-
-class AgentList(msgspec.Struct, kw_only=True):
-    agents: list[Agent]
-    count: int
