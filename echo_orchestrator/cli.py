@@ -12,7 +12,7 @@ from typing import Any
 from echo_orchestrator import __version__
 from echo_orchestrator.errors import ConfigurationError
 from echo_orchestrator.settings import Settings
-from echo_orchestrator.store.index import WorkflowQuery
+from echo_orchestrator.store.base import WorkflowQuery
 
 
 def _serve(args: argparse.Namespace) -> int:

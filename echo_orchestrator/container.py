@@ -22,7 +22,7 @@ from echo_orchestrator.engine.feed import EventFeed
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.llm.prices import PriceTable
 from echo_orchestrator.mcp import McpHub
-from echo_orchestrator.models import McpServerConfig, McpSettings
+from echo_orchestrator.models import McpServerConfig
 from echo_orchestrator.registry import PluginRegistry
 from echo_orchestrator.registry.spec import ToolSpec
 from echo_orchestrator.security.egress import EgressPolicy
@@ -33,7 +33,7 @@ from echo_orchestrator.services.executions import ExecutionService
 from echo_orchestrator.services.graphs import GraphCatalog
 from echo_orchestrator.services.workflows import WorkflowService
 from echo_orchestrator.settings import Settings
-from echo_orchestrator.store import FileDefinitionStore
+from echo_orchestrator.store import DefinitionStore, FileDefinitionStore
 from echo_orchestrator.store.runtime import RuntimeStore, sqlite_runtime_store
 from echo_orchestrator.system import ResourceMonitor
 
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 @dataclass(slots=True)
 class Services:
     settings: Settings
-    store: FileDefinitionStore
+    store: DefinitionStore
     registry: PluginRegistry
     models: ModelFactory
     prices: PriceTable
@@ -94,7 +94,7 @@ def register_secrets(settings: Settings) -> None:
 @asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     register_secrets(settings)
-    store = FileDefinitionStore(settings.storage_dir)
+    store: DefinitionStore = FileDefinitionStore(settings.storage_dir)
     await store.open()
     registry, models = build_registry(settings)
     await registry.reload()
@@ -110,16 +110,16 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         return {name: r.obj for name, r in registry.snapshot.mcp_servers.items()}
 
     hub = McpHub(
-        lambda: store.index.mcp_settings or McpSettings(),
+        store.current_mcp_settings,
         plugin_tools,
         plugin_servers,
-        log_dir=store.layout.runtime / "mcp",
-        settings_file=store.layout.mcp_settings,
+        log_dir=store.runtime_dir / "mcp",
+        settings_file=store.mcp_settings_location,
     )
     prices = PriceTable.from_file(settings.prices_file)
     agent_service = AgentService(store, models, hub)
     graphs = GraphCatalog(registry, store, EngineGraphContext(models))
-    runtime = sqlite_runtime_store(store.layout.runtime / "runtime.sqlite")
+    runtime = sqlite_runtime_store(store.runtime_dir / "runtime.sqlite")
     await runtime.open()
     checkpointer = await runtime.checkpointer()  # same database, same connection, one lock
     bus = EventBus(buffer=settings.stream_buffer)
@@ -150,7 +150,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         checkpoints=CheckpointService(runtime, checkpointer),
         events=bus,
         feed=EventFeed(runtime, bus),
-        resources=ResourceMonitor(store.layout.root),
+        resources=ResourceMonitor(settings.storage_dir),
         started_at=time.monotonic(),
     )
     engine.plan_factory = executions.plan_for

@@ -13,7 +13,8 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
-from echo_orchestrator.store.index import DefinitionIndex, WorkflowQuery
+from echo_orchestrator.store.base import WorkflowQuery
+from echo_orchestrator.store.index import DefinitionIndex
 from echo_orchestrator.store.layout import Layout
 from echo_orchestrator.store.loader import candidate_files, load
 

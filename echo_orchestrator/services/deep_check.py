@@ -12,9 +12,10 @@ from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.validation import Capabilities, validate_final
 from echo_orchestrator.models import McpSettings, Workflow
 from echo_orchestrator.settings import Settings
+from echo_orchestrator.store.base import Problem
 from echo_orchestrator.store.index import DefinitionIndex
 from echo_orchestrator.store.layout import Layout
-from echo_orchestrator.store.loader import Problem, candidate_files, load, relative
+from echo_orchestrator.store.loader import candidate_files, load, relative
 
 PLUGIN_PREFIX = "plugins-"
 

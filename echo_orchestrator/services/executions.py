@@ -16,6 +16,7 @@ from echo_orchestrator.engine.plans import graph_plan, workflow_plan
 from echo_orchestrator.engine.runs import RunPlan
 from echo_orchestrator.engine.structure import plugin_graph
 from echo_orchestrator.errors import Invalid
+from echo_orchestrator.lifecycle import workflows as workflow_lifecycle
 from echo_orchestrator.models import Event, Execution, ExecutionConfig, LLMUsage, NodeExecution, StepExecution, Workflow
 from echo_orchestrator.registry import PluginRegistry
 from echo_orchestrator.security.callers import Caller
@@ -98,7 +99,7 @@ class ExecutionService:
             workflow,
             agents,
             EngineGraphContext(self._models),
-            mode=mode or ("final" if workflow.status == "final" else "test"),
+            mode=mode or workflow_lifecycle.mode_of(workflow),
             graphs=lambda name: self._registry.graph(name).obj,
         )
 

@@ -21,7 +21,7 @@ from echo_orchestrator.registry.graphs import GraphInfo, describe_state_graph
 from echo_orchestrator.registry.registry import RegisteredGraph
 from echo_orchestrator.registry.spec import GraphContext
 from echo_orchestrator.security.redaction import SECRETS
-from echo_orchestrator.store import FileDefinitionStore, WorkflowQuery, WorkflowSummary
+from echo_orchestrator.store import DefinitionStore, WorkflowQuery, WorkflowSummary
 
 WORKFLOW_PREFIX = "workflow:"
 Source = Literal["plugin", "workflow"]
@@ -87,7 +87,7 @@ def _workflow_entry(summary: WorkflowSummary, workflow: Workflow | None = None) 
 
 
 class GraphCatalog:
-    def __init__(self, registry: PluginRegistry, store: FileDefinitionStore, context: GraphContext) -> None:
+    def __init__(self, registry: PluginRegistry, store: DefinitionStore, context: GraphContext) -> None:
         self._registry = registry
         self._store = store
         self._context = context

@@ -16,8 +16,10 @@ from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.permissions import allowed_targets, can_call, validate_permissions
 from echo_orchestrator.engine.validation import Capabilities, ValidationReport, validate_draft, validate_final
 from echo_orchestrator.errors import BadRequest, ConfigurationError, Conflict, Invalid, NotFound
+from echo_orchestrator.lifecycle import workflows as workflow_lifecycle
 from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import Agent, Connection, LLMConfig, LLMUsage, Workflow, new_id, utcnow_iso
+from echo_orchestrator.models.versions import version_key
 from echo_orchestrator.registry import PluginRegistry
 from echo_orchestrator.registry.graphs import GraphInfo
 from echo_orchestrator.security.callers import Caller
@@ -26,7 +28,6 @@ from echo_orchestrator.services.executions import ExecutionService
 from echo_orchestrator.services.graphs import GraphCatalog
 from echo_orchestrator.services.preconditions import require_match
 from echo_orchestrator.store import DefinitionStore, codec
-from echo_orchestrator.store.versions import version_key
 
 GraphState = Literal["draft", "temp", "final"]
 
@@ -143,16 +144,13 @@ class WorkflowService:
                 if agent_id in stored and stored[agent_id] != agent:
                     report.warnings.append(f"Agent '{agent_id}' in the request differs from the registry; the registry's definition runs")
         await self._agents.register_missing(a for k, a in (given or {}).items() if k in workflow.agents)
-        validated = msgspec.structs.replace(workflow, status="validated")
-        validated.metadata = {**workflow.metadata, "validated_at": utcnow_iso()}
-        await self._store.save_draft(validated)
+        await self._store.save_draft(workflow_lifecycle.validated(workflow))
         return report
 
     # -- temp ----------------------------------------------------------------------------
 
     async def _require_valid(self, workflow: Workflow, what: str) -> None:
-        if workflow.status not in ("validated", "testing", "final"):
-            raise BadRequest(f"Workflow must be validated before saving as {what}", details={"status": workflow.status})
+        workflow_lifecycle.require_validated(workflow, what)
         report = validate_final(workflow, await self.agents_for(workflow), self.capabilities())
         if not report.valid:
             raise BadRequest(
@@ -162,8 +160,7 @@ class WorkflowService:
 
     async def save_temp(self, workflow: Workflow, *, if_match: str | None = None) -> str:
         await self._require_valid(workflow, "temp")
-        temp = msgspec.structs.replace(workflow, status="testing")
-        temp.metadata = {**workflow.metadata, "is_temp": True, "saved_at": utcnow_iso()}
+        temp = workflow_lifecycle.as_temp(workflow)
         async with self._store.editing_workflow(workflow.workflow_id):
             require_match(if_match, await self._stored_temp(workflow.workflow_id), f"The temp copy of '{workflow.workflow_id}'")
             return await self._store.save_temp(temp)
@@ -202,9 +199,7 @@ class WorkflowService:
         if version is not None:
             version_key(version)  # malformed -> Invalid (422)
         await self._require_valid(workflow, "final")
-        final = msgspec.structs.replace(workflow, status="final", version=version or "1.0")
-        final.metadata = {**workflow.metadata, "immutable": True, "finalized_at": utcnow_iso()}
-        final.metadata.pop("is_temp", None)
+        final = workflow_lifecycle.as_final(workflow, version or "1.0")
         # No version named: the store picks the next free one under the workflow's lock.
         chosen, path = await self._store.create_final(final, next_free=version is None)
         return workflow.workflow_id, chosen, path

@@ -9,15 +9,55 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
 import msgspec
 
 from echo_orchestrator.models import Agent, McpSettings, Workflow
-from echo_orchestrator.store.index import WorkflowQuery, WorkflowSummary
-from echo_orchestrator.store.loader import Problem
 
 T = TypeVar("T")
+
+
+class Problem(msgspec.Struct, frozen=True):
+    """A file that could not be used: where, which field, what is wrong."""
+
+    file: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.field or '-'}: {self.message}"
+
+
+class WorkflowSummary(msgspec.Struct, kw_only=True):
+    """One catalogue row: what a list shows of a workflow across its draft, temp and finals."""
+
+    workflow_id: str
+    slug: str
+    name: str
+    description: str
+    category: str
+    tags: list[str]
+    version: str
+    status: str
+    graph_name: str | None
+    execution_model: str
+    created_at: str | None
+    updated_at: str | None
+    versions: list[str]
+    has_draft: bool
+    has_temp: bool
+
+
+class WorkflowQuery(msgspec.Struct, kw_only=True):
+    category: str | None = None
+    tags: list[str] = msgspec.field(default_factory=list)  # all must be present
+    search: str | None = None  # case-insensitive substring of slug, name or description
+    status: str | None = None  # one of lifecycle.workflows.CATALOGUE_STATUSES
+    include_archived: bool = False
+    limit: int = 50
+    offset: int = 0
 
 
 class Page(msgspec.Struct, Generic[T], kw_only=True):
@@ -44,9 +84,29 @@ class DefinitionStore(Protocol):
         """Where the definitions live (a folder, a database URL), for health reports."""
         ...
 
+    @property
+    def runtime_dir(self) -> Path:
+        """A local folder for this node's runtime state: the runtime database, MCP server
+        logs, entity locks. Never part of the definitions."""
+        ...
+
+    @property
+    def mcp_settings_location(self) -> Path:
+        """Where the MCP settings live, shown to operators (relative to the storage root)."""
+        ...
+
+    def current_mcp_settings(self) -> McpSettings:
+        """The MCP settings as last loaded, without I/O (the hub asks on every use)."""
+        ...
+
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...
+
+    @property
+    def is_following(self) -> bool:
+        """Whether external changes are being followed now (health reports it)."""
+        ...
 
     async def follow_changes(self) -> None:
         """Keep the index true under external changes until cancelled (or closed)."""

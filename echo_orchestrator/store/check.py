@@ -6,9 +6,10 @@ from pathlib import Path
 
 import msgspec
 
+from echo_orchestrator.store.base import Problem
 from echo_orchestrator.store.index import DefinitionIndex
 from echo_orchestrator.store.layout import Layout
-from echo_orchestrator.store.loader import Problem, candidate_files, load
+from echo_orchestrator.store.loader import candidate_files, load
 
 
 class CheckReport(msgspec.Struct, kw_only=True):

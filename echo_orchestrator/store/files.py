@@ -24,14 +24,14 @@ from watchfiles import Change, awatch
 
 from echo_orchestrator.errors import Conflict, NotFound, StorageError
 from echo_orchestrator.models import Agent, McpSettings, Workflow
+from echo_orchestrator.models.versions import canonical_version, next_version, sort_versions, version_key
 from echo_orchestrator.store import atomic, codec
-from echo_orchestrator.store.base import Page, StoreCounts
+from echo_orchestrator.store.base import Page, Problem, StoreCounts, WorkflowQuery, WorkflowSummary
 from echo_orchestrator.store.check import all_problems
-from echo_orchestrator.store.index import DefinitionIndex, WorkflowEntry, WorkflowQuery, WorkflowSummary
+from echo_orchestrator.store.index import DefinitionIndex, WorkflowEntry
 from echo_orchestrator.store.layout import Layout
-from echo_orchestrator.store.loader import Loaded, Problem, candidate_files, load, relative, signature_of
+from echo_orchestrator.store.loader import Loaded, candidate_files, load, relative, signature_of
 from echo_orchestrator.store.locks import EntityLocks
-from echo_orchestrator.store.versions import canonical_version, next_version, sort_versions, version_key
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,17 @@ class FileDefinitionStore:
         self._following_now = False
 
     # -- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def runtime_dir(self) -> Path:
+        return self.layout.runtime
+
+    @property
+    def mcp_settings_location(self) -> Path:
+        return self.layout.mcp_settings
+
+    def current_mcp_settings(self) -> McpSettings:
+        return self.index.mcp_settings or McpSettings()
 
     @property
     def location(self) -> str:

@@ -10,45 +10,12 @@ import bisect
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import msgspec
-
+from echo_orchestrator.lifecycle import workflows as workflow_lifecycle
 from echo_orchestrator.models import Agent, McpSettings, Workflow
+from echo_orchestrator.models.versions import version_key
+from echo_orchestrator.store.base import Problem, WorkflowQuery, WorkflowSummary
 from echo_orchestrator.store.layout import Location
-from echo_orchestrator.store.loader import Loaded, Problem, Signature
-from echo_orchestrator.store.versions import version_key
-
-# Catalogue statuses: the stored workflow statuses plus "active" (runnable, not archived).
-CATALOGUE_STATUSES = ("active", "archived", "draft", "validated", "testing", "final")
-
-
-class WorkflowSummary(msgspec.Struct, kw_only=True):
-    """One catalogue row: what a list shows of a workflow across its draft, temp and finals."""
-
-    workflow_id: str
-    slug: str
-    name: str
-    description: str
-    category: str
-    tags: list[str]
-    version: str
-    status: str
-    graph_name: str | None
-    execution_model: str
-    created_at: str | None
-    updated_at: str | None
-    versions: list[str]
-    has_draft: bool
-    has_temp: bool
-
-
-class WorkflowQuery(msgspec.Struct, kw_only=True):
-    category: str | None = None
-    tags: list[str] = msgspec.field(default_factory=list)  # all must be present
-    search: str | None = None  # case-insensitive substring of slug, name or description
-    status: str | None = None  # one of CATALOGUE_STATUSES
-    include_archived: bool = False
-    limit: int = 50
-    offset: int = 0
+from echo_orchestrator.store.loader import Loaded, Signature
 
 
 @dataclass(slots=True)
@@ -88,14 +55,8 @@ class WorkflowEntry:
     def empty(self) -> bool:
         return self.draft is None and self.temp is None and not self.finals
 
-    def latest_final(self) -> Workflow | None:
-        if not self.finals:
-            return None
-        return self.finals[max(self.finals, key=version_key)]
-
     def runnable(self) -> Workflow | None:
-        """What runs when executed by id or slug: the highest final, else the temp copy."""
-        return self.latest_final() or self.temp
+        return workflow_lifecycle.runnable(self.finals, self.temp)
 
     def head(self) -> Workflow:
         """What a catalogue shows: the runnable definition, else the draft."""
@@ -104,12 +65,7 @@ class WorkflowEntry:
         return shown
 
     def catalogue_status(self) -> str:
-        if any(w is not None and w.status == "archived" for w in (self.draft, self.temp)):
-            return "archived"
-        if self.runnable() is not None:
-            return "active"
-        assert self.draft is not None
-        return self.draft.status
+        return workflow_lifecycle.catalogue_status(self.draft, self.temp, self.runnable() is not None)
 
     def summary(self) -> WorkflowSummary:
         return self.build_row().summary

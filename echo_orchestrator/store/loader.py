@@ -14,20 +14,10 @@ import msgspec
 
 from echo_orchestrator.models import Agent, McpSettings, Workflow
 from echo_orchestrator.store import codec
+from echo_orchestrator.store.base import Problem
 from echo_orchestrator.store.layout import Layout, Location
 
 Entity = Agent | Workflow | McpSettings
-
-
-class Problem(msgspec.Struct, frozen=True):
-    """A file that could not be used: where, which field, what is wrong."""
-
-    file: str
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.field or '-'}: {self.message}"
 
 
 # (mtime_ns, size, inode): a file whose signature is unchanged needs no re-read.

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from echo_orchestrator.errors import Invalid
-from echo_orchestrator.store.versions import next_version, sort_versions, version_key
+from echo_orchestrator.models.versions import next_version, sort_versions, version_key
 
 
 def test_versions_compare_as_numbers() -> None:

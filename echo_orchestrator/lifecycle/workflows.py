@@ -1,0 +1,76 @@
+"""A workflow's lifecycle: which copy exists at each stage, which one runs, and what a
+catalogue shows.
+
+    draft ──validate──► validated ──save temp──► testing (the temp copy)
+                            └──────save final──► final X.Y (immutable, one file per version)
+    archived: a draft or temp copy marked so; hidden from lists unless asked for.
+
+A workflow runs its highest final version, else its temp copy; a draft never runs. The
+catalogue status is `archived`, else `active` (something runs), else the draft's status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final, Literal
+
+import msgspec
+
+from echo_orchestrator.errors import BadRequest
+from echo_orchestrator.models import Workflow, utcnow_iso
+from echo_orchestrator.models.versions import version_key
+
+# The statuses a catalogue filters by: the stored ones plus `active` (runnable, not archived).
+CATALOGUE_STATUSES: Final = ("active", "archived", "draft", "validated", "testing", "final")
+# A copy in one of these has passed full validation and may be saved as temp or final.
+VALIDATED: Final = frozenset({"validated", "testing", "final"})
+
+Mode = Literal["test", "final"]
+
+
+def latest_final(finals: Mapping[str, Workflow]) -> Workflow | None:
+    return finals[max(finals, key=version_key)] if finals else None
+
+
+def runnable(finals: Mapping[str, Workflow], temp: Workflow | None) -> Workflow | None:
+    """What runs when the workflow is executed by id or slug: the highest final, else the temp copy."""
+    return latest_final(finals) or temp
+
+
+def catalogue_status(draft: Workflow | None, temp: Workflow | None, runs: bool) -> str:
+    if any(w is not None and w.status == "archived" for w in (draft, temp)):
+        return "archived"
+    if runs:
+        return "active"
+    assert draft is not None, "a workflow with nothing that runs has a draft"
+    return draft.status
+
+
+def mode_of(workflow: Workflow) -> Mode:
+    """How a copy runs: a final version in `final` mode, anything else as a test."""
+    return "final" if workflow.status == "final" else "test"
+
+
+def require_validated(workflow: Workflow, stage: str) -> None:
+    if workflow.status not in VALIDATED:
+        raise BadRequest(f"Workflow must be validated before saving as {stage}", details={"status": workflow.status})
+
+
+def validated(workflow: Workflow) -> Workflow:
+    """The draft after it passed full validation."""
+    copy = msgspec.structs.replace(workflow, status="validated")
+    copy.metadata = {**workflow.metadata, "validated_at": utcnow_iso()}
+    return copy
+
+
+def as_temp(workflow: Workflow) -> Workflow:
+    copy = msgspec.structs.replace(workflow, status="testing")
+    copy.metadata = {**workflow.metadata, "is_temp": True, "saved_at": utcnow_iso()}
+    return copy
+
+
+def as_final(workflow: Workflow, version: str) -> Workflow:
+    copy = msgspec.structs.replace(workflow, status="final", version=version)
+    copy.metadata = {**workflow.metadata, "immutable": True, "finalized_at": utcnow_iso()}
+    copy.metadata.pop("is_temp", None)
+    return copy
