@@ -197,12 +197,13 @@ def _plugins(args: argparse.Namespace) -> int:
         ]
         print(msgspec.json.encode({"plugins_dir": str(registry.plugins_dir), "loaded": loaded, "problems": snapshot.problems}).decode())
     else:
+        from echo_orchestrator.listing import plain_table, stdout_console
+
         print(f"plugins folder: {registry.plugins_dir}")
-        header = ("KIND", "NAME", "ORIGIN", "DISTRIBUTION", "FROM")
-        table = [header] + [(k, n, o, f"{d} {v or ''}".strip(), p or e.split(" = ", 1)[1]) for k, n, o, d, v, p, e in rows]
-        widths = [max(len(r[i]) for r in table) for i in range(len(header) - 1)]
-        for row in table:
-            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
+        table = plain_table("KIND", "NAME", "ORIGIN", "DISTRIBUTION", "FROM")
+        for k, n, o, d, v, p, e in rows:
+            table.add_row(k, n, o, f"{d} {v or ''}".strip(), p or e.split(" = ", 1)[1])
+        stdout_console().print(table)
         for problem in snapshot.problems:
             where = problem.path or problem.plugin
             print(f"FAILED {problem.plugin} ({problem.origin}, {where}): {problem.entry_point or '-'}: {problem.error}")

@@ -16,13 +16,13 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
 import anyio.abc
 import httpx
+from httpx_sse import aconnect_sse
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.prompt import Prompt
@@ -54,36 +54,6 @@ class Source(Protocol):
         """The ended execution: status, outputs, error."""
 
 
-@dataclass
-class SseEvent:
-    event: str | None = None
-    id: str | None = None
-    data: str = ""
-    comments: list[str] = field(default_factory=list)
-
-
-async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[SseEvent]:
-    """Server-Sent Events from a stream of lines, as the WHATWG spec parses them (a blank line
-    ends an event); a comment-only block (a keep-alive) comes through with only `comments`."""
-    current = SseEvent()
-    async for line in lines:
-        if line == "":
-            if current.event or current.data or current.comments:
-                yield current
-            current = SseEvent()
-        elif line.startswith(":"):
-            current.comments.append(line[1:].strip())
-        else:
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "event":
-                current.event = value
-            elif name == "id":
-                current.id = value
-            elif name == "data":
-                current.data = value if not current.data else current.data + "\n" + value
-
-
 class RemoteSource:
     """A running server: start over REST, follow over SSE (reconnecting with Last-Event-ID)."""
 
@@ -103,12 +73,13 @@ class RemoteSource:
         for attempt in range(1, 6):
             try:
                 headers = {"Last-Event-ID": str(last)} if last else {}
-                async with self._client.stream("GET", f"/executions/{execution_id}/stream", headers=headers, timeout=None) as r:
-                    if r.status_code != 200:
-                        await r.aread()
-                        _raise_for(r)
-                    async for event in sse_events(r.aiter_lines()):
-                        if event.event is None or event.id is None:
+                url = f"/executions/{execution_id}/stream"
+                async with aconnect_sse(self._client, "GET", url, headers=headers, timeout=None) as source:
+                    if source.response.status_code != 200:
+                        await source.response.aread()
+                        _raise_for(source.response)
+                    async for event in source.aiter_sse():
+                        if not event.data or not event.id:
                             continue  # a keep-alive
                         last = int(event.id)
                         yield last, event.event, json.loads(event.data)

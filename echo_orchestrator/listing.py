@@ -48,13 +48,21 @@ async def local_executions(
     return [msgspec.to_builtins(item) for item in items], total
 
 
+def stdout_console() -> Console:
+    # Piped into a file or another program: wide enough that no id or path is cut.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 240)
+
+
+def plain_table(*columns: str) -> Table:
+    return Table(*columns, box=None, header_style="bold")
+
+
 def show(rows: Sequence[Mapping[str, Any]], total: int, columns: Sequence[str], *, as_json: bool, what: str) -> None:
     if as_json:
         sys.stdout.write(json.dumps({what: list(rows), "total": total}, default=str) + "\n")
         return
-    # Piped into a file or another program: wide enough that no id is cut.
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 240)
-    table = Table(*columns, box=None, header_style="bold")
+    console = stdout_console()
+    table = plain_table(*columns)
     for row in rows:
         table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
     console.print(table)

@@ -158,10 +158,31 @@ def _describe_event_stream(response: Any) -> None:
     """An SSE route's body is a stream of text frames, not a JSON document: say so."""
     if not isinstance(response, OpenAPIResponse) or not response.content or EVENT_STREAM not in response.content:
         return
+    # The schema of one event, as SSE-aware tools read it (each frame's fields).
     response.content[EVENT_STREAM] = OpenAPIMediaType(
         schema=Schema(
-            type=OpenAPIType.STRING,
-            description="Server-Sent Events: `id: <seq>`, `event: <event_type>`, `data: <the event as JSON>`, one frame per event",
+            type=OpenAPIType.OBJECT,
+            description="One Server-Sent Event per execution event: `id` is its seq, `event` its type, `data` its data as JSON",
+            properties={
+                "id": Schema(type=OpenAPIType.STRING),
+                "event": Schema(type=OpenAPIType.STRING),
+                "data": Schema(
+                    type=OpenAPIType.STRING,
+                    content_media_type="application/json",
+                    # The event's own data with its seq, event_id and timestamp (its type is `event`).
+                    content_schema=Schema(
+                        type=OpenAPIType.OBJECT,
+                        required=["execution_id", "seq", "event_id", "timestamp"],
+                        properties={
+                            "execution_id": Schema(type=OpenAPIType.STRING),
+                            "seq": Schema(type=OpenAPIType.INTEGER),
+                            "event_id": Schema(type=OpenAPIType.STRING),
+                            "timestamp": Schema(type=OpenAPIType.STRING),
+                        },
+                    ),
+                ),
+                "retry": Schema(type=OpenAPIType.INTEGER),
+            },
         )
     )
 

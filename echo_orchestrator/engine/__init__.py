@@ -1,1 +1,1 @@
-"""The engine: LLM providers now; workflow compilation and executions with issue #5."""
+"""The engine: workflows compiled to LangGraph graphs, LLM providers, and the runs that execute them."""

@@ -49,9 +49,6 @@ class EngineGraphContext:
             raise Unavailable("No tool hub is available in this context")
         return await self._call_tool(tool_id, arguments)
 
-    def bind_tools(self, call_tool: ToolCaller) -> None:
-        self._call_tool = call_tool
-
 
 current_context: ContextVar[EngineGraphContext | None] = ContextVar("echo_graph_context", default=None)
 

@@ -1,6 +1,7 @@
 """Runtime records: executions, step and node executions, LLM usage, events.
 
-Statuses are exactly the ouroboros document's Data Models lists.
+Statuses are the ouroboros document's Data Models lists; which moves between them are allowed
+is `lifecycle.executions`.
 """
 
 from __future__ import annotations
@@ -13,21 +14,10 @@ import msgspec
 from echo_orchestrator.models.base import Record
 
 ExecutionStatus = Literal["initializing", "running", "completed", "failed", "cancelled", "paused"]
-StepStatus = Literal["pending", "running", "completed", "failed", "retrying", "skipped", "cancelled"]
+# The document's list less `skipped`: nothing skips a step (a conditional branch not taken
+# creates no step execution), so no record ever carries it.
+StepStatus = Literal["pending", "running", "completed", "failed", "retrying", "cancelled"]
 ExecutionKind = Literal["workflow", "graph"]
-ErrorType = Literal[
-    "ValidationError",
-    "ExecutionError",
-    "TimeoutError",
-    "RateLimitError",
-    "ResourceError",
-    "ConfigurationError",
-    "NetworkError",
-]
-
-EXECUTION_STATUSES: tuple[str, ...] = ("initializing", "running", "completed", "failed", "cancelled", "paused")
-TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
-STEP_STATUSES: tuple[str, ...] = ("pending", "running", "completed", "failed", "retrying", "skipped", "cancelled")
 
 
 class ErrorInfo(Record):

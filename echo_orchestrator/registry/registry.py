@@ -13,7 +13,6 @@ import inspect
 import logging
 import re
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -170,7 +169,6 @@ class PluginRegistry:
         self.plugins_dir = plugins_dir.resolve() if plugins_dir is not None else None
         self._context = context
         self._snapshot = RegistrySnapshot()
-        self._listeners: list[Callable[[RegistrySnapshot], None]] = []
         self._lock: anyio.Lock | None = None
         self._stop: anyio.Event | None = None
         self.following = False
@@ -178,9 +176,6 @@ class PluginRegistry:
     @property
     def snapshot(self) -> RegistrySnapshot:
         return self._snapshot
-
-    def on_change(self, listener: Callable[[RegistrySnapshot], None]) -> None:
-        self._listeners.append(listener)
 
     def load(self) -> RegistrySnapshot:
         """Discover and import everything (blocking: call from a thread in async code)."""
@@ -198,8 +193,6 @@ class PluginRegistry:
         for problem in snapshot.problems:
             log.warning("plugin %s (%s): %s: %s", problem.plugin, problem.origin, problem.entry_point, problem.error)
         self._snapshot = snapshot
-        for listener in self._listeners:
-            listener(snapshot)
         return snapshot
 
     async def reload(self) -> RegistrySnapshot:
