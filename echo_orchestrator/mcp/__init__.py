@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from echo_orchestrator.mcp.hub import McpHub, ServerStatus, ToolBinding, ToolCallResult, ToolInfo
+from echo_orchestrator.mcp.hub import McpHub
+from echo_orchestrator.mcp.types import ServerStatus, ToolBinding, ToolCallResult, ToolInfo
 
 __all__ = ["McpHub", "ServerStatus", "ToolBinding", "ToolCallResult", "ToolInfo"]

@@ -16,120 +16,25 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import anyio
 import anyio.to_thread
-import msgspec
 from anyio.abc import TaskGroup
 from mcp import Client
-from mcp.client.caching import CacheMode
-from mcp.client.stdio import StdioServerParameters, stdio_client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 
-from echo_orchestrator.errors import EchoError, Invalid, McpToolFailed, McpUnavailable, NotFound, TimeoutExceeded
-from echo_orchestrator.mcp.schema import input_errors
+from echo_orchestrator.errors import EchoError, McpToolFailed, McpUnavailable, NotFound, TimeoutExceeded
+from echo_orchestrator.mcp.connection import Attempt, Server, list_all_tools, session, tool_info
+from echo_orchestrator.mcp.plugin_tools import call_plugin_tool, check_input
+from echo_orchestrator.mcp.types import PLUGIN_SERVER, ServerStatus, ToolBinding, ToolCallResult, ToolInfo, text_of
 from echo_orchestrator.models import McpServerConfig, McpSettings, utcnow_iso
 from echo_orchestrator.registry.spec import ToolSpec
 from echo_orchestrator.security.redaction import SECRETS, arg_secrets, url_secrets
 
 log = logging.getLogger(__name__)
-
-PLUGIN_SERVER = "plugins"
-ServerState = Literal["available", "unavailable", "connecting", "disabled"]
-
-
-class ToolInfo(msgspec.Struct, kw_only=True):
-    tool_id: str
-    server: str
-    name: str
-    display_name: str
-    description: str
-    input_schema: dict[str, Any]
-    output_schema: dict[str, Any] | None
-    capabilities: list[str]
-
-
-class ServerStatus(msgspec.Struct, kw_only=True):
-    name: str
-    display_name: str
-    description: str
-    source: Literal["settings", "plugin"]
-    transport: Literal["stdio", "http", "python"]
-    enabled: bool
-    status: ServerState
-    version: str | None
-    capabilities: list[str]
-    tools_count: int
-    last_check: str | None
-    response_time_ms: float | None
-    error: str | None
-
-
-class ToolBinding(msgspec.Struct, kw_only=True):
-    tool_id: str
-    name: str
-    bound: bool
-    reason: str | None
-
-
-class ToolCallResult(msgspec.Struct, kw_only=True):
-    tool_id: str
-    status: Literal["completed"]
-    output: Any
-    content: list[dict[str, Any]]
-    execution_time_ms: float
-    cost_usd: float | None
-
-
-@dataclass
-class _Attempt:
-    """One connection attempt, as its waiter sees it."""
-
-    ready: anyio.Event = field(default_factory=anyio.Event)
-    error: str | None = None
-    scope: anyio.CancelScope | None = None
-    abandoned: bool = False
-
-    def abandon(self) -> None:
-        self.abandoned = True
-        if self.scope is not None:
-            self.scope.cancel()
-
-
-@dataclass
-class _Server:
-    name: str
-    config: McpServerConfig
-    source: Literal["settings", "plugin"]
-    state: ServerState = "unavailable"
-    error: str | None = None
-    version: str | None = None
-    protocol_capabilities: list[str] = field(default_factory=list)
-    tools: list[ToolInfo] = field(default_factory=list)
-    last_check: str | None = None
-    response_time_ms: float | None = None
-    client: Client | None = None
-    stop: anyio.Event | None = None
-    lock: anyio.Lock = field(default_factory=anyio.Lock)
-    last_attempt: float = 0.0
-
-    @property
-    def transport(self) -> Literal["stdio", "http"]:
-        return "stdio" if self.config.command is not None else "http"
-
-    def capabilities(self) -> list[str]:
-        return sorted({*self.config.capabilities, *self.protocol_capabilities})
-
-
-def _text_of(content: list[dict[str, Any]]) -> str:
-    return "\n".join(str(c.get("text", "")) for c in content if c.get("type") == "text")
 
 
 class McpHub:
@@ -149,7 +54,7 @@ class McpHub:
         self._log_dir = log_dir
         self.settings_file = settings_file
         self._retry_interval = retry_interval
-        self._servers: dict[str, _Server] = {}
+        self._servers: dict[str, Server] = {}
         self._tg: TaskGroup | None = None
         self._seen: tuple[object, ...] = ()
 
@@ -191,7 +96,7 @@ class McpHub:
                 self._drop(self._servers.pop(name))
         for name, (config, source) in wanted.items():
             if name not in self._servers:
-                server = _Server(name, config, source, state="unavailable" if config.enabled else "disabled")
+                server = Server(name, config, source, state="unavailable" if config.enabled else "disabled")
                 self._servers[name] = server
                 if config.enabled and self._tg is not None:
                     self._tg.start_soon(self._connect_quietly, server)
@@ -201,99 +106,13 @@ class McpHub:
         self.refresh()
         return [(s.name, s.config, s.source) for s in sorted(self._servers.values(), key=lambda s: s.name)]
 
-    def _drop(self, server: _Server) -> None:
+    def _drop(self, server: Server) -> None:
         if server.stop is not None:
             server.stop.set()
 
     # -- connections -------------------------------------------------------------------
 
-    def _client_for(self, server: _Server, errlog: Any) -> Client:
-        config = server.config
-        if config.command is not None:
-            params = StdioServerParameters(command=config.command, args=config.args, env=config.env or None, cwd=config.cwd)
-            return Client(stdio_client(params, errlog=errlog), read_timeout_seconds=config.timeout)
-        assert config.url is not None
-        http = create_mcp_http_client(headers=config.headers or None)
-        return Client(streamable_http_client(config.url, http_client=http), read_timeout_seconds=config.timeout)
-
-    def _stderr_path(self, server: _Server) -> Path | None:
-        if self._log_dir is None or server.transport != "stdio":
-            return None
-        self._log_dir.mkdir(parents=True, exist_ok=True)
-        return self._log_dir / f"{server.name}.stderr.log"
-
-    async def _session(self, server: _Server, attempt: _Attempt) -> None:
-        """Own one connection: connect, list tools, report ready, then hold it until stopped.
-
-        Runs in the hub's task group. A caller waits on `attempt.ready` with its timeout and,
-        if it gives up, cancels `attempt.scope`: the SDK's process shutdown (a grace period
-        for the child to exit) then finishes here, in the background, not in the caller.
-        """
-        with anyio.CancelScope() as scope:
-            attempt.scope = scope
-            if attempt.abandoned:
-                scope.cancel()
-            try:
-                await self._hold(server, attempt)
-            finally:
-                attempt.ready.set()
-
-    async def _hold(self, server: _Server, attempt: _Attempt) -> None:
-        stop = server.stop = anyio.Event()
-        stderr_path = self._stderr_path(server)
-        started = False
-        try:
-            with contextlib.ExitStack() as files:
-                errlog = files.enter_context(stderr_path.open("a", encoding="utf-8")) if stderr_path else None
-                if errlog is not None:
-                    errlog.write(f"--- {utcnow_iso()} starting {server.config.command} {' '.join(server.config.args)}\n")
-                    errlog.flush()
-                began = time.perf_counter()
-                async with self._client_for(server, errlog if errlog is not None else sys.stderr) as client:
-                    tools = await _list_all_tools(client)
-                    info = client.server_info
-                    caps = client.server_capabilities
-                    server.client = client
-                    server.version = info.version if info is not None else None
-                    server.protocol_capabilities = [
-                        name for name in ("tools", "resources", "prompts", "logging", "completions") if getattr(caps, name, None)
-                    ]
-                    server.tools = [self._tool_info(server, t) for t in tools]
-                    server.state, server.error = "available", None
-                    server.last_check = utcnow_iso()
-                    server.response_time_ms = round((time.perf_counter() - began) * 1000, 1)
-                    attempt.ready.set()
-                    started = True
-                    log.info("MCP server %s: %d tools", server.name, len(server.tools))
-                    await stop.wait()
-        except Exception as exc:  # the server's failure is reported, never raised into the hub
-            server.error = self._describe(exc, stderr_path)
-            log.warning("MCP server %s unavailable: %s", server.name, server.error)
-            if not started:
-                attempt.error = server.error
-        finally:
-            server.client = None
-            if server.stop is stop:
-                server.stop = None
-            if server.state != "disabled":
-                server.state = "unavailable"
-            server.tools = [] if server.error else server.tools
-
-    @staticmethod
-    def _describe(exc: BaseException, stderr_path: Path | None) -> str:
-        while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-            exc = exc.exceptions[0]
-        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        if stderr_path is not None and stderr_path.exists():
-            # What the server wrote since its latest start: usually the reason it died.
-            lines = stderr_path.read_text(errors="replace").strip().splitlines()
-            starts = [i for i, line in enumerate(lines) if line.startswith("--- ")]
-            tail = lines[starts[-1] + 1 :][-3:] if starts else lines[-3:]
-            if tail:
-                text += f" (stderr: {' | '.join(tail)[-300:]})"
-        return text
-
-    async def _connect(self, server: _Server) -> Client:
+    async def _connect(self, server: Server) -> Client:
         """The server's live client, connecting (once, for all waiters) if needed."""
         async with server.lock:
             if server.client is not None:
@@ -303,8 +122,8 @@ class McpHub:
             if self._tg is None:
                 raise McpUnavailable("The MCP hub is not running")
             server.state, server.last_attempt = "connecting", time.monotonic()
-            attempt = _Attempt()
-            self._tg.start_soon(self._session, server, attempt)
+            attempt = Attempt()
+            self._tg.start_soon(session, server, attempt, self._log_dir)
             with anyio.move_on_after(server.config.timeout):
                 await attempt.ready.wait()
             server.last_check = utcnow_iso()
@@ -319,28 +138,16 @@ class McpHub:
                 )
             return server.client
 
-    async def _connect_quietly(self, server: _Server) -> None:
+    async def _connect_quietly(self, server: Server) -> None:
         with contextlib.suppress(McpUnavailable):
             await self._connect(server)
 
-    def _disconnect(self, server: _Server, error: str) -> None:
+    def _disconnect(self, server: Server, error: str) -> None:
         server.error = error
         server.state = "unavailable"
         server.client = None  # no new call may pick up the closing connection
         if server.stop is not None:
             server.stop.set()
-
-    def _tool_info(self, server: _Server, tool: Any) -> ToolInfo:
-        return ToolInfo(
-            tool_id=f"{server.name}-{tool.name}",
-            server=server.name,
-            name=tool.name,
-            display_name=getattr(tool, "title", None) or tool.name,
-            description=tool.description or "",
-            input_schema=dict(tool.input_schema or {"type": "object"}),
-            output_schema=dict(tool.output_schema) if tool.output_schema else None,
-            capabilities=server.capabilities(),
-        )
 
     # -- queries -----------------------------------------------------------------------
 
@@ -362,7 +169,7 @@ class McpHub:
             error=None,
         )
 
-    def _status(self, server: _Server) -> ServerStatus:
+    def _status(self, server: Server) -> ServerStatus:
         return ServerStatus(
             name=server.name,
             display_name=server.config.display_name or server.name,
@@ -404,7 +211,7 @@ class McpHub:
         """Ping every server now (in parallel, each bounded by its timeout)."""
         self.refresh()
 
-        async def ping(server: _Server) -> None:
+        async def ping(server: Server) -> None:
             if not server.config.enabled:
                 return
             began = time.perf_counter()
@@ -413,8 +220,8 @@ class McpHub:
                 with anyio.fail_after(server.config.timeout):
                     # `ping` is gone from the 2026-07-28 protocol: a fresh tool listing is the
                     # liveness check, and keeps the tool list true as a bonus.
-                    tools = await _list_all_tools(client, cache_mode="refresh")
-                server.tools = [self._tool_info(server, t) for t in tools]
+                    tools = await list_all_tools(client, cache_mode="refresh")
+                server.tools = [tool_info(server, t) for t in tools]
                 server.response_time_ms = round((time.perf_counter() - began) * 1000, 1)
                 server.state, server.error = "available", None
             except McpUnavailable:
@@ -527,13 +334,16 @@ class McpHub:
     async def _call(self, tool_id: str, arguments: Mapping[str, Any], timeout: float | None) -> ToolCallResult:
         server_name, tool_name = self.resolve(tool_id)
         if server_name == PLUGIN_SERVER:
-            return await self._call_plugin(tool_id, tool_name, arguments, timeout)
+            spec = self._plugin_tools().get(tool_name)
+            if spec is None:
+                raise NotFound(f"Tool '{tool_id}' not found", details={"tool_id": tool_id})
+            return await call_plugin_tool(spec, tool_id, arguments, timeout)
         server = self._servers[server_name]
         client = await self._connect(server)
         tool = next((t for t in server.tools if t.name == tool_name), None)
         if tool is None:
             raise NotFound(f"Tool '{tool_id}' not found on MCP server '{server_name}'", details={"tool_id": tool_id})
-        self._check_input(tool_id, tool.input_schema, arguments)
+        check_input(tool_id, tool.input_schema, arguments)
         limit = timeout or server.config.timeout
         began = time.perf_counter()
         try:
@@ -553,14 +363,14 @@ class McpHub:
         elapsed = round((time.perf_counter() - began) * 1000, 1)
         content = [c.model_dump(mode="json", exclude_none=True) for c in result.content]
         if result.is_error:
-            message = _text_of(content) or "the tool reported an error"
+            message = text_of(content) or "the tool reported an error"
             raise McpToolFailed(
                 f"Tool '{tool_id}' failed: {message}",
                 details={"tool_id": tool_id, "tool_error": message, "execution_time_ms": elapsed},
             )
         output = result.structured_content
         if output is None:
-            text = _text_of(content)
+            text = text_of(content)
             output = {"text": text} if text else {"content": content}
         elif not isinstance(output, dict):
             output = {"result": output}
@@ -571,50 +381,6 @@ class McpHub:
             content=content,
             execution_time_ms=elapsed,
             cost_usd=server.config.cost_per_call_usd,
-        )
-
-    @staticmethod
-    def _check_input(tool_id: str, schema: Mapping[str, Any], arguments: Mapping[str, Any]) -> None:
-        problems = input_errors(schema, dict(arguments))
-        if problems:
-            summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
-            raise Invalid(f"Invalid input for tool '{tool_id}': {summary}", details={"errors": problems})
-
-    async def _call_plugin(self, tool_id: str, tool_name: str, arguments: Mapping[str, Any], timeout: float | None) -> ToolCallResult:
-        spec = self._plugin_tools().get(tool_name)
-        if spec is None:
-            raise NotFound(f"Tool '{tool_id}' not found", details={"tool_id": tool_id})
-        self._check_input(tool_id, spec.input_schema, arguments)
-        limit = timeout or 30.0
-        began = time.perf_counter()
-        try:
-            with anyio.fail_after(limit):
-                if spec.is_async:
-                    value = await spec.call(arguments)
-                else:
-                    # Sync tools run in a worker thread; a timed-out one is abandoned, not killed.
-                    value = await anyio.to_thread.run_sync(spec.call, arguments, abandon_on_cancel=True)
-        except TimeoutError:
-            raise TimeoutExceeded(
-                f"Tool '{tool_id}' did not finish within {limit:g}s", details={"tool_id": tool_id, "timeout": limit}
-            ) from None
-        except msgspec.ValidationError as exc:
-            raise Invalid(f"Invalid input for tool '{tool_id}': {exc}", details={"tool_id": tool_id}) from exc
-        except Exception as exc:
-            raise McpToolFailed(
-                f"Tool '{tool_id}' failed: {type(exc).__name__}: {exc}",
-                details={"tool_id": tool_id, "tool_error": f"{type(exc).__name__}: {exc}"},
-            ) from exc
-        output = msgspec.to_builtins(value)
-        if not isinstance(output, dict):
-            output = {"result": output}
-        return ToolCallResult(
-            tool_id=tool_id,
-            status="completed",
-            output=output,
-            content=[{"type": "text", "text": msgspec.json.encode(output).decode()}],
-            execution_time_ms=round((time.perf_counter() - began) * 1000, 1),
-            cost_usd=None,
         )
 
 
@@ -630,14 +396,3 @@ def _config_secrets(configs: Any) -> list[str]:
                 # `Authorization: Bearer X` quoted without its scheme is still X.
                 found += [v.split(" ", 1)[1] for v in config.headers.values() if " " in v]
     return found
-
-
-async def _list_all_tools(client: Client, cache_mode: CacheMode = "use") -> list[Any]:
-    tools: list[Any] = []
-    cursor: str | None = None
-    while True:
-        page = await client.list_tools(cursor=cursor, cache_mode=cache_mode)
-        tools.extend(page.tools)
-        cursor = page.next_cursor
-        if not cursor:
-            return tools
