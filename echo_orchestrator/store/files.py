@@ -10,17 +10,15 @@ one lock, so a re-read can never overwrite the index with bytes older than a wri
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import TypeVar
 
 import anyio
 import anyio.to_thread
 import msgspec
-from watchfiles import Change, awatch
 
 from echo_orchestrator.errors import Conflict, NotFound, StorageError
 from echo_orchestrator.models import Agent, McpSettings, Workflow
@@ -28,9 +26,10 @@ from echo_orchestrator.models.versions import canonical_version, next_version, s
 from echo_orchestrator.store import atomic, codec
 from echo_orchestrator.store.base import Page, Problem, StoreCounts, WorkflowQuery, WorkflowSummary
 from echo_orchestrator.store.check import all_problems
+from echo_orchestrator.store.following import FollowedFolder
 from echo_orchestrator.store.index import DefinitionIndex, WorkflowEntry
 from echo_orchestrator.store.layout import Layout
-from echo_orchestrator.store.loader import Loaded, candidate_files, load, relative, signature_of
+from echo_orchestrator.store.loader import Loaded, relative, signature_of
 from echo_orchestrator.store.locks import EntityLocks
 
 log = logging.getLogger(__name__)
@@ -43,16 +42,10 @@ def _copy(entity: E) -> E:
     return msgspec.json.decode(msgspec.json.encode(entity), type=type(entity))
 
 
-class FileDefinitionStore:
+class FileDefinitionStore(FollowedFolder):
     def __init__(self, root: Path, *, debounce_ms: int = 50) -> None:
-        self.layout = Layout(root.resolve())
+        super().__init__(Layout(root.resolve()), debounce_ms=debounce_ms)
         self.locks = EntityLocks(self.layout.runtime / "locks")
-        self._index = DefinitionIndex()
-        self._debounce_ms = debounce_ms
-        self._lock: anyio.Lock | None = None
-        self._stop: anyio.Event | None = None
-        self._following: anyio.Event | None = None
-        self._following_now = False
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -74,122 +67,6 @@ class FileDefinitionStore:
     @property
     def index(self) -> DefinitionIndex:
         return self._index
-
-    async def open(self) -> None:
-        self._lock = anyio.Lock()
-        self._stop = anyio.Event()
-        self._following = anyio.Event()
-
-        def prepare() -> list[Path]:
-            self.layout.ensure()
-            removed: list[Path] = []
-            for folder in self.layout.definition_dirs():
-                removed.extend(atomic.sweep_temp_files(folder))
-            return removed
-
-        for path in await anyio.to_thread.run_sync(prepare):
-            log.warning("removed %s, left by a writer that stopped mid-write", path)
-        # The bulk load creates many acyclic objects; collections triggered meanwhile would
-        # rescan the growing heap over and over (≈60% of the load time at 10,000 files).
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            await self._rescan()
-        finally:
-            if was_enabled:
-                gc.enable()
-
-    async def close(self) -> None:
-        if self._stop is not None:
-            # Set before the caller cancels, or the watcher thread lingers for its timeout.
-            self._stop.set()
-
-    @property
-    def is_following(self) -> bool:
-        return self._following_now
-
-    async def wait_following(self) -> None:
-        """Return once external changes are being followed (tests, benchmarks)."""
-        assert self._following is not None, "open() first"
-        await self._following.wait()
-
-    async def follow_changes(self) -> None:
-        assert self._stop is not None and self._following is not None, "open() first"
-        root = self.layout.root
-        watched_dirs = {*self.layout.definition_dirs(), root / "workflows"}
-
-        def relevant(change: Change, raw: str) -> bool:
-            path = Path(raw)
-            if atomic.is_temp_name(path.name):
-                return False
-            return path.suffix == ".json" or path in watched_dirs
-
-        try:
-            await self._follow(root, watched_dirs, relevant)
-        finally:
-            self._following_now = False
-
-    async def _follow(self, root: Path, watched_dirs: set[Path], relevant: Callable[[Change, str], bool]) -> None:
-        assert self._stop is not None and self._following is not None
-        async for changes in awatch(
-            root,
-            watch_filter=relevant,
-            stop_event=self._stop,
-            debounce=self._debounce_ms,
-            step=10,
-            rust_timeout=250,
-            yield_on_timeout=True,
-            recursive=True,
-            ignore_permission_denied=True,
-        ):
-            if not self._following.is_set():
-                # Catch whatever changed between open() and the watcher's start.
-                await self._rescan()
-                self._following_now = True
-                self._following.set()
-                continue
-            paths = {Path(raw) for _, raw in changes}
-            if paths & watched_dirs:
-                await self._rescan()  # a whole folder appeared or went: compare everything
-            elif paths:
-                await self._reload(paths)
-
-    # -- index feeding -----------------------------------------------------------------
-
-    async def _rescan(self) -> None:
-        assert self._lock is not None
-        async with self._lock:
-            known = dict(self._index.signatures)
-
-            def scan() -> list[Loaded]:
-                present = candidate_files(self.layout)
-                changed = [p for p in present if known.get(p) != signature_of(p)]
-                gone = set(known) - set(present)
-                # Oldest first: of two files claiming one slug, the earlier one keeps it.
-                loaded = sorted((load(self.layout, p) for p in changed), key=lambda item: item.signature or (0, 0, 0))
-                return [Loaded(p, None, self.layout.locate(p)) for p in gone] + loaded
-
-            for loaded in await anyio.to_thread.run_sync(scan):
-                self._apply(loaded)
-
-    async def _reload(self, paths: Iterable[Path]) -> None:
-        assert self._lock is not None
-        candidates = [p for p in paths if self.layout.is_definition_candidate(p) or p == self.layout.mcp_settings]
-        async with self._lock:
-            stale = [p for p in candidates if not self._index.is_current(p, signature_of(p))]
-            if not stale:
-                return
-            for loaded in await anyio.to_thread.run_sync(lambda: [load(self.layout, p) for p in stale]):
-                self._apply(loaded)
-
-    async def _fresh(self, *paths: Path) -> None:
-        """Single-entity reads answer what the disk holds now: one `stat` per file, and a
-        re-read only when another process (a worker, an editor) changed it since the index
-        last looked. Lists and filters are served by the index, which the watcher follows."""
-        signatures = self._index.signatures
-        stale = [p for p in paths if signatures.get(p) != signature_of(p)]
-        if stale:
-            await self._reload(stale)
 
     def _workflow_id_of(self, ref: str) -> str:
         entry = self._index.resolve(ref)
@@ -229,11 +106,6 @@ class FileDefinitionStore:
             async with self.locks.hold(f"slug:{workflow.key}"):
                 await self._rescan()
                 yield
-
-    def _apply(self, loaded: Loaded) -> None:
-        if loaded.problem is not None and self._index.problems.get(loaded.path) != loaded.problem:
-            log.warning("skipping %s", loaded.problem)
-        self._index.apply(loaded)
 
     # -- writing -----------------------------------------------------------------------
 

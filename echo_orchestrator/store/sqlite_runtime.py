@@ -1,6 +1,6 @@
-"""Run history: executions, step and node executions, events and LLM calls, in SQLite.
+"""The runtime store (`store.runtime.RuntimeStore`) in SQLite: the embedded default.
 
-`storage/runtime/runtime.sqlite` (WAL). Each record is stored as its msgspec JSON document
+`storage/runtime/runtime.sqlite` (WAL; schema and migrations in `store.sqlite_schema`). Each record is stored as its msgspec JSON document
 next to the few columns that lists and filters use, so the schema stays small and the
 records keep every field of the models. Events are appended with a per-execution `seq`
 from 1, written before anyone is told about them.
@@ -24,104 +24,11 @@ from echo_orchestrator.lifecycle.executions import ACTIVE
 from echo_orchestrator.models import Event, EventType, Execution, ExecutionStatus, LLMUsage, NodeExecution, StepExecution, utcnow
 from echo_orchestrator.store.checkpoints import RecordsFirstSaver
 from echo_orchestrator.store.runtime import ExecutionStats, OwnedExecution
-
-_BASE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS executions (
-    execution_id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    status TEXT NOT NULL,
-    workflow_id TEXT,
-    workflow_slug TEXT,
-    graph_name TEXT,
-    created_at REAL NOT NULL,
-    completed_at REAL,
-    doc BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS executions_by_slug ON executions (workflow_slug, created_at);
-CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status, created_at);
-CREATE TABLE IF NOT EXISTS step_executions (
-    step_execution_id TEXT PRIMARY KEY,
-    execution_id TEXT NOT NULL,
-    step_number INTEGER NOT NULL,
-    step_name TEXT NOT NULL,
-    status TEXT NOT NULL,
-    workflow_slug TEXT,
-    started_at REAL,
-    duration_seconds REAL,
-    retry_count INTEGER NOT NULL DEFAULT 0,
-    doc BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS steps_by_execution ON step_executions (execution_id, step_number);
-CREATE INDEX IF NOT EXISTS steps_by_slug ON step_executions (workflow_slug, started_at);
-CREATE TABLE IF NOT EXISTS node_executions (
-    node_execution_id TEXT PRIMARY KEY,
-    execution_id TEXT NOT NULL,
-    started_at REAL,
-    doc BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS nodes_by_execution ON node_executions (execution_id, started_at);
-CREATE TABLE IF NOT EXISTS events (
-    execution_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    event_type TEXT NOT NULL,
-    doc BLOB NOT NULL,
-    PRIMARY KEY (execution_id, seq)
-);
-CREATE TABLE IF NOT EXISTS llm_calls (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    execution_id TEXT NOT NULL,
-    step_execution_id TEXT,
-    model TEXT NOT NULL,
-    total_tokens INTEGER NOT NULL,
-    cost_usd REAL,
-    created_at REAL NOT NULL,
-    doc BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS llm_by_execution ON llm_calls (execution_id);
-"""
-
-# Version n of the schema is MIGRATIONS[n - 1] applied in order; `PRAGMA user_version`
-# records the version a database has. Append, never edit: a released step stays as it was.
-MIGRATIONS: tuple[str, ...] = (
-    _BASE_SCHEMA,
-    # 2: who runs an execution (lifecycle.ownership), so another process can tell a live
-    # run from one whose process died.
-    "ALTER TABLE executions ADD COLUMN owner TEXT",
-)
+from echo_orchestrator.store.sqlite_schema import connect, migrate
 
 
 def _ts(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
-
-
-async def connect(path: Path, *, autocommit: bool = False) -> aiosqlite.Connection:
-    """A connection to the runtime database: WAL (readers never block the writer), and a
-    writer that waits up to 30 s for another connection's (short) transaction. With
-    `autocommit` every statement is its own transaction: for the LangGraph checkpointer,
-    which otherwise can leave an implicit transaction (and the write lock) open."""
-    db = await aiosqlite.connect(path, timeout=30, isolation_level=None if autocommit else "DEFERRED")
-    await db.execute("PRAGMA journal_mode=WAL")
-    await db.execute("PRAGMA busy_timeout=30000")
-    return db
-
-
-async def migrate(db: aiosqlite.Connection) -> None:
-    """Bring the database to the newest schema version, one step per transaction."""
-    async with db.execute("PRAGMA user_version") as cursor:
-        row = await cursor.fetchone()
-    version = int(row[0]) if row else 0
-    if version == 0 and await _has_column(db, "executions", "owner"):
-        # Made before versions were recorded, by a release that already had owners.
-        version = 2
-        await db.execute(f"PRAGMA user_version = {version}")
-        await db.commit()
-    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
-        await db.executescript(f"BEGIN; {step}; PRAGMA user_version = {number}; COMMIT;")
-
-
-async def _has_column(db: aiosqlite.Connection, table: str, column: str) -> bool:
-    async with db.execute(f"PRAGMA table_info({table})") as cursor:
-        return any(row[1] == column for row in await cursor.fetchall())
 
 
 class SqliteRuntimeStore:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from echo_orchestrator.models import Execution, utcnow
-from echo_orchestrator.store.sqlite_runtime import _BASE_SCHEMA, MIGRATIONS, SqliteRuntimeStore
+from echo_orchestrator.store.sqlite_runtime import SqliteRuntimeStore
+from echo_orchestrator.store.sqlite_schema import _BASE_SCHEMA, MIGRATIONS
 
 pytestmark = pytest.mark.anyio
 
