@@ -149,7 +149,7 @@ def _executions(args: argparse.Namespace) -> int:
             if not root.is_dir():
                 raise ValueError(f"{root}: no such storage folder")
             return await listing.local_executions(root, status=args.status, workflow=args.workflow, limit=args.limit, offset=args.offset)
-        from echo_orchestrator.console import _raise_for, server_client
+        from echo_orchestrator.run_sources import raise_for, server_client
 
         params = {
             k: v
@@ -158,7 +158,7 @@ def _executions(args: argparse.Namespace) -> int:
         }
         async with server_client(args.server) as client:
             response = await client.get("/executions", params=params)
-            _raise_for(response)
+            raise_for(response)
             body = response.json()
             return list(body.get("executions", [])), int(body.get("total", 0))
 

@@ -14,62 +14,29 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
-from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.types import Command, StreamMode
+from langgraph.types import Command
 
-from echo_orchestrator.engine.context import EngineGraphContext, RunContext, current_context
+from echo_orchestrator.engine.driver import RunDriver, RunInput
 from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.llm.prices import PriceTable
-from echo_orchestrator.engine.llm.usage import UsageRecorder
-from echo_orchestrator.engine.recording import Ending, RunRecorder, record_interrupted
-from echo_orchestrator.engine.runs import INTERNAL_KEYS, LiveRun, PlanFactory, RunPlan
-from echo_orchestrator.engine.step_policy import current_run
-from echo_orchestrator.engine.tools import langchain_tools
-from echo_orchestrator.engine.tracking import TaskTracker
-from echo_orchestrator.errors import Conflict, EchoError, ExecutionCancelled, ExecutionFailed, RateLimited, TimeoutExceeded
+from echo_orchestrator.engine.recording import RunRecorder, record_interrupted
+from echo_orchestrator.engine.runs import LiveRun, PlanFactory, RunPlan
+from echo_orchestrator.errors import Conflict, ExecutionFailed, RateLimited
 from echo_orchestrator.lifecycle import executions as lifecycle
 from echo_orchestrator.logs import EXECUTION_ID
 from echo_orchestrator.mcp import McpHub
-from echo_orchestrator.models import ErrorInfo, Execution, ExecutionConfig, Progress, StepExecution, new_id, utcnow
+from echo_orchestrator.models import Execution, ExecutionConfig, Progress, StepExecution, new_id, utcnow
 from echo_orchestrator.security.callers import Caller
-from echo_orchestrator.security.redaction import scrub
 from echo_orchestrator.store.runtime import RuntimeStore
 
 log = logging.getLogger(__name__)
-
-RunInput = dict[str, Any] | Command[Any] | None
-
-
-@dataclass(slots=True)
-class Outcome:
-    """How a run's graph stopped: the final state, or the error, or a cancel or a pause."""
-
-    state: dict[str, Any]
-    error: ErrorInfo | None = None
-    rejected: ErrorInfo | None = None  # a human said no at a review: the run ends cancelled
-    cancelled: bool = False
-    paused: bool = False
-
-
-class _Hooks:
-    """What a step's retry wrapper tells the running execution (`step_policy.RunHooks`)."""
-
-    def __init__(self, recorder: RunRecorder, live: LiveRun) -> None:
-        self._recorder, self._live = recorder, live
-
-    async def retrying(self, node: str, attempt: int, max_retries: int, error: BaseException, delay: float) -> None:
-        await self._recorder.retrying(self._live, node, attempt, max_retries, error, delay)
-
-    async def attempting(self, node: str, attempt: int) -> None:
-        await self._recorder.attempting(self._live, node)
 
 
 class ExecutionManager:
@@ -91,9 +58,7 @@ class ExecutionManager:
         self.plan_factory = plan_factory
         self.bus = bus
         self.recorder = RunRecorder(runtime, bus)
-        self._models = models
-        self._hub = hub
-        self._prices = prices
+        self._driver = RunDriver(self.recorder, models, hub, prices)
         self._limiter = anyio.CapacityLimiter(max_concurrent)
         self._max_per_caller = max_per_caller
         self._live: dict[str, LiveRun] = {}
@@ -296,7 +261,7 @@ class ExecutionManager:
                 if live.stop_after_step:  # cancelled while waiting for capacity
                     await self.recorder.finish(live, "cancelled", None)
                     return
-                await self._execute(live, first_input)
+                await self._driver.execute(live, first_input, self.checkpointer)
         except Exception:  # a bug of ours must still end the execution, never leave it running
             log.exception("execution %s crashed", execution.execution_id)
             if not lifecycle.is_terminal(execution.status):
@@ -307,128 +272,3 @@ class ExecutionManager:
             if execution.status != "paused":
                 self._live.pop(execution.execution_id, None)
                 self.runtime.forget_sequence(execution.execution_id)
-
-    async def _execute(self, live: LiveRun, first_input: RunInput) -> None:
-        """Get the graph, build the run's config, drive the stream, record the outcome."""
-        resumed_from = None if isinstance(first_input, dict) else "response" if isinstance(first_input, Command) else "checkpoint"
-        await self.recorder.started(live, resumed_from)
-        self._enter_run(live)
-        checkpointer = self.checkpointer if live.execution.config.enable_checkpoints else None
-        live.checkpointed = checkpointer is not None
-        outcome = Outcome(state=dict(live.execution.inputs))
-        with anyio.CancelScope() as scope:
-            live.scope = scope
-            try:
-                graph = self._graph(live, checkpointer)
-                outcome = await self._drive(live, graph, self._run_config(live), first_input)
-            except Exception as exc:
-                outcome.error, outcome.rejected = self._failure(exc, live)
-        live.scope = None
-        outcome.cancelled = scope.cancelled_caught
-        if outcome.error is not None and live.failed_step is not None:
-            failed, error = live.failed_step, outcome.error
-            error.step_number, error.retry_count = failed.step_number, failed.retry_count
-            error.message = f"Step {failed.step_number} ({failed.step_name}) failed: {error.message}"
-        with anyio.CancelScope(shield=True):
-            await self._settle(live, outcome)
-
-    def _enter_run(self, live: LiveRun) -> None:
-        """Context the graph's node tasks inherit: this run's models and tools, its retry hooks."""
-        recorder = self.recorder
-
-        async def on_tool(tool_id: str, phase: str, detail: dict[str, Any]) -> None:
-            await recorder.tool_used(live, tool_id, phase, detail)
-
-        context = EngineGraphContext(self._models, self._call_tool, lambda ids: langchain_tools(self._hub, ids, on_call=on_tool))
-        current_context.set(context)
-        live.policies = live.plan.policies(live.execution.config)
-        current_run.set(_Hooks(recorder, live))
-
-    def _graph(self, live: LiveRun, checkpointer: BaseCheckpointSaver[Any] | None) -> Any:
-        key = (tuple(sorted(live.policies.items())), checkpointer is not None)
-        graph = live.plan.compiled.get(key)
-        if graph is None:
-            context = current_context.get()
-            assert context is not None, "_enter_run first"
-            built = live.plan.build(RunContext(context), live.execution.config)
-            graph = live.plan.compiled[key] = built.compile(checkpointer=checkpointer)
-        return graph
-
-    def _run_config(self, live: LiveRun) -> RunnableConfig:
-        recorder = self.recorder
-
-        async def on_start(provider: str, model: str, prompt_tokens: int, node: str | None) -> None:
-            await recorder.llm_started(live, provider, model, prompt_tokens, node)
-
-        async def on_usage(usage: Any) -> None:
-            await recorder.llm_used(live, usage)
-
-        tracker = TaskTracker(
-            lambda task: recorder.task_started(live, task),
-            lambda task: recorder.task_finished(live, task),
-            lambda node, name, data: recorder.progress(live, node, name, data),
-        )
-        return {
-            "callbacks": [tracker, UsageRecorder(self._prices, on_usage, on_start)],
-            "recursion_limit": 100,
-            "configurable": {"thread_id": live.execution.execution_id},
-        }
-
-    async def _drive(self, live: LiveRun, graph: Any, config: RunnableConfig, first_input: RunInput) -> Outcome:
-        """Run the graph to its end, a pause, or a graceful stop. Steps are recorded by the
-        tracker, inside their tasks; the stream only drives the run. With a checkpointer the
-        final state is read once at the end instead of streamed after each superstep."""
-        outcome = Outcome(state=dict(live.execution.inputs))
-        timeout = live.execution.config.timeout
-        try:
-            with anyio.fail_after(timeout) if timeout else contextlib.nullcontext():
-                # A list (not a tuple): LangGraph then yields (mode, chunk) pairs.
-                modes: list[StreamMode] = ["updates"] if live.checkpointed else ["values"]
-                async for mode, chunk in graph.astream(first_input, config=config, stream_mode=modes):
-                    if mode == "values":
-                        outcome.state = dict(chunk)
-                    if live.stop_after_step and not live.running_steps:
-                        break
-                if live.checkpointed and not live.stop_after_step:
-                    snapshot = await graph.aget_state(config)
-                    outcome.state = dict(snapshot.values)
-                    prompts = [i.value for task in snapshot.tasks for i in task.interrupts]
-                    if prompts:
-                        live.scope = None
-                        with anyio.CancelScope(shield=True):
-                            await self.recorder.pause(live, prompts[0])
-                        outcome.paused = True
-        except TimeoutError:
-            outcome.error = lifecycle.error_info(TimeoutExceeded(f"Execution exceeded its timeout of {timeout:g}s"))
-        return outcome
-
-    @staticmethod
-    def _failure(exc: Exception, live: LiveRun) -> tuple[ErrorInfo | None, ErrorInfo | None]:
-        """(error, rejection) for what the graph raised."""
-        if isinstance(exc, ExecutionCancelled):  # a human said no: the run ends cancelled, with the reason
-            live.cancel_reason = exc.message
-            return None, lifecycle.error_info(exc)
-        if isinstance(exc, EchoError):
-            error = lifecycle.error_info(exc)
-            error.message = scrub(exc.message)
-            return error, None
-        return lifecycle.error_info(ExecutionFailed(scrub(f"{type(exc).__name__}: {exc}"))), None
-
-    async def _settle(self, live: LiveRun, outcome: Outcome) -> None:
-        if outcome.paused:
-            return
-        ending: Ending
-        if outcome.rejected is not None:
-            ending, error = "cancelled", outcome.rejected
-        elif outcome.cancelled or (live.stop_after_step and outcome.error is None):
-            ending, error = "cancelled", None
-        elif outcome.error is not None:
-            ending, error = "failed", outcome.error
-        else:
-            execution = live.execution
-            execution.outputs = {k: v for k, v in outcome.state.items() if k not in execution.inputs and k not in INTERNAL_KEYS}
-            ending, error = "completed", None
-        await self.recorder.finish(live, ending, error)
-
-    async def _call_tool(self, tool_id: str, arguments: Mapping[str, Any]) -> Any:
-        return (await self._hub.call(tool_id, arguments)).output

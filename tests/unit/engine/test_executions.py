@@ -97,7 +97,7 @@ def plan(mgr: ExecutionManager, ag: dict[str, Agent], **fields: Any) -> Any:
         connections=[Connection(from_=a, to=b) for a, b in zip(list(ag), list(ag)[1:], strict=False)],
         **fields,
     )
-    return workflow_plan(wf, ag, EngineGraphContext(mgr._models), mode="test")
+    return workflow_plan(wf, ag, EngineGraphContext(ModelFactory(PROVIDERS.get)), mode="test")
 
 
 async def run(mgr: ExecutionManager, p: Any, config: ExecutionConfig | None = None) -> Execution:
@@ -374,7 +374,7 @@ async def test_strategy_steps_run_tools_graphs_and_agents_by_dependencies(tmp_pa
         ]
     )  # fmt: skip
     wf = Workflow(workflow_id="wf_steps", slug="steps", agents=["writer"], strategy_definition=steps)
-    the_plan = workflow_plan(wf, ag, EngineGraphContext(mgr._models), graphs=lambda name: asis)
+    the_plan = workflow_plan(wf, ag, EngineGraphContext(ModelFactory(PROVIDERS.get)), graphs=lambda name: asis)
     async with hub.running(), mgr.running():
         started = await mgr.start(the_plan, {"expr": "40 + 2", "topic": "a launch"})
         done = await mgr.wait(started.execution_id)

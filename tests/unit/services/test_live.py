@@ -76,7 +76,7 @@ def chain(service: ExecutionService, n: int, **fields: Any) -> Any:
         connections=[Connection(from_=a, to=b) for a, b in itertools.pairwise(ids)],
         **fields,
     )
-    return workflow_plan(wf, agents, EngineGraphContext(service.engine._models))
+    return workflow_plan(wf, agents, EngineGraphContext(ModelFactory({"echo": echo}.get)))
 
 
 async def test_a_stalled_client_is_dropped_and_slows_nothing(api: tuple[ExecutionService, EventFeed]) -> None:
