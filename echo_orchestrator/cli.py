@@ -294,7 +294,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="echo-orchestrator", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_service_commands(commands)
+    _add_run_commands(commands)
+    _add_listing_commands(commands)
+    return parser
 
+
+Commands = Any  # argparse's private _SubParsersAction
+
+
+def _add_service_commands(commands: Commands) -> None:
     serve = commands.add_parser("serve", help="start the HTTP API (uvicorn)")
     serve.add_argument("--host", help="bind address (env ECHO_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (env ECHO_PORT, default 8000)")
@@ -328,6 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--plugins-dir", type=Path, help="drop-in plugins folder for --deep (env ECHO_PLUGINS_DIR)")
     validate.set_defaults(handler=_validate)
 
+
+def _add_run_commands(commands: Commands) -> None:
     run = commands.add_parser(
         "run",
         help="run a workflow (or graph:<name>) and show its progress; exit 0 completed, 1 failed, 3 cancelled, 4 paused",
@@ -349,13 +360,20 @@ def build_parser() -> argparse.ArgumentParser:
     _client_options(follow)
     follow.set_defaults(handler=_follow)
 
+
+def _add_listing_commands(commands: Commands) -> None:
+    from typing import get_args
+
+    from echo_orchestrator.lifecycle.workflows import CATALOGUE_STATUSES
+    from echo_orchestrator.models.execution import ExecutionStatus
+
     workflows = commands.add_parser("workflows", help="list the workflows of a storage folder, with the catalogue's filters")
     workflows.add_argument("--storage", type=Path, help="storage folder (env ECHO_STORAGE_DIR, default ./storage)")
     workflows.add_argument("--server", metavar="URL", help=argparse.SUPPRESS)
     workflows.add_argument("--category")
     workflows.add_argument("--tags", help="comma-separated; every one must be present")
     workflows.add_argument("--search", help="in slug, name and description")
-    workflows.add_argument("--status", choices=["active", "archived", "draft", "validated", "testing", "final"])
+    workflows.add_argument("--status", choices=CATALOGUE_STATUSES)
     workflows.add_argument("--include-archived", action="store_true")
     workflows.add_argument("--limit", type=int, default=50)
     workflows.add_argument("--offset", type=int, default=0)
@@ -365,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     executions = commands.add_parser("executions", help="list executions (local runtime database, or a server), newest first")
     executions.add_argument("--storage", type=Path, help="storage folder (env ECHO_STORAGE_DIR, default ./storage)")
     executions.add_argument("--server", metavar="URL", help="list a server's executions (host:port or URL; ECHO_API_KEY)")
-    executions.add_argument("--status", choices=["initializing", "running", "completed", "failed", "cancelled", "paused"])
+    executions.add_argument("--status", choices=get_args(ExecutionStatus))
     executions.add_argument("--workflow", help="a workflow slug")
     executions.add_argument("--limit", type=int, default=50)
     executions.add_argument("--offset", type=int, default=0)
@@ -379,7 +397,6 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.add_argument("--plugins-dir", type=Path, help="drop-in plugins folder (env ECHO_PLUGINS_DIR, default ./plugins)")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
     plugins.set_defaults(handler=_plugins)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -91,17 +91,8 @@ def register_secrets(settings: Settings) -> None:
             SECRETS.set_path(str(configured.resolve()), configured.as_posix())
 
 
-@asynccontextmanager
-async def open_services(settings: Settings) -> AsyncIterator[Services]:
-    register_secrets(settings)
-    store: DefinitionStore = FileDefinitionStore(settings.storage_dir)
-    await store.open()
-    registry, models = build_registry(settings)
-    await registry.reload()
-    # The index is a large, long-lived heap (≈100 objects per workflow). Moving it out of
-    # the collector's generations stops every full collection from rescanning it, which
-    # otherwise adds pauses of hundreds of ms with 10,000 workflows.
-    gc.freeze()
+def build_hub(store: DefinitionStore, registry: PluginRegistry) -> McpHub:
+    """The tool hub: MCP servers from the store's settings and from plugins, plugin tools."""
 
     def plugin_tools() -> Mapping[str, ToolSpec]:
         return {name: r.obj for name, r in registry.snapshot.tools.items()}
@@ -109,18 +100,20 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     def plugin_servers() -> Mapping[str, McpServerConfig]:
         return {name: r.obj for name, r in registry.snapshot.mcp_servers.items()}
 
-    hub = McpHub(
+    return McpHub(
         store.current_mcp_settings,
         plugin_tools,
         plugin_servers,
         log_dir=store.runtime_dir / "mcp",
         settings_file=store.mcp_settings_location,
     )
+
+
+async def _assemble(
+    settings: Settings, store: DefinitionStore, registry: PluginRegistry, models: ModelFactory, runtime: RuntimeStore
+) -> Services:
+    hub = build_hub(store, registry)
     prices = PriceTable.from_file(settings.prices_file)
-    agent_service = AgentService(store, models, hub)
-    graphs = GraphCatalog(registry, store, EngineGraphContext(models))
-    runtime = sqlite_runtime_store(store.runtime_dir / "runtime.sqlite")
-    await runtime.open()
     checkpointer = await runtime.checkpointer()  # same database, same connection, one lock
     bus = EventBus(buffer=settings.stream_buffer)
     engine = ExecutionManager(
@@ -134,7 +127,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         checkpointer=checkpointer,
     )
     executions = ExecutionService(store, registry, models, engine)
-    services = Services(
+    engine.plan_factory = executions.plan_for
+    agents = AgentService(store, models, hub)
+    graphs = GraphCatalog(registry, store, EngineGraphContext(models))
+    return Services(
         settings=settings,
         store=store,
         registry=registry,
@@ -142,8 +138,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         prices=prices,
         hub=hub,
         graphs=graphs,
-        agents=agent_service,
-        workflows=WorkflowService(store, agent_service, models, hub, registry, executions, graphs),
+        agents=agents,
+        workflows=WorkflowService(store, agents, models, hub, registry, executions, graphs),
         runtime=runtime,
         engine=engine,
         executions=executions,
@@ -153,7 +149,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         resources=ResourceMonitor(settings.storage_dir),
         started_at=time.monotonic(),
     )
-    engine.plan_factory = executions.plan_for
+
+
+def _log_loaded(store: DefinitionStore, registry: PluginRegistry) -> None:
     counts, snapshot = store.counts(), registry.snapshot
     log.info(
         "storage %s: %d agents, %d workflows, %d problem file(s); plugins: %d graphs, %d tools, %d providers, %d problem(s)",
@@ -166,8 +164,25 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         len(snapshot.providers),
         len(snapshot.problems),
     )
+
+
+@asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    register_secrets(settings)
+    store: DefinitionStore = FileDefinitionStore(settings.storage_dir)
+    await store.open()
+    registry, models = build_registry(settings)
+    await registry.reload()
+    # The index is a large, long-lived heap (≈100 objects per workflow). Moving it out of
+    # the collector's generations stops every full collection from rescanning it, which
+    # otherwise adds pauses of hundreds of ms with 10,000 workflows.
+    gc.freeze()
+    runtime = sqlite_runtime_store(store.runtime_dir / "runtime.sqlite")
+    await runtime.open()
     try:
-        async with hub.running(), engine.running(), anyio.create_task_group() as tg:
+        services = await _assemble(settings, store, registry, models, runtime)
+        _log_loaded(store, registry)
+        async with services.hub.running(), services.engine.running(), anyio.create_task_group() as tg:
             if settings.watch:
                 tg.start_soon(_never_fatal, "storage watcher", store.follow_changes)
             if settings.watch_plugins:

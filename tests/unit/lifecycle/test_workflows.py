@@ -1,0 +1,38 @@
+"""The workflow lifecycle: which copy runs, what a catalogue shows, what may be saved."""
+
+from __future__ import annotations
+
+import pytest
+
+from echo_orchestrator.errors import BadRequest
+from echo_orchestrator.lifecycle import workflows as lifecycle
+from tests.factories import workflow
+
+
+def test_the_highest_final_runs_else_the_temp_copy_never_the_draft() -> None:
+    finals = {v: workflow("wf_1", status="final", version=v) for v in ("1.9", "1.10", "1.2")}
+    temp = workflow("wf_1", status="testing")
+    assert lifecycle.runnable(finals, temp) is finals["1.10"]
+    assert lifecycle.runnable({}, temp) is temp
+    assert lifecycle.runnable({}, None) is None
+
+
+def test_catalogue_status() -> None:
+    draft, temp = workflow("wf_1", status="validated"), workflow("wf_1", status="testing")
+    assert lifecycle.catalogue_status(draft, None, runs=False) == "validated"
+    assert lifecycle.catalogue_status(draft, temp, runs=True) == "active"
+    assert lifecycle.catalogue_status(workflow("wf_1", status="archived"), temp, runs=True) == "archived"
+
+
+def test_only_a_validated_copy_is_saved_and_each_stage_marks_its_copy() -> None:
+    with pytest.raises(BadRequest, match="validated before saving as temp"):
+        lifecycle.require_validated(workflow("wf_1", status="draft"), "temp")
+    validated = lifecycle.validated(workflow("wf_1"))
+    lifecycle.require_validated(validated, "final")
+    assert validated.status == "validated" and "validated_at" in validated.metadata
+    temp = lifecycle.as_temp(validated)
+    assert (temp.status, temp.metadata["is_temp"]) == ("testing", True) and lifecycle.mode_of(temp) == "test"
+    final = lifecycle.as_final(temp, "2.0")
+    assert (final.status, final.version, final.metadata["immutable"]) == ("final", "2.0", True)
+    assert "is_temp" not in final.metadata and lifecycle.mode_of(final) == "final"
+    assert validated.status == "validated" and temp.status == "testing"  # copies, not changed in place
