@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from echo_orchestrator.services.agents import AgentService
 from echo_orchestrator.services.checkpoints import CheckpointService
 from echo_orchestrator.services.executions import ExecutionService
 from echo_orchestrator.services.graphs import GraphCatalog
+from echo_orchestrator.services.health import HealthService
 from echo_orchestrator.services.workflows import WorkflowService
 from echo_orchestrator.settings import Settings
 from echo_orchestrator.store import DefinitionStore, FileDefinitionStore
@@ -57,12 +57,7 @@ class Services:
     checkpoints: CheckpointService
     events: EventBus
     feed: EventFeed
-    resources: ResourceMonitor
-    started_at: float
-
-    @property
-    def uptime_seconds(self) -> float:
-        return time.monotonic() - self.started_at
+    health: HealthService
 
 
 async def _never_fatal(what: str, run: Callable[[], Awaitable[None]]) -> None:
@@ -146,8 +141,16 @@ async def _assemble(
         checkpoints=CheckpointService(runtime, checkpointer),
         events=bus,
         feed=EventFeed(runtime, bus),
-        resources=ResourceMonitor(settings.storage_dir),
-        started_at=time.monotonic(),
+        health=HealthService(
+            store,
+            registry,
+            hub,
+            executions,
+            bus,
+            ResourceMonitor(settings.storage_dir),
+            storage_dir=settings.storage_dir,
+            plugins_dir=settings.plugins_dir,
+        ),
     )
 
 

@@ -1,0 +1,148 @@
+"""What the service reports about itself: storage, plugins, MCP servers, the engine, live
+followers and resources (ouroboros document, Health & Service Endpoints)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TypeVar
+
+import msgspec
+
+from echo_orchestrator import __version__
+from echo_orchestrator.engine.events import EventBus
+from echo_orchestrator.mcp import McpHub
+from echo_orchestrator.models import utcnow_iso
+from echo_orchestrator.registry import PluginProblem, PluginRegistry
+from echo_orchestrator.security.redaction import SECRETS
+from echo_orchestrator.services.executions import ExecutionService
+from echo_orchestrator.store import DefinitionStore, Problem, StoreCounts
+from echo_orchestrator.store.runtime import ExecutionStats
+from echo_orchestrator.system import ResourceMonitor, ResourceUsage
+
+T = TypeVar("T")
+
+
+class StorageHealth(msgspec.Struct, kw_only=True):
+    status: str  # "ok" | "degraded" | "unwritable"
+    root: str
+    writable: bool
+    following_changes: bool
+    counts: StoreCounts
+    problems: list[Problem]
+
+
+class PluginHealth(msgspec.Struct, kw_only=True):
+    status: str  # "ok" | "degraded"
+    plugins_dir: str | None
+    following_changes: bool
+    graphs: list[str]
+    tools: list[str]
+    llm_providers: list[str]
+    mcp_servers: list[str]
+    problems: list[PluginProblem]
+
+
+class McpHealth(msgspec.Struct, kw_only=True):
+    servers: int
+    available: int
+    unavailable: list[str]
+
+
+class ServiceHealth(msgspec.Struct, kw_only=True):
+    status: str  # "healthy" | "degraded"
+    version: str
+    storage: StorageHealth
+    plugins: PluginHealth
+    mcp: McpHealth
+    services: dict[str, str]
+    uptime: float
+    timestamp: str
+
+
+class LiveCounts(msgspec.Struct, kw_only=True):
+    subscriptions: int  # live followers of executions (WebSocket, Socket.IO, SSE), one per joined execution
+    dropped: int  # followers dropped for being too slow since start-up
+
+
+def _scrubbed(problem: T) -> T:
+    """A problem as callers see it: error texts quote files and values, so paths are shown
+    as configured and secrets masked."""
+    return msgspec.convert(SECRETS.scrub_data(msgspec.to_builtins(problem)), type(problem))
+
+
+class HealthService:
+    def __init__(
+        self,
+        store: DefinitionStore,
+        registry: PluginRegistry,
+        hub: McpHub,
+        executions: ExecutionService,
+        bus: EventBus,
+        resources: ResourceMonitor,
+        *,
+        storage_dir: Path,
+        plugins_dir: Path | None,
+    ) -> None:
+        self._store, self._registry, self._hub = store, registry, hub
+        self._executions, self._bus, self._resources = executions, bus, resources
+        # The configured folders, as the operator gave them (never the resolved server path).
+        self._storage_dir, self._plugins_dir = storage_dir, plugins_dir
+        self.started_at = time.monotonic()
+
+    @property
+    def uptime_seconds(self) -> float:
+        return round(time.monotonic() - self.started_at, 3)
+
+    def readiness(self) -> dict[str, bool]:
+        return {"started": True, "storage_writable": self._store.writable(), "engine_running": self._executions.engine_running}
+
+    async def report(self) -> ServiceHealth:
+        store, snapshot = self._store, self._registry.snapshot
+        problems, writable = store.problems(), store.writable()
+        storage_status = "unwritable" if not writable else "degraded" if problems else "ok"
+        servers = await self._hub.servers()
+        return ServiceHealth(
+            status="healthy" if storage_status == "ok" and not snapshot.problems else "degraded",
+            version=__version__,
+            storage=StorageHealth(
+                status=storage_status,
+                root=self._storage_dir.as_posix(),
+                writable=writable,
+                following_changes=store.is_following,
+                counts=store.counts(),
+                problems=[_scrubbed(p) for p in problems],
+            ),
+            plugins=PluginHealth(
+                status="degraded" if snapshot.problems else "ok",
+                plugins_dir=None if self._plugins_dir is None else self._plugins_dir.as_posix(),
+                following_changes=self._registry.following,
+                graphs=sorted(snapshot.graphs),
+                tools=sorted(snapshot.tools),
+                llm_providers=sorted(snapshot.providers),
+                mcp_servers=sorted(snapshot.mcp_servers),
+                problems=[_scrubbed(p) for p in snapshot.problems],
+            ),
+            mcp=McpHealth(
+                servers=len(servers),
+                available=sum(1 for s in servers if s.status == "available"),
+                unavailable=[s.name for s in servers if s.enabled and s.status != "available"],
+            ),
+            services={
+                "definition_store": "running",
+                "storage_watcher": "running" if store.is_following else "off",
+                "plugin_watcher": "running" if self._registry.following else "off",
+                "mcp_hub": "running",
+            },
+            uptime=self.uptime_seconds,
+            timestamp=utcnow_iso(),
+        )
+
+    async def execution_stats(self) -> ExecutionStats:
+        return await self._executions.stats()
+
+    def live(self) -> LiveCounts:
+        return LiveCounts(subscriptions=self._bus.subscribers_total(), dropped=self._bus.dropped)
+
+    def resources(self) -> ResourceUsage:
+        return self._resources.sample()
