@@ -113,17 +113,6 @@ def _storage_root(args: argparse.Namespace) -> Path:
 def _workflows(args: argparse.Namespace) -> int:
     from echo_orchestrator import listing
 
-    if args.server is not None:
-        print(
-            "echo-orchestrator workflows: --server needs the server's catalogue (GET /workflows), "
-            "which this version does not serve yet; list a server's storage folder with --storage",
-            file=sys.stderr,
-        )
-        return 2
-    root = _storage_root(args)
-    if not root.is_dir():
-        print(f"echo-orchestrator workflows: {root}: no such storage folder", file=sys.stderr)
-        return 2
     query = WorkflowQuery(
         category=args.category,
         tags=[t for t in (args.tags or "").split(",") if t],
@@ -133,14 +122,48 @@ def _workflows(args: argparse.Namespace) -> int:
         limit=args.limit,
         offset=args.offset,
     )
-    rows, total = listing.local_workflows(root, query)
-    listing.show(rows, total, listing.WORKFLOW_COLUMNS, as_json=args.json, what="workflows")
+
+    async def fetch() -> tuple[list[dict[str, Any]], int]:
+        if args.server is None:
+            root = _storage_root(args)
+            if not root.is_dir():
+                raise ValueError(f"{root}: no such storage folder")
+            return listing.local_workflows(root, query)
+        import msgspec
+
+        params = {**msgspec.structs.asdict(query), "tags": ",".join(query.tags) or None}
+        return await _remote_page(args.server, "/workflows", params, "workflows")
+
+    return _list("workflows", args, fetch, listing.WORKFLOW_COLUMNS)
+
+
+async def _remote_page(server: str, path: str, params: dict[str, Any], what: str) -> tuple[list[dict[str, Any]], int]:
+    """One page of a server's list route, as `--server` asks for it (ECHO_API_KEY authenticates)."""
+    from echo_orchestrator.run_sources import raise_for, server_client
+
+    async with server_client(server) as client:
+        response = await client.get(path, params={k: v for k, v in params.items() if v is not None and v is not False})
+        raise_for(response)
+        body = response.json()
+        return list(body.get(what, [])), int(body.get("total", 0))
+
+
+def _list(
+    what: str, args: argparse.Namespace, fetch: Callable[[], Awaitable[tuple[list[dict[str, Any]], int]]], columns: Sequence[str]
+) -> int:
+    import anyio
+
+    from echo_orchestrator import listing
+
+    try:
+        rows, total = anyio.run(fetch)
+    except BaseException as exc:
+        return _report(what, args, _innermost(exc), debug=args.debug)
+    listing.show(rows, total, columns, as_json=args.json, what=what)
     return 0
 
 
 def _executions(args: argparse.Namespace) -> int:
-    import anyio
-
     from echo_orchestrator import listing
 
     async def fetch() -> tuple[list[dict[str, Any]], int]:
@@ -149,25 +172,10 @@ def _executions(args: argparse.Namespace) -> int:
             if not root.is_dir():
                 raise ValueError(f"{root}: no such storage folder")
             return await listing.local_executions(root, status=args.status, workflow=args.workflow, limit=args.limit, offset=args.offset)
-        from echo_orchestrator.run_sources import raise_for, server_client
+        params = {"status": args.status, "workflow_slug": args.workflow, "limit": args.limit, "offset": args.offset}
+        return await _remote_page(args.server, "/executions", params, "executions")
 
-        params = {
-            k: v
-            for k, v in {"status": args.status, "workflow_slug": args.workflow, "limit": args.limit, "offset": args.offset}.items()
-            if v is not None
-        }
-        async with server_client(args.server) as client:
-            response = await client.get("/executions", params=params)
-            raise_for(response)
-            body = response.json()
-            return list(body.get("executions", [])), int(body.get("total", 0))
-
-    try:
-        rows, total = anyio.run(fetch)
-    except BaseException as exc:
-        return _report("executions", args, _innermost(exc), debug=args.debug)
-    listing.show(rows, total, listing.EXECUTION_COLUMNS, as_json=args.json, what="executions")
-    return 0
+    return _list("executions", args, fetch, listing.EXECUTION_COLUMNS)
 
 
 def _plugins(args: argparse.Namespace) -> int:
@@ -369,7 +377,7 @@ def _add_listing_commands(commands: Commands) -> None:
 
     workflows = commands.add_parser("workflows", help="list the workflows of a storage folder, with the catalogue's filters")
     workflows.add_argument("--storage", type=Path, help="storage folder (env ECHO_STORAGE_DIR, default ./storage)")
-    workflows.add_argument("--server", metavar="URL", help=argparse.SUPPRESS)
+    workflows.add_argument("--server", metavar="URL", help="list a server's catalogue (host:port or URL; ECHO_API_KEY)")
     workflows.add_argument("--category")
     workflows.add_argument("--tags", help="comma-separated; every one must be present")
     workflows.add_argument("--search", help="in slug, name and description")
@@ -378,6 +386,7 @@ def _add_listing_commands(commands: Commands) -> None:
     workflows.add_argument("--limit", type=int, default=50)
     workflows.add_argument("--offset", type=int, default=0)
     workflows.add_argument("--json", action="store_true", help="machine-readable output")
+    workflows.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     workflows.set_defaults(handler=_workflows)
 
     executions = commands.add_parser("executions", help="list executions (local runtime database, or a server), newest first")

@@ -27,6 +27,8 @@ from echo_orchestrator.registry.spec import ToolSpec
 from echo_orchestrator.security.egress import EgressPolicy
 from echo_orchestrator.security.redaction import SECRETS, environment_secrets
 from echo_orchestrator.services.agents import AgentService
+from echo_orchestrator.services.analytics import AnalyticsService
+from echo_orchestrator.services.catalogue import CatalogueService
 from echo_orchestrator.services.checkpoints import CheckpointService
 from echo_orchestrator.services.executions import ExecutionService
 from echo_orchestrator.services.graphs import GraphCatalog
@@ -58,6 +60,8 @@ class Services:
     events: EventBus
     feed: EventFeed
     health: HealthService
+    catalogue: CatalogueService
+    analytics: AnalyticsService
 
 
 async def _never_fatal(what: str, run: Callable[[], Awaitable[None]]) -> None:
@@ -125,6 +129,7 @@ async def _assemble(
     engine.plan_factory = executions.plan_for
     agents = AgentService(store, models, hub)
     graphs = GraphCatalog(registry, store, EngineGraphContext(models))
+    workflows = WorkflowService(store, agents, models, hub, registry, executions, graphs)
     return Services(
         settings=settings,
         store=store,
@@ -134,7 +139,7 @@ async def _assemble(
         hub=hub,
         graphs=graphs,
         agents=agents,
-        workflows=WorkflowService(store, agents, models, hub, registry, executions, graphs),
+        workflows=workflows,
         runtime=runtime,
         engine=engine,
         executions=executions,
@@ -151,6 +156,8 @@ async def _assemble(
             storage_dir=settings.storage_dir,
             plugins_dir=settings.plugins_dir,
         ),
+        catalogue=CatalogueService(store, runtime, workflows),
+        analytics=AnalyticsService(store, runtime),
     )
 
 

@@ -14,6 +14,7 @@ from litestar.di import Provide
 from litestar.types import Scope
 
 from echo_orchestrator.api.controllers.agents import AgentController
+from echo_orchestrator.api.controllers.catalogue import CatalogueController
 from echo_orchestrator.api.controllers.executions import ExecutionController
 from echo_orchestrator.api.controllers.graphs import GraphController
 from echo_orchestrator.api.controllers.mcp import McpController
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             McpController,
             AgentController,
             WorkflowLifecycleController,
+            CatalogueController,
             ExecutionController,
             StepController,
             StreamController,

@@ -17,9 +17,13 @@ RunsAs = Literal["graph", "steps", "agents", "empty"]
 
 def uses_steps(workflow: Workflow) -> bool:
     """Whether the workflow runs its strategy steps (some step is a tool or graph step, or
-    steps state dependencies) rather than its agents' connections."""
+    steps state dependencies) rather than its agents' connections. Steps that name nothing
+    to run (no agent, tool or graph) only describe the strategy, as a catalogue workflow's
+    steps over its plugin graph do: the workflow runs its graph or its agents."""
     steps = workflow.strategy_definition.steps
-    return bool(steps) and any(s.tool_id or s.graph_name or s.dependencies for s in steps)
+    if not any(s.agent_id or s.tool_id or s.graph_name for s in steps):
+        return False
+    return any(s.tool_id or s.graph_name or s.dependencies for s in steps)
 
 
 def runs_as(workflow: Workflow) -> RunsAs:

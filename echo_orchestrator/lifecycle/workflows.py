@@ -16,7 +16,7 @@ from typing import Final, Literal
 
 import msgspec
 
-from echo_orchestrator.errors import BadRequest
+from echo_orchestrator.errors import BadRequest, Conflict
 from echo_orchestrator.models import Workflow, utcnow_iso
 from echo_orchestrator.models.versions import version_key
 
@@ -74,3 +74,29 @@ def as_final(workflow: Workflow, version: str) -> Workflow:
     copy.metadata = {**workflow.metadata, "immutable": True, "finalized_at": utcnow_iso()}
     copy.metadata.pop("is_temp", None)
     return copy
+
+
+ARCHIVED_FROM = "status_before_archive"
+
+
+def archived(workflow: Workflow, *, had_draft: bool) -> Workflow:
+    """The draft that marks a workflow archived: its draft (or, when it had none, a copy of
+    what ran), remembering what to restore."""
+    copy = msgspec.structs.replace(workflow, status="archived")
+    copy.metadata = {**workflow.metadata, "archived_at": utcnow_iso(), ARCHIVED_FROM: workflow.status if had_draft else None}
+    return copy
+
+
+def unarchived(draft: Workflow) -> Workflow | None:
+    """The draft as it was before archiving, or None when there was none (delete it)."""
+    before = draft.metadata.get(ARCHIVED_FROM)
+    if before is None:
+        return None
+    copy = msgspec.structs.replace(draft, status=before)
+    copy.metadata = {k: v for k, v in draft.metadata.items() if k not in (ARCHIVED_FROM, "archived_at")}
+    return copy
+
+
+def require_not_archived(status: str, ref: str) -> None:
+    if status == "archived":
+        raise Conflict(f"Workflow '{ref}' is archived: unarchive it to run it", details={"workflow": ref, "status": status})

@@ -126,6 +126,7 @@ class ExecutionService:
         caller: Caller | None = None,
     ) -> Execution:
         """Run what a workflow runs by id or slug: its highest final version, else its temp copy."""
+        workflow_lifecycle.require_not_archived((await self._store.get_summary(ref)).status, ref)
         workflow = await self._store.get_runnable(ref)
         return await self.start_definition(workflow, inputs, config=config, metadata=metadata, caller=caller)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import msgspec
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -24,6 +24,64 @@ class ExecutionStats(msgspec.Struct, kw_only=True):
     completed_today: int
     failed_today: int
     avg_duration_seconds: float | None
+
+
+class WorkflowRunStats(msgspec.Struct, kw_only=True):
+    """A workflow's runs: how many, how the ended ones ended, how long the successful ones took."""
+
+    total: int = 0
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    avg_duration_seconds: float | None = None
+    median_duration_seconds: float | None = None
+    p95_duration_seconds: float | None = None
+    total_tokens: int = 0
+    total_cost_usd: float = 0.0
+
+    @property
+    def ended(self) -> int:
+        return self.completed + self.failed + self.cancelled
+
+    @property
+    def success_rate(self) -> float | None:
+        return round(self.completed / self.ended, 4) if self.ended else None
+
+
+class StepRunStats(msgspec.Struct, kw_only=True):
+    step_number: int
+    step_name: str
+    runs: int
+    avg_duration: float | None
+    p95_duration: float | None
+    failure_rate: float
+    retry_count_avg: float
+
+
+class ModelUsage(msgspec.Struct, kw_only=True):
+    provider: str
+    model: str
+    calls: int
+    tokens: int
+    cost_usd: float
+
+
+class TimelineBucket(msgspec.Struct, kw_only=True):
+    bucket: str  # as `bucket_key` formats it for the granularity
+    executions: int
+    successes: int
+    failures: int
+    avg_duration: float | None
+
+
+class WorkflowAnalytics(msgspec.Struct, kw_only=True):
+    summary: WorkflowRunStats
+    steps: list[StepRunStats]
+    models: list[ModelUsage]
+    timeline: list[TimelineBucket]
+
+
+Granularity = Literal["hour", "day", "week", "month"]
 
 
 class OwnedExecution(msgspec.Struct, kw_only=True):
@@ -67,6 +125,16 @@ class RuntimeStore(Protocol):
     async def executions_in(self, statuses: Sequence[ExecutionStatus], only: Sequence[str] | None = None) -> list[OwnedExecution]: ...
 
     async def stats(self) -> ExecutionStats: ...
+
+    async def workflow_stats(self, slugs: Sequence[str] | None = None) -> dict[str, WorkflowRunStats]:
+        """Per workflow slug (all of them, or these): how many runs, how the ended ones ended,
+        the mean duration of its completed runs."""
+        ...
+
+    async def workflow_analytics(self, slug: str, *, start: float, end: float, granularity: Granularity) -> WorkflowAnalytics:
+        """One workflow's runs created in [start, end): summary with median and p95, per-step
+        figures, usage by model, and the runs per time bucket (only buckets that have runs)."""
+        ...
 
     async def step_metrics(
         self, *, workflow_slug: str | None = None, start: float | None = None, end: float | None = None, slow: int = 5

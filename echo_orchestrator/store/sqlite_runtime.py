@@ -22,9 +22,16 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from echo_orchestrator.errors import NotFound
 from echo_orchestrator.lifecycle.executions import ACTIVE
 from echo_orchestrator.models import Event, EventType, Execution, ExecutionStatus, LLMUsage, NodeExecution, StepExecution, utcnow
+from echo_orchestrator.store import sqlite_analytics
 from echo_orchestrator.store.checkpoints import RecordsFirstSaver
-from echo_orchestrator.store.runtime import ExecutionStats, OwnedExecution
+from echo_orchestrator.store.runtime import ExecutionStats, Granularity, OwnedExecution, WorkflowAnalytics, WorkflowRunStats
 from echo_orchestrator.store.sqlite_schema import connect, migrate
+
+
+def _duration(execution: Execution) -> float | None:
+    if execution.started_at is None or execution.completed_at is None:
+        return None
+    return (execution.completed_at - execution.started_at).total_seconds()
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -110,9 +117,11 @@ class SqliteRuntimeStore:
 
     async def save_execution(self, execution: Execution) -> None:
         self._write(
-            "INSERT INTO executions (execution_id, kind, status, workflow_id, workflow_slug, graph_name, created_at, completed_at, doc, owner)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (execution_id) DO UPDATE SET"
-            " status = excluded.status, completed_at = excluded.completed_at, doc = excluded.doc, owner = excluded.owner",
+            "INSERT INTO executions (execution_id, kind, status, workflow_id, workflow_slug, graph_name, created_at, completed_at,"
+            " doc, owner, started_at, duration_seconds, total_tokens, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (execution_id) DO UPDATE SET status = excluded.status, completed_at = excluded.completed_at,"
+            " doc = excluded.doc, owner = excluded.owner, started_at = excluded.started_at,"
+            " duration_seconds = excluded.duration_seconds, total_tokens = excluded.total_tokens, cost_usd = excluded.cost_usd",
             (
                 execution.execution_id,
                 execution.kind,
@@ -124,6 +133,10 @@ class SqliteRuntimeStore:
                 _ts(execution.completed_at),
                 msgspec.json.encode(execution),
                 self.owner,
+                _ts(execution.started_at),
+                _duration(execution),
+                execution.total_tokens,
+                execution.cost_usd,
             ),
             key=execution.execution_id,
         )
@@ -169,6 +182,12 @@ class SqliteRuntimeStore:
             failed_today=int(failed or 0),
             avg_duration_seconds=None if avg is None else round(float(avg), 3),
         )
+
+    async def workflow_stats(self, slugs: Sequence[str] | None = None) -> dict[str, WorkflowRunStats]:
+        return await sqlite_analytics.workflow_stats(self._rows, slugs)
+
+    async def workflow_analytics(self, slug: str, *, start: float, end: float, granularity: Granularity) -> WorkflowAnalytics:
+        return await sqlite_analytics.workflow_analytics(self._rows, slug, start, end, granularity)
 
     async def step_metrics(
         self, *, workflow_slug: str | None = None, start: float | None = None, end: float | None = None, slow: int = 5

@@ -72,6 +72,22 @@ MIGRATIONS: tuple[str, ...] = (
     # 2: who runs an execution (lifecycle.ownership), so another process can tell a live
     # run from one whose process died.
     "ALTER TABLE executions ADD COLUMN owner TEXT",
+    # 3: what analytics aggregate, as columns (start, duration, tokens, cost), filled in for
+    # the executions recorded before.
+    """
+    ALTER TABLE executions ADD COLUMN started_at REAL;
+    ALTER TABLE executions ADD COLUMN duration_seconds REAL;
+    ALTER TABLE executions ADD COLUMN total_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE executions ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0;
+    UPDATE executions SET
+        started_at = (julianday(json_extract(CAST(doc AS TEXT), '$.started_at')) - 2440587.5) * 86400.0,
+        total_tokens = COALESCE(json_extract(CAST(doc AS TEXT), '$.total_tokens'), 0),
+        cost_usd = COALESCE(json_extract(CAST(doc AS TEXT), '$.cost_usd'), 0);
+    UPDATE executions SET duration_seconds = completed_at - started_at
+        WHERE completed_at IS NOT NULL AND started_at IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS executions_by_slug_status ON executions (workflow_slug, status, created_at);
+    CREATE INDEX IF NOT EXISTS llm_by_execution_model ON llm_calls (execution_id, model)
+    """,
 )
 
 
