@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -87,6 +89,7 @@ class ExecutionService:
         self._models = models
         self.engine = engine
         self.runtime = engine.runtime
+        self._typical: dict[str, tuple[float, float]] = {}
 
     async def workflow_plan(self, workflow: Workflow, mode: str | None = None) -> RunPlan:
         """What a workflow runs: its plugin graph, or its compiled agents and steps."""
@@ -145,6 +148,9 @@ class ExecutionService:
         check_inputs(input_schema(workflow.input_fields), inputs)
         self.check_input_llms(inputs)
         plan = await self.workflow_plan(workflow, mode)
+        # With history, a run is expected to take what its workflow's runs typically take.
+        if (typical := await self._typical_duration(workflow.key)) is not None:
+            plan = dataclasses.replace(plan, estimated_seconds=typical)
         return await self.engine.start(plan, apply_defaults(workflow.input_fields, inputs), config=config, metadata=metadata, caller=caller)
 
     async def start_graph(self, name: str, inputs: Mapping[str, Any], config: ExecutionConfig, caller: Caller | None = None) -> Execution:
@@ -170,6 +176,18 @@ class ExecutionService:
         if response not in ("approve", "reject", "modify"):
             raise Invalid.at("response", "approve | reject | modify", f"response must be approve, reject or modify, not {response!r}")
         return await self.engine.respond(execution_id, prompt_id, {"response": response, "changes": dict(changes), "reason": reason})
+
+    async def _typical_duration(self, slug: str) -> float | None:
+        """The median of the workflow's completed runs, remembered for a minute per slug once
+        there is one (a burst of starts asks once)."""
+        now = time.monotonic()
+        cached = self._typical.get(slug)
+        if cached is not None and now - cached[0] <= 60:
+            return cached[1]
+        median = await self.runtime.median_duration(slug)
+        if median is not None:
+            self._typical[slug] = (now, median)
+        return median
 
     # -- reading -------------------------------------------------------------------------
 

@@ -131,6 +131,10 @@ class RuntimeStore(Protocol):
         the mean duration of its completed runs."""
         ...
 
+    async def median_duration(self, slug: str) -> float | None:
+        """The median duration of the workflow's completed runs (None without history)."""
+        ...
+
     async def workflow_analytics(self, slug: str, *, start: float, end: float, granularity: Granularity) -> WorkflowAnalytics:
         """One workflow's runs created in [start, end): summary with median and p95, per-step
         figures, usage by model, and the runs per time bucket (only buckets that have runs)."""

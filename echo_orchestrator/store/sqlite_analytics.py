@@ -62,6 +62,16 @@ async def workflow_stats(rows: Rows, slugs: Sequence[str] | None) -> dict[str, W
     }
 
 
+async def median_duration(rows: Rows, slug: str) -> float | None:
+    found = await rows(
+        "SELECT duration_seconds FROM executions WHERE workflow_slug = ? AND status = 'completed' AND duration_seconds IS NOT NULL"
+        " ORDER BY duration_seconds LIMIT 1 OFFSET (SELECT (COUNT(*) - 1) / 2 FROM executions"
+        " WHERE workflow_slug = ? AND status = 'completed' AND duration_seconds IS NOT NULL)",
+        [slug, slug],
+    )
+    return _r(found[0][0]) if found else None
+
+
 async def workflow_analytics(rows: Rows, slug: str, start: float, end: float, granularity: Granularity) -> WorkflowAnalytics:
     window = "workflow_slug = ? AND created_at >= ? AND created_at < ?"
     args = [slug, start, end]

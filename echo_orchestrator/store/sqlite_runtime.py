@@ -186,6 +186,9 @@ class SqliteRuntimeStore:
     async def workflow_stats(self, slugs: Sequence[str] | None = None) -> dict[str, WorkflowRunStats]:
         return await sqlite_analytics.workflow_stats(self._rows, slugs)
 
+    async def median_duration(self, slug: str) -> float | None:
+        return await sqlite_analytics.median_duration(self._rows, slug)
+
     async def workflow_analytics(self, slug: str, *, start: float, end: float, granularity: Granularity) -> WorkflowAnalytics:
         return await sqlite_analytics.workflow_analytics(self._rows, slug, start, end, granularity)
 

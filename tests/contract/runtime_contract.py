@@ -109,6 +109,40 @@ class RuntimeStoreContract:
         assert (stats.active, stats.completed_today, stats.failed_today) == (2, 1, 1)
         assert stats.avg_duration_seconds is not None and 55 <= stats.avg_duration_seconds <= 65
 
+    async def test_workflow_statistics_and_analytics_count_ended_runs(self, runtime: RuntimeStore) -> None:
+        now = utcnow()
+        durations = {"wfexec_1": 1.0, "wfexec_2": 2.0, "wfexec_3": 3.0, "wfexec_4": 10.0}
+        for execution_id, seconds in durations.items():
+            run = _execution(execution_id, status="completed", minutes_ago=30)
+            run.started_at, run.completed_at = now - timedelta(seconds=seconds), now
+            run.total_tokens, run.cost_usd = 10, 0.5
+            await runtime.save_execution(run)
+        failed = _execution("wfexec_5", status="failed", minutes_ago=30)
+        failed.started_at, failed.completed_at = now, now
+        await runtime.save_execution(failed)
+        await runtime.save_execution(_execution("wfexec_6", status="running"))
+        await runtime.save_execution(_execution("wfexec_7", slug="other", status="completed"))
+        await runtime.save_step(_step("s1", "wfexec_1", 1))
+        await runtime.save_step(_step("s2", "wfexec_5", 1, status="failed"))
+        await runtime.add_llm_call("wfexec_1", "s1", LLMUsage(provider="echo", model="m", total_tokens=10, cost_usd=0.5))
+        stats = await runtime.workflow_stats(["wf"])
+        assert set(stats) == {"wf"} and (stats["wf"].total, stats["wf"].completed, stats["wf"].failed) == (6, 4, 1)
+        assert stats["wf"].avg_duration_seconds == 4.0 and stats["wf"].success_rate == 0.8
+        assert set(await runtime.workflow_stats()) == {"wf", "other"} and await runtime.workflow_stats([]) == {}
+        assert await runtime.median_duration("wf") == 2.0 and await runtime.median_duration("nothing") is None
+        found = await runtime.workflow_analytics(
+            "wf", start=(now - timedelta(hours=2)).timestamp(), end=(now + timedelta(minutes=1)).timestamp(), granularity="hour"
+        )
+        summary = found.summary
+        assert (summary.ended, summary.completed, summary.failed) == (5, 4, 1)
+        assert (summary.median_duration_seconds, summary.p95_duration_seconds) == (2.0, 10.0)  # nearest rank over 1, 2, 3, 10
+        assert (summary.total_tokens, summary.total_cost_usd) == (40, 2.0)
+        assert [(s.step_number, s.runs, s.failure_rate) for s in found.steps] == [(1, 2, 0.5)]
+        assert [(m.provider, m.model, m.calls, m.tokens) for m in found.models] == [("echo", "m", 1, 10)]
+        assert sum(b.executions for b in found.timeline) == 5 and all(b.bucket.endswith(":00:00Z") for b in found.timeline)
+        empty = await runtime.workflow_analytics("wf", start=0.0, end=1.0, granularity="day")
+        assert (empty.summary.ended, empty.steps, empty.models, empty.timeline) == (0, [], [], [])
+
     # -- steps and nodes ---------------------------------------------------------------
 
     async def test_steps_by_execution_in_order_and_found_by_filters(self, runtime: RuntimeStore) -> None:
