@@ -88,74 +88,85 @@ async def workflow_stats_in(rows: Rows, window: str, args: list[Any]) -> Workflo
     found = (
         await rows(
             "SELECT COUNT(*), SUM(status = 'completed'), SUM(status = 'failed'), SUM(status = 'cancelled'),"
-            " AVG(CASE WHEN status = 'completed' THEN duration_seconds END), SUM(total_tokens), SUM(cost_usd)"
+            " AVG(CASE WHEN status = 'completed' THEN duration_seconds END), SUM(total_tokens), SUM(cost_usd),"
+            " SUM(status = 'completed' AND duration_seconds IS NOT NULL)"
             f" FROM executions WHERE {window} AND status IN {ENDED}",
             args,
         )
     )[0]
     if not found[0]:
         return None
-    # Nearest-rank median and p95 of the completed runs' durations, by window functions.
-    ranks = await rows(
-        "SELECT duration_seconds, ROW_NUMBER() OVER (ORDER BY duration_seconds), COUNT(*) OVER ()"
-        f" FROM executions WHERE {window} AND status = 'completed' AND duration_seconds IS NOT NULL",
-        args,
-    )
+    # Nearest-rank median and p95 of the completed runs' durations: one sort by SQLite, two
+    # values back.
+    timed = int(found[7] or 0)
+    wanted = [_rank(0.5, timed), _rank(0.95, timed)]
+    picked: dict[int, float | None] = {}
+    if timed:
+        ranked = await rows(
+            "SELECT rn, duration_seconds FROM (SELECT duration_seconds, ROW_NUMBER() OVER (ORDER BY duration_seconds) AS rn"
+            f" FROM executions WHERE {window} AND status = 'completed' AND duration_seconds IS NOT NULL) WHERE rn IN (?, ?)",
+            [*args, *wanted],
+        )
+        picked = {int(rn): _r(value) for rn, value in ranked}
+    median, p95 = (picked.get(rank) if rank is not None else None for rank in wanted)
     return WorkflowRunStats(
         total=found[0],
         completed=found[1] or 0,
         failed=found[2] or 0,
         cancelled=found[3] or 0,
         avg_duration_seconds=_r(found[4]),
-        median_duration_seconds=_percentile(ranks, 0.5),
-        p95_duration_seconds=_percentile(ranks, 0.95),
+        median_duration_seconds=median,
+        p95_duration_seconds=p95,
         total_tokens=int(found[5] or 0),
         total_cost_usd=round(float(found[6] or 0.0), 8),
     )
 
 
-def _percentile(ranked: list[Any], fraction: float) -> float | None:
-    """Nearest rank over rows of (value, rank from 1, count)."""
-    if not ranked:
+def _rank(fraction: float, count: int) -> int | None:
+    """The nearest rank (from 1) of a percentile among `count` values."""
+    return max(1, math.ceil(fraction * count - 1e-9)) if count else None
+
+
+async def _nth(rows: Rows, ranked: str, args: list[Any], rank: int | None) -> float | None:
+    if rank is None:
         return None
-    count = ranked[0][2]
-    wanted = max(1, math.ceil(fraction * count - 1e-9))
-    return next((_r(value) for value, rank, _ in ranked if rank == wanted), None)
+    found = await rows(f"{ranked} ORDER BY duration_seconds LIMIT 1 OFFSET ?", [*args, rank - 1])
+    return _r(found[0][0]) if found else None
 
 
 async def _steps(rows: Rows, args: list[Any]) -> list[StepRunStats]:
-    # Step executions of the runs in the window, ended ones only.
+    """The ended step executions that started in the window, per step (one covering index,
+    in step order: no join, no sort for the grouping); p95 per step by nearest rank."""
+    window = "workflow_slug = ? AND started_at >= ? AND started_at < ?"
     found = await rows(
-        "WITH s AS (SELECT st.step_number, st.step_name, st.status, st.duration_seconds, st.retry_count"
-        " FROM step_executions st JOIN executions e ON e.execution_id = st.execution_id"
-        " WHERE e.workflow_slug = ? AND e.created_at >= ? AND e.created_at < ? AND st.status IN ('completed', 'failed', 'cancelled')),"
-        " ranked AS (SELECT step_number, duration_seconds,"
-        " ROW_NUMBER() OVER (PARTITION BY step_number ORDER BY duration_seconds) AS rn, COUNT(*) OVER (PARTITION BY step_number) AS n"
-        " FROM s WHERE status = 'completed' AND duration_seconds IS NOT NULL)"
-        " SELECT s.step_number, MIN(s.step_name), COUNT(*), AVG(CASE WHEN s.status = 'completed' THEN s.duration_seconds END),"
-        " AVG(s.status = 'failed'), AVG(s.retry_count),"
-        " (SELECT r.duration_seconds FROM ranked r WHERE r.step_number = s.step_number"
-        "  AND r.rn = MAX(1, CAST(ROUND(r.n * 0.95 + 0.4999999) AS INTEGER)))"
-        " FROM s GROUP BY s.step_number ORDER BY s.step_number",
+        "SELECT step_number, MIN(step_name), COUNT(*), AVG(CASE WHEN status = 'completed' THEN duration_seconds END),"
+        " AVG(status = 'failed'), AVG(retry_count), SUM(status = 'completed' AND duration_seconds IS NOT NULL)"
+        f" FROM step_executions WHERE {window} AND status IN {ENDED} GROUP BY step_number ORDER BY step_number",
         args,
     )
-    return [
-        StepRunStats(
-            step_number=row[0],
-            step_name=row[1],
-            runs=row[2],
-            avg_duration=_r(row[3]),
-            p95_duration=_r(row[6]),
-            failure_rate=_r(row[4]) or 0.0,
-            retry_count_avg=_r(row[5]) or 0.0,
+    steps: list[StepRunStats] = []
+    for number, name, runs, avg, failure_rate, retries, timed in found:
+        ranked = (
+            f"SELECT duration_seconds FROM step_executions WHERE {window} AND step_number = {int(number)}"
+            " AND status = 'completed' AND duration_seconds IS NOT NULL"
         )
-        for row in found
-    ]
+        steps.append(
+            StepRunStats(
+                step_number=number,
+                step_name=name,
+                runs=runs,
+                avg_duration=_r(avg),
+                p95_duration=await _nth(rows, ranked, args, _rank(0.95, int(timed or 0))),
+                failure_rate=_r(failure_rate) or 0.0,
+                retry_count_avg=_r(retries) or 0.0,
+            )
+        )
+    return steps
 
 
 async def _models(rows: Rows, window: str, args: list[Any]) -> list[ModelUsage]:
     found = await rows(
-        "SELECT COALESCE(json_extract(CAST(c.doc AS TEXT), '$.provider'), ''), c.model, COUNT(*), SUM(c.total_tokens),"
+        "SELECT c.provider, c.model, COUNT(*), SUM(c.total_tokens),"
         " SUM(COALESCE(c.cost_usd, 0)) FROM llm_calls c JOIN executions e ON e.execution_id = c.execution_id"
         f" WHERE {window.replace('workflow_slug', 'e.workflow_slug').replace('created_at', 'e.created_at')}"
         " GROUP BY 1, 2 ORDER BY 5 DESC, 2",

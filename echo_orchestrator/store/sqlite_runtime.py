@@ -355,9 +355,18 @@ class SqliteRuntimeStore:
 
     async def add_llm_call(self, execution_id: str, step_execution_id: str | None, usage: LLMUsage) -> None:
         self._write(
-            "INSERT INTO llm_calls (execution_id, step_execution_id, model, total_tokens, cost_usd, created_at, doc)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (execution_id, step_execution_id, usage.model, usage.total_tokens, usage.cost_usd, time.time(), msgspec.json.encode(usage)),
+            "INSERT INTO llm_calls (execution_id, step_execution_id, model, total_tokens, cost_usd, created_at, doc, provider)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                execution_id,
+                step_execution_id,
+                usage.model,
+                usage.total_tokens,
+                usage.cost_usd,
+                time.time(),
+                msgspec.json.encode(usage),
+                usage.provider,
+            ),
         )
 
     async def llm_calls(self, execution_id: str) -> list[LLMUsage]:

