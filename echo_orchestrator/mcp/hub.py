@@ -312,16 +312,18 @@ class McpHub:
         timeout: float | None = None,
         retry_unavailable: bool = False,
     ) -> ToolCallResult:
-        """Call a tool. With `retry_unavailable`, a connection lost during the call is
-        re-established and the call made once more (only for that failure, never for a
-        tool's own error or a timeout)."""
+        """Call a tool. A connection lost during the call is re-established and the call made
+        again, up to the server's `max_retries` times (at least once with
+        `retry_unavailable`); only for that failure, never for a tool's own error or a timeout."""
+        attempts = 1 + max(self._max_retries(tool_id), 1 if retry_unavailable else 0)
         try:
-            try:
-                result = await self._call(tool_id, arguments, timeout)
-            except McpUnavailable:
-                if not retry_unavailable:
-                    raise
-                result = await self._call(tool_id, arguments, timeout)
+            for attempt in range(1, attempts + 1):
+                try:
+                    result = await self._call(tool_id, arguments, timeout)
+                    break
+                except McpUnavailable:
+                    if attempt == attempts:
+                        raise
         except EchoError as exc:
             # A server's error text may quote its own environment (a key it was given).
             exc.message, exc.details = SECRETS.scrub(exc.message), SECRETS.scrub_data(exc.details)
@@ -330,6 +332,14 @@ class McpHub:
         result.output = SECRETS.scrub_data(result.output)
         result.content = SECRETS.scrub_data(result.content)
         return result
+
+    def _max_retries(self, tool_id: str) -> int:
+        try:
+            name, _ = self.resolve(tool_id)
+        except NotFound:
+            return 0  # the call itself reports it
+        server = self._servers.get(name)
+        return 0 if server is None else server.config.max_retries
 
     async def _call(self, tool_id: str, arguments: Mapping[str, Any], timeout: float | None) -> ToolCallResult:
         server_name, tool_name = self.resolve(tool_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from echo_orchestrator.models.base import Model, NonNegativeFloat
+from echo_orchestrator.models.base import Model, NonNegativeFloat, NonNegativeInt
 
 
 class McpServerConfig(Model):
@@ -25,6 +25,9 @@ class McpServerConfig(Model):
     capabilities: list[str] = msgspec.field(default_factory=list)
     # A known price per tool call, if the server's tools cost money.
     cost_per_call_usd: NonNegativeFloat | None = None
+    # How many times a call whose connection was lost (the server died, the network broke)
+    # is made again on a fresh connection; never for a tool's own error or a timeout.
+    max_retries: NonNegativeInt = 0
 
     def __post_init__(self) -> None:
         if (self.command is None) == (self.url is None):

@@ -97,6 +97,11 @@ def scrub(text: str) -> str:
     return SECRETS.scrub(text)
 
 
+def api_key_env(env: Mapping[str, str]) -> str | None:
+    """The name of the variable that carries a server's key (the first secret-named one)."""
+    return next((name for name in sorted(env) if _SECRET_NAME.search(name)), None)
+
+
 def environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
     env = os.environ if environ is None else environ
     return [value for name, value in env.items() if _SECRET_NAME.search(name)]

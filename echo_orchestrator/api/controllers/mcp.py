@@ -21,7 +21,7 @@ from echo_orchestrator.api.schemas.mcp import (
 )
 from echo_orchestrator.container import Services
 from echo_orchestrator.models import utcnow_iso
-from echo_orchestrator.security.redaction import MASK, mask_args, mask_url
+from echo_orchestrator.security.redaction import MASK, api_key_env, mask_args, mask_url
 
 
 class McpController(Controller):
@@ -81,6 +81,9 @@ class McpController(Controller):
                         "description": config.description,
                         "capabilities": list(config.capabilities),
                         "cost_per_call_usd": config.cost_per_call_usd,
+                        "max_retries": config.max_retries,
+                        # The variable that carries the server's key, by name (its value never shown).
+                        "api_key_env": api_key_env(config.env),
                         # A relative folder says how it is laid out; an absolute one is a server path.
                         "cwd": config.cwd if config.cwd is None or not Path(config.cwd).is_absolute() else MASK,
                     },

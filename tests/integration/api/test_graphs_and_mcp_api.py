@@ -25,7 +25,9 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient[Lite
     copy_example(plugins)
     settings = McpSettings(
         mcp_servers={
-            "test": stdio_test_server(timeout=15, env={"TEST_API_TOKEN": "s3cret-value"}, capabilities=["math"], display_name="Test tools"),
+            "test": stdio_test_server(
+                timeout=15, env={"TEST_API_TOKEN": "s3cret-value"}, capabilities=["math"], display_name="Test tools", max_retries=2
+            ),
             "down": McpServerConfig(command="/nonexistent/server", timeout=2),
         }
     )
@@ -97,6 +99,7 @@ def test_mcp_settings_never_show_secrets(client: TestClient[Litestar]) -> None:
     test = next(s for s in body["servers"] if s["name"] == "test")
     assert test["env"] == {"TEST_API_TOKEN": "********"} and test["env_vars"] == ["TEST_API_TOKEN"]
     assert test["config"]["timeout"] == 15 and body["mcp_settings_file"].endswith("mcp_settings.json")
+    assert (test["config"]["api_key_env"], test["config"]["max_retries"]) == ("TEST_API_TOKEN", 2)
 
 
 @pytest.mark.parametrize(

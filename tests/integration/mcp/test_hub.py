@@ -134,6 +134,19 @@ async def test_a_server_that_dies_is_restarted_on_next_use(hub: McpHub) -> None:
     assert (await hub.call("test-add", {"a": 1, "b": 2})).output == {"total": 3}
 
 
+async def test_max_retries_makes_a_call_again_on_a_fresh_connection(tmp_path: Path) -> None:
+    """A call whose server dies under it is made again, up to the server's `max_retries`;
+    each attempt starts the server anew (its stderr log shows every start)."""
+    settings = Settings({"flaky": stdio_test_server(timeout=10, max_retries=2)})
+    hub = McpHub(settings, dict, dict, log_dir=tmp_path / "mcp", retry_interval=0.5)
+    async with hub.running():
+        with pytest.raises(McpUnavailable):
+            await hub.call("flaky-crash", {})
+        starts = (tmp_path / "mcp" / "flaky.stderr.log").read_text().count("--- ")
+        assert starts == 3  # the call and two retries, each on a new process
+        assert (await hub.call("flaky-add", {"a": 1, "b": 2})).output == {"total": 3}
+
+
 async def test_a_hanging_server_blocks_nobody(hub: McpHub) -> None:
     await hub.call("test-add", {"a": 0, "b": 0})  # `test` itself connected (its cold start is ~1 s)
     async with anyio.create_task_group() as tg:
