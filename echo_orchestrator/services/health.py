@@ -49,9 +49,19 @@ class McpHealth(msgspec.Struct, kw_only=True):
     unavailable: list[str]
 
 
+class DatabaseHealth(msgspec.Struct, kw_only=True):
+    """The runtime database (run history and checkpoints)."""
+
+    kind: str  # "sqlite"
+    status: str  # "connected" | "error"
+    path: str  # as configured, under the storage folder
+    error: str | None = None
+
+
 class ServiceHealth(msgspec.Struct, kw_only=True):
     status: str  # "healthy" | "degraded"
     version: str
+    database: DatabaseHealth
     storage: StorageHealth
     plugins: PluginHealth
     mcp: McpHealth
@@ -102,9 +112,13 @@ class HealthService:
         problems, writable = store.problems(), store.writable()
         storage_status = "unwritable" if not writable else "degraded" if problems else "ok"
         servers = await self._hub.servers()
+        database = await self._database()
+        unavailable = [s.name for s in servers if s.enabled and s.status != "available"]
+        healthy = storage_status == "ok" and not snapshot.problems and database.status == "connected"
         return ServiceHealth(
-            status="healthy" if storage_status == "ok" and not snapshot.problems else "degraded",
+            status="healthy" if healthy else "degraded",
             version=__version__,
+            database=database,
             storage=StorageHealth(
                 status=storage_status,
                 root=self._storage_dir.as_posix(),
@@ -126,9 +140,11 @@ class HealthService:
             mcp=McpHealth(
                 servers=len(servers),
                 available=sum(1 for s in servers if s.status == "available"),
-                unavailable=[s.name for s in servers if s.enabled and s.status != "available"],
+                unavailable=unavailable,
             ),
             services={
+                "workflow_engine": "running" if self._executions.engine_running else "stopped",
+                "mcp_servers": "available" if not unavailable else "degraded",
                 "definition_store": "running",
                 "storage_watcher": "running" if store.is_following else "off",
                 "plugin_watcher": "running" if self._registry.following else "off",
@@ -137,6 +153,14 @@ class HealthService:
             uptime=self.uptime_seconds,
             timestamp=utcnow_iso(),
         )
+
+    async def _database(self) -> DatabaseHealth:
+        path = (self._storage_dir / "runtime" / "runtime.sqlite").as_posix()
+        try:
+            await self._executions.stats()  # a real query: the database answers
+        except Exception as exc:  # reported, never raised: health must answer
+            return DatabaseHealth(kind="sqlite", status="error", path=path, error=SECRETS.scrub(f"{type(exc).__name__}: {exc}"))
+        return DatabaseHealth(kind="sqlite", status="connected", path=path)
 
     async def execution_stats(self) -> ExecutionStats:
         return await self._executions.stats()

@@ -23,6 +23,7 @@ from echo_orchestrator.api.schemas.executions import (
     GraphExecuteRequest,
     GraphRunAccepted,
     GraphRunResult,
+    InfoCheckpoint,
     LegacyExecuteRequest,
     NodeExecutionList,
     RespondAccepted,
@@ -31,10 +32,10 @@ from echo_orchestrator.api.schemas.executions import (
     WorkflowExecuteRequest,
     WorkflowRunAccepted,
     elapsed,
+    execution_step_view,
     graph_result,
     iso,
     status_fields,
-    step_view,
 )
 from echo_orchestrator.api.schemas.paging import MAX_OFFSET
 from echo_orchestrator.container import Services
@@ -141,6 +142,7 @@ class ExecutionController(Controller):
             for s in info.steps
             if s.status == "completed"
         ]
+        checkpoints, _ = await services.checkpoints.find(execution_id=execution_id, limit=1000)
         return ExecutionInfoView(
             **status_fields(execution),
             duration_seconds=elapsed(execution),
@@ -148,6 +150,9 @@ class ExecutionController(Controller):
             outputs=execution.outputs,
             steps_completed=completed,
             llm_calls=info.llm_calls,
+            checkpoints=[
+                InfoCheckpoint(checkpoint_id=c.checkpoint_id, step_number=c.step_number, created_at=c.created_at) for c in checkpoints
+            ],
         )
 
     @get("/executions/{execution_id:str}/node-executions", summary="Every LangGraph node run")
@@ -178,7 +183,7 @@ class ExecutionController(Controller):
         execution, steps = await services.executions.steps(execution_id)
         return ExecutionSteps(
             execution_id=execution_id,
-            step_executions=[step_view(s) for s in steps],
+            step_executions=[execution_step_view(s) for s in steps],
             total_steps=execution.progress.total_steps,
             completed_steps=sum(1 for s in steps if s.status == "completed"),
             failed_steps=sum(1 for s in steps if s.status == "failed"),

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from echo_orchestrator.errors import Invalid
-from echo_orchestrator.models import ErrorInfo, Event, Execution, ExecutionConfig, NodeExecution, StepExecution, utcnow
+from echo_orchestrator.models import ErrorInfo, Event, Execution, ExecutionConfig, LLMUsage, NodeExecution, StepExecution, utcnow
 from echo_orchestrator.services.checkpoints import CheckpointView
 from echo_orchestrator.services.executions import LLMCallSummary, StepMetrics
 
@@ -104,12 +104,20 @@ class CompletedStepView(msgspec.Struct, kw_only=True):
     completed_at: str | None
 
 
+class InfoCheckpoint(msgspec.Struct, kw_only=True):
+    checkpoint_id: str
+    step_number: int | None
+    created_at: str
+
+
 class ExecutionInfoView(ExecutionStatusView, kw_only=True):
     duration_seconds: float | None
     inputs: dict[str, Any]
     outputs: dict[str, Any] | None
     steps_completed: list[CompletedStepView]
     llm_calls: LLMCallSummary
+    # Its checkpoints, newest first (a resume continues from the first).
+    checkpoints: list[InfoCheckpoint]
 
 
 class ExecutionListItem(msgspec.Struct, kw_only=True):
@@ -194,9 +202,25 @@ class StepCostMetrics(msgspec.Struct, kw_only=True):
     avg_latency_ms: float | None
 
 
-class StepExecutionView(StepExecution, kw_only=True):
-    """A step execution with what its LLM calls add up to."""
+class LLMCallView(LLMUsage, kw_only=True):
+    tokens: int  # the document's name for total_tokens
 
+
+class StepExecutionView(StepExecution, kw_only=True):
+    """A step execution with each LLM call and what they add up to (GET /step-executions/{id})."""
+
+    llm_calls: list[LLMCallView] = msgspec.field(default_factory=list)  # type: ignore[assignment]
+    llm_call_count: int
+    tokens_used: int
+    cost_usd: float
+    metrics: StepCostMetrics
+
+
+class ExecutionStepView(StepExecution, kw_only=True):
+    """A step execution in its execution's list: `llm_calls` is their count, as the document
+    shows it there (the calls themselves are on GET /step-executions/{id})."""
+
+    llm_calls: int = 0  # type: ignore[assignment]
     llm_call_count: int
     tokens_used: int
     cost_usd: float
@@ -205,7 +229,7 @@ class StepExecutionView(StepExecution, kw_only=True):
 
 class ExecutionSteps(msgspec.Struct, kw_only=True):
     execution_id: str
-    step_executions: list[StepExecutionView]
+    step_executions: list[ExecutionStepView]
     total_steps: int
     completed_steps: int
     failed_steps: int
@@ -330,15 +354,21 @@ def graph_result(execution: Execution, nodes: int, input_field: str) -> GraphRun
     )
 
 
-def step_view(step: StepExecution) -> StepExecutionView:
+def _costs(step: StepExecution) -> dict[str, Any]:
     calls = step.llm_calls
     tokens = sum(c.total_tokens for c in calls)
     cost = round(sum(c.cost_usd or 0.0 for c in calls), 8)
     latency = round(sum(c.latency_ms for c in calls) / len(calls), 2) if calls else None
-    return StepExecutionView(
-        **msgspec.structs.asdict(step),
-        llm_call_count=len(calls),
-        tokens_used=tokens,
-        cost_usd=cost,
-        metrics=StepCostMetrics(total_tokens=tokens, total_cost_usd=cost, avg_latency_ms=latency),
-    )
+    metrics = StepCostMetrics(total_tokens=tokens, total_cost_usd=cost, avg_latency_ms=latency)
+    return {"llm_call_count": len(calls), "tokens_used": tokens, "cost_usd": cost, "metrics": metrics}
+
+
+def step_view(step: StepExecution) -> StepExecutionView:
+    fields = msgspec.structs.asdict(step)
+    calls = [LLMCallView(**msgspec.structs.asdict(c), tokens=c.total_tokens) for c in step.llm_calls]
+    return StepExecutionView(**{**fields, "llm_calls": calls}, **_costs(step))
+
+
+def execution_step_view(step: StepExecution) -> ExecutionStepView:
+    fields = msgspec.structs.asdict(step)
+    return ExecutionStepView(**{**fields, "llm_calls": len(step.llm_calls)}, **_costs(step))

@@ -40,6 +40,8 @@ def test_execute_a_workflow_by_slug_and_follow_it(client: Client) -> None:
     info = client.get(f"/executions/{eid}/info").json()
     assert info["inputs"] == {"input_data": "Q1 10"} and "final_output" in info["outputs"]
     assert [s["step_name"] for s in info["steps_completed"]] == ["Analyzer", "Synthesizer"]
+    assert info["checkpoints"] and all(c["checkpoint_id"] and c["created_at"] for c in info["checkpoints"])
+    assert info["checkpoints"][0]["step_number"] == 2  # newest first: after the last step
     assert info["llm_calls"] == {
         "total": 2,
         "by_model": {"echo": 2},
@@ -51,8 +53,11 @@ def test_execute_a_workflow_by_slug_and_follow_it(client: Client) -> None:
     assert (steps["total_steps"], steps["completed_steps"], steps["failed_steps"], steps["running_steps"]) == (2, 2, 0, 0)
     first = steps["step_executions"][0]
     assert first["llm_call_count"] == 1 and first["tokens_used"] > 0 and first["metrics"]["avg_latency_ms"] is not None
+    assert first["llm_calls"] == 1  # a count in the execution's list, as the document has it
     detail = client.get(f"/step-executions/{first['step_execution_id']}").json()
     assert detail["execution_id"] == eid and detail["workflow_slug"] == "sales-insights"
+    (call,) = detail["llm_calls"]
+    assert call["tokens"] == call["total_tokens"] == first["tokens_used"] and call["model"] == "echo"
 
     nodes = client.get(f"/executions/{eid}/node-executions").json()
     assert (nodes["total_nodes"], nodes["completed_nodes"], nodes["failed_nodes"]) == (2, 2, 0)

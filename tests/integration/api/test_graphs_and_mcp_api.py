@@ -132,3 +132,7 @@ def test_service_health_has_plugin_and_mcp_sections(client: TestClient[Litestar]
     assert body["plugins"]["llm_providers"] == ["anthropic", "echo", "openai"]
     assert body["plugins"]["problems"] == [] and body["plugins"]["plugins_dir"].endswith("plugins")
     assert body["mcp"] == {"servers": 3, "available": 2, "unavailable": ["down"]}
+    # The document's blocks: the database and the engine and MCP services.
+    assert body["database"]["kind"] == "sqlite" and body["database"]["status"] == "connected"
+    assert body["database"]["path"].endswith("storage/runtime/runtime.sqlite")
+    assert body["services"]["workflow_engine"] == "running" and body["services"]["mcp_servers"] == "degraded"
