@@ -66,9 +66,10 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[ExecutionService, EventFeed
     await runtime.close()
 
 
-def chain(service: ExecutionService, n: int, **fields: Any) -> Any:
+def chain(service: ExecutionService, n: int, *, latency_ms: int = 5, **fields: Any) -> Any:
     ids = [f"a{i}" for i in range(n)]
-    agents = {a: Agent(agent_id=a, input_schema=["topic"], output_schema=[f"{a}_out"], llm=LLMConfig(latency_ms=5)) for a in ids}
+    llm = LLMConfig(latency_ms=latency_ms)
+    agents = {a: Agent(agent_id=a, input_schema=["topic"], output_schema=[f"{a}_out"], llm=llm) for a in ids}
     wf = Workflow(
         workflow_id="wf_live",
         slug="live",
@@ -81,7 +82,9 @@ def chain(service: ExecutionService, n: int, **fields: Any) -> Any:
 
 async def test_a_stalled_client_is_dropped_and_slows_nothing(api: tuple[ExecutionService, EventFeed]) -> None:
     service, feed = api
-    execution = await service.engine.start(chain(service, 6), {"topic": "tea"})
+    # Slow enough (6 x 50 ms) that both join while it runs, even on a loaded machine: a
+    # client that joins after the end is served from the store, with nothing to drop it for.
+    execution = await service.engine.start(chain(service, 6, latency_ms=50), {"topic": "tea"})
     fast, stalled = Recorder(), Recorder(stall=True)
     async with anyio.create_task_group() as tasks:
         for transport in (fast, stalled):
