@@ -40,6 +40,12 @@ class Invalid(EchoError):
     code = "ERR_VALIDATION_001"
 
 
+class ConditionLimit(Invalid):
+    """A kind of `Invalid` (same code and status): a condition went past one of its bounds
+    (size, steps, magnitude). The engine tells it apart from an ordinary evaluation error,
+    which a trial evaluation ignores."""
+
+
 class NotFound(EchoError):
     type = "NotFoundError"
     code = "ERR_NOT_FOUND_001"

@@ -23,17 +23,13 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from echo_orchestrator.errors import Invalid
+from echo_orchestrator.errors import ConditionLimit, Invalid
 
 MAX_CHARS = 1000
 MAX_NODES = 200
 MAX_SIZE = 100_000
 MAX_NUMBER = 10**100
 MAX_STEPS = 10_000
-
-
-class ConditionLimit(Invalid):
-    """A condition went past one of its bounds."""
 
 
 def _sized(value: Any) -> Any:
