@@ -71,8 +71,7 @@ def _plugin_entry(graph: RegisteredGraph) -> GraphEntry:
     )
 
 
-def _workflow_entry(summary: WorkflowSummary, workflow: Workflow | None = None) -> GraphEntry:
-    fields = workflow.input_fields if workflow is not None else []
+def _workflow_entry(summary: WorkflowSummary, workflow: Workflow) -> GraphEntry:
     return GraphEntry(
         name=f"{WORKFLOW_PREFIX}{summary.slug}",
         display_name=summary.name or summary.slug,
@@ -80,7 +79,7 @@ def _workflow_entry(summary: WorkflowSummary, workflow: Workflow | None = None) 
         category=summary.category,
         tags=list(summary.tags),
         version=summary.version,
-        input_schema=input_schema(fields),
+        input_schema=input_schema(workflow.input_fields),
         output_schema={"type": "object"},
         origin=GraphOrigin(kind="workflow", distribution=summary.workflow_id, version=summary.version, path=None),
     )
@@ -122,7 +121,9 @@ class GraphCatalog:
             offset=max(0, offset - len(plugins)),
         )
         workflows = await self._store.list_workflows(query)
-        page += [_workflow_entry(s, None) for s in workflows.items] if query.limit else []
+        if query.limit:
+            # Each row with its real input schema: the runnable copy of just this page's rows.
+            page += [_workflow_entry(s, await self._store.get_runnable(s.workflow_id)) for s in workflows.items]
         return page, len(plugins) + workflows.total
 
     async def get(self, name: str) -> GraphView:

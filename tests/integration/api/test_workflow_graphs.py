@@ -33,6 +33,9 @@ def test_runnable_workflows_are_listed_after_plugin_graphs(client: TestClient[Li
     assert names == ["ASIS", "workflow:market-research", "workflow:sales-insights"] and body["total"] == 3
     sales = body["graphs"][2]
     assert sales["origin"] == {"kind": "workflow", "distribution": "wf_sales_insights", "version": "1.0", "path": None}
+    # The list carries each workflow's real input schema, as its detail does.
+    assert sales["input_schema"] == client.get("/graphs/workflow:sales-insights").json()["input_schema"]
+    assert sales["input_schema"]["required"] == ["input_data"]
     assert [g["name"] for g in client.get("/graphs?source=workflow&category=research").json()["graphs"]] == ["workflow:market-research"]
     page = client.get("/graphs?limit=1&offset=1").json()
     assert [g["name"] for g in page["graphs"]] == ["workflow:market-research"] and page["total"] == 3
