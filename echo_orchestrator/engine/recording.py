@@ -89,6 +89,7 @@ class RunRecorder:
             data: dict[str, Any] = {
                 "status": status,
                 "duration_seconds": duration,
+                "duration": duration,  # the document's SSE name for it
                 "completed_at": now.isoformat(),
                 "result_summary": summary,
             }
@@ -225,6 +226,7 @@ class RunRecorder:
                 "step_name": step.step_name,
                 "status": step.status,
                 "duration_seconds": step.duration_seconds,
+                "duration": step.duration_seconds,  # the document's SSE name for it
                 "completed_at": now.isoformat(),
                 **({"error": msgspec.to_builtins(error)} if error else {}),
             },
@@ -287,7 +289,9 @@ class RunRecorder:
         execution.total_tokens += usage.total_tokens
         execution.cost_usd = round(execution.cost_usd + (usage.cost_usd or 0.0), 8)
         await self.runtime.add_llm_call(execution.execution_id, step.step_execution_id if step else None, usage)
-        await self.event(live, "llm_call_completed", {**msgspec.to_builtins(usage), "step_number": step.step_number if step else None})
+        number = step.step_number if step else None
+        await self.event(live, "llm_call_completed", {**msgspec.to_builtins(usage), "step_number": number})
+        await self.event(live, "llm_call", {"model": usage.model, "tokens": usage.total_tokens, "step_number": number})
 
     async def tool_used(self, live: LiveRun, tool_id: str, phase: str, detail: dict[str, Any]) -> None:
         step = live.only_running_step()

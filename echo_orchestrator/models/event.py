@@ -27,6 +27,7 @@ EventType = Literal[
     "node_progress",
     "llm_call_started",
     "llm_call_completed",
+    "llm_call",  # the document's short form of llm_call_completed (its SSE example): model and tokens
     "tool_call_started",
     "tool_call_completed",
     "interactive_prompt",

@@ -68,6 +68,11 @@ def test_execute_a_workflow_by_slug_and_follow_it(client: Client) -> None:
     assert [e["seq"] for e in events["events"]] == list(range(1, events["total"] + 1))
     llm_events = client.get(f"/executions/{eid}/events?event_type=llm_call_completed&limit=1&offset=1").json()
     assert llm_events["total"] == 2 and len(llm_events["events"]) == 1
+    # The document's short forms: an `llm_call` event per call, `duration` beside duration_seconds.
+    short = client.get(f"/executions/{eid}/events?event_type=llm_call").json()["events"]
+    assert [(e["data"]["model"], e["data"]["tokens"] > 0) for e in short] == [("echo", True), ("echo", True)]
+    ended = events["events"][-1]["data"]
+    assert ended["duration"] == ended["duration_seconds"]
 
     listed = client.get("/executions?workflow_slug=sales-insights&status=completed").json()
     assert [e["execution_id"] for e in listed["executions"]] == [eid] and listed["total"] == 1
