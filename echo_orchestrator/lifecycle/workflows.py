@@ -100,3 +100,13 @@ def unarchived(draft: Workflow) -> Workflow | None:
 def require_not_archived(status: str, ref: str) -> None:
     if status == "archived":
         raise Conflict(f"Workflow '{ref}' is archived: unarchive it to run it", details={"workflow": ref, "status": status})
+
+
+def same_definition(a: Workflow, b: Workflow) -> bool:
+    """Whether two copies define the same workflow, whatever their lifecycle marks (status,
+    version, metadata): a draft equal to a saved copy holds no unsaved edits."""
+
+    def bare(w: Workflow) -> Workflow:
+        return msgspec.structs.replace(w, status="draft", version="0", metadata={})
+
+    return bare(a) == bare(b)

@@ -224,16 +224,24 @@ class WorkflowService:
             except NotFound:
                 current = None
             require_match(if_match, current, f"The draft of '{final.workflow_id}'")
-            if current is not None and not overwrite and if_match is None:
+            # A draft equal to a saved copy (temp or final) loses nothing when replaced; one
+            # with edits saved nowhere else is kept unless the caller says overwrite.
+            if current is not None and not overwrite and if_match is None and not await self._saved_elsewhere(current):
                 raise Conflict(
-                    f"Workflow '{final.workflow_id}' already has a draft; pass overwrite=true to replace it",
-                    details={"workflow_id": final.workflow_id},
+                    f"Workflow '{final.workflow_id}' has a draft with edits saved nowhere else; pass overwrite=true to replace it",
+                    details={"workflow_id": final.workflow_id, "overwrite": False},
                 )
             draft = msgspec.structs.replace(final, status="draft")
             metadata = {k: v for k, v in final.metadata.items() if k not in ("immutable", "finalized_at", "validated_at")}
             draft.metadata = {**metadata, "base_version": final.version, "cloned_at": utcnow_iso()}
             await self._store.save_draft(draft)
             return draft
+
+    async def _saved_elsewhere(self, draft: Workflow) -> bool:
+        saved = [await self._store.get_final(draft.workflow_id, v) for v in await self._store.list_versions(draft.workflow_id)]
+        if (temp := await self._stored_temp(draft.workflow_id)) is not None:
+            saved.append(temp)
+        return any(workflow_lifecycle.same_definition(draft, copy) for copy in saved)
 
     async def load_draft(self, ref: str) -> Workflow:
         return await self._store.get_draft(await self._store.resolve_workflow(ref))

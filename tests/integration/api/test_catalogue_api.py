@@ -163,18 +163,9 @@ def test_sorting_and_hostile_queries(shipped_client: Client) -> None:
 
 
 def _run(c: Client, slug: str, inputs: dict[str, Any]) -> dict[str, Any]:
-    import time
-
     started = c.post(f"/workflows/{slug}/execute", json={"inputs": inputs})
     assert started.status_code == 202, started.text
-    execution_id = started.json()["execution_id"]
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        status = c.get(f"/executions/{execution_id}").json()
-        if status["status"] in ("completed", "failed", "cancelled"):
-            return status
-        time.sleep(0.05)
-    raise AssertionError(f"{execution_id} did not end")
+    return _wait(c, started.json()["execution_id"])
 
 
 def test_analytics_come_from_real_runs(fresh_client: Client) -> None:
@@ -239,3 +230,39 @@ def test_analytics_come_from_real_runs(fresh_client: Client) -> None:
     assert 0.15 <= expected.total_seconds() <= summary["p95_duration_seconds"] + 0.001
     hourly = c.get("/workflows/sums/analytics", params={"granularity": "hour", "start_date": f"{today.isoformat()}T00:00:00Z"}).json()
     assert sum(p["executions"] for p in hourly["timeline"]) == 5 and all(p["date"].endswith(":00:00Z") for p in hourly["timeline"])
+
+
+def test_one_workflow_model_for_both_documents(shipped_client: Client) -> None:
+    """Created in the catalogue, then cloned, edited and saved as version 2.0 through the
+    echoai routes: both documents' views show the new version."""
+    c = shipped_client
+    created = c.post("/workflows", json=MARKET).json()
+    wid, slug = created["workflow_id"], created["slug"]
+    assert c.post("/workflows/clone", json={"workflow_id": wid, "from_version": "1.0"}).status_code == 200
+    draft = c.get(f"/workflows/{wid}/draft").json()
+    edited = {**draft, "description": "Version two"}
+    assert c.post("/workflows/validate/final", json={"workflow": edited}).json()["valid"] is True
+    saved = c.post("/workflows/final/save", json={"workflow": c.get(f"/workflows/{wid}/draft").json(), "version": "2.0"})
+    assert saved.status_code == 201, saved.text
+    assert c.get(f"/workflows/{wid}/versions").json()["versions"] == ["1.0", "2.0"]
+    detail = c.get(f"/workflows/{slug}").json()
+    assert (detail["version"], detail["description"], detail["versions"]) == ("2.0", "Version two", ["1.0", "2.0"])
+    listed = {w["slug"]: w for w in c.get("/workflows", params={"search": "market research"}).json()["workflows"]}
+    assert listed[slug]["version"] == "2.0"
+    graphs = {g["name"]: g for g in c.get("/graphs", params={"source": "workflow"}).json()["graphs"]}
+    assert graphs[f"workflow:{slug}"]["version"] == "2.0"
+    run = c.post(f"/workflows/{slug}/execute", json={"inputs": {"task": "plan"}}).json()
+    assert _wait(c, run["execution_id"])["status"] == "completed"
+    assert c.get(f"/executions/{run['execution_id']}").json()["workflow_slug"] == slug
+
+
+def _wait(c: Client, execution_id: str) -> dict[str, Any]:
+    import time
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = c.get(f"/executions/{execution_id}").json()
+        if status["status"] in ("completed", "failed", "cancelled"):
+            return status
+        time.sleep(0.05)
+    raise AssertionError(f"{execution_id} did not end")

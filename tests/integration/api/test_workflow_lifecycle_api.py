@@ -150,9 +150,17 @@ def test_clone(fresh_client: Client) -> None:
     c = fresh_client
     wid, wf = ready_workflow(c)
     c.post("/workflows/final/save", json={"workflow": {**wf, "version": "1.0"}})
-    assert c.post("/workflows/clone", json={"workflow_id": wid, "from_version": "1.0"}).status_code == 409  # a draft exists
+    # The document's own lifecycle: the draft equals the version just saved, so nothing is lost.
+    r = c.post("/workflows/clone", json={"workflow_id": wid, "from_version": "1.0"})
+    assert r.json() == {"message": "Workflow cloned to draft", "workflow_id": wid, "base_version": "1.0"}, r.text
+    # A draft with edits saved nowhere else is kept unless the caller says overwrite.
+    edited = {**wf, "description": "edited, not saved anywhere"}
+    assert c.post("/workflows/validate/final", json={"workflow": edited}).json()["valid"] is True
+    refused = c.post("/workflows/clone", json={"workflow_id": wid, "from_version": "1.0"})
+    assert refused.status_code == 409 and "overwrite" in refused.json()["detail"]
+    assert c.get(f"/workflows/{wid}/draft").json()["description"] == "edited, not saved anywhere"
     r = c.post("/workflows/clone", json={"workflow_id": wid, "from_version": "1.0", "overwrite": True})
-    assert r.json() == {"message": "Workflow cloned to draft", "workflow_id": wid, "base_version": "1.0"}
+    assert r.status_code == 200 and c.get(f"/workflows/{wid}/draft").json()["description"] == wf.get("description", "")
     missing = c.post("/workflows/clone", json={"workflow_id": wid, "from_version": "7.0"})
     assert missing.status_code == 404 and missing.json()["detail"] == "Final workflow not found"
 
