@@ -19,7 +19,7 @@ from echo_orchestrator.engine.runs import LiveRun
 from echo_orchestrator.errors import EchoError
 from echo_orchestrator.lifecycle import executions as lifecycle
 from echo_orchestrator.lifecycle.ownership import owned_elsewhere
-from echo_orchestrator.models import ErrorInfo, EventType, LLMUsage, NodeExecution, StepExecution, new_id, utcnow
+from echo_orchestrator.models import ErrorInfo, EventType, LLMUsage, NodeExecution, StepExecution, new_id, rfc3339, utcnow
 from echo_orchestrator.security.redaction import scrub
 from echo_orchestrator.store.runtime import RuntimeStore
 
@@ -52,7 +52,7 @@ class RunRecorder:
                 "workflow_slug": execution.workflow_slug,
                 "graph_name": execution.graph_name,
                 "status": "running",
-                "started_at": execution.started_at.isoformat(),
+                "started_at": rfc3339(execution.started_at),
                 **({} if resumed_from is None else {"resumed_from": resumed_from}),
             },
         )
@@ -90,16 +90,14 @@ class RunRecorder:
                 "status": status,
                 "duration_seconds": duration,
                 "duration": duration,  # the document's SSE name for it
-                "completed_at": now.isoformat(),
+                "completed_at": rfc3339(now),
                 "result_summary": summary,
             }
             await self.event(live, "execution_completed", data)
         elif status == "failed":
-            await self.event(
-                live, "execution_failed", {"status": status, "error": msgspec.to_builtins(error), "failed_at": now.isoformat()}
-            )
+            await self.event(live, "execution_failed", {"status": status, "error": msgspec.to_builtins(error), "failed_at": rfc3339(now)})
         else:
-            await self.event(live, "execution_cancelled", {"status": status, "reason": live.cancel_reason, "cancelled_at": now.isoformat()})
+            await self.event(live, "execution_cancelled", {"status": status, "reason": live.cancel_reason, "cancelled_at": rfc3339(now)})
         await self.runtime.commit()
 
     async def _cut_short(self, live: LiveRun, status: Ending, error: ErrorInfo | None, now: Any) -> None:
@@ -148,7 +146,7 @@ class RunRecorder:
         await self.runtime.save_step(step)
         execution.progress.current_step = number
         await self.save(live)
-        await self.event(live, "step_started", {"step_number": number, "step_name": step_name, "started_at": now.isoformat()})
+        await self.event(live, "step_started", {"step_number": number, "step_name": step_name, "started_at": rfc3339(now)})
         await self.event(live, "node_started", {"node_name": name, "node_type": node.node_type, "step_number": number})
 
     @staticmethod
@@ -227,7 +225,7 @@ class RunRecorder:
                 "status": step.status,
                 "duration_seconds": step.duration_seconds,
                 "duration": step.duration_seconds,  # the document's SSE name for it
-                "completed_at": now.isoformat(),
+                "completed_at": rfc3339(now),
                 **({"error": msgspec.to_builtins(error)} if error else {}),
             },
         )
@@ -252,7 +250,7 @@ class RunRecorder:
                 "progress_percentage": progress.percentage,
                 "completed_steps": progress.completed_steps,
                 "total_steps": total,
-                "estimated_completion": estimate.isoformat() if estimate else None,
+                "estimated_completion": rfc3339(estimate) if estimate else None,
             },
         )
 

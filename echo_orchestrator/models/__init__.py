@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from echo_orchestrator.models.agent import Agent, AgentConstraints, AgentPermissions, LLMConfig
-from echo_orchestrator.models.base import Model, Record, new_id, utcnow, utcnow_iso
+from echo_orchestrator.models.base import Model, Record, new_id, rfc3339, utcnow, utcnow_iso
 from echo_orchestrator.models.event import Event, EventType
 from echo_orchestrator.models.execution import (
     ErrorInfo,
@@ -59,6 +59,7 @@ __all__ = [
     "Workflow",
     "WorkflowStatus",
     "new_id",
+    "rfc3339",
     "utcnow",
     "utcnow_iso",
 ]

@@ -42,9 +42,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def rfc3339(moment: datetime) -> str:
+    """The one timestamp format of every answer and event: RFC 3339 in UTC with `Z`, as
+    msgspec encodes the models' own datetimes."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def utcnow_iso() -> str:
     """Second-precision UTC timestamp, as stored in definition metadata."""
-    return utcnow().replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return rfc3339(utcnow().replace(microsecond=0))
 
 
 def new_id(prefix: str) -> str:

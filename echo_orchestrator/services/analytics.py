@@ -10,6 +10,7 @@ from typing import get_args
 import msgspec
 
 from echo_orchestrator.errors import Invalid
+from echo_orchestrator.models import rfc3339
 from echo_orchestrator.store import DefinitionStore
 from echo_orchestrator.store.runtime import Granularity, ModelUsage, RuntimeStore, StepRunStats, TimelineBucket
 
@@ -59,10 +60,6 @@ class WorkflowAnalyticsView(msgspec.Struct, kw_only=True):
     step_analytics: list[StepRunStats]
     cost_breakdown: CostBreakdown
     timeline: list[TimelinePoint]
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _parse(value: str | None, field: str) -> datetime | None:

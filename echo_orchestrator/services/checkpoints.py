@@ -3,12 +3,14 @@ follows, what state it holds, and whether a run can continue from it."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import msgspec
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from echo_orchestrator.lifecycle.executions import CONTINUABLE
+from echo_orchestrator.models import rfc3339
 from echo_orchestrator.store.runtime import RuntimeStore
 
 
@@ -24,6 +26,14 @@ class CheckpointView(msgspec.Struct, kw_only=True):
     size_kb: float
     state_snapshot: dict[str, Any]
     resumable: bool
+
+
+def _timestamp(ts: str) -> str:
+    """LangGraph's checkpoint time (ISO 8601, `+00:00`) in the service's one format."""
+    try:
+        return rfc3339(datetime.fromisoformat(ts))
+    except ValueError:
+        return ts
 
 
 class CheckpointService:
@@ -68,7 +78,7 @@ class CheckpointService:
                         step_number=steps[last][0] if last else None,
                         step_name=steps[last][1] if last else None,
                         superstep=item.metadata.get("step") if item.metadata else None,
-                        created_at=str(checkpoint["ts"]),
+                        created_at=_timestamp(str(checkpoint["ts"])),
                         size_kb=round(len(msgspec.json.encode(values, enc_hook=str)) / 1024, 2),
                         state_snapshot={
                             "completed_steps": numbers,

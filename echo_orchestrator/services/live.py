@@ -20,7 +20,7 @@ from anyio.abc import TaskGroup
 
 from echo_orchestrator.engine.feed import EventFeed
 from echo_orchestrator.errors import BadRequest, EchoError, Forbidden, Invalid, NotFound, SubscriberTooSlow
-from echo_orchestrator.models import Event
+from echo_orchestrator.models import Event, rfc3339
 from echo_orchestrator.security.payloads import check_json_payload
 from echo_orchestrator.services.executions import ExecutionService
 
@@ -31,7 +31,7 @@ COMMANDS = ("join_execution", "leave_execution", "submit_response", "ping")
 
 def event_data(event: Event) -> dict[str, Any]:
     """An event as every transport sends it: its data, with `seq`, `event_id` and `timestamp`."""
-    return {**event.data, "seq": event.seq, "event_id": event.event_id, "timestamp": event.timestamp.isoformat()}
+    return {**event.data, "seq": event.seq, "event_id": event.event_id, "timestamp": rfc3339(event.timestamp)}
 
 
 # Encoded frames of recent events: a hundred subscribers of one execution share one encoding.

@@ -39,7 +39,7 @@ from echo_orchestrator.api.schemas.executions import (
 )
 from echo_orchestrator.api.schemas.paging import MAX_OFFSET
 from echo_orchestrator.container import Services
-from echo_orchestrator.models import ExecutionConfig, utcnow
+from echo_orchestrator.models import ExecutionConfig, rfc3339, utcnow
 from echo_orchestrator.security.callers import Caller
 
 
@@ -203,7 +203,7 @@ class ExecutionController(Controller):
             execution_id=execution_id,
             status="cancelling",
             message=f"Execution cancellation initiated. {when}",
-            cancelled_at=utcnow().isoformat(),
+            cancelled_at=rfc3339(utcnow()),
         )
 
     @post("/executions/{execution_id:str}/respond", status_code=HTTP_200_OK, summary="Answer a paused execution's prompt")

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from echo_orchestrator.errors import Invalid
-from echo_orchestrator.models import ErrorInfo, Event, Execution, ExecutionConfig, LLMUsage, NodeExecution, StepExecution, utcnow
+from echo_orchestrator.models import ErrorInfo, Event, Execution, ExecutionConfig, LLMUsage, NodeExecution, StepExecution, rfc3339, utcnow
 from echo_orchestrator.services.checkpoints import CheckpointView
 from echo_orchestrator.services.executions import LLMCallSummary, StepMetrics
 
@@ -304,7 +304,7 @@ class WorkspaceCheckpoints(msgspec.Struct, kw_only=True):
 
 
 def iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+    return None if value is None else rfc3339(value)
 
 
 def elapsed(execution: Execution) -> float | None:

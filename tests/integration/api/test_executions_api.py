@@ -27,6 +27,18 @@ def wait_done(c: Client, execution_id: str, within: float = 10) -> dict[str, Any
         time.sleep(0.02)
 
 
+def _timestamps(value: Any) -> list[str]:
+    import re
+
+    if isinstance(value, str):
+        return [value] if re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", value) else []
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _timestamps(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _timestamps(v)]
+    return []
+
+
 def test_execute_a_workflow_by_slug_and_follow_it(client: Client) -> None:
     r = client.post("/workflows/sales-insights/execute", json={"inputs": {"input_data": "Q1 10"}, "metadata": {"user_id": "u1"}})
     assert r.status_code == 202
@@ -73,6 +85,20 @@ def test_execute_a_workflow_by_slug_and_follow_it(client: Client) -> None:
     assert [(e["data"]["model"], e["data"]["tokens"] > 0) for e in short] == [("echo", True), ("echo", True)]
     ended = events["events"][-1]["data"]
     assert ended["duration"] == ended["duration_seconds"]
+
+    # One timestamp format in every answer and event: RFC 3339, UTC, `Z`.
+    seen = [
+        stamp
+        for path in (
+            f"/executions/{eid}",
+            f"/executions/{eid}/info",
+            f"/executions/{eid}/steps",
+            f"/executions/{eid}/events",
+            "/workflows/checkpoints",
+        )
+        for stamp in _timestamps(client.get(path).json())
+    ]
+    assert len(seen) > 20 and all(stamp.endswith("Z") for stamp in seen), [s for s in seen if not s.endswith("Z")][:3]
 
     listed = client.get("/executions?workflow_slug=sales-insights&status=completed").json()
     assert [e["execution_id"] for e in listed["executions"]] == [eid] and listed["total"] == 1
