@@ -24,7 +24,9 @@ from echo_orchestrator.security.redaction import SECRETS
 log = logging.getLogger(__name__)
 
 
-class ErrorInfo(msgspec.Struct, kw_only=True):
+class ErrorDetail(msgspec.Struct, kw_only=True):
+    """The `error` object of every error body (the record of an error in a run is `models.ErrorInfo`)."""
+
     type: str
     message: str
     code: str
@@ -35,7 +37,7 @@ class ErrorInfo(msgspec.Struct, kw_only=True):
 
 class ErrorBody(msgspec.Struct, kw_only=True):
     detail: str
-    error: ErrorInfo
+    error: ErrorDetail
 
 
 STATUS_OF: dict[type[errors.EchoError], int] = {
@@ -91,7 +93,7 @@ def error_response(
 ) -> Response[ErrorBody]:
     body = ErrorBody(
         detail=message,
-        error=ErrorInfo(
+        error=ErrorDetail(
             type=type_,
             message=message,
             code=code,
