@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -60,3 +61,29 @@ def test_input_and_inputs_mean_the_same_everywhere(shipped_client: Client) -> No
     assert both.status_code == 422 and both.json()["error"]["details"]["errors"][0]["field"] == "input"
     same = c.post("/graphs/ASIS/execute", json={"input": {"task": "a"}, "inputs": {"task": "a"}})
     assert same.status_code == 200
+
+
+def test_every_documented_route_needs_a_caller(tmp_path: Path) -> None:
+    """With keys configured, each operation of the OpenAPI document (the catalogue's included)
+    answers 401 with the error body to a request without one; only the probes and docs are open."""
+    import re
+
+    from echo_orchestrator.api.app import create_app
+    from echo_orchestrator.settings import Settings
+    from tests.helpers.server import LOCAL
+
+    key = "eo_catalogue-test-key-0123456789abcdef"
+    app = create_app(Settings(storage_dir=tmp_path / "storage", plugins_dir=None, watch=False, watch_plugins=False, api_keys=key))  # type: ignore[arg-type]
+    with TestClient(app, base_url=LOCAL) as c:
+        spec = c.get("/docs/openapi.json").json()
+        checked = 0
+        for path, item in spec["paths"].items():
+            for method in ("get", "post", "put", "patch", "delete"):
+                if method not in item or path in ("/health", "/health/ready"):
+                    continue
+                url = re.sub(r"\{[^}]+\}", "1", path)
+                r = c.request(method.upper(), url, json={} if method in ("post", "put", "patch") else None)
+                assert r.status_code == 401 and r.json()["error"]["code"] == "ERR_AUTH_001", (method, path, r.status_code)
+                checked += 1
+        assert checked > 60
+        assert c.get("/workflows", headers={"Authorization": f"Bearer {key}"}).status_code == 200
