@@ -54,7 +54,7 @@ class DatabaseHealth(msgspec.Struct, kw_only=True):
 
     kind: str  # "sqlite"
     status: str  # "connected" | "error"
-    path: str  # as configured, under the storage folder
+    path: str  # relative to the storage root (never a server path)
     error: str | None = None
 
 
@@ -155,7 +155,7 @@ class HealthService:
         )
 
     async def _database(self) -> DatabaseHealth:
-        path = (self._storage_dir / "runtime" / "runtime.sqlite").as_posix()
+        path = "runtime/runtime.sqlite"  # relative to the storage root, as every saved path is
         try:
             await self._executions.stats()  # a real query: the database answers
         except Exception as exc:  # reported, never raised: health must answer

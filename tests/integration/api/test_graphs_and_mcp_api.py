@@ -134,5 +134,5 @@ def test_service_health_has_plugin_and_mcp_sections(client: TestClient[Litestar]
     assert body["mcp"] == {"servers": 3, "available": 2, "unavailable": ["down"]}
     # The document's blocks: the database and the engine and MCP services.
     assert body["database"]["kind"] == "sqlite" and body["database"]["status"] == "connected"
-    assert body["database"]["path"].endswith("storage/runtime/runtime.sqlite")
+    assert body["database"]["path"] == "runtime/runtime.sqlite"  # relative to the storage root
     assert body["services"]["workflow_engine"] == "running" and body["services"]["mcp_servers"] == "degraded"
