@@ -73,7 +73,8 @@ class RunView:
         elif event_type == "step_retrying":
             log(f"[yellow]↻[/] step {data.get('step_number')} {data.get('step_name')}: attempt {data.get('attempt')} ({data.get('error')})")
         elif event_type == "execution_progress":
-            self.progress.update(self.task, total=data.get("total_steps"), completed=data.get("completed_steps", 0))
+            # A total of 0 means "not known yet" (a plugin graph before its first step): keep the bar's.
+            self.progress.update(self.task, total=data.get("total_steps") or None, completed=data.get("completed_steps", 0))
         elif event_type == "llm_call_completed":
             self.llm_calls += 1
             self.tokens += int(data.get("total_tokens") or 0)

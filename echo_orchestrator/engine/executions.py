@@ -135,6 +135,7 @@ class ExecutionManager:
         self.runtime.new_sequence(execution.execution_id)
         live = LiveRun(execution=execution, plan=plan, step_numbers=dict(plan.steps))
         live.limit_key = None if caller is None else caller.limit_key
+        await self.recorder.accepted(live)  # buffered with the record, committed with it
         self._live[execution.execution_id] = live
         tg.start_soon(self._run, live, dict(inputs))
         return execution

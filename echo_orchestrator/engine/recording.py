@@ -39,23 +39,44 @@ class RunRecorder:
 
     # -- the run as a whole ----------------------------------------------------------------
 
+    async def accepted(self, live: LiveRun) -> None:
+        """A new execution: `execution_started` as the document has it, sent when the run is
+        accepted (`initializing`, possibly waiting for capacity), its start the acceptance."""
+        execution = live.execution
+        await self.event(
+            live,
+            "execution_started",
+            {
+                "workflow_slug": execution.workflow_slug,
+                "graph_name": execution.graph_name,
+                "status": execution.status,
+                "started_at": rfc3339(execution.created_at or utcnow()),
+            },
+        )
+
     async def started(self, live: LiveRun, resumed_from: str | None) -> None:
+        """The run begins running: `execution_progress` says so (status `running`, nothing done
+        yet); a continued run says `execution_resumed` and where it resumed from."""
         execution = live.execution
         lifecycle.move(execution, "running")
         if resumed_from is None or execution.started_at is None:
             execution.started_at = utcnow()
         await self.save(live)
-        await self.event(
-            live,
-            "execution_started" if resumed_from is None else "execution_resumed",
-            {
-                "workflow_slug": execution.workflow_slug,
-                "graph_name": execution.graph_name,
-                "status": "running",
-                "started_at": rfc3339(execution.started_at),
-                **({} if resumed_from is None else {"resumed_from": resumed_from}),
-            },
-        )
+        common = {"workflow_slug": execution.workflow_slug, "graph_name": execution.graph_name, "status": "running"}
+        if resumed_from is None:
+            progress = execution.progress
+            data: dict[str, Any] = {
+                **common,
+                "progress_percentage": progress.percentage,
+                "completed_steps": progress.completed_steps,
+                "total_steps": progress.total_steps,
+                "running_since": rfc3339(execution.started_at),
+            }
+            await self.event(live, "execution_progress", data)
+        else:
+            await self.event(
+                live, "execution_resumed", {**common, "started_at": rfc3339(execution.started_at), "resumed_from": resumed_from}
+            )
         await self.runtime.commit()
 
     async def pause(self, live: LiveRun, prompt: Any) -> None:

@@ -77,6 +77,10 @@ def test_execute_a_workflow_by_slug_and_follow_it(client: Client) -> None:
 
     events = client.get(f"/executions/{eid}/events").json()
     assert events["events"][0]["event_type"] == "execution_started" and events["events"][-1]["event_type"] == "execution_completed"
+    # As the document's stream has it: started when accepted (initializing), then running.
+    assert events["events"][0]["data"]["status"] == "initializing"
+    assert events["events"][0]["data"]["started_at"] == started["started_at"]
+    assert (events["events"][1]["event_type"], events["events"][1]["data"]["status"]) == ("execution_progress", "running")
     assert [e["seq"] for e in events["events"]] == list(range(1, events["total"] + 1))
     llm_events = client.get(f"/executions/{eid}/events?event_type=llm_call_completed&limit=1&offset=1").json()
     assert llm_events["total"] == 2 and len(llm_events["events"]) == 1
