@@ -12,7 +12,7 @@ from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from echo_orchestrator.api.requests import checked_body
+from echo_orchestrator.api.requests import checked_body, parse_json
 from echo_orchestrator.api.schemas.catalogue import (
     ArchiveResult,
     CatalogueList,
@@ -29,7 +29,7 @@ from echo_orchestrator.api.schemas.catalogue import (
 from echo_orchestrator.api.schemas.paging import MAX_OFFSET
 from echo_orchestrator.api.security import ACCEPTS_UPLOAD, UPLOAD_TYPE
 from echo_orchestrator.container import Services
-from echo_orchestrator.errors import BadRequest, Invalid
+from echo_orchestrator.errors import Invalid
 from echo_orchestrator.lifecycle.workflows import CATALOGUE_STATUSES
 from echo_orchestrator.services.catalogue import SORTS
 from echo_orchestrator.store import WorkflowQuery
@@ -41,11 +41,7 @@ async def _workflow_body(request: Request[Any, Any, Any]) -> Any:
     """The new workflow: the JSON body, or the JSON file of a multipart upload (`file`)."""
     media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
     if media != UPLOAD_TYPE:
-        body = await checked_body(request)
-        try:
-            return msgspec.json.decode(body)
-        except msgspec.DecodeError as exc:
-            raise BadRequest(f"JSON is malformed: {exc}") from None
+        return parse_json(await checked_body(request))
     form = await request.form()
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
