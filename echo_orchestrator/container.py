@@ -34,9 +34,11 @@ from echo_orchestrator.services.executions import ExecutionService
 from echo_orchestrator.services.graphs import GraphCatalog
 from echo_orchestrator.services.health import HealthService
 from echo_orchestrator.services.workflows import WorkflowService
+from echo_orchestrator.services.workspaces import WorkspaceService
 from echo_orchestrator.settings import Settings
 from echo_orchestrator.store import DefinitionStore, FileDefinitionStore
 from echo_orchestrator.store.runtime import RuntimeStore, sqlite_runtime_store
+from echo_orchestrator.store.workspaces import Workspaces
 from echo_orchestrator.system import ResourceMonitor
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,7 @@ class Services:
     health: HealthService
     catalogue: CatalogueService
     analytics: AnalyticsService
+    workspaces: WorkspaceService
 
 
 async def _never_fatal(what: str, run: Callable[[], Awaitable[None]]) -> None:
@@ -85,9 +88,14 @@ def register_secrets(settings: Settings) -> None:
     and the resolved form of the configured folders (shown as configured)."""
     SECRETS.set_source("environment", environment_secrets())
     SECRETS.set_source("service", [settings.jwt_secret, *(k.split()[0] for k in settings.api_keys.split(",") if k.strip())])
-    for configured in (settings.storage_dir, settings.plugins_dir):
+    for configured in (settings.storage_dir, settings.plugins_dir, settings.workspaces_dir):
         if configured is not None:
             SECRETS.set_path(str(configured.resolve()), configured.as_posix())
+
+
+def build_workspaces(settings: Settings) -> Workspaces:
+    root = settings.workspace_root
+    return Workspaces(root, shown_as=root.as_posix(), max_size_mb=settings.max_workspace_size_mb, autocreate=settings.workspace_autocreate)
 
 
 def build_hub(store: DefinitionStore, registry: PluginRegistry) -> McpHub:
@@ -115,6 +123,7 @@ async def _assemble(
     prices = PriceTable.from_file(settings.prices_file)
     checkpointer = await runtime.checkpointer()  # same database, same connection, one lock
     bus = EventBus(buffer=settings.stream_buffer)
+    folders = build_workspaces(settings)
     engine = ExecutionManager(
         runtime,
         models,
@@ -124,6 +133,7 @@ async def _assemble(
         max_concurrent=settings.max_concurrent_executions,
         max_per_caller=settings.max_executions_per_caller,
         checkpointer=checkpointer,
+        workspaces=folders,
     )
     executions = ExecutionService(store, registry, models, engine)
     engine.plan_factory = executions.plan_for
@@ -158,6 +168,7 @@ async def _assemble(
         ),
         catalogue=CatalogueService(store, runtime, workflows),
         analytics=AnalyticsService(store, runtime),
+        workspaces=WorkspaceService(folders, runtime, settings, engine.is_live),
     )
 
 
@@ -192,11 +203,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     try:
         services = await _assemble(settings, store, registry, models, runtime)
         _log_loaded(store, registry)
+        await services.workspaces.open()
         async with services.hub.running(), services.engine.running(), anyio.create_task_group() as tg:
             if settings.watch:
                 tg.start_soon(_never_fatal, "storage watcher", store.follow_changes)
             if settings.watch_plugins:
                 tg.start_soon(_never_fatal, "plugin watcher", registry.follow_changes)
+            if settings.auto_cleanup_enabled:
+                tg.start_soon(_never_fatal, "workspace clean-up", services.workspaces.clean_up_forever)
             try:
                 yield services
             finally:

@@ -33,6 +33,13 @@ class BadRequest(EchoError):
     code = "ERR_REQUEST_001"
 
 
+class UnsafePath(BadRequest):
+    """A path a caller named is not a plain relative path inside its workspace (`..`, an
+    absolute path, an encoded separator, a control character, a look-alike character)."""
+
+    code = "ERR_PATH_001"
+
+
 class Invalid(EchoError):
     """The request is well-formed but its content fails validation (a schema, a version, a field)."""
 
@@ -75,6 +82,38 @@ class Forbidden(EchoError):
 
     type = "AuthenticationError"
     code = "ERR_AUTH_002"
+
+
+class PathOutside(Forbidden):
+    """A path that resolves outside its workspace (through a symbolic link)."""
+
+    type = "ValidationError"
+    code = "ERR_PATH_002"
+
+
+class TooLarge(EchoError):
+    """What was asked for is larger than a configured limit allows in one piece."""
+
+    type = "ValidationError"
+    code = "ERR_REQUEST_002"
+
+
+class RangeNotSatisfiable(EchoError):
+    """A `Range` that starts past the end of the file."""
+
+    type = "ValidationError"
+    code = "ERR_REQUEST_004"
+
+    def __init__(self, message: str, *, size: int) -> None:
+        super().__init__(message, details={"size_bytes": size})
+        self.size = size
+
+
+class WorkspaceFull(EchoError):
+    """A write would take a workspace past `max_workspace_size_mb`."""
+
+    type = "ResourceError"
+    code = "ERR_WORKSPACE_001"
 
 
 class UnsupportedMediaType(EchoError):

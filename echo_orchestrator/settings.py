@@ -78,6 +78,21 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Base URL prefixes an LLM provider may be pointed at besides its default endpoint.
     llm_allowed_base_urls: tuple[str, ...] = ()
 
+    # -- workspaces (docs/workspaces.md) ---------------------------------------------------
+    # Where workspaces live; by default `<storage_dir>/workspaces`.
+    workspaces_dir: Path | None = None
+    # Create a workspace an execution names when it does not exist (otherwise 404).
+    workspace_autocreate: bool = False
+    # What all of one workspace's files may add up to; a write past it fails.
+    max_workspace_size_mb: float = 10240
+    # Remove per-run folders of finished runs older than `cleanup_after_days`, checked
+    # every `cleanup_interval_seconds`.
+    auto_cleanup_enabled: bool = True
+    cleanup_after_days: float = 30
+    cleanup_interval_seconds: float = 3600
+    # A file larger than this is served by the content route only in ranges (413 otherwise).
+    max_file_read_mb: float = 100
+
     # -- limits per caller (0 switches one off) ------------------------------------------
     rate_limit_per_hour: int = 1000
     max_executions_per_caller: int = 50
@@ -116,6 +131,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                 text = str(value)
             out[f"{ENV_PREFIX}{name.upper()}"] = text
         return out
+
+    @property
+    def workspace_root(self) -> Path:
+        """The workspaces folder as configured (relative paths stay relative)."""
+        return self.workspaces_dir if self.workspaces_dir is not None else self.storage_dir / "workspaces"
 
     @property
     def auth_configured(self) -> bool:

@@ -21,6 +21,7 @@ from echo_orchestrator.api.controllers.mcp import McpController
 from echo_orchestrator.api.controllers.service import ServiceController
 from echo_orchestrator.api.controllers.steps import StepController
 from echo_orchestrator.api.controllers.workflows import WorkflowLifecycleController
+from echo_orchestrator.api.controllers.workspaces import WorkspaceController
 from echo_orchestrator.api.docs import assets_router, document_errors, openapi_config
 from echo_orchestrator.api.error_handling import EXCEPTION_HANDLERS
 from echo_orchestrator.api.request_context import RequestMetrics, make_before_send
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             CatalogueController,
             ExecutionController,
             StepController,
+            WorkspaceController,
             StreamController,
             ws_executions,
             ws_execution,

@@ -138,6 +138,8 @@ def document_errors(openapi: OpenAPI) -> None:
             _split_text_alternative(operation.responses.get("200"))
             _describe_event_stream(operation.responses.get("200"))
             codes = dict(_ALWAYS)
+            if _describe_file(path, operation.responses):
+                codes.update(_FILE)
             if method != "get":
                 codes.update(_WITH_BODY)
             if any(word in path for word in ("mcp", "execute", "resume", "respond")):
@@ -152,6 +154,25 @@ def document_errors(openapi: OpenAPI) -> None:
 
 
 EVENT_STREAM = "text/event-stream"
+# Routes that answer a file's own bytes (Litestar would document them as JSON).
+FILE_ROUTES = ("/files/content",)
+_FILE = {
+    "413": "The file is over max_file_read_mb: ask for a Range",
+    "416": "The Range starts past the end of the file",
+}
+
+
+def _describe_file(path: str, responses: dict[str, Any]) -> bool:
+    """A file route's body is the file's bytes, in its own type; a Range gets 206."""
+    response = responses.get("200")
+    if not isinstance(response, OpenAPIResponse) or not path.endswith(FILE_ROUTES):
+        return False
+    binary = {"*/*": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY))}
+    response.content = dict(binary)
+    response.description = "The file, in its own content type (`Content-Type` by its extension), with `ETag` and `Content-Length`"
+    responses["206"] = OpenAPIResponse(description="The byte range asked for (`Content-Range`)", content=dict(binary))
+    responses["304"] = OpenAPIResponse(description="Not modified: If-None-Match matches")
+    return True
 
 
 def _describe_event_stream(response: Any) -> None:

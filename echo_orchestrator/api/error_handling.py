@@ -47,7 +47,9 @@ STATUS_OF: dict[type[errors.EchoError], int] = {
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.PreconditionFailed: 412,
+    errors.TooLarge: 413,
     errors.UnsupportedMediaType: 415,
+    errors.RangeNotSatisfiable: 416,
     errors.Invalid: 422,
     errors.RateLimited: 429,
     errors.ConfigurationError: 500,
@@ -55,6 +57,7 @@ STATUS_OF: dict[type[errors.EchoError], int] = {
     errors.Unavailable: 503,
     errors.TimeoutExceeded: 504,
     errors.StorageError: 503,
+    errors.WorkspaceFull: 507,
 }
 
 # Litestar's own HTTP exceptions, by status: (type, code).
@@ -112,6 +115,8 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: errors.EchoError) 
         headers["WWW-Authenticate"] = 'Bearer realm="echo-orchestrator"'
     elif isinstance(exc, errors.RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, errors.RangeNotSatisfiable):
+        headers["Content-Range"] = f"bytes */{exc.size}"
     # Outside text (a tool's error, a provider's message) may quote a secret or a server path.
     return error_response(
         request,

@@ -162,5 +162,7 @@ class StreamController(Controller):
         workflow_slug: FromPath[str],
         data: JSONBody[WorkflowExecuteRequest],
     ) -> ServerSentEvent:
-        execution = await services.executions.start_workflow(workflow_slug, data.values, data.config, data.metadata, caller)
+        execution = await services.executions.start_workflow(
+            workflow_slug, data.values, data.configured(data.config), data.metadata, caller
+        )
         return _sse(services, execution.execution_id, 0)

@@ -10,8 +10,9 @@ import msgspec
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
 
+from echo_orchestrator.engine.files import RunFiles
 from echo_orchestrator.engine.llm.factory import ModelFactory, as_llm_config
-from echo_orchestrator.errors import Unavailable
+from echo_orchestrator.errors import BadRequest, Unavailable
 from echo_orchestrator.models import LLMConfig
 
 ToolCaller = Callable[[str, Mapping[str, Any]], Awaitable[Any]]
@@ -22,8 +23,11 @@ class EngineGraphContext:
     """One per run: the same `llm` block gets the same model instance throughout the run
     (so the echo provider's scripted `responses` are used in turn across nodes)."""
 
-    def __init__(self, models: ModelFactory, call_tool: ToolCaller | None = None, bind: ToolBinder | None = None) -> None:
+    def __init__(
+        self, models: ModelFactory, call_tool: ToolCaller | None = None, bind: ToolBinder | None = None, files: RunFiles | None = None
+    ) -> None:
         self._models = models
+        self._files = files
         self._call_tool = call_tool
         self._bind = bind
         self._cache: dict[bytes, BaseChatModel] = {}
@@ -43,6 +47,11 @@ class EngineGraphContext:
         if model is None:
             model = self._cache[key] = self._models.create(config)
         return model
+
+    def run_files(self) -> RunFiles:
+        if self._files is None:
+            raise BadRequest("This graph is not running as an execution: it has no run folder")
+        return self._files
 
     async def call_tool(self, tool_id: str, arguments: Mapping[str, Any]) -> Any:
         if self._call_tool is None:
@@ -72,3 +81,6 @@ class RunContext:
 
     async def agent_tools(self, tool_ids: Sequence[str]) -> list[BaseTool]:
         return await self._current().agent_tools(tool_ids)
+
+    def run_files(self) -> RunFiles:
+        return self._current().run_files()

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import anyio.to_thread
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command, StreamMode
 
 from echo_orchestrator.engine.context import EngineGraphContext, RunContext, current_context
+from echo_orchestrator.engine.files import RunFiles, current_files
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.llm.prices import PriceTable
 from echo_orchestrator.engine.llm.usage import UsageRecorder
@@ -27,6 +29,7 @@ from echo_orchestrator.lifecycle import executions as lifecycle
 from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import ErrorInfo
 from echo_orchestrator.security.redaction import scrub
+from echo_orchestrator.store.workspaces import FileEntry, Workspaces
 
 RunInput = dict[str, Any] | Command[Any] | None
 
@@ -56,11 +59,14 @@ class _Hooks:
 
 
 class RunDriver:
-    def __init__(self, recorder: RunRecorder, models: ModelFactory, hub: McpHub, prices: PriceTable) -> None:
+    def __init__(
+        self, recorder: RunRecorder, models: ModelFactory, hub: McpHub, prices: PriceTable, workspaces: Workspaces | None = None
+    ) -> None:
         self.recorder = recorder
         self._models = models
         self._hub = hub
         self._prices = prices
+        self._workspaces = workspaces
 
     async def execute(self, live: LiveRun, first_input: RunInput, checkpointer: BaseCheckpointSaver[Any] | None) -> None:
         """Get the graph, build the run's config, drive the stream, record the outcome."""
@@ -94,7 +100,18 @@ class RunDriver:
         async def on_tool(tool_id: str, phase: str, detail: dict[str, Any]) -> None:
             await recorder.tool_used(live, tool_id, phase, detail)
 
-        context = EngineGraphContext(self._models, self._call_tool, lambda ids: langchain_tools(self._hub, ids, on_call=on_tool))
+        files = None
+        if self._workspaces is not None:
+
+            async def on_file(entry: FileEntry) -> None:
+                await recorder.file_written(live, entry)
+
+            files = RunFiles(self._workspaces, live.execution.workspace, live.execution.execution_id, on_file)
+            live.files = files
+        current_files.set(files)
+        context = EngineGraphContext(
+            self._models, self._call_tool, lambda ids: langchain_tools(self._hub, ids, on_call=on_tool), files=files
+        )
         current_context.set(context)
         live.policies = live.plan.policies(live.execution.config)
         current_run.set(_Hooks(recorder, live))
@@ -183,7 +200,9 @@ class RunDriver:
             execution = live.execution
             execution.outputs = {k: v for k, v in outcome.state.items() if k not in execution.inputs and k not in INTERNAL_KEYS}
             ending, error = "completed", None
-        await self.recorder.finish(live, ending, error)
+        files = live.files
+        made = 0 if files is None else len(await anyio.to_thread.run_sync(files.files))
+        await self.recorder.finish(live, ending, error, made)
 
     async def _call_tool(self, tool_id: str, arguments: Mapping[str, Any]) -> Any:
         return (await self._hub.call(tool_id, arguments)).output

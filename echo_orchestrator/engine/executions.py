@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 import anyio
+import anyio.to_thread
 from anyio.abc import TaskGroup
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
@@ -35,6 +36,7 @@ from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import Execution, ExecutionConfig, Progress, StepExecution, new_id, utcnow
 from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.store.runtime import RuntimeStore
+from echo_orchestrator.store.workspaces import DEFAULT, Workspaces
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +54,15 @@ class ExecutionManager:
         max_per_caller: int = 0,
         checkpointer: BaseCheckpointSaver[Any] | None = None,
         plan_factory: PlanFactory | None = None,
+        workspaces: Workspaces | None = None,
     ) -> None:
         self.runtime = runtime
         self.checkpointer = checkpointer
         self.plan_factory = plan_factory
         self.bus = bus
         self.recorder = RunRecorder(runtime, bus)
-        self._driver = RunDriver(self.recorder, models, hub, prices)
+        self.workspaces = workspaces
+        self._driver = RunDriver(self.recorder, models, hub, prices, workspaces)
         self._limiter = anyio.CapacityLimiter(max_concurrent)
         self._max_per_caller = max_per_caller
         self._live: dict[str, LiveRun] = {}
@@ -67,6 +71,10 @@ class ExecutionManager:
     @property
     def active(self) -> int:
         return len(self._live)
+
+    def is_live(self, execution_id: str) -> bool:
+        """Whether this process is running (or holding paused) the execution."""
+        return execution_id in self._live
 
     @property
     def running_now(self) -> bool:
@@ -109,6 +117,10 @@ class ExecutionManager:
         tg = self._task_group()
         if caller is not None:
             self._check_caller_limit(caller)
+        config = config or ExecutionConfig()
+        workspace = DEFAULT if config.workspace is None else config.workspace
+        if self.workspaces is not None:  # it must exist (or may be made) before the run is accepted
+            await anyio.to_thread.run_sync(self.workspaces.open_for_run, workspace)
         now = utcnow()
         execution = Execution(
             execution_id=new_id("wfexec" if plan.kind == "workflow" else "exec"),
@@ -120,13 +132,14 @@ class ExecutionManager:
             execution_mode=plan.execution_mode,
             graph_name=plan.graph_name,
             inputs=dict(inputs),
-            config=config or ExecutionConfig(),
+            config=config,
             metadata=dict(metadata or {}),
             progress=Progress(total_steps=plan.total_steps),
             total_steps=plan.total_steps,
             created_at=now,
             estimated_completion=now + timedelta(seconds=plan.estimated_seconds) if plan.estimated_seconds else None,
             caller=None if caller is None else caller.id,
+            workspace=workspace,
         )
         # Committed by the run's own task on its first turn (in `_run` or `started`), not
         # here: a caller starting many runs is not held behind the checkpointer's lock once

@@ -22,6 +22,7 @@ from echo_orchestrator.lifecycle.ownership import owned_elsewhere
 from echo_orchestrator.models import ErrorInfo, EventType, LLMUsage, NodeExecution, StepExecution, new_id, rfc3339, utcnow
 from echo_orchestrator.security.redaction import scrub
 from echo_orchestrator.store.runtime import RuntimeStore
+from echo_orchestrator.store.workspaces import FileEntry
 
 Ending = Literal["completed", "failed", "cancelled"]
 
@@ -95,8 +96,9 @@ class RunRecorder:
         await self.event(live, "interactive_prompt", prompt)
         await self.runtime.commit()
 
-    async def finish(self, live: LiveRun, status: Ending, error: ErrorInfo | None) -> None:
+    async def finish(self, live: LiveRun, status: Ending, error: ErrorInfo | None, output_files: int = 0) -> None:
         execution, now = live.execution, utcnow()
+        execution.output_files = output_files
         await self._cut_short(live, status, error, now)
         lifecycle.move(execution, status)
         execution.completed_at, execution.error = now, error
@@ -105,7 +107,7 @@ class RunRecorder:
             execution.progress.completed_steps = len(live.completed_steps)
         await self.save(live)
         if status == "completed":
-            summary = {"output_files": 0, "llm_calls": execution.llm_calls, "total_cost_usd": execution.cost_usd}
+            summary = {"output_files": output_files, "llm_calls": execution.llm_calls, "total_cost_usd": execution.cost_usd}
             duration = _seconds(execution.started_at or execution.created_at, now)
             data: dict[str, Any] = {
                 "status": status,
@@ -318,6 +320,11 @@ class RunRecorder:
             step.mcp_tools_used.append(tool_id)
         event: EventType = "tool_call_started" if phase == "started" else "tool_call_completed"
         await self.event(live, event, {"tool_id": tool_id, "step_number": step.step_number if step else None, **detail})
+
+    async def file_written(self, live: LiveRun, entry: FileEntry) -> None:
+        step = live.only_running_step()
+        file = {"name": entry.name, "path": entry.path, "size_bytes": entry.size_bytes, "mime_type": entry.mime_type}
+        await self.event(live, "output_file", {"file": file, "step_number": step.step_number if step else None})
 
 
 async def record_interrupted(runtime: RuntimeStore, only: Sequence[str] | None = None, *, cancelled: bool = False) -> list[str]:

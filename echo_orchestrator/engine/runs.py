@@ -9,6 +9,7 @@ from typing import Any, Literal
 import anyio
 from langgraph.graph import StateGraph
 
+from echo_orchestrator.engine.files import RunFiles
 from echo_orchestrator.engine.step_policy import StepPolicy
 from echo_orchestrator.models import Execution, ExecutionConfig, NodeExecution, StepExecution
 from echo_orchestrator.registry.spec import GraphContext
@@ -61,6 +62,7 @@ class LiveRun:
     checkpointed: bool = False  # whether this run writes checkpoints
     # Whose concurrent-execution limit this run counts against (a caller, or an address).
     limit_key: str | None = None
+    files: RunFiles | None = None  # the run's folder, when the engine has workspaces
 
     def step_for(self, node: str) -> tuple[int, str]:
         """The node's step (number, name); a node the plan did not list gets the next number."""

@@ -11,7 +11,7 @@ import anyio
 import anyio.to_thread
 import msgspec
 
-from echo_orchestrator.errors import Invalid, McpToolFailed, TimeoutExceeded
+from echo_orchestrator.errors import EchoError, Invalid, McpToolFailed, TimeoutExceeded
 from echo_orchestrator.mcp.schema import input_errors
 from echo_orchestrator.mcp.types import ToolCallResult
 from echo_orchestrator.registry.spec import ToolSpec
@@ -42,6 +42,9 @@ async def call_plugin_tool(spec: ToolSpec, tool_id: str, arguments: Mapping[str,
         ) from None
     except msgspec.ValidationError as exc:
         raise Invalid(f"Invalid input for tool '{tool_id}': {exc}", details={"tool_id": tool_id}) from exc
+    except EchoError as exc:  # the tool refused on purpose (a path, a limit): its own status and code
+        exc.details.setdefault("tool_id", tool_id)
+        raise
     except Exception as exc:
         raise McpToolFailed(
             f"Tool '{tool_id}' failed: {type(exc).__name__}: {exc}",

@@ -30,6 +30,7 @@ EventType = Literal[
     "llm_call",  # the document's short form of llm_call_completed (its SSE example): model and tokens
     "tool_call_started",
     "tool_call_completed",
+    "output_file",  # a tool or graph wrote a file in the run's folder
     "interactive_prompt",
     "checkpoint_saved",
 ]

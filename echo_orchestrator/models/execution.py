@@ -46,6 +46,8 @@ class ExecutionConfig(Record):
     timeout_per_step: float | None = None
     timeout: float | None = None
     max_retries: int | None = None
+    # The workspace whose folder the run's files go to (also accepted at the request's top level).
+    workspace: str | None = None
 
 
 class Progress(Record):
@@ -70,6 +72,8 @@ class Execution(Record):
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
     progress: Progress = msgspec.field(default_factory=Progress)
     workspace: str = "default"
+    # Files in the run's folder when it ended (Working_Directory/<execution_id>).
+    output_files: int = 0
     total_steps: int = 0
     llm_calls: int = 0
     total_tokens: int = 0

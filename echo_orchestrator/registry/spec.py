@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from langchain_core.tools import BaseTool
     from langgraph.graph import StateGraph
 
+    from echo_orchestrator.engine.files import RunFiles
     from echo_orchestrator.models import LLMConfig
 
 
@@ -36,6 +37,11 @@ class GraphContext(Protocol):
 
     async def agent_tools(self, tool_ids: Sequence[str]) -> list[BaseTool]:
         """LangChain tools for the given tool ids, to bind to a chat model."""
+        ...
+
+    def run_files(self) -> RunFiles:
+        """The running execution's own folder (`directory()`, `write`, `read`, `list`),
+        `Working_Directory/<execution_id>` of its workspace; see docs/workspaces.md."""
         ...
 
 

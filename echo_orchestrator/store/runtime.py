@@ -126,6 +126,10 @@ class RuntimeStore(Protocol):
 
     async def stats(self) -> ExecutionStats: ...
 
+    async def workspace_counts(self) -> dict[str, int]:
+        """How many executions each workspace has had (workspaces with none are absent)."""
+        ...
+
     async def workflow_stats(self, slugs: Sequence[str] | None = None) -> dict[str, WorkflowRunStats]:
         """Per workflow slug (all of them, or these): how many runs, how the ended ones ended,
         the mean duration of its completed runs."""

@@ -118,7 +118,8 @@ class SqliteRuntimeStore:
     async def save_execution(self, execution: Execution) -> None:
         self._write(
             "INSERT INTO executions (execution_id, kind, status, workflow_id, workflow_slug, graph_name, created_at, completed_at,"
-            " doc, owner, started_at, duration_seconds, total_tokens, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " doc, owner, started_at, duration_seconds, total_tokens, cost_usd, workspace)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (execution_id) DO UPDATE SET status = excluded.status, completed_at = excluded.completed_at,"
             " doc = excluded.doc, owner = excluded.owner, started_at = excluded.started_at,"
             " duration_seconds = excluded.duration_seconds, total_tokens = excluded.total_tokens, cost_usd = excluded.cost_usd",
@@ -137,6 +138,7 @@ class SqliteRuntimeStore:
                 _duration(execution),
                 execution.total_tokens,
                 execution.cost_usd,
+                execution.workspace,
             ),
             key=execution.execution_id,
         )
@@ -166,6 +168,10 @@ class SqliteRuntimeStore:
             params += list(only)
         rows = await self._rows(query, params)
         return [OwnedExecution(execution=msgspec.json.decode(doc, type=Execution), owner=owner) for doc, owner in rows]
+
+    async def workspace_counts(self) -> dict[str, int]:
+        rows = await self._rows("SELECT workspace, COUNT(*) FROM executions GROUP BY workspace", [])
+        return {str(name): int(count) for name, count in rows}
 
     async def stats(self) -> ExecutionStats:
         midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()

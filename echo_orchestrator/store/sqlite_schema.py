@@ -95,6 +95,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS steps_analytics
         ON step_executions (workflow_slug, step_number, started_at, status, duration_seconds, retry_count, step_name)
     """,
+    # 4: the workspace an execution's files go to, as a column (executions per workspace).
+    """
+    ALTER TABLE executions ADD COLUMN workspace TEXT NOT NULL DEFAULT 'default';
+    UPDATE executions SET workspace = COALESCE(json_extract(CAST(doc AS TEXT), '$.workspace'), 'default');
+    CREATE INDEX IF NOT EXISTS executions_by_workspace ON executions (workspace, status)
+    """,
 )
 
 

@@ -56,7 +56,9 @@ class ExecutionController(Controller):
         workflow_slug: FromPath[str],
         data: JSONBody[WorkflowExecuteRequest],
     ) -> WorkflowRunAccepted:
-        execution = await services.executions.start_workflow(workflow_slug, data.values, data.config, data.metadata, caller)
+        execution = await services.executions.start_workflow(
+            workflow_slug, data.values, data.configured(data.config), data.metadata, caller
+        )
         return WorkflowRunAccepted(
             input_field=data.input_field,
             execution_id=execution.execution_id,
@@ -79,7 +81,7 @@ class ExecutionController(Controller):
         data: JSONBody[GraphExecuteRequest],
     ) -> Response[GraphRunResult | GraphRunAccepted]:
         if data.run_async:
-            execution = await services.executions.start_graph(graph_name, data.values, data.config, caller)
+            execution = await services.executions.start_graph(graph_name, data.values, data.configured(data.config), caller)
             accepted = GraphRunAccepted(
                 input_field=data.input_field,
                 execution_id=execution.execution_id,
@@ -87,15 +89,16 @@ class ExecutionController(Controller):
                 message="Graph execution started. Use /executions/{execution_id} to track progress.",
             )
             return Response(accepted, status_code=HTTP_202_ACCEPTED)
-        finished, nodes = await services.executions.run_graph(graph_name, data.values, data.config, caller)
-        return Response(graph_result(finished, nodes, data.input_field), status_code=HTTP_200_OK)
+        finished, nodes = await services.executions.run_graph(graph_name, data.values, data.configured(data.config), caller)
+        files = await services.workspaces.execution_files(finished)
+        return Response(graph_result(finished, nodes, data.input_field, files), status_code=HTTP_200_OK)
 
     @post("/execute", status_code=HTTP_200_OK, summary="Legacy: run a graph synchronously")
     async def legacy_execute_graph(
         self, services: NamedDependency[Services], caller: NamedDependency[Caller], data: JSONBody[LegacyExecuteRequest]
     ) -> GraphRunResult:
-        finished, nodes = await services.executions.run_graph(data.graph_name, data.values, ExecutionConfig(), caller)
-        return graph_result(finished, nodes, data.input_field)
+        finished, nodes = await services.executions.run_graph(data.graph_name, data.values, data.configured(ExecutionConfig()), caller)
+        return graph_result(finished, nodes, data.input_field, await services.workspaces.execution_files(finished))
 
     # -- reading -------------------------------------------------------------------------
 
@@ -153,6 +156,8 @@ class ExecutionController(Controller):
             checkpoints=[
                 InfoCheckpoint(checkpoint_id=c.checkpoint_id, step_number=c.step_number, created_at=c.created_at) for c in checkpoints
             ],
+            workspace=execution.workspace,
+            output_files=await services.workspaces.execution_files(execution),
         )
 
     @get("/executions/{execution_id:str}/node-executions", summary="Every LangGraph node run")

@@ -18,8 +18,6 @@ from echo_orchestrator.api.schemas.executions import (
     StepExecutionListItem,
     StepExecutionView,
     StepMetrics,
-    WorkspaceCheckpoint,
-    WorkspaceCheckpoints,
     iso,
     step_view,
 )
@@ -101,17 +99,3 @@ class StepController(Controller):
     ) -> CheckpointList:
         items, total = await services.checkpoints.find(workflow_slug=workflow_slug, execution_id=execution_id, limit=limit, offset=offset)
         return CheckpointList(checkpoints=items, total=total, limit=limit, offset=offset)
-
-    @get("/service/workspaces/{name:str}/checkpoints", summary="Checkpoints of a workspace's executions")
-    async def list_workspace_checkpoints(
-        self,
-        services: NamedDependency[Services],
-        name: FromPath[str],
-        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
-    ) -> WorkspaceCheckpoints:
-        items, total = await services.checkpoints.find(workspace=name, limit=limit)
-        rows = [
-            WorkspaceCheckpoint(checkpoint_id=c.checkpoint_id, execution_id=c.execution_id, created_at=c.created_at, size_kb=c.size_kb)
-            for c in items
-        ]
-        return WorkspaceCheckpoints(workspace=name, checkpoints=rows, total=total)

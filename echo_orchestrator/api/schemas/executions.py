@@ -13,8 +13,9 @@ from echo_orchestrator.errors import Invalid
 from echo_orchestrator.models import ErrorInfo, Event, Execution, ExecutionConfig, LLMUsage, NodeExecution, StepExecution, rfc3339, utcnow
 from echo_orchestrator.services.checkpoints import CheckpointView
 from echo_orchestrator.services.executions import LLMCallSummary, StepMetrics
+from echo_orchestrator.services.workspaces import FileInfo
 
-__all__ = ["CheckpointView", "LLMCallSummary", "StepMetrics"]  # service results answered as they are
+__all__ = ["CheckpointView", "FileInfo", "LLMCallSummary", "StepMetrics"]  # service results answered as they are
 
 # -- requests ----------------------------------------------------------------------------
 
@@ -25,6 +26,16 @@ class RunInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     input: dict[str, Any] | None = None
     inputs: dict[str, Any] | None = None
+    # The workspace for the run's files; the same as `config.workspace` (docs/workspaces.md).
+    workspace: str | None = None
+
+    def configured(self, config: ExecutionConfig) -> ExecutionConfig:
+        """`config` with the top-level `workspace` in it."""
+        if self.workspace is None:
+            return config
+        if config.workspace is not None and config.workspace != self.workspace:
+            raise Invalid.at("workspace", "given twice, differently, as workspace and config.workspace")
+        return msgspec.structs.replace(config, workspace=self.workspace)
 
     @property
     def input_field(self) -> str:
@@ -118,6 +129,9 @@ class ExecutionInfoView(ExecutionStatusView, kw_only=True):
     llm_calls: LLMCallSummary
     # Its checkpoints, newest first (a resume continues from the first).
     checkpoints: list[InfoCheckpoint]
+    workspace: str
+    # The files in its folder (Working_Directory/<execution_id>), paths relative to the workspace.
+    output_files: list[FileInfo]
 
 
 class ExecutionListItem(msgspec.Struct, kw_only=True):
@@ -162,6 +176,7 @@ class GraphRunMetadata(msgspec.Struct, kw_only=True):
     nodes_executed: int
     llm_calls: int
     duration_seconds: float | None
+    output_files: int
 
 
 class GraphRunOutput(msgspec.Struct, kw_only=True):
@@ -178,6 +193,8 @@ class GraphRunResult(msgspec.Struct, kw_only=True):
     error: ErrorInfo | None
     started_at: str | None
     completed_at: str | None
+    workspace: str
+    output_files: list[FileInfo]
 
 
 class NodeExecutionList(msgspec.Struct, kw_only=True):
@@ -287,19 +304,6 @@ class CheckpointList(msgspec.Struct, kw_only=True):
     offset: int
 
 
-class WorkspaceCheckpoint(msgspec.Struct, kw_only=True):
-    checkpoint_id: str
-    execution_id: str
-    created_at: str
-    size_kb: float
-
-
-class WorkspaceCheckpoints(msgspec.Struct, kw_only=True):
-    workspace: str
-    checkpoints: list[WorkspaceCheckpoint]
-    total: int
-
-
 # -- building them -----------------------------------------------------------------------
 
 
@@ -338,7 +342,7 @@ def status_fields(execution: Execution) -> dict[str, Any]:
     }
 
 
-def graph_result(execution: Execution, nodes: int, input_field: str) -> GraphRunResult:
+def graph_result(execution: Execution, nodes: int, input_field: str, files: list[FileInfo]) -> GraphRunResult:
     return GraphRunResult(
         input_field=input_field,
         execution_id=execution.execution_id,
@@ -346,11 +350,15 @@ def graph_result(execution: Execution, nodes: int, input_field: str) -> GraphRun
         status=execution.status,
         result=GraphRunOutput(
             output=execution.outputs,
-            metadata=GraphRunMetadata(nodes_executed=nodes, llm_calls=execution.llm_calls, duration_seconds=elapsed(execution)),
+            metadata=GraphRunMetadata(
+                nodes_executed=nodes, llm_calls=execution.llm_calls, duration_seconds=elapsed(execution), output_files=len(files)
+            ),
         ),
         error=execution.error,
         started_at=iso(execution.started_at),
         completed_at=iso(execution.completed_at),
+        workspace=execution.workspace,
+        output_files=files,
     )
 
 

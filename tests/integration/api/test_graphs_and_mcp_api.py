@@ -70,7 +70,7 @@ def test_mcp_servers_and_tools(client: TestClient[Litestar]) -> None:
     assert set(servers) == {"plugins", "test", "down"}
     assert (body["total"], body["available"], body["unavailable"]) == (3, 2, 1)
     assert servers["test"]["display_name"] == "Test tools" and servers["test"]["tools_count"] == 5
-    assert servers["plugins"]["tools_count"] == 4  # text_stats, calculator + the example's keywords, slugify
+    assert servers["plugins"]["tools_count"] == 7  # text_stats, calculator, 3 file tools + the example's keywords, slugify
     assert "nonexistent" in servers["down"]["error"]
     tools = client.get("/mcp-servers/tools").json()
     ids = {t["tool_id"] for t in tools["tools"]}
@@ -78,8 +78,11 @@ def test_mcp_servers_and_tools(client: TestClient[Litestar]) -> None:
     assert {t["tool_id"] for t in client.get("/mcp-servers/tools?server=plugins").json()["tools"]} == {
         "plugins-calculator",
         "plugins-keywords",
+        "plugins-list_files",
+        "plugins-read_file",
         "plugins-slugify",
         "plugins-text_stats",
+        "plugins-write_file",
     }
     assert {t["server"] for t in client.get("/mcp-servers/tools?capability=math").json()["tools"]} == {"test"}
 
