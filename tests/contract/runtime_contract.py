@@ -96,6 +96,15 @@ class RuntimeStoreContract:
         assert found == {"wfexec_1": "host/boot:1", "wfexec_2": "host/boot:2"}
         assert [o.execution.execution_id for o in await two.executions_in(["running", "initializing"], only=["wfexec_2"])] == ["wfexec_2"]
 
+    async def test_executions_are_counted_per_workspace(self, runtime: RuntimeStore) -> None:
+        assert await runtime.workspace_counts() == {}
+        for i, workspace in enumerate(["default", "team", "team", "default", "team"]):
+            execution = _execution(f"e{i}")
+            execution.workspace = workspace
+            await runtime.save_execution(execution)
+        await runtime.commit()
+        assert await runtime.workspace_counts() == {"default": 2, "team": 3}
+
     async def test_stats_count_active_and_today(self, runtime: RuntimeStore) -> None:
         await runtime.save_execution(_execution("wfexec_1", status="running"))
         await runtime.save_execution(_execution("wfexec_2", status="paused"))

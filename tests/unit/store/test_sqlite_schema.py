@@ -68,6 +68,7 @@ async def test_runs_recorded_before_analytics_columns_are_filled_in(tmp_path: Pa
     started = utcnow()
     run = Execution(execution_id="wfexec_1", kind="workflow", status="completed", workflow_slug="wf", created_at=started)
     run.started_at, run.completed_at, run.total_tokens, run.cost_usd = started, started + timedelta(seconds=2.5), 7, 0.25
+    run.workspace = "team"
     with sqlite3.connect(path) as db:
         db.executescript(_BASE_SCHEMA)
         db.execute(MIGRATIONS[1])
@@ -88,5 +89,6 @@ async def test_runs_recorded_before_analytics_columns_are_filled_in(tmp_path: Pa
         assert (stats.completed, stats.avg_duration_seconds, stats.total_tokens, stats.total_cost_usd) == (1, 2.5, 7, 0.25)
         found = await store.workflow_analytics("wf", start=started.timestamp() - 1, end=started.timestamp() + 60, granularity="day")
         assert [(m.provider, m.tokens) for m in found.models] == [("echo", 7)]
+        assert await store.workspace_counts() == {"team": 1}  # version 4 reads the workspace from the document
     finally:
         await store.close()
