@@ -20,9 +20,16 @@ import pytest
 
 from echo_orchestrator.container import build_registry
 from echo_orchestrator.engine.context import EngineGraphContext
-from echo_orchestrator.models import LLMConfig
+from echo_orchestrator.engine.events import EventBus
+from echo_orchestrator.engine.executions import ExecutionManager
+from echo_orchestrator.engine.llm.prices import PriceTable
+from echo_orchestrator.engine.runs import RunPlan
+from echo_orchestrator.mcp import McpHub
+from echo_orchestrator.models import Execution, LLMConfig, McpSettings
 from echo_orchestrator.registry import GraphSpec, ProviderSpec, ToolSpec
 from echo_orchestrator.settings import Settings
+from echo_orchestrator.store.runtime import sqlite_runtime_store
+from echo_orchestrator.store.workspaces import Workspaces
 from tests.helpers.server import REPO, RunningServer, running_server
 from tests.helpers.storage import copy_storage
 
@@ -37,7 +44,7 @@ def samples(doc: str) -> list[str]:
 
 def test_every_python_sample_is_covered_here() -> None:
     counted = {doc.name: len(samples(doc.name)) for doc in (REPO / "docs").glob("*.md")}
-    assert {doc: n for doc, n in counted.items() if n} == {"plugins.md": 3, "streaming.md": 2}, counted
+    assert {doc: n for doc, n in counted.items() if n} == {"plugins.md": 3, "streaming.md": 2, "workspaces.md": 1}, counted
 
 
 def test_plugin_samples_run() -> None:
@@ -62,6 +69,38 @@ def test_plugin_samples_run() -> None:
     assert slugify.input_schema["required"] == ["text"]
     (provider,) = found[ProviderSpec]
     assert provider.check(LLMConfig(provider="mistral", model="x")).ready in (True, False)
+
+
+def test_the_workspace_sample_writes_into_its_run_folder(tmp_path: Path) -> None:
+    """docs/workspaces.md's graph, run as an execution: its files land in the run's folder."""
+    (code,) = samples("workspaces.md")
+    module = types.ModuleType("doc_sample_workspaces")
+    sys.modules[module.__name__] = module
+    exec(compile(code, "docs/workspaces.md", "exec"), module.__dict__)
+    graph = module.report_writer
+    spaces = Workspaces(tmp_path / "workspaces", shown_as="workspaces", max_size_mb=1)
+    spaces.ensure_default()
+
+    async def run() -> Execution:
+        runtime = sqlite_runtime_store(tmp_path / "runtime.sqlite")
+        await runtime.open()
+        _registry, models = build_registry(Settings(plugins_dir=None))  # type: ignore[arg-type]
+        hub = McpHub(lambda: McpSettings(), dict, dict)
+        engine = ExecutionManager(runtime, models, hub, PriceTable(), EventBus(), workspaces=spaces)
+        plan = RunPlan(kind="graph", build=lambda ctx, _c: graph.build(ctx), steps={"write_report": (1, "write_report")}, total_steps=1)
+        try:
+            async with hub.running(), engine.running():
+                started = await engine.start(plan, {"topic": "Tea"})
+                with anyio.fail_after(20):
+                    return await engine.wait(started.execution_id)
+        finally:
+            await runtime.close()
+
+    done = anyio.run(run)
+    folder = spaces.folder("default") / "Working_Directory" / done.execution_id
+    assert done.status == "completed" and done.output_files == 2
+    assert (folder / "report.md").read_text() == "# Tea\n" and (folder / "notes.txt").exists()
+    assert (done.outputs or {})["report"] == f"Working_Directory/{done.execution_id}/report.md"
 
 
 @pytest.fixture(scope="module")
