@@ -90,11 +90,8 @@ class RunFiles:
         return await anyio.to_thread.run_sync(listing)
 
     def files(self) -> list[FileEntry]:
-        """What the run has made so far (blocking; for the end of a run and for reads)."""
-        try:
-            return self.workspaces.files(self.workspace, self.relative_root)
-        except NotFound:
-            return []
+        """What the run has made so far (blocking; for the end of a run)."""
+        return self.workspaces.run_files(self.workspace, self.execution_id)
 
 
 current_files: ContextVar[RunFiles | None] = ContextVar("echo_run_files", default=None)

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+import anyio.to_thread
 import msgspec
 
 from echo_orchestrator.engine.context import EngineGraphContext
@@ -25,6 +26,7 @@ from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.services.graphs import WORKFLOW_PREFIX
 from echo_orchestrator.store import DefinitionStore
 from echo_orchestrator.store.runtime import ExecutionStats
+from echo_orchestrator.store.workspaces import FileEntry
 
 
 class LLMCallSummary(msgspec.Struct, kw_only=True):
@@ -251,6 +253,13 @@ class ExecutionService:
 
     async def cancel_step(self, step_execution_id: str) -> StepExecution:
         return await self.engine.cancel_step(step_execution_id)
+
+    async def output_files(self, execution: Execution) -> list[FileEntry]:
+        """The files in the run's folder, paths relative to its workspace."""
+        workspaces = self.engine.workspaces
+        if workspaces is None:
+            return []
+        return await anyio.to_thread.run_sync(workspaces.run_files, execution.workspace, execution.execution_id)
 
     async def info(self, execution_id: str) -> ExecutionInfo:
         runtime = self.runtime

@@ -18,7 +18,7 @@ from echo_orchestrator.engine.validation import Capabilities, ValidationReport, 
 from echo_orchestrator.errors import BadRequest, ConfigurationError, Conflict, Invalid, NotFound
 from echo_orchestrator.lifecycle import workflows as workflow_lifecycle
 from echo_orchestrator.mcp import McpHub
-from echo_orchestrator.models import Agent, Connection, LLMConfig, LLMUsage, Workflow, new_id, utcnow_iso
+from echo_orchestrator.models import Agent, Connection, ExecutionConfig, LLMConfig, LLMUsage, Workflow, new_id, utcnow_iso
 from echo_orchestrator.models.versions import version_key
 from echo_orchestrator.registry import PluginRegistry
 from echo_orchestrator.registry.graphs import GraphInfo
@@ -28,6 +28,7 @@ from echo_orchestrator.services.executions import ExecutionService
 from echo_orchestrator.services.graphs import GraphCatalog
 from echo_orchestrator.services.preconditions import require_match
 from echo_orchestrator.store import DefinitionStore, codec
+from echo_orchestrator.store.workspaces import FileEntry
 
 GraphState = Literal["draft", "temp", "final"]
 
@@ -65,6 +66,8 @@ class RunResult(msgspec.Struct, kw_only=True):
     error: dict[str, Any] | None
     llm_calls: list[LLMUsage]
     duration_seconds: float
+    workspace: str
+    output_files: list[FileEntry]  # the run's files (docs/workspaces.md)
 
 
 class WorkflowService:
@@ -388,11 +391,13 @@ class WorkflowService:
         version: str | None,
         inputs: Mapping[str, Any],
         caller: Caller | None = None,
+        workspace: str | None = None,
     ) -> RunResult:
         if mode == "final" and not version:
             raise Invalid.at("version", "required in final mode", "version is required in final mode")
         workflow = await self.definition(ref, "temp" if mode == "test" else "final", version)
-        execution = await self._executions.start_definition(workflow, inputs, mode=mode, caller=caller)
+        config = ExecutionConfig(workspace=workspace)
+        execution = await self._executions.start_definition(workflow, inputs, mode=mode, caller=caller, config=config)
         finished = await self._executions.wait(execution.execution_id)
         error = (
             None
@@ -410,4 +415,6 @@ class WorkflowService:
             error=error,
             llm_calls=await self._executions.runtime.llm_calls(finished.execution_id),
             duration_seconds=round((finished.completed_at - started).total_seconds(), 3) if finished.completed_at and started else 0.0,
+            workspace=finished.workspace,
+            output_files=await self._executions.output_files(finished),
         )

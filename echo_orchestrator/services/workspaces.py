@@ -17,7 +17,6 @@ import msgspec
 
 from echo_orchestrator.errors import NotFound, TooLarge
 from echo_orchestrator.lifecycle.executions import ACTIVE
-from echo_orchestrator.models import Execution
 from echo_orchestrator.settings import Settings
 from echo_orchestrator.store.runtime import RuntimeStore
 from echo_orchestrator.store.workspaces import DEFAULT, LONGTERM, WORKING, FileEntry, Workspaces, mime_type, older_than
@@ -112,15 +111,6 @@ class WorkspaceService:
         chosen = name or DEFAULT
         await anyio.to_thread.run_sync(self.workspaces.open_for_run, chosen)
         return chosen
-
-    async def execution_files(self, execution: Execution) -> list[FileInfo]:
-        def listing() -> list[FileEntry]:
-            try:
-                return self.workspaces.files(execution.workspace, f"{WORKING}/{execution.execution_id}")
-            except NotFound:  # no files made, or the workspace or folder was removed since
-                return []
-
-        return await anyio.to_thread.run_sync(listing)
 
     # -- reads -------------------------------------------------------------------------
 

@@ -202,6 +202,13 @@ class Workspaces:
             suffix = "." + extension.lstrip(".").lower()
         return [self.entry(name, path, info) for path, info in _walk(folder) if suffix is None or path.name.lower().endswith(suffix)]
 
+    def run_files(self, name: str, execution_id: str) -> list[FileEntry]:
+        """The files a run has made ([] when it made none, or its folder or workspace is gone)."""
+        try:
+            return self.files(name, f"{WORKING}/{execution_id}")
+        except NotFound:
+            return []
+
     def open_file(self, name: str, file_path: str) -> tuple[int, os.stat_result]:
         """A descriptor of a regular file of the workspace, and its stat."""
         if not path_parts(file_path, field="file_path"):

@@ -90,7 +90,7 @@ class ExecutionController(Controller):
             )
             return Response(accepted, status_code=HTTP_202_ACCEPTED)
         finished, nodes = await services.executions.run_graph(graph_name, data.values, data.configured(data.config), caller)
-        files = await services.workspaces.execution_files(finished)
+        files = await services.executions.output_files(finished)
         return Response(graph_result(finished, nodes, data.input_field, files), status_code=HTTP_200_OK)
 
     @post("/execute", status_code=HTTP_200_OK, summary="Legacy: run a graph synchronously")
@@ -98,7 +98,7 @@ class ExecutionController(Controller):
         self, services: NamedDependency[Services], caller: NamedDependency[Caller], data: JSONBody[LegacyExecuteRequest]
     ) -> GraphRunResult:
         finished, nodes = await services.executions.run_graph(data.graph_name, data.values, data.configured(ExecutionConfig()), caller)
-        return graph_result(finished, nodes, data.input_field, await services.workspaces.execution_files(finished))
+        return graph_result(finished, nodes, data.input_field, await services.executions.output_files(finished))
 
     # -- reading -------------------------------------------------------------------------
 
@@ -157,7 +157,7 @@ class ExecutionController(Controller):
                 InfoCheckpoint(checkpoint_id=c.checkpoint_id, step_number=c.step_number, created_at=c.created_at) for c in checkpoints
             ],
             workspace=execution.workspace,
-            output_files=await services.workspaces.execution_files(execution),
+            output_files=await services.executions.output_files(execution),
         )
 
     @get("/executions/{execution_id:str}/node-executions", summary="Every LangGraph node run")

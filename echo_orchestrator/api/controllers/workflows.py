@@ -117,7 +117,7 @@ class WorkflowLifecycleController(Controller):
     async def run_workflow(
         self, services: NamedDependency[Services], caller: NamedDependency[Caller], data: JSONBody[ExecuteRequest]
     ) -> RunResult:
-        return await services.workflows.execute(data.workflow_id, data.mode, data.version, data.input_payload, caller)
+        return await services.workflows.execute(data.workflow_id, data.mode, data.version, data.input_payload, caller, data.workspace)
 
     # -- legacy --------------------------------------------------------------------------
 

@@ -68,6 +68,8 @@ class ExecuteRequest(StrictBody, kw_only=True, forbid_unknown_fields=True):
     mode: Literal["test", "final"] = "test"
     version: str | None = None
     input_payload: dict[str, Any] = msgspec.field(default_factory=dict)
+    # The workspace for the run's files (docs/workspaces.md); `default` when not given.
+    workspace: str | None = None
 
 
 class CreatedWorkflow(msgspec.Struct, kw_only=True):

@@ -65,6 +65,7 @@ def test_the_documents_workflow_lifecycle(fresh_client: Client) -> None:
     assert "Sample sales data" in run["output"]["analysis_result"]  # the analyzer really read its input
     assert run["output"]["final_output"].startswith("[echo: offline")
     assert len(run["llm_calls"]) == 2 and run["llm_calls"][0]["provider"] == "echo"
+    assert run["workspace"] == "default" and run["output_files"] == []  # its agents use no file tools
     # 7. Save final
     final = c.post("/workflows/final/save", json={"workflow": {**wf, "version": "1.0"}})
     assert final.status_code == 201 and final.json()["version"] == "1.0" and final.json()["path"].endswith(f"{wid}.v1.0.json")
@@ -76,6 +77,12 @@ def test_the_documents_workflow_lifecycle(fresh_client: Client) -> None:
     assert prod["status"] == "completed" and prod["version"] == "1.0" and "Production data" in prod["output"]["analysis_result"]
     loaded = c.get(f"/workflows/{wid}/final/1.0").json()
     assert loaded["status"] == "final" and loaded["metadata"]["immutable"] is True
+    elsewhere = c.post(
+        "/workflows/execute",
+        json={"workflow_id": wid, "mode": "final", "version": "1.0", "input_payload": {"input_data": "x"}, "workspace": "team"},
+    )
+    assert elsewhere.status_code == 404
+    assert elsewhere.json()["error"]["details"]["workspace"] == "team"
 
 
 def ready_workflow(c: Client) -> tuple[str, dict[str, Any]]:
