@@ -167,7 +167,9 @@ def _describe_file(path: str, responses: dict[str, Any]) -> bool:
     response = responses.get("200")
     if not isinstance(response, OpenAPIResponse) or not path.endswith(FILE_ROUTES):
         return False
-    binary = {"*/*": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY))}
+    # Documented as octet-stream (what generated clients read as a file); the real
+    # `Content-Type` is the file's own.
+    binary = {"application/octet-stream": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY))}
     response.content = dict(binary)
     response.description = "The file, in its own content type (`Content-Type` by its extension), with `ETag` and `Content-Length`"
     responses["206"] = OpenAPIResponse(description="The byte range asked for (`Content-Range`)", content=dict(binary))
