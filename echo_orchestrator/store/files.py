@@ -197,17 +197,26 @@ class FileDefinitionStore(FollowedFolder):
 
     # -- workflows ---------------------------------------------------------------------
 
-    def _entry(self, ref: str) -> WorkflowEntry:
+    async def _resolved(self, ref: str) -> WorkflowEntry | None:
+        """The workflow an id or slug names, looking at the disk again if the index does not
+        know it (another process may have just written it)."""
         entry = self._index.resolve(ref)
+        if entry is None:
+            await self._catch_up()
+            entry = self._index.resolve(ref)
+        return entry
+
+    async def _entry(self, ref: str) -> WorkflowEntry:
+        entry = await self._resolved(ref)
         if entry is None:
             raise NotFound(f"Workflow '{ref}' not found", details={"workflow": ref})
         return entry
 
     async def resolve_workflow(self, ref: str) -> str:
-        return self._entry(ref).workflow_id
+        return (await self._entry(ref)).workflow_id
 
     async def get_summary(self, ref: str) -> WorkflowSummary:
-        return self._entry(ref).summary()
+        return (await self._entry(ref)).summary()
 
     async def get_agents(self, agent_ids: Iterable[str]) -> dict[str, Agent]:
         """The agents that exist among `agent_ids` (missing ones are left out, for the caller to report)."""
@@ -228,7 +237,7 @@ class FileDefinitionStore(FollowedFolder):
     async def get_draft(self, workflow_id: str) -> Workflow:
         if self.layout.is_entity_id(found := self._workflow_id_of(workflow_id)):
             await self._fresh(self.layout.draft_path(found))
-        entry = self._index.resolve(workflow_id)
+        entry = await self._resolved(workflow_id)
         if entry is None or entry.draft is None:
             raise NotFound(f"Draft workflow '{workflow_id}' not found", details={"workflow_id": workflow_id})
         return _copy(entry.draft)
@@ -251,7 +260,7 @@ class FileDefinitionStore(FollowedFolder):
     async def get_temp(self, workflow_id: str) -> Workflow:
         if self.layout.is_entity_id(found := self._workflow_id_of(workflow_id)):
             await self._fresh(self.layout.temp_path(found))
-        entry = self._index.resolve(workflow_id)
+        entry = await self._resolved(workflow_id)
         if entry is None or entry.temp is None:
             raise NotFound("Temp workflow not found", details={"workflow_id": workflow_id})
         return _copy(entry.temp)
@@ -270,7 +279,7 @@ class FileDefinitionStore(FollowedFolder):
         key = version_key(version)
         if self.layout.is_entity_id(known := self._workflow_id_of(workflow_id)):
             await self._fresh(self.layout.final_path(known, canonical_version(version)))
-        entry = self._index.resolve(workflow_id)
+        entry = await self._resolved(workflow_id)
         found = None if entry is None else next((w for v, w in entry.finals.items() if version_key(v) == key), None)
         if found is None:
             raise NotFound("Workflow version not found", details={"workflow_id": workflow_id, "version": version})
@@ -308,7 +317,7 @@ class FileDefinitionStore(FollowedFolder):
         return [] if entry is None else sort_versions(list(entry.finals))
 
     async def get_runnable(self, ref: str) -> Workflow:
-        entry = self._entry(ref)
+        entry = await self._entry(ref)
         runnable = entry.runnable()
         if runnable is None:
             raise Conflict(

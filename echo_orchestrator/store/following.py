@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -25,6 +26,9 @@ from echo_orchestrator.store.loader import Loaded, candidate_files, load, signat
 
 log = logging.getLogger("echo_orchestrator.store.files")
 
+# How often a name the index does not know may make the store look at the disk again.
+CATCH_UP_INTERVAL = 0.2
+
 
 class FollowedFolder:
     def __init__(self, layout: Layout, *, debounce_ms: int = 50) -> None:
@@ -35,6 +39,7 @@ class FollowedFolder:
         self._stop: anyio.Event | None = None
         self._following: anyio.Event | None = None
         self._following_now = False
+        self._caught_up_at = -CATCH_UP_INTERVAL
 
     def _apply(self, loaded: Loaded) -> None:
         if loaded.problem is not None and self._index.problems.get(loaded.path) != loaded.problem:
@@ -147,6 +152,19 @@ class FollowedFolder:
                 return
             for loaded in await anyio.to_thread.run_sync(lambda: [load(self.layout, p) for p in stale]):
                 self._apply(loaded)
+
+    async def _catch_up(self) -> None:
+        """A name the index does not know may have been written a moment ago by another
+        process, before the watcher saw it: look at the folder once more (an incremental
+        scan: a stat per file, re-reading only what changed). Misses share that scan, and
+        scan at most every CATCH_UP_INTERVAL, so a flood of unknown names costs little."""
+        assert self._lock is not None
+        now = time.monotonic()
+        if now - self._caught_up_at < CATCH_UP_INTERVAL:
+            async with self._lock:  # a scan under way: its result, not a new one
+                return
+        self._caught_up_at = now
+        await self._rescan()
 
     async def _fresh(self, *paths: Path) -> None:
         """Single-entity reads answer what the disk holds now: one `stat` per file, and a

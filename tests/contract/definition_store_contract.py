@@ -190,3 +190,14 @@ class DefinitionStoreContract:
         assert await reopened.resolve_workflow("flow") == "wf_1"
         assert await reopened.list_versions("wf_1") == ["1.0"]
         assert reopened.problems() == []
+
+    async def test_a_workflow_another_writer_just_saved_is_found_by_slug(self, store: DefinitionStore, make_store: StoreFactory) -> None:
+        """Two processes on one store: what one saved, the other resolves by id or slug at
+        once, before any change notification reaches it."""
+        other = await make_store()
+        await other.save_temp(workflow("wf_elsewhere", slug="made-elsewhere"))
+        assert await store.resolve_workflow("made-elsewhere") == "wf_elsewhere"
+        assert (await store.get_temp("made-elsewhere")).workflow_id == "wf_elsewhere"
+        await store.delete_temp(await store.resolve_workflow("made-elsewhere"))
+        with pytest.raises(NotFound):
+            await other.get_temp("wf_elsewhere")
