@@ -156,7 +156,8 @@ class RunDriver:
             with anyio.fail_after(timeout) if timeout else contextlib.nullcontext():
                 # A list (not a tuple): LangGraph then yields (mode, chunk) pairs.
                 modes: list[StreamMode] = ["updates"] if live.checkpointed else ["values"]
-                async for mode, chunk in graph.astream(first_input, config=config, stream_mode=modes):
+                stream = graph.astream(first_input, config=config, stream_mode=modes, durability=live.durability)
+                async for mode, chunk in stream:
                     if mode == "values":
                         outcome.state = dict(chunk)
                     if live.stop_after_step and not live.running_steps:

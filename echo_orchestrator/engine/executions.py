@@ -199,17 +199,22 @@ class ExecutionManager:
         lifecycle.require_resumable(execution)
         if self.checkpointer is None or not execution.config.enable_checkpoints:
             raise Conflict(f"Execution '{execution_id}' has no checkpoints to resume from")
-        if await self.checkpointer.aget_tuple({"configurable": {"thread_id": execution_id}}) is None:
-            raise Conflict(f"Execution '{execution_id}' has no checkpoint yet: start it again instead")
+        checkpoint = await self.checkpointer.aget_tuple({"configurable": {"thread_id": execution_id}})
         tg = self._task_group()
         live = await self._relive(execution)
+        # With durability "exit" a run that stopped mid-way wrote no checkpoint: it starts over.
+        first_input: dict[str, Any] | None = None
+        if checkpoint is None:
+            if live.durability != "exit":
+                raise Conflict(f"Execution '{execution_id}' has no checkpoint yet: start it again instead")
+            first_input = dict(execution.inputs)
         lifecycle.move(execution, "initializing")
         execution.error, execution.completed_at = None, None
         execution.resumed_count += 1
         await self.runtime.save_execution(execution)
         await self.runtime.commit()
         self._live[execution_id] = live
-        tg.start_soon(self._run, live, None)
+        tg.start_soon(self._run, live, first_input)
         return execution
 
     async def wait(self, execution_id: str) -> Execution:

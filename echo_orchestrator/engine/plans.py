@@ -66,6 +66,7 @@ def graph_plan(graph: RegisteredGraph, *, workflow: Workflow | None = None) -> R
         steps={name: (i, name) for i, name in enumerate(nodes, 1)},
         total_steps=len(nodes),
         node_types=dict(graph.obj.node_types),
+        durability=graph.obj.durability,
         graph_name=graph.name,
         workflow_id=workflow.workflow_id if workflow else None,
         workflow_slug=workflow.key if workflow else None,

@@ -12,6 +12,7 @@ from langgraph.graph import StateGraph
 from echo_orchestrator.engine.files import RunFiles
 from echo_orchestrator.engine.step_policy import StepPolicy
 from echo_orchestrator.models import Execution, ExecutionConfig, NodeExecution, StepExecution
+from echo_orchestrator.models.execution import Durability
 from echo_orchestrator.registry.spec import GraphContext
 
 GraphBuilder = Callable[[GraphContext, ExecutionConfig], StateGraph[Any]]
@@ -37,6 +38,8 @@ class RunPlan:
     execution_mode: str | None = None
     graph_name: str | None = None
     estimated_seconds: float | None = None
+    # The plan's own durability (a plugin graph's), used when an execution names none.
+    durability: Durability | None = None
     # node -> its step's retry policy and timeout, for the given execution config
     policies: Callable[[ExecutionConfig], Mapping[str, StepPolicy]] = lambda _config: {}
     # Compiled graphs by (policies, checkpointing): compiling costs more than a short run.
@@ -63,6 +66,11 @@ class LiveRun:
     # Whose concurrent-execution limit this run counts against (a caller, or an address).
     limit_key: str | None = None
     files: RunFiles | None = None  # the run's folder, when the engine has workspaces
+
+    @property
+    def durability(self) -> Durability:
+        """When this run writes checkpoints: the execution's choice, the plan's, else "async"."""
+        return self.execution.config.durability or self.plan.durability or "async"
 
     def step_for(self, node: str) -> tuple[int, str]:
         """The node's step (number, name); a node the plan did not list gets the next number."""

@@ -18,6 +18,8 @@ ExecutionStatus = Literal["initializing", "running", "completed", "failed", "can
 # creates no step execution), so no record ever carries it.
 StepStatus = Literal["pending", "running", "completed", "failed", "retrying", "cancelled"]
 ExecutionKind = Literal["workflow", "graph"]
+# LangGraph's durability modes (docs/engine.md): when a step's checkpoint is written.
+Durability = Literal["sync", "async", "exit"]
 
 
 class ErrorInfo(Record):
@@ -48,6 +50,8 @@ class ExecutionConfig(Record):
     max_retries: int | None = None
     # The workspace whose folder the run's files go to (also accepted at the request's top level).
     workspace: str | None = None
+    # When checkpoints are written; None: the graph's own choice, else "async" (docs/engine.md).
+    durability: Durability | None = None
 
 
 class Progress(Record):

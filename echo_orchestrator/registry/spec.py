@@ -60,6 +60,9 @@ class GraphSpec:
     output_schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "object"})
     # Node name -> kind shown by the graph endpoints ("llm_node", "tool_node", ...).
     node_types: Mapping[str, str] = field(default_factory=dict)
+    # When its runs write checkpoints unless an execution says otherwise: "sync", "async"
+    # (LangGraph's default) or "exit" (docs/engine.md, Durability).
+    durability: Literal["sync", "async", "exit"] | None = None
 
 
 class ToolSpec:

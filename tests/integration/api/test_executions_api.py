@@ -128,6 +128,10 @@ def test_execute_graphs(client: Client) -> None:
     assert legacy.json()["status"] == "completed"
     via_workflow = client.post("/graphs/workflow:sales-insights/execute", json={"input": {"input_data": "d"}})
     assert via_workflow.json()["status"] == "completed"
+    for durability in ("sync", "async", "exit"):
+        fast = client.post("/graphs/ASIS/execute", json={"input": {"task": "t"}, "config": {"durability": durability}}).json()
+        assert fast["status"] == "completed", fast
+        assert client.get(f"/executions/{fast['execution_id']}/info").json()["checkpoints"]  # exit: one, at the end
 
 
 @pytest.mark.parametrize(
@@ -140,6 +144,8 @@ def test_execute_graphs(client: Client) -> None:
         ("/workflows/article-desk/execute", {"inputs": {"brief": "x"}}, 409),  # a draft: nothing to run
         ("/workflows/nope/execute", {"inputs": {}}, 404),
         ("/execute", {"graph_name": "ASIS"}, 422),
+        ("/graphs/ASIS/execute", {"input": {"task": "t"}, "config": {"durability": "later"}}, 422),
+        ("/workflows/sales-insights/execute", {"inputs": {"input_data": "d"}, "config": {"durability": 1}}, 422),
     ],
 )
 def test_execute_errors_start_nothing(client: Client, path: str, body: dict[str, Any], status: int) -> None:
