@@ -116,3 +116,14 @@ def test_a_folder_holding_an_outward_link_is_removed_without_following_it(spaces
     os.symlink(spaces.root / "other", folder / "escape")
     spaces.remove_directory("default", f"{WORKING}/wfexec_old", set())
     assert (spaces.root / "other" / LONGTERM / "other-secret.txt").read_text() == OTHER_TEXT
+
+
+def test_files_added_by_hand_count_from_the_next_walk(spaces: Workspaces, monkeypatch: pytest.MonkeyPatch) -> None:
+    from echo_orchestrator.store import workspaces as module
+
+    _write(spaces, "a.txt", b"x")  # walks, and keeps the figure
+    (spaces.folder("default") / "by-hand.bin").write_bytes(b"h" * 1_000_000)
+    _write(spaces, "b.txt", b"x")  # within the TTL: the figure carried, plus this write
+    monkeypatch.setattr(module, "SIZE_TTL", 0.0)
+    with pytest.raises(WorkspaceFull):  # walked again: the file added by hand counts
+        _write(spaces, "c.txt", b"x" * 100_000)
