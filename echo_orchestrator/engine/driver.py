@@ -156,7 +156,9 @@ class RunDriver:
             with anyio.fail_after(timeout) if timeout else contextlib.nullcontext():
                 # A list (not a tuple): LangGraph then yields (mode, chunk) pairs.
                 modes: list[StreamMode] = ["updates"] if live.checkpointed else ["values"]
-                stream = graph.astream(first_input, config=config, stream_mode=modes, durability=live.durability)
+                # Durability means nothing without a checkpointer (LangGraph warns if given).
+                durability = live.durability if live.checkpointed else None
+                stream = graph.astream(first_input, config=config, stream_mode=modes, durability=durability)
                 async for mode, chunk in stream:
                     if mode == "values":
                         outcome.state = dict(chunk)
