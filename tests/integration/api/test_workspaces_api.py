@@ -250,3 +250,20 @@ def test_hostile_workspace_names_are_refused_by_every_route(client: Client, stor
         assert response.status_code in REFUSED, (method, url, name, response.status_code, response.text)
         assert DECOY_TEXT not in response.text
     assert sorted(p.name for p in (storage / "workspaces").iterdir()) == ["default", "other"]
+
+
+def test_an_operator_may_let_executions_create_their_workspace(tmp_path: Path) -> None:
+    settings = Settings(
+        storage_dir=tmp_path / "storage",
+        plugins_dir=None,  # type: ignore[arg-type]
+        watch=False,
+        watch_plugins=False,
+        workspace_autocreate=True,
+        auto_cleanup_enabled=False,
+    )
+    with TestClient(create_app(settings), base_url=LOCAL) as c:
+        done = c.post("/graphs/ASIS/execute", json={"input": {"task": "t"}, "workspace": "new-team"}).json()
+        assert done["status"] == "completed" and done["workspace"] == "new-team"
+        assert {w["name"] for w in c.get("/service/workspaces").json()["workspaces"]} == {"default", "new-team"}
+        assert c.get("/service/workspace-config").json()["autocreate"] is True
+        assert c.post("/graphs/ASIS/execute", json={"input": {"task": "t"}, "workspace": "../up"}).status_code == 400
