@@ -21,12 +21,12 @@ CHUNK = 256 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-def wants_range(range_header: str | None, if_range: str | None, etag_of: str | None = None) -> bool:
+def wants_range(range_header: str | None, if_range: str | None, etag: str) -> bool:
     """Whether a Range header asks for one range we will honour (several ranges, or an
     `If-Range` naming another version, get the whole file)."""
     if not range_header or "," in range_header or _RANGE.match(range_header.strip()) is None:
         return False
-    return if_range is None or etag_of is None or if_range.strip() == etag_of
+    return if_range is None or if_range.strip() == etag
 
 
 def byte_range(range_header: str, size: int) -> tuple[int, int]:

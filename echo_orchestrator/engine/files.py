@@ -16,7 +16,7 @@ from pathlib import Path
 import anyio.to_thread
 
 from echo_orchestrator.errors import BadRequest, NotFound, TooLarge
-from echo_orchestrator.store.safe_paths import open_regular, path_parts, resolve_inside
+from echo_orchestrator.store.safe_paths import open_regular, resolve_inside
 from echo_orchestrator.store.workspaces import WORKING, FileEntry, Workspaces
 
 FileObserver = Callable[[FileEntry], Awaitable[None]]
@@ -47,9 +47,7 @@ class RunFiles:
         return folder
 
     def _resolve(self, path: str) -> Path:
-        if not path_parts(path, field="path"):
-            raise BadRequest.at("path", "names the run's folder itself, not a file")
-        return resolve_inside(self.directory(), path, field="path")
+        return resolve_inside(self.directory(), path, field="path", below=True)
 
     async def write(self, path: str, content: bytes) -> FileEntry:
         def write() -> FileEntry:

@@ -19,6 +19,7 @@ from echo_orchestrator.engine.plans import graph_plan, workflow_plan
 from echo_orchestrator.engine.runs import RunPlan
 from echo_orchestrator.engine.structure import plugin_graph
 from echo_orchestrator.errors import Invalid
+from echo_orchestrator.lifecycle import executions as lifecycle
 from echo_orchestrator.lifecycle import workflows as workflow_lifecycle
 from echo_orchestrator.models import Event, Execution, ExecutionConfig, LLMUsage, NodeExecution, StepExecution, Workflow
 from echo_orchestrator.registry import PluginRegistry
@@ -268,7 +269,9 @@ class ExecutionService:
     async def output_files(self, execution: Execution) -> list[FileEntry]:
         """The files in the run's folder, paths relative to its workspace."""
         workspaces = self.engine.workspaces
-        if workspaces is None:
+        # An ended run counted its files when it ended: none made, no folder to walk (the
+        # synchronous graph route asks right after every run).
+        if workspaces is None or (lifecycle.is_terminal(execution.status) and execution.output_files == 0):
             return []
         return await anyio.to_thread.run_sync(workspaces.run_files, execution.workspace, execution.execution_id)
 

@@ -23,8 +23,6 @@ from echo_orchestrator.store.workspaces import DEFAULT, LONGTERM, WORKING, FileE
 
 log = logging.getLogger(__name__)
 
-FileInfo = FileEntry  # answered as the store lists it
-
 
 class WorkspaceSummary(msgspec.Struct, kw_only=True):
     name: str
@@ -59,7 +57,7 @@ class DirectoryChanged(msgspec.Struct, kw_only=True):
 class FileListing(msgspec.Struct, kw_only=True):
     workspace: str
     directory: str  # relative to the workspace ("" is its root)
-    files: list[FileInfo]
+    files: list[FileEntry]
     total: int
     limit: int
     offset: int

@@ -61,10 +61,13 @@ def path_parts(text: str, *, field: str) -> tuple[str, ...]:
     return parts
 
 
-def resolve_inside(root: Path, text: str, *, field: str) -> Path:
+def resolve_inside(root: Path, text: str, *, field: str, below: bool = False) -> Path:
     """`text` under `root`, resolved; PathOutside (403) when that leaves `root`.
-    `root` must exist; the path itself need not."""
+    `root` must exist; the path itself need not. With `below`, `text` must name something
+    inside `root`, not `root` itself (a file, a folder to make)."""
     parts = path_parts(text, field=field)
+    if below and not parts:
+        raise _refuse(field, "names the root itself, not something inside it")
     base = root.resolve(strict=True)
     try:
         resolved = base.joinpath(*parts).resolve()

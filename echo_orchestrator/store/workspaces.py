@@ -170,8 +170,8 @@ class Workspaces:
 
     # -- paths -----------------------------------------------------------------------
 
-    def resolve(self, name: str, relative: str, *, field: str) -> Path:
-        return resolve_inside(self.folder(name), relative, field=field)
+    def resolve(self, name: str, relative: str, *, field: str, below: bool = False) -> Path:
+        return resolve_inside(self.folder(name), relative, field=field, below=below)
 
     def relative(self, name: str, path: Path) -> str:
         return path.relative_to(self.folder(name).resolve()).as_posix()
@@ -218,9 +218,7 @@ class Workspaces:
 
     def open_file(self, name: str, file_path: str) -> tuple[int, os.stat_result]:
         """A descriptor of a regular file of the workspace, and its stat."""
-        if not path_parts(file_path, field="file_path"):
-            raise UnsafePath.at("file_path", "names the workspace itself, not a file")
-        fd = open_regular(self.resolve(name, file_path, field="file_path"), field="file_path")
+        fd = open_regular(self.resolve(name, file_path, field="file_path", below=True), field="file_path")
         return fd, os.fstat(fd)
 
     def directories(self, name: str) -> list[tuple[str, Usage]]:
@@ -262,9 +260,7 @@ class Workspaces:
             return target.stat()
 
     def make_directory(self, name: str, relative: str) -> str:
-        if not path_parts(relative, field="directory_name"):
-            raise UnsafePath.at("directory_name", "must name a folder inside the workspace")
-        target = self.resolve(name, relative, field="directory_name")
+        target = self.resolve(name, relative, field="directory_name", below=True)
         if target.exists():
             raise Conflict(f"'{relative}' already exists in workspace '{name}'", details={"directory": relative})
         target.mkdir(parents=True)

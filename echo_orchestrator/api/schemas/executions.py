@@ -13,9 +13,9 @@ from echo_orchestrator.errors import Invalid
 from echo_orchestrator.models import ErrorInfo, Event, Execution, ExecutionConfig, LLMUsage, NodeExecution, StepExecution, rfc3339, utcnow
 from echo_orchestrator.services.checkpoints import CheckpointView
 from echo_orchestrator.services.executions import LLMCallSummary, StepMetrics
-from echo_orchestrator.services.workspaces import FileInfo
+from echo_orchestrator.store.workspaces import FileEntry
 
-__all__ = ["CheckpointView", "FileInfo", "LLMCallSummary", "StepMetrics"]  # service results answered as they are
+__all__ = ["CheckpointView", "FileEntry", "LLMCallSummary", "StepMetrics"]  # service results answered as they are
 
 # -- requests ----------------------------------------------------------------------------
 
@@ -131,7 +131,7 @@ class ExecutionInfoView(ExecutionStatusView, kw_only=True):
     checkpoints: list[InfoCheckpoint]
     workspace: str
     # The files in its folder (Working_Directory/<execution_id>), paths relative to the workspace.
-    output_files: list[FileInfo]
+    output_files: list[FileEntry]
 
 
 class ExecutionListItem(msgspec.Struct, kw_only=True):
@@ -194,7 +194,7 @@ class GraphRunResult(msgspec.Struct, kw_only=True):
     started_at: str | None
     completed_at: str | None
     workspace: str
-    output_files: list[FileInfo]
+    output_files: list[FileEntry]
 
 
 class NodeExecutionList(msgspec.Struct, kw_only=True):
@@ -342,7 +342,7 @@ def status_fields(execution: Execution) -> dict[str, Any]:
     }
 
 
-def graph_result(execution: Execution, nodes: int, input_field: str, files: list[FileInfo]) -> GraphRunResult:
+def graph_result(execution: Execution, nodes: int, input_field: str, files: list[FileEntry]) -> GraphRunResult:
     return GraphRunResult(
         input_field=input_field,
         execution_id=execution.execution_id,

@@ -11,17 +11,17 @@ from echo_orchestrator.services.checkpoints import CheckpointView
 from echo_orchestrator.services.workspaces import (
     DirectoryChanged,
     DirectoryInfo,
-    FileInfo,
     FileListing,
     WorkspaceConfig,
     WorkspaceDirectories,
     WorkspaceSummary,
 )
+from echo_orchestrator.store.workspaces import FileEntry
 
 __all__ = [  # the workspace service's answers
     "DirectoryChanged",
     "DirectoryInfo",
-    "FileInfo",
+    "FileEntry",
     "FileListing",
     "WorkspaceConfig",
     "WorkspaceDirectories",
