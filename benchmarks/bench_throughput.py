@@ -119,8 +119,11 @@ def spread(values: list[float]) -> str:
     return f"{min(values):8.1f} {statistics.median(values):8.1f} {max(values):8.1f}"
 
 
-def row(name: str, values: list[float], anchor: str, anchors: list[float]) -> None:
-    ratio = statistics.median(values) / statistics.median(anchors) if anchors and statistics.median(anchors) else float("nan")
+def row(name: str, values: list[float], anchor: str, anchors: list[float], *, invert: bool = False) -> None:
+    """The ratio of medians, as 'ours / anchor' for rates and 'anchor / ours' for costs
+    (`invert`), so that 1.0 is parity and higher is better either way."""
+    top, bottom = (anchors, values) if invert else (values, anchors)
+    ratio = statistics.median(top) / statistics.median(bottom) if bottom and statistics.median(bottom) else float("nan")
     print(f"{name:<44} {spread(values)}   {anchor:<34} {spread(anchors)}   ratio {ratio:5.2f}")
 
 
@@ -174,9 +177,23 @@ def load(url: str, seconds: float, clients: int, body: dict[str, Any] | None = N
     return asyncio.run(python_load(url, seconds, clients, body))
 
 
-def server_load(pid: int, url: str, seconds: float, clients: int, body: dict[str, Any] | None) -> tuple[float, float]:
+PROFILE_DIR: Path | None = None
+
+
+def profiled(pid: int, name: str, seconds: float) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling the server while a figure is measured (`--profile DIR`)."""
+    if PROFILE_DIR is None:
+        return None
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    out = PROFILE_DIR / f"{name}-{time.strftime('%H%M%S')}.txt"
+    cmd = [spy, "record", "--format", "raw", "--rate", "250", "-d", str(max(1, int(seconds))), "-p", str(pid), "-o", str(out)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def server_load(pid: int, url: str, seconds: float, clients: int, body: dict[str, Any] | None, name: str = "load") -> tuple[float, float]:
     """(requests per second, server CPU ms per request), the server's children included."""
     process = psutil.Process(pid)
+    spy = profiled(pid, name, seconds)
 
     def cpu() -> float:
         total = 0.0
@@ -191,6 +208,8 @@ def server_load(pid: int, url: str, seconds: float, clients: int, body: dict[str
     before, started = cpu(), time.perf_counter()
     rate = load(url, seconds, clients, body)
     spent = cpu() - before
+    if spy is not None:
+        spy.wait(30)
     return rate, 1000 * spent / max(rate * (time.perf_counter() - started), 1)
 
 
@@ -258,7 +277,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--only", choices=["runs", "reads"], default=None)
+    parser.add_argument("--profile", type=Path, default=None, help="write py-spy collapsed stacks of the server per figure here")
     args = parser.parse_args()
+    global PROFILE_DIR
+    PROFILE_DIR = args.profile
+    if PROFILE_DIR:
+        PROFILE_DIR.mkdir(parents=True, exist_ok=True)
 
     root = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
     plugin = root / "plugins" / "echo-noop3"
@@ -289,14 +313,14 @@ def main() -> None:
                 anchor_db = root / "anchor" / f"raw-{r}.sqlite"
                 if args.only in (None, "runs"):
                     add("raw_ckpt", raw_langgraph(args.seconds, args.clients, checkpointer=True, db=anchor_db))
-                    rate, cpu = server_load(server.process.pid, run_url, args.seconds, args.clients, {"input": {"n": 0}})
+                    rate, cpu = server_load(server.process.pid, run_url, args.seconds, args.clients, {"input": {"n": 0}}, "sync")
                     add("http_sync", rate)
                     add("http_sync_cpu", cpu)
                     add("raw_plain", raw_langgraph(args.seconds, args.clients, checkpointer=False, db=anchor_db))
                     body = {"input": {"n": 0}, "config": {"durability": "exit"}}
                     probe = httpx.post(run_url, json=body, timeout=30)
                     if probe.status_code == 200:
-                        rate, cpu = server_load(server.process.pid, run_url, args.seconds, args.clients, body)
+                        rate, cpu = server_load(server.process.pid, run_url, args.seconds, args.clients, body, "exit")
                         add("http_exit", rate)
                         add("http_exit_cpu", cpu)
                 if args.only in (None, "reads"):
@@ -305,8 +329,12 @@ def main() -> None:
                         ("slug", "/workflows/sales-insights"),
                         ("agent", "/agents/analyzer"),
                     ):
-                        add(f"bare_{name}", load(f"{bare_url}/{name}", args.seconds, 50 if WRK else args.clients))
-                        add(f"read_{name}", load(f"{url}{path}", args.seconds, 50 if WRK else args.clients))
+                        rate, cpu = server_load(bare.pid, f"{bare_url}/{name}", args.seconds, 50 if WRK else args.clients, None)
+                        add(f"bare_{name}", rate)
+                        add(f"bare_{name}_cpu", 1000 * cpu)
+                        rate, cpu = server_load(server.process.pid, f"{url}{path}", args.seconds, 50 if WRK else args.clients, None, name)
+                        add(f"read_{name}", rate)
+                        add(f"read_{name}_cpu", 1000 * cpu)
         finally:
             bare.terminate()
             bare.wait(10)
@@ -324,6 +352,8 @@ def main() -> None:
     for name, label in (("final", "GET final version"), ("slug", "GET workflow by slug"), ("agent", "GET agent")):
         if f"read_{name}" in figures:
             row(f"{label} req/s", figures[f"read_{name}"], "bare Litestar, same bytes", figures[f"bare_{name}"])
+            # CPU per request moves less with the machine's load than requests per second.
+            row("  server CPU us per request", figures[f"read_{name}_cpu"], "bare Litestar", figures[f"bare_{name}_cpu"], invert=True)
     shutil.rmtree(root, ignore_errors=True)
 
 

@@ -11,6 +11,7 @@ from litestar.params import HeaderParameter
 
 from echo_orchestrator.services.preconditions import matches
 from echo_orchestrator.store import codec
+from echo_orchestrator.store.representations import Encoded
 
 T = TypeVar("T")
 
@@ -24,11 +25,20 @@ IfNoneMatch = Annotated[
 
 
 def tagged(entity: T, if_none_match: str | None, *, immutable: bool = False) -> Response[T]:
-    tag = codec.etag(entity)
+    """An entity just written (its tag computed here)."""
+    return _answer(entity, codec.etag(entity), if_none_match, immutable)
+
+
+def representation(encoded: Encoded, if_none_match: str | None, *, immutable: bool = False) -> Response[Any]:
+    """A stored entity read: its bytes and tag as the store keeps them (the handler's return
+    annotation names the model, for the OpenAPI schema; the bytes are that model's JSON)."""
+    return _answer(encoded.body, encoded.etag, if_none_match, immutable)
+
+
+def _answer(content: Any, tag: str, if_none_match: str | None, immutable: bool) -> Response[Any]:
     headers = {"ETag": tag}
     if immutable:
         headers["Cache-Control"] = "public, max-age=31536000, immutable"
     if if_none_match is not None and matches(if_none_match, tag):
-        response: Response[Any] = Response(content=None, status_code=304, headers=headers)
-        return response
-    return Response(entity, headers=headers)
+        return Response(content=None, status_code=304, headers=headers)
+    return Response(content, headers=headers)

@@ -7,6 +7,7 @@ the error handlers read it too.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import secrets
@@ -21,6 +22,10 @@ from litestar.types import BeforeMessageSendHookHandler, Message, Scope
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 UNMATCHED = "<unmatched>"
+# New ids: a random prefix per process and a counter (unique, not secret; a fresh random
+# id per request cost more than the rest of the request-id handling).
+_ID_PREFIX = secrets.token_hex(4)
+_id_counter = itertools.count(1)
 
 
 def request_id_of(scope: Scope) -> str:
@@ -34,7 +39,7 @@ def request_id_of(scope: Scope) -> str:
                 candidate = value.decode("latin-1")
                 rid = candidate if _VALID_ID.match(candidate) else None
                 break
-        rid = rid or f"req_{secrets.token_hex(8)}"
+        rid = rid or f"req_{_ID_PREFIX}{next(_id_counter) & 0xFFFFFFFF:08x}"
         state["request_id"] = rid
     return str(rid)
 

@@ -269,6 +269,13 @@ class ToolCallRateLimit(CallerRateLimit):
 
     headers_on_success = False
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Every request passes here; only one route counts (and nothing else needs a Request).
+        if scope.get("path") != TOOL_ROUTE:
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
 
 def _with_headers(send: Send, headers: dict[str, str]) -> Send:
     async def wrapped(message: Message) -> None:

@@ -16,6 +16,8 @@ from echo_orchestrator.models import Agent, LLMConfig, new_id, utcnow_iso
 from echo_orchestrator.models.base import IDENTIFIER_PATTERN
 from echo_orchestrator.services.preconditions import require_match
 from echo_orchestrator.store import DefinitionStore, codec
+from echo_orchestrator.store.base import EntityRef
+from echo_orchestrator.store.representations import Encoded
 
 # Ids that would shadow the fixed routes under /agents/.
 RESERVED_IDS = frozenset({"list", "register", "registry", "role", "instantiate", "permissions", "create", "validate", "batch"})
@@ -93,8 +95,8 @@ class AgentService:
                 added.append(agent.agent_id)
         return added
 
-    async def get(self, agent_id: str) -> Agent:
-        return await self._store.get_agent(agent_id)
+    async def encoded(self, agent_id: str) -> Encoded:
+        return await self._store.encoded(EntityRef("agent", agent_id))
 
     async def list_agents(self, role: str | None = None) -> list[Agent]:
         return (await self._store.list_agents(role=role)).items

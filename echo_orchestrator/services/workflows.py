@@ -28,6 +28,8 @@ from echo_orchestrator.services.executions import ExecutionService
 from echo_orchestrator.services.graphs import GraphCatalog
 from echo_orchestrator.services.preconditions import require_match
 from echo_orchestrator.store import DefinitionStore, codec
+from echo_orchestrator.store.base import EntityRef
+from echo_orchestrator.store.representations import Encoded
 from echo_orchestrator.store.workspaces import FileEntry
 
 GraphState = Literal["draft", "temp", "final"]
@@ -174,9 +176,6 @@ class WorkflowService:
         except NotFound:
             return None
 
-    async def load_temp(self, workflow_id: str) -> Workflow:
-        return await self._store.get_temp(workflow_id)
-
     async def delete_temp(self, ref: str, *, if_match: str | None = None) -> None:
         """By id or slug, as `GET` finds it."""
         workflow_id = await self._store.resolve_workflow(ref)
@@ -207,8 +206,11 @@ class WorkflowService:
         chosen, path = await self._store.create_final(final, next_free=version is None)
         return workflow.workflow_id, chosen, path
 
-    async def load_final(self, workflow_id: str, version: str) -> Workflow:
-        return await self._store.get_final(workflow_id, version)
+    async def encoded(self, state: Literal["draft", "temp", "final"], ref: str, version: str | None = None) -> Encoded:
+        """A workflow's draft, temp copy or final version as the API sends it, with its ETag."""
+        if state == "draft":
+            ref = await self._store.resolve_workflow(ref)
+        return await self._store.encoded(EntityRef(state, ref, version))
 
     async def versions(self, workflow_id: str) -> list[str]:
         versions = await self._store.list_versions(workflow_id)
@@ -245,9 +247,6 @@ class WorkflowService:
         if (temp := await self._stored_temp(draft.workflow_id)) is not None:
             saved.append(temp)
         return any(workflow_lifecycle.same_definition(draft, copy) for copy in saved)
-
-    async def load_draft(self, ref: str) -> Workflow:
-        return await self._store.get_draft(await self._store.resolve_workflow(ref))
 
     # -- graph view ----------------------------------------------------------------------
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar
 
 import msgspec
 
 from echo_orchestrator.models import Agent, McpSettings, Workflow
+from echo_orchestrator.store.representations import Encoded
 
 T = TypeVar("T")
 
@@ -75,6 +76,14 @@ class StoreCounts(msgspec.Struct, kw_only=True):
     finals: int
 
 
+class EntityRef(msgspec.Struct, frozen=True):
+    """One stored definition: an agent, or a workflow's draft, temp copy or final version."""
+
+    kind: Literal["agent", "draft", "temp", "final"]
+    id: str  # agent id, or workflow id or slug
+    version: str | None = None  # finals only
+
+
 class DefinitionStore(Protocol):
     """Errors: `NotFound` for a missing entity, `Conflict` for an existing one (create) or a
     slug held by another workflow, `StorageError` when the medium fails."""
@@ -122,6 +131,11 @@ class DefinitionStore(Protocol):
         ...
 
     async def get_agent(self, agent_id: str) -> Agent: ...
+
+    async def encoded(self, ref: EntityRef) -> Encoded:
+        """The entity as the API sends it and its ETag (errors as its `get_*`); kept per
+        version of the entity, so repeated reads cost a lookup."""
+        ...
 
     async def list_agents(self, *, role: str | None = None, limit: int | None = None, offset: int = 0) -> Page[Agent]: ...
 

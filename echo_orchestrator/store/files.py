@@ -24,13 +24,14 @@ from echo_orchestrator.errors import Conflict, NotFound, StorageError
 from echo_orchestrator.models import Agent, McpSettings, Workflow
 from echo_orchestrator.models.versions import canonical_version, next_version, sort_versions, version_key
 from echo_orchestrator.store import atomic, codec
-from echo_orchestrator.store.base import Page, Problem, StoreCounts, WorkflowQuery, WorkflowSummary
+from echo_orchestrator.store.base import EntityRef, Page, Problem, StoreCounts, WorkflowQuery, WorkflowSummary
 from echo_orchestrator.store.check import all_problems
 from echo_orchestrator.store.following import FollowedFolder
 from echo_orchestrator.store.index import DefinitionIndex, WorkflowEntry
 from echo_orchestrator.store.layout import Layout
 from echo_orchestrator.store.loader import Loaded, relative, signature_of
 from echo_orchestrator.store.locks import EntityLocks
+from echo_orchestrator.store.representations import Encoded, Representations
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class FileDefinitionStore(FollowedFolder):
     def __init__(self, root: Path, *, debounce_ms: int = 50) -> None:
         super().__init__(Layout(root.resolve()), debounce_ms=debounce_ms)
         self.locks = EntityLocks(self.layout.runtime / "locks")
+        self._representations = Representations()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -159,12 +161,28 @@ class FileDefinitionStore(FollowedFolder):
     # -- agents ------------------------------------------------------------------------
 
     async def get_agent(self, agent_id: str) -> Agent:
+        return _copy(await self._agent(agent_id))
+
+    async def _agent(self, agent_id: str) -> Agent:
+        """The index's own object: never handed out, never changed (see representations)."""
         if self.layout.is_entity_id(agent_id):
             await self._fresh(self.layout.agent_path(agent_id))
         agent = self._index.agents.get(agent_id)
         if agent is None:
             raise NotFound(f"Agent '{agent_id}' not found", details={"agent_id": agent_id})
-        return _copy(agent)
+        return agent
+
+    async def encoded(self, ref: EntityRef) -> Encoded:
+        match ref.kind:
+            case "agent":
+                entity: Agent | Workflow = await self._agent(ref.id)
+            case "draft":
+                entity = await self._draft(ref.id)
+            case "temp":
+                entity = await self._temp(ref.id)
+            case "final":
+                entity = await self._final(ref.id, ref.version or "")
+        return self._representations.of(entity)
 
     async def list_agents(self, *, role: str | None = None, limit: int | None = None, offset: int = 0) -> Page[Agent]:
         agents = [a for _, a in sorted(self._index.agents.items()) if role is None or a.role == role]
@@ -235,12 +253,15 @@ class FileDefinitionStore(FollowedFolder):
         return Page(items=items, total=total, limit=query.limit, offset=query.offset)
 
     async def get_draft(self, workflow_id: str) -> Workflow:
+        return _copy(await self._draft(workflow_id))
+
+    async def _draft(self, workflow_id: str) -> Workflow:
         if self.layout.is_entity_id(found := self._workflow_id_of(workflow_id)):
             await self._fresh(self.layout.draft_path(found))
         entry = await self._resolved(workflow_id)
         if entry is None or entry.draft is None:
             raise NotFound(f"Draft workflow '{workflow_id}' not found", details={"workflow_id": workflow_id})
-        return _copy(entry.draft)
+        return entry.draft
 
     async def save_draft(self, workflow: Workflow, *, create: bool = False) -> str:
         assert self._lock is not None, "open() first"
@@ -258,12 +279,15 @@ class FileDefinitionStore(FollowedFolder):
             await self._remove(self.layout.draft_path(workflow_id), f"Draft workflow '{workflow_id}' not found")
 
     async def get_temp(self, workflow_id: str) -> Workflow:
+        return _copy(await self._temp(workflow_id))
+
+    async def _temp(self, workflow_id: str) -> Workflow:
         if self.layout.is_entity_id(found := self._workflow_id_of(workflow_id)):
             await self._fresh(self.layout.temp_path(found))
         entry = await self._resolved(workflow_id)
         if entry is None or entry.temp is None:
             raise NotFound("Temp workflow not found", details={"workflow_id": workflow_id})
-        return _copy(entry.temp)
+        return entry.temp
 
     async def save_temp(self, workflow: Workflow) -> str:
         assert self._lock is not None, "open() first"
@@ -276,6 +300,9 @@ class FileDefinitionStore(FollowedFolder):
             await self._remove(self.layout.temp_path(workflow_id), "Temp workflow not found")
 
     async def get_final(self, workflow_id: str, version: str) -> Workflow:
+        return _copy(await self._final(workflow_id, version))
+
+    async def _final(self, workflow_id: str, version: str) -> Workflow:
         key = version_key(version)
         if self.layout.is_entity_id(known := self._workflow_id_of(workflow_id)):
             await self._fresh(self.layout.final_path(known, canonical_version(version)))
@@ -283,7 +310,7 @@ class FileDefinitionStore(FollowedFolder):
         found = None if entry is None else next((w for v, w in entry.finals.items() if version_key(v) == key), None)
         if found is None:
             raise NotFound("Workflow version not found", details={"workflow_id": workflow_id, "version": version})
-        return _copy(found)
+        return found
 
     async def create_final(self, workflow: Workflow, *, next_free: bool = False) -> tuple[str, str]:
         """Publish an immutable version; answers (version, path). The version is stored in its

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import msgspec
 import pytest
 
 from echo_orchestrator.errors import Conflict, Invalid, NotFound
 from echo_orchestrator.models import McpServerConfig, McpSettings
-from echo_orchestrator.store import DefinitionStore, WorkflowQuery
+from echo_orchestrator.store import DefinitionStore, WorkflowQuery, codec
+from echo_orchestrator.store.base import EntityRef
 from tests.factories import agent, workflow
 
 StoreFactory = Callable[[], Awaitable[DefinitionStore]]
@@ -88,6 +90,40 @@ class DefinitionStoreContract:
             await store.get_temp("wf_1")
         with pytest.raises(NotFound):
             await store.delete_temp("wf_1")
+
+    # -- encoded reads -----------------------------------------------------------------
+
+    async def test_encoded_is_what_get_gives_with_its_etag(self, store: DefinitionStore) -> None:
+        await store.create_agent(agent("agt_1"))
+        await store.save_draft(workflow("wf_1", slug="one"), create=True)
+        await store.save_temp(workflow("wf_1", slug="one", status="testing"))
+        await store.create_final(workflow("wf_1", slug="one", version="1.0", status="final"))
+        pairs = [
+            (EntityRef("agent", "agt_1"), await store.get_agent("agt_1")),
+            (EntityRef("draft", "wf_1"), await store.get_draft("wf_1")),
+            (EntityRef("temp", "one"), await store.get_temp("wf_1")),
+            (EntityRef("final", "wf_1", "1"), await store.get_final("wf_1", "1.0")),
+        ]
+        for ref, entity in pairs:
+            encoded = await store.encoded(ref)
+            assert msgspec.json.decode(encoded.body, type=type(entity)) == entity, ref
+            assert encoded.body == msgspec.json.encode(entity)
+            assert encoded.etag == codec.etag(entity)
+
+    async def test_encoded_follows_changes_and_errors_as_get(self, store: DefinitionStore) -> None:
+        await store.create_agent(agent("agt_1", name="First"))
+        first = await store.encoded(EntityRef("agent", "agt_1"))
+        assert await store.encoded(EntityRef("agent", "agt_1")) == first
+        await store.save_agent(agent("agt_1", name="Second"))
+        second = await store.encoded(EntityRef("agent", "agt_1"))
+        assert second.etag != first.etag and b'"Second"' in second.body
+        await store.delete_agent("agt_1")
+        with pytest.raises(NotFound):
+            await store.encoded(EntityRef("agent", "agt_1"))
+        with pytest.raises(NotFound):
+            await store.encoded(EntityRef("final", "wf_missing", "1.0"))
+        with pytest.raises(Invalid):
+            await store.encoded(EntityRef("final", "wf_missing", "v1"))
 
     # -- finals ------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from echo_orchestrator.api.etags import IfMatch, IfNoneMatch, tagged
+from echo_orchestrator.api.etags import IfMatch, IfNoneMatch, representation, tagged
 from echo_orchestrator.api.requests import checked_body, decode_body
 from echo_orchestrator.api.schemas.agents import (
     AgentBrief,
@@ -61,7 +61,7 @@ class AgentController(Controller):
     async def get_agent(
         self, services: NamedDependency[Services], agent_id: FromPath[str], if_none_match: IfNoneMatch = None
     ) -> Response[Agent]:
-        return tagged(await services.agents.get(agent_id), if_none_match)
+        return representation(await services.agents.encoded(agent_id), if_none_match)
 
     @put("/{agent_id:str}", summary="Merge the given fields into an agent (If-Match: 412 if it changed)")
     async def update_agent(

@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from echo_orchestrator.api.docs import MERMAID
-from echo_orchestrator.api.etags import IfMatch, IfNoneMatch, tagged
+from echo_orchestrator.api.etags import IfMatch, IfNoneMatch, representation
 from echo_orchestrator.api.schemas.workflows import (
     CanvasRequest,
     Cloned,
@@ -60,7 +60,7 @@ class WorkflowLifecycleController(Controller):
     async def get_temp_workflow(
         self, services: NamedDependency[Services], workflow_id: FromPath[str], if_none_match: IfNoneMatch = None
     ) -> Response[Workflow]:
-        return tagged(await services.workflows.load_temp(workflow_id), if_none_match)
+        return representation(await services.workflows.encoded("temp", workflow_id), if_none_match)
 
     @delete("/{workflow_id:str}/temp", status_code=200, summary="Delete the temp copy (If-Match: 412 if it changed)")
     async def delete_temp_workflow(
@@ -73,7 +73,7 @@ class WorkflowLifecycleController(Controller):
     async def get_draft_workflow(
         self, services: NamedDependency[Services], workflow_id: FromPath[str], if_none_match: IfNoneMatch = None
     ) -> Response[Workflow]:
-        return tagged(await services.workflows.load_draft(workflow_id), if_none_match)
+        return representation(await services.workflows.encoded("draft", workflow_id), if_none_match)
 
     @post("/final/save", status_code=201, summary="Save an immutable final version (409 if it exists)")
     async def save_final_workflow(self, services: NamedDependency[Services], data: JSONBody[dict[str, Any]]) -> FinalSaved:
@@ -88,7 +88,7 @@ class WorkflowLifecycleController(Controller):
         version: FromPath[str],
         if_none_match: IfNoneMatch = None,
     ) -> Response[Workflow]:
-        return tagged(await services.workflows.load_final(workflow_id, version), if_none_match, immutable=True)
+        return representation(await services.workflows.encoded("final", workflow_id, version), if_none_match, immutable=True)
 
     @get("/{workflow_id:str}/versions", summary="Final versions, sorted as versions")
     async def list_workflow_versions(self, services: NamedDependency[Services], workflow_id: FromPath[str]) -> Versions:
