@@ -186,7 +186,9 @@ class ScrubFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a record whose args do not fit its format: leave it to logging
             return True
-        record.msg, record.args = self._registry.scrub(message), None
+        scrubbed = self._registry.scrub(message)
+        if scrubbed != message:
+            self._scrub_parts(record, scrubbed)
         if record.exc_info and not record.exc_text:
             record.exc_text = self._formatter.formatException(record.exc_info)
         if record.exc_text:
@@ -194,6 +196,26 @@ class ScrubFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = self._registry.scrub(record.stack_info)
         return True
+
+
+    def _scrub_parts(self, record: logging.LogRecord, scrubbed: str) -> None:
+        """Scrub the format and each argument, keeping the args: some formatters read them
+        (uvicorn's access formatter unpacks its five). If a secret spans the parts, the
+        record becomes the scrubbed message alone."""
+        scrub = self._registry.scrub
+        args = record.args
+        if isinstance(record.msg, str):
+            record.msg = scrub(record.msg)
+        if isinstance(args, tuple):
+            record.args = tuple(scrub(a) if isinstance(a, str) else a for a in args)
+        elif isinstance(args, dict):
+            record.args = {k: scrub(v) if isinstance(v, str) else v for k, v in args.items()}
+        try:
+            if record.getMessage() == scrubbed:
+                return
+        except Exception:  # scrubbing broke the format: fall through
+            pass
+        record.msg, record.args = scrubbed, None
 
 
 def install_log_filter(registry: SecretRegistry = SECRETS) -> None:

@@ -216,6 +216,16 @@ def test_json_logs_carry_request_route_duration_and_execution(storage: Path, tmp
     assert any(line["logger"].startswith("uvicorn") for line in lines)  # uvicorn's records in the same format
 
 
+def test_text_logs_show_each_request_once_without_logging_errors(storage: Path, tmp_path: Path) -> None:
+    # The default a person sees: `serve` in a terminal, text logs at info.
+    with running_server(storage, "--plugins-dir", str(tmp_path / "p"), "--log-level", "info") as server:
+        assert httpx.get(f"{server.url}/workflows/sales-insights/final/1.0").status_code == 200
+        time.sleep(0.3)
+        output = server.output()
+    assert "Logging error" not in output and "Traceback" not in output, output[-2000:]
+    assert '"GET /workflows/sales-insights/final/1.0 HTTP/1.1" 200' in output
+
+
 def test_workflows_and_executions_are_listed(server: RunningServer) -> None:
     listed = cli("workflows", "--storage", str(server.storage), "--json")
     assert listed.returncode == 0, listed.stderr

@@ -56,3 +56,31 @@ def test_log_filter_scrubs_message_and_traceback() -> None:
     ScrubFilter(registry).filter(record)
     out = logging.Formatter().format(record)
     assert "hunter2-secret" not in out and MASK in out and "ValueError" in out
+
+
+def test_log_filter_keeps_the_args_formatters_read() -> None:
+    # uvicorn's access formatter unpacks the record's five args: a filter that flattened
+    # every record made each access line a "--- Logging error ---" traceback.
+    from uvicorn.logging import AccessFormatter
+
+    registry = SecretRegistry()
+    registry.set_source("env", ["hunter2-secret"])
+    formatter = AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False)
+    fmt = '%s - "%s %s HTTP/%s" %d'
+    plain = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, fmt, ("127.0.0.1:5", "GET", "/health", "1.1", 200), None)
+    ScrubFilter(registry).filter(plain)
+    assert formatter.format(plain) == '127.0.0.1:5 - "GET /health HTTP/1.1" 200 OK'
+    leaky = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, fmt, ("127.0.0.1:5", "GET", "/x?key=hunter2-secret", "1.1", 200), None
+    )
+    ScrubFilter(registry).filter(leaky)
+    out = formatter.format(leaky)
+    assert "hunter2-secret" not in out and MASK in out and out.endswith("200 OK")
+
+
+def test_log_filter_flattens_a_secret_that_spans_the_arguments() -> None:
+    registry = SecretRegistry()
+    registry.set_source("env", ["hunter2-secret"])
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "%s%s", ("hunter2", "-secret"), None)
+    ScrubFilter(registry).filter(record)
+    assert "hunter2-secret" not in logging.Formatter().format(record)
