@@ -171,7 +171,14 @@ def _executions(args: argparse.Namespace) -> int:
             root = _storage_root(args)
             if not root.is_dir():
                 raise ValueError(f"{root}: no such storage folder")
-            return await listing.local_executions(root, status=args.status, workflow=args.workflow, limit=args.limit, offset=args.offset)
+            return await listing.local_executions(
+                root,
+                runtime_url=Settings.from_env().runtime_url,
+                status=args.status,
+                workflow=args.workflow,
+                limit=args.limit,
+                offset=args.offset,
+            )
         params = {"status": args.status, "workflow_slug": args.workflow, "limit": args.limit, "offset": args.offset}
         return await _remote_page(args.server, "/executions", params, "executions")
 
@@ -291,6 +298,26 @@ def _follow(args: argparse.Namespace) -> int:
     return _console_command("follow", args, follow)
 
 
+def _db_upgrade(args: argparse.Namespace) -> int:
+    import anyio
+
+    from echo_orchestrator.store.runtime import runtime_store
+
+    settings = Settings.from_env(storage_dir=args.storage)
+    runtime = runtime_store(settings.runtime_url, settings.storage_dir)
+
+    async def upgrade() -> None:
+        await runtime.open()  # migrates our tables
+        try:
+            await runtime.checkpointer()  # and LangGraph's
+        finally:
+            await runtime.close()
+
+    anyio.run(upgrade)
+    print(f"runtime database {runtime.location}: up to date")
+    return 0
+
+
 def _client_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--output", choices=["text", "json"], default="text", help="json: print only the result document on stdout (for scripts)"
@@ -327,6 +354,14 @@ def _add_service_commands(commands: Commands) -> None:
         help="serve on a non-loopback address with no API key or token configured (env ECHO_ALLOW_UNAUTHENTICATED)",
     )
     serve.set_defaults(handler=_serve)
+
+    db = commands.add_parser("db", help="the runtime database (run history, checkpoints)")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_upgrade = db_commands.add_parser(
+        "upgrade", help="create or migrate the runtime database (ECHO_RUNTIME_URL) to this release's schema; serve does it too"
+    )
+    db_upgrade.add_argument("--storage", type=Path, help="storage folder (env ECHO_STORAGE_DIR, default ./storage)")
+    db_upgrade.set_defaults(handler=_db_upgrade)
 
     keys = commands.add_parser("keys", help="make API keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)

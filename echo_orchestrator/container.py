@@ -37,7 +37,7 @@ from echo_orchestrator.services.workflows import WorkflowService
 from echo_orchestrator.services.workspaces import WorkspaceService
 from echo_orchestrator.settings import Settings
 from echo_orchestrator.store import DefinitionStore, FileDefinitionStore
-from echo_orchestrator.store.runtime import RuntimeStore, sqlite_runtime_store
+from echo_orchestrator.store.runtime import RuntimeStore, runtime_store
 from echo_orchestrator.store.workspaces import Workspaces
 from echo_orchestrator.system import ResourceMonitor
 
@@ -165,6 +165,7 @@ async def _assemble(
             ResourceMonitor(settings.storage_dir),
             storage_dir=settings.storage_dir,
             plugins_dir=settings.plugins_dir,
+            runtime_url=settings.runtime_url,
         ),
         catalogue=CatalogueService(store, runtime, workflows),
         analytics=AnalyticsService(store, runtime),
@@ -198,7 +199,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     # the collector's generations stops every full collection from rescanning it, which
     # otherwise adds pauses of hundreds of ms with 10,000 workflows.
     gc.freeze()
-    runtime = sqlite_runtime_store(store.runtime_dir / "runtime.sqlite")
+    runtime = runtime_store(settings.runtime_url, settings.storage_dir)
     await runtime.open()
     try:
         services = await _assemble(settings, store, registry, models, runtime)

@@ -32,14 +32,13 @@ def local_workflows(root: Path, query: WorkflowQuery) -> tuple[list[dict[str, An
 
 
 async def local_executions(
-    root: Path, *, status: str | None, workflow: str | None, limit: int, offset: int
+    root: Path, *, runtime_url: str | None, status: str | None, workflow: str | None, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
-    from echo_orchestrator.store.runtime import sqlite_runtime_store
+    from echo_orchestrator.store.runtime import runtime_store
 
-    database = root / "runtime" / "runtime.sqlite"
-    if not database.exists():
+    if runtime_url is None and not (root / "runtime" / "runtime.sqlite").exists():
         return [], 0
-    runtime = sqlite_runtime_store(database)
+    runtime = runtime_store(runtime_url, root)
     await runtime.open()
     try:
         items, total = await runtime.list_executions(workflow_slug=workflow, status=status, limit=limit, offset=offset)

@@ -31,6 +31,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     host: str = "127.0.0.1"
     port: int = 8000
     storage_dir: Path = Path("storage")
+    # The run history and checkpoints: unset = SQLite under <storage_dir>/runtime/;
+    # `sqlite:///<path>` or `postgresql://user@host:port/database` (docs/deployment.md).
+    runtime_url: str | None = None
     plugins_dir: Path = Path("plugins")
     workers: int = 1
     reload: bool = False

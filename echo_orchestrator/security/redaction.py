@@ -197,7 +197,6 @@ class ScrubFilter(logging.Filter):
             record.stack_info = self._registry.scrub(record.stack_info)
         return True
 
-
     def _scrub_parts(self, record: logging.LogRecord, scrubbed: str) -> None:
         """Scrub the format and each argument, keeping the args: some formatters read them
         (uvicorn's access formatter unpacks its five). If a secret spans the parts, the

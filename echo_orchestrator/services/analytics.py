@@ -95,7 +95,7 @@ def _next(moment: datetime, granularity: Granularity) -> datetime:
 
 
 def bucket_key(moment: datetime, granularity: Granularity) -> str:
-    """As `store.sqlite_analytics.BUCKETS` formats the same bucket."""
+    """As the runtime backends format the same bucket (`store.sql_analytics`)."""
     if granularity == "hour":
         return moment.strftime("%Y-%m-%dT%H:00:00Z")
     if granularity == "month":

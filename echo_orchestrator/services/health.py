@@ -52,9 +52,9 @@ class McpHealth(msgspec.Struct, kw_only=True):
 class DatabaseHealth(msgspec.Struct, kw_only=True):
     """The runtime database (run history and checkpoints)."""
 
-    kind: str  # "sqlite"
+    kind: str  # "sqlite" | "postgresql"
     status: str  # "connected" | "error"
-    path: str  # relative to the storage root (never a server path)
+    path: str  # relative to the storage root (never a server path), or the URL without its password
     error: str | None = None
 
 
@@ -93,11 +93,13 @@ class HealthService:
         *,
         storage_dir: Path,
         plugins_dir: Path | None,
+        runtime_url: str | None = None,
     ) -> None:
         self._store, self._registry, self._hub = store, registry, hub
         self._executions, self._bus, self._resources = executions, bus, resources
         # The configured folders, as the operator gave them (never the resolved server path).
         self._storage_dir, self._plugins_dir = storage_dir, plugins_dir
+        self._runtime_url = runtime_url
         self.started_at = time.monotonic()
 
     @property
@@ -155,12 +157,17 @@ class HealthService:
         )
 
     async def _database(self) -> DatabaseHealth:
-        path = "runtime/runtime.sqlite"  # relative to the storage root, as every saved path is
+        if self._runtime_url is None:
+            kind, path = "sqlite", "runtime/runtime.sqlite"  # relative to the storage root, as every saved path is
+        elif self._runtime_url.startswith("sqlite:"):
+            kind, path = "sqlite", "(ECHO_RUNTIME_URL)"  # a file elsewhere: never a server path
+        else:
+            kind, path = "postgresql", self._executions.runtime.location  # the URL without its password
         try:
             await self._executions.stats()  # a real query: the database answers
         except Exception as exc:  # reported, never raised: health must answer
-            return DatabaseHealth(kind="sqlite", status="error", path=path, error=SECRETS.scrub(f"{type(exc).__name__}: {exc}"))
-        return DatabaseHealth(kind="sqlite", status="connected", path=path)
+            return DatabaseHealth(kind=kind, status="error", path=path, error=SECRETS.scrub(f"{type(exc).__name__}: {exc}"))
+        return DatabaseHealth(kind=kind, status="connected", path=path)
 
     async def execution_stats(self) -> ExecutionStats:
         return await self._executions.stats()

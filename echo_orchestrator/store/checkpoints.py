@@ -1,11 +1,13 @@
 """Checkpoints that never run ahead of the records.
 
-LangGraph's SQLite saver, changed in one way: the runtime store's buffered records are
-committed before every checkpoint and task write. The engine records a step inside its
-task, before LangGraph hands the task's writes to this saver, so a step can never be in a
-checkpoint and missing from the records, and the records ride on writes LangGraph already
-makes off the run's critical path (durability "async") instead of holding the run back.
-LangGraph's checkpoint conformance suite runs against it (tests/contract).
+LangGraph's savers (SQLite, PostgreSQL), changed in one way: the runtime store's buffered
+records are committed before every checkpoint and task write. The engine records a step
+inside its task, before LangGraph hands the task's writes to the saver, so a step can
+never be in a checkpoint and missing from the records, and the records ride on writes
+LangGraph already makes off the run's critical path (durability "async") instead of
+holding the run back. LangGraph's checkpoint conformance suite runs against both
+(tests/unit/store, tests/integration/postgres). The PostgreSQL one is in
+`store.postgres_runtime`, so that its driver is imported only when it is used.
 """
 
 from __future__ import annotations
@@ -15,16 +17,16 @@ from typing import Any
 
 import aiosqlite
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
+from langgraph.checkpoint.base import BaseCheckpointSaver, ChannelVersions, Checkpoint, CheckpointMetadata
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+Flush = Callable[[], Awaitable[None]]
 
-class RecordsFirstSaver(AsyncSqliteSaver):
-    """LangGraph's SQLite saver that commits the runtime's buffered records first."""
 
-    def __init__(self, conn: aiosqlite.Connection, flush: Callable[[], Awaitable[None]]) -> None:
-        super().__init__(conn)
-        self._flush_records = flush
+class RecordsFirst(BaseCheckpointSaver[Any]):
+    """Put before a LangGraph saver in the bases: flushes the records, then writes."""
+
+    _flush_records: Flush
 
     async def aput(
         self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: ChannelVersions
@@ -35,3 +37,11 @@ class RecordsFirstSaver(AsyncSqliteSaver):
     async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
         await self._flush_records()
         await super().aput_writes(config, writes, task_id, task_path)
+
+
+class RecordsFirstSaver(RecordsFirst, AsyncSqliteSaver):
+    """LangGraph's SQLite saver that commits the runtime's buffered records first."""
+
+    def __init__(self, conn: aiosqlite.Connection, flush: Flush) -> None:
+        AsyncSqliteSaver.__init__(self, conn)
+        self._flush_records = flush

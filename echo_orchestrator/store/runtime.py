@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 import msgspec
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
+from echo_orchestrator.errors import ConfigurationError
 from echo_orchestrator.models import Event, EventType, Execution, ExecutionStatus, LLMUsage, NodeExecution, StepExecution
 
 
@@ -95,6 +96,11 @@ class RuntimeStore(Protocol):
     """Errors: `NotFound` for a missing execution or step execution."""
 
     owner: str
+
+    @property
+    def location(self) -> str:
+        """Where the records live, for people (a file path, a URL without its password)."""
+        ...
 
     async def open(self) -> None: ...
 
@@ -183,9 +189,27 @@ class RuntimeStore(Protocol):
     async def llm_calls(self, execution_id: str) -> list[LLMUsage]: ...
 
 
-def sqlite_runtime_store(path: Path) -> RuntimeStore:
-    """The embedded runtime store at `path`, recording this process as the owner of its runs."""
+def runtime_store(url: str | None, storage_dir: Path) -> RuntimeStore:
+    """The runtime store `url` names (`ECHO_RUNTIME_URL`), recording this process as the
+    owner of its runs: the embedded SQLite file under `storage_dir/runtime/` when it is
+    unset, `sqlite:///<path>` for another file, `postgresql://...` for PostgreSQL."""
     from echo_orchestrator.lifecycle.ownership import this_process
     from echo_orchestrator.store.sqlite_runtime import SqliteRuntimeStore
 
-    return SqliteRuntimeStore(path, owner=this_process())
+    if not url:
+        return SqliteRuntimeStore(storage_dir / "runtime" / "runtime.sqlite", owner=this_process())
+    scheme, sep, rest = url.partition("://")
+    if scheme == "sqlite" and sep and rest.startswith("/") and len(rest) > 1:
+        return SqliteRuntimeStore(Path(rest[1:]), owner=this_process())
+    if scheme.startswith("postgres") and sep:
+        try:
+            from echo_orchestrator.store.postgres_runtime import PostgresRuntimeStore
+        except ImportError as exc:
+            raise ConfigurationError(
+                "ECHO_RUNTIME_URL names PostgreSQL, but its driver is not installed: pip install 'echo-orchestrator[postgres]'"
+            ) from exc
+        return PostgresRuntimeStore(url, owner=this_process())
+    raise ConfigurationError(
+        "ECHO_RUNTIME_URL must be sqlite:///<path> or postgresql://user@host:port/database",
+        details={"scheme": scheme[:20]},
+    )

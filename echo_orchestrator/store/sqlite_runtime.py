@@ -1,60 +1,37 @@
 """The runtime store (`store.runtime.RuntimeStore`) in SQLite: the embedded default.
 
-`storage/runtime/runtime.sqlite` (WAL; schema and migrations in `store.sqlite_schema`). Each record is stored as its msgspec JSON document
-next to the few columns that lists and filters use, so the schema stays small and the
-records keep every field of the models. Events are appended with a per-execution `seq`
-from 1, written before anyone is told about them.
+`storage/runtime/runtime.sqlite` (WAL; schema and migrations in `store.sqlite_schema`). The
+records and their SQL are `store.sql_runtime`'s; this module gives the one connection, the
+lock every use of it holds, and LangGraph's SQLite saver sharing both.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
-import anyio
-import msgspec
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from echo_orchestrator.errors import NotFound
-from echo_orchestrator.lifecycle.executions import ACTIVE
-from echo_orchestrator.models import Event, EventType, Execution, ExecutionStatus, LLMUsage, NodeExecution, StepExecution, utcnow
-from echo_orchestrator.store import sqlite_analytics
 from echo_orchestrator.store.checkpoints import RecordsFirstSaver
-from echo_orchestrator.store.runtime import ExecutionStats, Granularity, OwnedExecution, WorkflowAnalytics, WorkflowRunStats
+from echo_orchestrator.store.sql_analytics import SQLITE_BUCKETS
+from echo_orchestrator.store.sql_runtime import Pending, SqlRuntimeStore
 from echo_orchestrator.store.sqlite_schema import connect, migrate
 
 
-def _duration(execution: Execution) -> float | None:
-    if execution.started_at is None or execution.completed_at is None:
-        return None
-    return (execution.completed_at - execution.started_at).total_seconds()
+class SqliteRuntimeStore(SqlRuntimeStore):
+    """The runtime store in one SQLite file."""
 
-
-def _ts(value: datetime | None) -> float | None:
-    return None if value is None else value.timestamp()
-
-
-class SqliteRuntimeStore:
-    """The runtime store (`store.runtime.RuntimeStore`) in one SQLite file."""
+    buckets = SQLITE_BUCKETS
 
     def __init__(self, path: Path, *, owner: str) -> None:
+        super().__init__(owner=owner)
         self.path = path
-        # Recorded with every execution this process saves (`lifecycle.ownership`).
-        self.owner = owner
         self._db: aiosqlite.Connection | None = None
-        self._seq: dict[str, int] = {}
-        # Writes wait here and go to SQLite in one executemany per statement and one commit
-        # at the next flush. Upserts are kept by key, so a record saved several times between
-        # two flushes (a step started, then finished) is written once, as it is last.
-        self._pending: dict[str, dict[object, tuple[Any, ...]]] = {}
-        self._flushing = False
-        # Held for every use of the connection. `checkpointer()` shares it with LangGraph's
-        # saver, so the two never interleave statements on the one connection they share.
-        self._db_lock: Any = anyio.Lock()  # an asyncio.Lock once the checkpointer shares it
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -73,35 +50,7 @@ class SqliteRuntimeStore:
             await self._db.close()
             self._db = None
 
-    def _write(self, sql: str, params: tuple[Any, ...], key: str | None = None) -> None:
-        # Buffered: the rows reach SQLite in one short transaction at the next flush.
-        rows = self._pending.setdefault(sql, {})
-        rows[key if key is not None else ("insert", len(rows))] = params
-
-    async def flush(self) -> None:
-        """Write the buffered rows and commit, in one short transaction (one executemany per
-        kind of row). Called at status changes, before each checkpoint write and before
-        every read, so readers never miss a row and no write lock is held across an await."""
-        if not self._pending and not self._flushing:
-            return  # nothing to write: not even the lock (the checkpointer calls this often)
-        # Also when another task's flush is under way with rows saved before this call:
-        # waiting for the lock waits for its commit.
-        async with self._db_lock:
-            await self._flush_locked()
-
-    async def _flush_locked(self) -> None:
-        if not self._pending:
-            return
-        pending, self._pending = self._pending, {}
-        self._flushing = True
-        try:
-            for sql, rows in pending.items():
-                await self.db.executemany(sql, list(rows.values()))
-            await self.db.commit()
-        finally:
-            self._flushing = False
-
-    async def checkpointer(self) -> AsyncSqliteSaver:
+    async def checkpointer(self) -> RecordsFirstSaver:
         """LangGraph's SQLite saver on this connection and this lock: checkpoints live in
         the same database, and one writer means no lock conflicts between two connections.
         It writes the buffered records before each checkpoint write (see `RecordsFirstSaver`)."""
@@ -110,289 +59,10 @@ class SqliteRuntimeStore:
         await saver.setup()
         return saver
 
-    async def commit(self) -> None:
-        await self.flush()
-
-    # -- executions ----------------------------------------------------------------------
-
-    async def save_execution(self, execution: Execution) -> None:
-        self._write(
-            "INSERT INTO executions (execution_id, kind, status, workflow_id, workflow_slug, graph_name, created_at, completed_at,"
-            " doc, owner, started_at, duration_seconds, total_tokens, cost_usd, workspace)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (execution_id) DO UPDATE SET status = excluded.status, completed_at = excluded.completed_at,"
-            " doc = excluded.doc, owner = excluded.owner, started_at = excluded.started_at,"
-            " duration_seconds = excluded.duration_seconds, total_tokens = excluded.total_tokens, cost_usd = excluded.cost_usd",
-            (
-                execution.execution_id,
-                execution.kind,
-                execution.status,
-                execution.workflow_id,
-                execution.workflow_slug,
-                execution.graph_name,
-                _ts(execution.created_at) or time.time(),
-                _ts(execution.completed_at),
-                msgspec.json.encode(execution),
-                self.owner,
-                _ts(execution.started_at),
-                _duration(execution),
-                execution.total_tokens,
-                execution.cost_usd,
-                execution.workspace,
-            ),
-            key=execution.execution_id,
-        )
-
-    async def get_execution(self, execution_id: str) -> Execution:
-        rows = await self._rows("SELECT doc FROM executions WHERE execution_id = ?", [execution_id])
-        row = rows[0] if rows else None
-        if row is None:
-            raise NotFound(f"Execution '{execution_id}' not found", details={"execution_id": execution_id})
-        return msgspec.json.decode(row[0], type=Execution)
-
-    async def list_executions(
-        self, *, workflow_slug: str | None = None, status: str | None = None, limit: int = 50, offset: int = 0
-    ) -> tuple[list[Execution], int]:
-        where, args = self._where(workflow_slug=workflow_slug, status=status)
-        total = await self._scalar(f"SELECT COUNT(*) FROM executions{where}", args)
-        rows = await self._rows(
-            f"SELECT doc FROM executions{where} ORDER BY created_at DESC, execution_id LIMIT ? OFFSET ?", [*args, limit, offset]
-        )
-        return [msgspec.json.decode(r[0], type=Execution) for r in rows], int(total or 0)
-
-    async def executions_in(self, statuses: Sequence[ExecutionStatus], only: Sequence[str] | None = None) -> list[OwnedExecution]:
-        query = f"SELECT doc, owner FROM executions WHERE status IN ({','.join('?' * len(statuses))})"
-        params: list[Any] = list(statuses)
-        if only is not None:
-            query += f" AND execution_id IN ({','.join('?' * len(only))})"
-            params += list(only)
-        rows = await self._rows(query, params)
-        return [OwnedExecution(execution=msgspec.json.decode(doc, type=Execution), owner=owner) for doc, owner in rows]
-
-    async def workspace_counts(self) -> dict[str, int]:
-        rows = await self._rows("SELECT workspace, COUNT(*) FROM executions GROUP BY workspace", [])
-        return {str(name): int(count) for name, count in rows}
-
-    async def stats(self) -> ExecutionStats:
-        midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-        active = await self._scalar(f"SELECT COUNT(*) FROM executions WHERE status IN ({','.join('?' * len(ACTIVE))})", list(ACTIVE))
-        completed = await self._scalar("SELECT COUNT(*) FROM executions WHERE status = 'completed' AND completed_at >= ?", [midnight])
-        failed = await self._scalar("SELECT COUNT(*) FROM executions WHERE status = 'failed' AND completed_at >= ?", [midnight])
-        avg = await self._scalar(
-            "SELECT AVG(completed_at - created_at) FROM executions WHERE status = 'completed' AND completed_at >= ?",
-            [(datetime.now(UTC) - timedelta(days=1)).timestamp()],
-        )
-        return ExecutionStats(
-            active=int(active or 0),
-            completed_today=int(completed or 0),
-            failed_today=int(failed or 0),
-            avg_duration_seconds=None if avg is None else round(float(avg), 3),
-        )
-
-    async def workflow_stats(self, slugs: Sequence[str] | None = None) -> dict[str, WorkflowRunStats]:
-        return await sqlite_analytics.workflow_stats(self._rows, slugs)
-
-    async def median_duration(self, slug: str) -> float | None:
-        return await sqlite_analytics.median_duration(self._rows, slug)
-
-    async def workflow_analytics(self, slug: str, *, start: float, end: float, granularity: Granularity) -> WorkflowAnalytics:
-        return await sqlite_analytics.workflow_analytics(self._rows, slug, start, end, granularity)
-
-    async def step_metrics(
-        self, *, workflow_slug: str | None = None, start: float | None = None, end: float | None = None, slow: int = 5
-    ) -> dict[str, Any]:
-        """Aggregates over finished step executions (ouroboros /metrics/step-executions)."""
-        clauses: list[str] = ["s.status IN ('completed', 'failed')"]
-        args: list[Any] = []
-        if workflow_slug is not None:
-            clauses.append("s.workflow_slug = ?")
-            args.append(workflow_slug)
-        if start is not None:
-            clauses.append("s.started_at >= ?")
-            args.append(start)
-        if end is not None:
-            clauses.append("s.started_at <= ?")
-            args.append(end)
-        where = " WHERE " + " AND ".join(clauses)
-        cost = "(SELECT COALESCE(SUM(c.cost_usd), 0) FROM llm_calls c WHERE c.step_execution_id = s.step_execution_id)"
-        summary = (await self._rows(
-            "SELECT COUNT(*), SUM(s.status = 'completed'), SUM(s.status = 'failed'), AVG(s.duration_seconds), AVG(s.retry_count)"
-            f" FROM step_executions s{where}", args,
-        ))[0]  # fmt: skip
-        total = int(summary[0] or 0)
-        by_workflow = await self._rows(
-            "SELECT COALESCE(s.workflow_slug, '(graph)'), COUNT(*), AVG(s.duration_seconds), AVG(s.status = 'completed')"
-            f" FROM step_executions s{where} GROUP BY 1 ORDER BY 1", args,
-        )  # fmt: skip
-        by_step = await self._rows(
-            f"SELECT s.step_name, COUNT(*), AVG(s.duration_seconds), AVG(s.status = 'failed'), AVG({cost}), MAX(s.duration_seconds)"
-            f" FROM step_executions s{where} GROUP BY s.step_name ORDER BY COUNT(*) DESC, s.step_name", args,
-        )  # fmt: skip
-
-        def r(value: Any, digits: int = 3) -> float | None:
-            return None if value is None else round(float(value), digits)
-
-        return {
-            "summary": {
-                "total_step_executions": total,
-                "successful": int(summary[1] or 0),
-                "failed": int(summary[2] or 0),
-                "success_rate": r((summary[1] or 0) / total) if total else None,
-                "avg_duration_seconds": r(summary[3]),
-                "avg_retry_count": r(summary[4]),
-            },
-            "by_workflow": {row[0]: {"total": row[1], "avg_duration": r(row[2]), "success_rate": r(row[3])} for row in by_workflow},
-            "by_step": [
-                {
-                    "step_name": row[0],
-                    "total_executions": row[1],
-                    "avg_duration": r(row[2]),
-                    "failure_rate": r(row[3]),
-                    "avg_cost_usd": r(row[4], 8),
-                }
-                for row in by_step
-            ],
-            "slow_steps": [
-                {"step_name": row[0], "avg_duration": r(row[2]), "slowest_execution": r(row[5])}
-                for row in sorted(by_step, key=lambda row: row[2] or 0, reverse=True)[:slow]
-            ],
-        }
-
-    # -- steps and nodes -----------------------------------------------------------------
-
-    async def save_step(self, step: StepExecution) -> None:
-        self._write(
-            "INSERT INTO step_executions (step_execution_id, execution_id, step_number, step_name, status, workflow_slug,"
-            " started_at, duration_seconds, retry_count, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (step_execution_id) DO UPDATE SET status = excluded.status,"
-            " duration_seconds = excluded.duration_seconds, retry_count = excluded.retry_count, doc = excluded.doc",
-            (
-                step.step_execution_id,
-                step.execution_id,
-                step.step_number,
-                step.step_name,
-                step.status,
-                step.workflow_slug,
-                _ts(step.started_at),
-                step.duration_seconds,
-                step.retry_count,
-                msgspec.json.encode(step),
-            ),
-            key=step.step_execution_id,
-        )
-
-    async def get_step(self, step_execution_id: str) -> StepExecution:
-        rows = await self._rows("SELECT doc FROM step_executions WHERE step_execution_id = ?", [step_execution_id])
-        if not rows:
-            raise NotFound(f"Step execution '{step_execution_id}' not found", details={"step_execution_id": step_execution_id})
-        return msgspec.json.decode(rows[0][0], type=StepExecution)
-
-    async def list_steps(self, execution_id: str) -> list[StepExecution]:
-        rows = await self._rows("SELECT doc FROM step_executions WHERE execution_id = ? ORDER BY step_number, started_at", [execution_id])
-        return [msgspec.json.decode(r[0], type=StepExecution) for r in rows]
-
-    async def find_steps(
-        self,
-        *,
-        execution_id: str | None = None,
-        workflow_slug: str | None = None,
-        status: str | None = None,
-        limit: int = 50,
-    ) -> tuple[list[StepExecution], int]:
-        where, args = self._where(execution_id=execution_id, workflow_slug=workflow_slug, status=status)
-        total = await self._scalar(f"SELECT COUNT(*) FROM step_executions{where}", args)
-        rows = await self._rows(f"SELECT doc FROM step_executions{where} ORDER BY started_at DESC LIMIT ?", [*args, limit])
-        return [msgspec.json.decode(r[0], type=StepExecution) for r in rows], int(total or 0)
-
-    async def save_node(self, node: NodeExecution) -> None:
-        self._write(
-            "INSERT INTO node_executions (node_execution_id, execution_id, started_at, doc) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (node_execution_id) DO UPDATE SET doc = excluded.doc",
-            (node.node_execution_id, node.execution_id, _ts(node.started_at), msgspec.json.encode(node)),
-            key=node.node_execution_id,
-        )
-
-    async def list_nodes(self, execution_id: str) -> list[NodeExecution]:
-        rows = await self._rows("SELECT doc FROM node_executions WHERE execution_id = ? ORDER BY started_at", [execution_id])
-        return [msgspec.json.decode(r[0], type=NodeExecution) for r in rows]
-
-    # -- events and LLM calls ------------------------------------------------------------
-
-    async def append_event(self, execution_id: str, event_type: EventType, data: dict[str, Any]) -> Event:
-        seq = self._seq.get(execution_id)
-        if seq is None:
-            found = int(await self._scalar("SELECT COALESCE(MAX(seq), 0) FROM events WHERE execution_id = ?", [execution_id]) or 0)
-            seq = self._seq.get(execution_id, found)  # another caller may have counted meanwhile
-        # From here on nothing awaits, so no other task can take the same seq: no lock needed
-        # (an anyio lock would yield to the loop on every event).
-        seq += 1
-        self._seq[execution_id] = seq
-        event = Event(
-            # unique without a random draw: the execution id is unique, seq unique within it
-            event_id=f"evt_{execution_id.partition('_')[2]}_{seq}",
-            execution_id=execution_id,
-            seq=seq,
-            event_type=event_type,
-            timestamp=utcnow(),
-            data={"execution_id": execution_id, **data},
-        )
-        self._write(
-            "INSERT INTO events (execution_id, seq, event_type, doc) VALUES (?, ?, ?, ?)",
-            (execution_id, seq, event_type, msgspec.json.encode(event)),
-        )
-        return event
-
-    def new_sequence(self, execution_id: str) -> None:
-        """A brand-new execution has no events yet: its seq starts at 0 without a query."""
-        self._seq[execution_id] = 0
-
-    async def list_events(
-        self, execution_id: str, *, event_type: str | None = None, after_seq: int = 0, limit: int = 100, offset: int = 0
-    ) -> tuple[list[Event], int]:
-        where, args = " WHERE execution_id = ? AND seq > ?", [execution_id, after_seq]
-        if event_type is not None:
-            where, args = where + " AND event_type = ?", [*args, event_type]
-        total = await self._scalar(f"SELECT COUNT(*) FROM events{where}", args)
-        rows = await self._rows(f"SELECT doc FROM events{where} ORDER BY seq LIMIT ? OFFSET ?", [*args, limit, offset])
-        return [msgspec.json.decode(r[0], type=Event) for r in rows], int(total or 0)
-
-    def forget_sequence(self, execution_id: str) -> None:
-        self._seq.pop(execution_id, None)
-
-    async def add_llm_call(self, execution_id: str, step_execution_id: str | None, usage: LLMUsage) -> None:
-        self._write(
-            "INSERT INTO llm_calls (execution_id, step_execution_id, model, total_tokens, cost_usd, created_at, doc, provider)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                execution_id,
-                step_execution_id,
-                usage.model,
-                usage.total_tokens,
-                usage.cost_usd,
-                time.time(),
-                msgspec.json.encode(usage),
-                usage.provider,
-            ),
-        )
-
-    async def llm_calls(self, execution_id: str) -> list[LLMUsage]:
-        rows = await self._rows("SELECT doc FROM llm_calls WHERE execution_id = ? ORDER BY id", [execution_id])
-        return [msgspec.json.decode(r[0], type=LLMUsage) for r in rows]
-
-    # -- helpers -------------------------------------------------------------------------
-
-    @staticmethod
-    def _where(**filters: str | None) -> tuple[str, list[Any]]:
-        clauses = [f"{column} = ?" for column, value in filters.items() if value is not None]
-        args = [value for value in filters.values() if value is not None]
-        return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
-
-    async def _scalar(self, sql: str, args: Sequence[Any]) -> Any:
-        async with self._db_lock:
-            await self._flush_locked()
-            async with self.db.execute(sql, tuple(args)) as cursor:
-                row = await cursor.fetchone()
-        return None if row is None else row[0]
+    async def _write_batches(self, pending: Pending) -> None:
+        for sql, rows in pending.items():
+            await self.db.executemany(sql, list(rows.values()))
+        await self.db.commit()
 
     async def _rows(self, sql: str, args: Sequence[Any]) -> list[Any]:
         async with self._db_lock:

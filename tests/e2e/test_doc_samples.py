@@ -28,7 +28,7 @@ from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import Execution, LLMConfig, McpSettings
 from echo_orchestrator.registry import GraphSpec, ProviderSpec, ToolSpec
 from echo_orchestrator.settings import Settings
-from echo_orchestrator.store.runtime import sqlite_runtime_store
+from echo_orchestrator.store.runtime import runtime_store
 from echo_orchestrator.store.workspaces import Workspaces
 from tests.helpers.server import REPO, RunningServer, running_server
 from tests.helpers.storage import copy_storage
@@ -82,7 +82,7 @@ def test_the_workspace_sample_writes_into_its_run_folder(tmp_path: Path) -> None
     spaces.ensure_default()
 
     async def run() -> Execution:
-        runtime = sqlite_runtime_store(tmp_path / "runtime.sqlite")
+        runtime = runtime_store(None, tmp_path)
         await runtime.open()
         _registry, models = build_registry(Settings(plugins_dir=None))  # type: ignore[arg-type]
         hub = McpHub(lambda: McpSettings(), dict, dict)

@@ -23,7 +23,7 @@ from echo_orchestrator.errors import BadRequest, EchoError, NotFound
 from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import Execution, ExecutionConfig, McpSettings
 from echo_orchestrator.registry.spec import GraphContext
-from echo_orchestrator.store.runtime import sqlite_runtime_store
+from echo_orchestrator.store.runtime import runtime_store
 from echo_orchestrator.store.workspaces import WORKING, Workspaces
 from tests.helpers.traversal import CORPUS, DECOY_NAME, DECOY_TEXT, OTHER_TEXT, outside_snapshot, plant
 
@@ -58,7 +58,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[tuple[ExecutionManager, Workspa
     spaces = Workspaces(storage / "workspaces", shown_as="storage/workspaces", max_size_mb=0.05)
     spaces.ensure_default()
     plant(storage, spaces.folder("default"))
-    runtime = sqlite_runtime_store(storage / "runtime" / "runtime.sqlite")
+    runtime = runtime_store(None, storage)
     await runtime.open()
     tools = {"write_file": write_file, "read_file": read_file, "list_files": list_files}
     hub = McpHub(lambda: McpSettings(), lambda: tools, dict)

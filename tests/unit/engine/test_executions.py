@@ -37,7 +37,7 @@ from echo_orchestrator.models import (
     utcnow,
 )
 from echo_orchestrator.registry.spec import ProviderSpec
-from echo_orchestrator.store.runtime import sqlite_runtime_store
+from echo_orchestrator.store.runtime import runtime_store
 
 pytestmark = pytest.mark.anyio
 
@@ -71,7 +71,7 @@ PROVIDERS = {"echo": echo, "flaky": ProviderSpec(name="flaky", create=flaky_prov
 
 @pytest.fixture
 async def manager(tmp_path: Path) -> AsyncIterator[ExecutionManager]:
-    runtime = sqlite_runtime_store(tmp_path / "runtime.sqlite")
+    runtime = runtime_store(None, tmp_path)
     await runtime.open()
     hub = McpHub(lambda: McpSettings(), dict, dict)
     models = ModelFactory(PROVIDERS.get)
@@ -229,7 +229,7 @@ async def test_capacity_limit_keeps_extra_runs_initializing(manager: ExecutionMa
 
 
 async def test_executions_left_running_are_marked_failed_at_start(tmp_path: Path) -> None:
-    runtime = sqlite_runtime_store(tmp_path / "runtime.sqlite")
+    runtime = runtime_store(None, tmp_path)
     await runtime.open()
     await runtime.save_execution(Execution(execution_id="wfexec_crashed", kind="workflow", status="running", created_at=utcnow()))
     hub = McpHub(lambda: McpSettings(), dict, dict)
@@ -339,7 +339,7 @@ class ToolCallingModel(BaseChatModel):
 async def test_an_agent_uses_its_tools_through_the_hub(tmp_path: Path) -> None:
     from echo_orchestrator.builtins.tools import calculator
 
-    runtime = sqlite_runtime_store(tmp_path / "runtime.sqlite")
+    runtime = runtime_store(None, tmp_path)
     await runtime.open()
     hub = McpHub(lambda: McpSettings(), lambda: {"calculator": calculator}, dict)
     providers = {**PROVIDERS, "tooler": ProviderSpec(name="tooler", create=lambda _llm: ToolCallingModel())}
@@ -360,7 +360,7 @@ async def test_strategy_steps_run_tools_graphs_and_agents_by_dependencies(tmp_pa
     from echo_orchestrator.builtins.asis import asis
     from echo_orchestrator.builtins.tools import calculator
 
-    runtime = sqlite_runtime_store(tmp_path / "runtime.sqlite")
+    runtime = runtime_store(None, tmp_path)
     await runtime.open()
     hub = McpHub(lambda: McpSettings(), lambda: {"calculator": calculator}, dict)
     mgr = ExecutionManager(runtime, ModelFactory(PROVIDERS.get), hub, PriceTable(), EventBus(), checkpointer=await runtime.checkpointer())

@@ -13,14 +13,14 @@ from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.engine.feed import EventFeed
 from echo_orchestrator.errors import NotFound, SubscriberTooSlow
 from echo_orchestrator.models import Execution, utcnow
-from echo_orchestrator.store.runtime import RuntimeStore, sqlite_runtime_store
+from echo_orchestrator.store.runtime import RuntimeStore, runtime_store
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
 async def runtime(tmp_path: Path) -> AsyncIterator[RuntimeStore]:
-    store = sqlite_runtime_store(tmp_path / "runtime.sqlite")
+    store = runtime_store(None, tmp_path)
     await store.open()
     await store.save_execution(Execution(execution_id="wfexec_feed", kind="workflow", status="running", created_at=utcnow()))
     yield store

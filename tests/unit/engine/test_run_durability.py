@@ -21,7 +21,7 @@ from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import Execution, ExecutionConfig, McpSettings
 from echo_orchestrator.models.execution import Durability
 from echo_orchestrator.registry.spec import GraphContext
-from echo_orchestrator.store.runtime import sqlite_runtime_store
+from echo_orchestrator.store.runtime import runtime_store
 
 pytestmark = pytest.mark.anyio
 
@@ -56,7 +56,7 @@ def plan(*, slow: float = 0.0, durability: Durability | None = None) -> RunPlan:
 
 @pytest.fixture
 async def manager(tmp_path: Path) -> AsyncIterator[ExecutionManager]:
-    runtime = sqlite_runtime_store(tmp_path / "runtime.sqlite")
+    runtime = runtime_store(None, tmp_path)
     await runtime.open()
     hub = McpHub(lambda: McpSettings(), dict, dict)
     mgr = ExecutionManager(

@@ -23,7 +23,7 @@ from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import Agent, Connection, Event, HumanInLoop, LLMConfig, McpSettings, Workflow
 from echo_orchestrator.services.executions import ExecutionService
 from echo_orchestrator.services.live import LiveSession
-from echo_orchestrator.store.runtime import sqlite_runtime_store
+from echo_orchestrator.store.runtime import runtime_store
 
 pytestmark = pytest.mark.anyio
 
@@ -54,7 +54,7 @@ class Recorder:
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[tuple[ExecutionService, EventFeed]]:
-    runtime = sqlite_runtime_store(tmp_path / "runtime.sqlite")
+    runtime = runtime_store(None, tmp_path)
     await runtime.open()
     hub = McpHub(lambda: McpSettings(), dict, dict)
     models = ModelFactory({"echo": echo}.get)

@@ -13,7 +13,7 @@ import pytest
 from echo_orchestrator.models import Execution
 from echo_orchestrator.services.workspaces import WorkspaceService
 from echo_orchestrator.settings import Settings
-from echo_orchestrator.store.runtime import RuntimeStore, sqlite_runtime_store
+from echo_orchestrator.store.runtime import RuntimeStore, runtime_store
 from echo_orchestrator.store.workspaces import WORKING, Workspaces
 
 pytestmark = pytest.mark.anyio
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 async def runtime(tmp_path: Path) -> AsyncIterator[RuntimeStore]:
-    store = sqlite_runtime_store(tmp_path / "runtime.sqlite")
+    store = runtime_store(None, tmp_path)
     await store.open()
     yield store
     await store.close()

@@ -1,0 +1,149 @@
+"""The runtime store (`store.runtime.RuntimeStore`) in PostgreSQL, for several processes
+and hosts sharing one run history (`ECHO_RUNTIME_URL=postgresql://...`).
+
+The records and their SQL are `store.sql_runtime`'s; this module gives a connection pool
+(psycopg 3), the transaction a flush writes in, and LangGraph's own PostgreSQL saver
+(`langgraph-checkpoint-postgres`) on the same pool, which commits the buffered records
+before each checkpoint write, as on SQLite. Schema and migrations: `store.postgres_schema`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
+import psycopg
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from psycopg.rows import dict_row, tuple_row
+from psycopg_pool import AsyncConnectionPool
+
+from echo_orchestrator.errors import ConfigurationError
+from echo_orchestrator.store.checkpoints import Flush, RecordsFirst
+from echo_orchestrator.store.postgres_schema import CHECKPOINT_SETUP_LOCK, migrate
+from echo_orchestrator.store.sql_analytics import POSTGRES_BUCKETS
+from echo_orchestrator.store.sql_runtime import Pending, SqlRuntimeStore
+
+SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+
+
+class RecordsFirstPostgresSaver(RecordsFirst, AsyncPostgresSaver):
+    """LangGraph's PostgreSQL saver that commits the runtime's buffered records first."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any], flush: Flush) -> None:
+        AsyncPostgresSaver.__init__(self, pool)
+        self._flush_records = flush
+
+
+def shown_url(url: str) -> str:
+    """The URL without its password, for logs and health reports."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def conninfo(url: str) -> str:
+    """What psycopg connects with (it knows `postgresql://` and `postgres://`)."""
+    scheme, sep, rest = url.partition("://")
+    if scheme not in SCHEMES or not sep:
+        raise ConfigurationError(f"Not a PostgreSQL URL: {shown_url(url)!r} (expected postgresql://user@host:port/database)")
+    return "postgresql://" + rest
+
+
+@functools.lru_cache(maxsize=512)
+def _dialect(sql: str) -> str:
+    # The shared SQL uses `?`; psycopg takes `%s` (none of our statements holds a literal
+    # `?` or `%`).
+    return sql.replace("?", "%s")
+
+
+class PostgresRuntimeStore(SqlRuntimeStore):
+    """The runtime store in a PostgreSQL database."""
+
+    buckets = POSTGRES_BUCKETS
+
+    def __init__(self, url: str, *, owner: str, pool_size: int = 10) -> None:
+        super().__init__(owner=owner)
+        self.url = url
+        self._conninfo = conninfo(url)
+        self._pool_size = max(2, pool_size)  # the checkpointer's set-up holds one while it uses another
+        self._pool: AsyncConnectionPool[Any] | None = None
+
+    @property
+    def location(self) -> str:
+        return shown_url(self.url)
+
+    @property
+    def pool(self) -> AsyncConnectionPool[Any]:
+        assert self._pool is not None, "open() first"
+        return self._pool
+
+    async def open(self) -> None:
+        # One connection first: a wrong URL is reported at once with the server's reason,
+        # instead of after the pool's retries.
+        try:
+            probe = await psycopg.AsyncConnection.connect(self._conninfo, connect_timeout=10)
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            raise ConfigurationError(f"Cannot connect to the runtime database {self.location}: {reason}") from None
+        await probe.close()
+        # Autocommit and no server-side prepared statements, as LangGraph's saver wants
+        # (and as connection poolers like PgBouncer in transaction mode need).
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            self._conninfo,
+            min_size=1,
+            max_size=self._pool_size,
+            kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+            open=False,
+            name="echo-runtime",
+        )
+        try:
+            await pool.open(wait=True, timeout=15)
+        except Exception as exc:
+            await pool.close()
+            raise ConfigurationError(f"Cannot connect to the runtime database {self.location}: {type(exc).__name__}") from exc
+        self._pool = pool
+        async with pool.connection() as conn:
+            await migrate(conn)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            try:
+                await self.commit()
+            finally:
+                await self._pool.close()
+                self._pool = None
+
+    async def checkpointer(self) -> RecordsFirstPostgresSaver:
+        saver = RecordsFirstPostgresSaver(self.pool, self.flush)
+        # LangGraph's own migrations are not safe to run from two nodes at once. They hold
+        # `CREATE INDEX CONCURRENTLY`, which waits for every open statement: a node blocked
+        # in `pg_advisory_lock` would be one, and neither would ever finish. So the others
+        # try the lock now and then, idle between tries.
+        async with self.pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
+            while True:
+                await cursor.execute("SELECT pg_try_advisory_lock(%s)", (CHECKPOINT_SETUP_LOCK,))
+                if (await cursor.fetchone() or (False,))[0]:
+                    break
+                await anyio.sleep(0.1)
+            try:
+                await saver.setup()
+            finally:
+                await cursor.execute("SELECT pg_advisory_unlock(%s)", (CHECKPOINT_SETUP_LOCK,))
+        return saver
+
+    async def _write_batches(self, pending: Pending) -> None:
+        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
+            for sql, rows in pending.items():
+                await cursor.executemany(_dialect(sql), list(rows.values()))
+
+    async def _rows(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        await self.flush()
+        async with self.pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
+            await cursor.execute(_dialect(sql), tuple(args))
+            return list(await cursor.fetchall())

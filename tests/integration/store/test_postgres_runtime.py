@@ -1,0 +1,101 @@
+"""The PostgreSQL runtime store against the runtime contract (the suite the SQLite store
+passes), its checkpointer against LangGraph's checkpoint conformance suite, and its
+migrations, on a real server (tests/helpers/postgres.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import psycopg
+import pytest
+
+from echo_orchestrator.errors import ConfigurationError
+from echo_orchestrator.store.postgres_runtime import PostgresRuntimeStore, shown_url
+from echo_orchestrator.store.postgres_schema import MIGRATIONS
+from echo_orchestrator.store.runtime import runtime_store
+from echo_orchestrator.store.sqlite_runtime import SqliteRuntimeStore
+from tests.contract.checkpoint_conformance import assert_conformance
+from tests.contract.runtime_contract import RuntimeFactory, RuntimeStoreContract
+from tests.helpers.postgres import new_schema
+
+
+@pytest.fixture
+def schema_url(postgres_database: str) -> str:
+    return new_schema(postgres_database)
+
+
+class TestPostgresRuntimeContract(RuntimeStoreContract):
+    @pytest.fixture
+    async def make_runtime(self, schema_url: str) -> AsyncIterator[RuntimeFactory]:
+        opened: list[PostgresRuntimeStore] = []
+
+        async def factory(owner: str) -> PostgresRuntimeStore:
+            store = PostgresRuntimeStore(schema_url, owner=owner)
+            await store.open()
+            opened.append(store)
+            return store
+
+        yield factory
+        for store in opened:
+            await store.close()
+
+
+@pytest.mark.anyio
+async def test_records_first_postgres_saver_passes_langgraph_checkpoint_conformance(postgres_database: str) -> None:
+    async def new_store() -> PostgresRuntimeStore:
+        return PostgresRuntimeStore(new_schema(postgres_database), owner="test")
+
+    await assert_conformance("RecordsFirstPostgresSaver", new_store)
+
+
+@pytest.mark.anyio
+async def test_nodes_starting_together_migrate_once(schema_url: str) -> None:
+    stores = [PostgresRuntimeStore(schema_url, owner=f"host/boot:{n}") for n in range(4)]
+    async with anyio.create_task_group() as tg:
+        for store in stores:
+            tg.start_soon(store.open)
+    async with anyio.create_task_group() as tg:  # LangGraph's own tables too
+        for store in stores:
+            tg.start_soon(store.checkpointer)
+    with psycopg.connect(schema_url) as conn:
+        assert conn.execute("SELECT version FROM echo_schema").fetchall() == [(len(MIGRATIONS),)]
+    for store in stores:
+        await store.close()
+
+
+@pytest.mark.anyio
+async def test_a_database_newer_than_this_release_is_refused(schema_url: str) -> None:
+    store = PostgresRuntimeStore(schema_url, owner="a")
+    await store.open()
+    await store.close()
+    with psycopg.connect(schema_url, autocommit=True) as conn:
+        conn.execute("UPDATE echo_schema SET version = version + 1")
+    with pytest.raises(ConfigurationError, match="newer than this release"):
+        await PostgresRuntimeStore(schema_url, owner="b").open()
+
+
+@pytest.mark.anyio
+async def test_an_unreachable_server_is_a_clear_error_without_the_password() -> None:
+    store = PostgresRuntimeStore("postgresql://echo:hunter2@127.0.0.1:1/none?connect_timeout=1", owner="a")
+    with pytest.raises(ConfigurationError) as caught:
+        await store.open()
+    assert "hunter2" not in str(caught.value) and "127.0.0.1:1" in str(caught.value)
+
+
+def test_urls_are_shown_without_their_password() -> None:
+    assert shown_url("postgresql://echo:s3cret@db:5432/echo") == "postgresql://echo:***@db:5432/echo"
+    assert shown_url("postgresql://echo@db/echo") == "postgresql://echo@db/echo"
+
+
+def test_the_runtime_url_picks_the_backend(tmp_path: Path) -> None:
+    default = runtime_store(None, tmp_path)
+    assert isinstance(default, SqliteRuntimeStore) and default.location == str(tmp_path / "runtime" / "runtime.sqlite")
+    elsewhere = runtime_store(f"sqlite:///{tmp_path}/other.sqlite", tmp_path)
+    assert isinstance(elsewhere, SqliteRuntimeStore) and elsewhere.location == f"{tmp_path}/other.sqlite"
+    assert isinstance(runtime_store("postgresql://u@h/db", tmp_path), PostgresRuntimeStore)
+    assert isinstance(runtime_store("postgres://u@h/db", tmp_path), PostgresRuntimeStore)
+    for bad in ("mysql://u@h/db", "sqlite://", "runtime.sqlite"):
+        with pytest.raises(ConfigurationError):
+            runtime_store(bad, tmp_path)
