@@ -199,7 +199,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     # the collector's generations stops every full collection from rescanning it, which
     # otherwise adds pauses of hundreds of ms with 10,000 workflows.
     gc.freeze()
-    runtime = runtime_store(settings.runtime_url, settings.storage_dir)
+    runtime = runtime_store(
+        settings.runtime_url,
+        settings.storage_dir,
+        heartbeat_seconds=settings.heartbeat_seconds,
+        dead_after_seconds=settings.dead_after_seconds,
+    )
     await runtime.open()
     try:
         services = await _assemble(settings, store, registry, models, runtime)
@@ -210,6 +215,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 tg.start_soon(_never_fatal, "storage watcher", store.follow_changes)
             if settings.watch_plugins:
                 tg.start_soon(_never_fatal, "plugin watcher", registry.follow_changes)
+            tg.start_soon(_never_fatal, "runtime heartbeat", runtime.keep_alive)
             if settings.auto_cleanup_enabled:
                 tg.start_soon(_never_fatal, "workspace clean-up", services.workspaces.clean_up_forever)
             try:

@@ -18,7 +18,6 @@ from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.engine.runs import LiveRun
 from echo_orchestrator.errors import EchoError
 from echo_orchestrator.lifecycle import executions as lifecycle
-from echo_orchestrator.lifecycle.ownership import owned_elsewhere
 from echo_orchestrator.models import ErrorInfo, EventType, LLMUsage, NodeExecution, StepExecution, new_id, rfc3339, utcnow
 from echo_orchestrator.security.redaction import scrub
 from echo_orchestrator.store.runtime import RuntimeStore
@@ -329,11 +328,11 @@ class RunRecorder:
 
 async def record_interrupted(runtime: RuntimeStore, only: Sequence[str] | None = None, *, cancelled: bool = False) -> list[str]:
     """End the executions a dead process left active, as the lifecycle says a crash ends
-    them. Those another live process on this machine runs (a CLI `run` next to the server,
-    another worker) are left alone. `only`: just these executions."""
+    them. Those another live process runs (a CLI `run` next to the server, another worker,
+    another host sharing the database) are left alone. `only`: just these executions."""
     ended: list[str] = []
     for owned in await runtime.executions_in(lifecycle.INTERRUPTIBLE, only):
-        if owned_elsewhere(owned.owner):
+        if await runtime.owned_elsewhere(owned.owner):
             continue
         execution = owned.execution
         event, data = lifecycle.interrupt(execution, cancelled=cancelled, now=utcnow())

@@ -10,6 +10,8 @@ before each checkpoint write, as on SQLite. Schema and migrations: `store.postgr
 from __future__ import annotations
 
 import functools
+import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -21,10 +23,13 @@ from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import AsyncConnectionPool
 
 from echo_orchestrator.errors import ConfigurationError
+from echo_orchestrator.lifecycle import ownership
 from echo_orchestrator.store.checkpoints import Flush, RecordsFirst
 from echo_orchestrator.store.postgres_schema import CHECKPOINT_SETUP_LOCK, migrate
 from echo_orchestrator.store.sql_analytics import POSTGRES_BUCKETS
 from echo_orchestrator.store.sql_runtime import Pending, SqlRuntimeStore
+
+log = logging.getLogger(__name__)
 
 SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 
@@ -67,8 +72,11 @@ class PostgresRuntimeStore(SqlRuntimeStore):
 
     buckets = POSTGRES_BUCKETS
 
-    def __init__(self, url: str, *, owner: str, pool_size: int = 10) -> None:
+    def __init__(
+        self, url: str, *, owner: str, pool_size: int = 10, heartbeat_seconds: float = 5.0, dead_after_seconds: float = 20.0
+    ) -> None:
         super().__init__(owner=owner)
+        self.heartbeat_seconds, self.dead_after_seconds = heartbeat_seconds, dead_after_seconds
         self.url = url
         self._conninfo = conninfo(url)
         self._pool_size = max(2, pool_size)  # the checkpointer's set-up holds one while it uses another
@@ -110,11 +118,15 @@ class PostgresRuntimeStore(SqlRuntimeStore):
         self._pool = pool
         async with pool.connection() as conn:
             await migrate(conn)
+        await self._heartbeat()
 
     async def close(self) -> None:
         if self._pool is not None:
             try:
                 await self.commit()
+                # Gone now, not after the heartbeat timeout: its interrupted runs are
+                # anyone's to settle at once.
+                await self._execute("DELETE FROM processes WHERE owner = ?", (self.owner,))
             finally:
                 await self._pool.close()
                 self._pool = None
@@ -136,6 +148,38 @@ class PostgresRuntimeStore(SqlRuntimeStore):
             finally:
                 await cursor.execute("SELECT pg_advisory_unlock(%s)", (CHECKPOINT_SETUP_LOCK,))
         return saver
+
+    # -- who is alive ---------------------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        now = time.time()
+        await self._execute(
+            "INSERT INTO processes (owner, started_at, last_seen) VALUES (?, ?, ?)"
+            " ON CONFLICT (owner) DO UPDATE SET last_seen = excluded.last_seen",
+            (self.owner, now, now),
+        )
+
+    async def keep_alive(self) -> None:
+        while True:
+            await anyio.sleep(self.heartbeat_seconds)
+            try:
+                await self._heartbeat()
+            except psycopg.Error as exc:  # the database is away: try again, say so once a beat
+                log.warning("heartbeat to the runtime database failed: %s", type(exc).__name__)
+
+    async def owned_elsewhere(self, owner: str | None) -> bool:
+        if not owner or owner == self.owner:
+            return False
+        if owner.rpartition(":")[0] == ownership.MACHINE:  # on this machine the process table knows exactly
+            return ownership.owned_elsewhere(owner)
+        rows = await self._rows("SELECT last_seen FROM processes WHERE owner = ?", [owner])
+        return bool(rows) and time.time() - float(rows[0][0]) < self.dead_after_seconds
+
+    # -- statements ----------------------------------------------------------------------
+
+    async def _execute(self, sql: str, params: tuple[Any, ...]) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute(_dialect(sql), params)
 
     async def _write_batches(self, pending: Pending) -> None:
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:

@@ -87,7 +87,18 @@ CREATE INDEX IF NOT EXISTS llm_usage ON llm_calls (execution_id, provider, model
 """
 
 # Version n is MIGRATIONS[n - 1] applied in order. Append, never edit.
-MIGRATIONS: tuple[str, ...] = (_BASE_SCHEMA,)
+MIGRATIONS: tuple[str, ...] = (
+    _BASE_SCHEMA,
+    # 2: the processes sharing the database and when each last said it was alive
+    # (`lifecycle.ownership`: a run's owner on another host is alive while this is fresh).
+    """
+    CREATE TABLE IF NOT EXISTS processes (
+        owner TEXT PRIMARY KEY,
+        started_at DOUBLE PRECISION NOT NULL,
+        last_seen DOUBLE PRECISION NOT NULL
+    )
+    """,
+)
 
 
 async def schema_version(conn: AsyncConnection[Any]) -> int:

@@ -112,6 +112,17 @@ class RuntimeStore(Protocol):
 
     async def commit(self) -> None: ...
 
+    async def owned_elsewhere(self, owner: str | None) -> bool:
+        """Is a run recorded with this owner run by another process that is alive? Not when
+        the owner is this process, or a process provably gone (`lifecycle.ownership`); for a
+        shared database, a process on another host is alive while its heartbeat is fresh."""
+        ...
+
+    async def keep_alive(self) -> None:
+        """Until cancelled: tell the other processes sharing the database this one is alive
+        (returns at once where no other host can share it)."""
+        ...
+
     async def checkpointer(self) -> BaseCheckpointSaver[Any]:
         """LangGraph's saver for this store, which makes the buffered records durable before
         it writes a checkpoint (a step is never in a checkpoint and missing from the records)."""
@@ -189,7 +200,7 @@ class RuntimeStore(Protocol):
     async def llm_calls(self, execution_id: str) -> list[LLMUsage]: ...
 
 
-def runtime_store(url: str | None, storage_dir: Path) -> RuntimeStore:
+def runtime_store(url: str | None, storage_dir: Path, *, heartbeat_seconds: float = 5.0, dead_after_seconds: float = 20.0) -> RuntimeStore:
     """The runtime store `url` names (`ECHO_RUNTIME_URL`), recording this process as the
     owner of its runs: the embedded SQLite file under `storage_dir/runtime/` when it is
     unset, `sqlite:///<path>` for another file, `postgresql://...` for PostgreSQL."""
@@ -208,7 +219,7 @@ def runtime_store(url: str | None, storage_dir: Path) -> RuntimeStore:
             raise ConfigurationError(
                 "ECHO_RUNTIME_URL names PostgreSQL, but its driver is not installed: pip install 'echo-orchestrator[postgres]'"
             ) from exc
-        return PostgresRuntimeStore(url, owner=this_process())
+        return PostgresRuntimeStore(url, owner=this_process(), heartbeat_seconds=heartbeat_seconds, dead_after_seconds=dead_after_seconds)
     raise ConfigurationError(
         "ECHO_RUNTIME_URL must be sqlite:///<path> or postgresql://user@host:port/database",
         details={"scheme": scheme[:20]},

@@ -13,6 +13,7 @@ from typing import Any
 
 import aiosqlite
 
+from echo_orchestrator.lifecycle import ownership
 from echo_orchestrator.store.checkpoints import RecordsFirstSaver
 from echo_orchestrator.store.sql_analytics import SQLITE_BUCKETS
 from echo_orchestrator.store.sql_runtime import Pending, SqlRuntimeStore
@@ -49,6 +50,13 @@ class SqliteRuntimeStore(SqlRuntimeStore):
             await self.commit()
             await self._db.close()
             self._db = None
+
+    async def owned_elsewhere(self, owner: str | None) -> bool:
+        # One machine shares a SQLite file: whether a process lives is known exactly.
+        return ownership.owned_elsewhere(owner)
+
+    async def keep_alive(self) -> None:
+        return
 
     async def checkpointer(self) -> RecordsFirstSaver:
         """LangGraph's SQLite saver on this connection and this lock: checkpoints live in

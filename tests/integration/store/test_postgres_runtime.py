@@ -11,7 +11,9 @@ import anyio
 import psycopg
 import pytest
 
+from echo_orchestrator.engine.recording import record_interrupted
 from echo_orchestrator.errors import ConfigurationError
+from echo_orchestrator.models import Execution, utcnow
 from echo_orchestrator.store.postgres_runtime import PostgresRuntimeStore, shown_url
 from echo_orchestrator.store.postgres_schema import MIGRATIONS
 from echo_orchestrator.store.runtime import runtime_store
@@ -99,3 +101,43 @@ def test_the_runtime_url_picks_the_backend(tmp_path: Path) -> None:
     for bad in ("mysql://u@h/db", "sqlite://", "runtime.sqlite"):
         with pytest.raises(ConfigurationError):
             runtime_store(bad, tmp_path)
+
+
+@pytest.mark.anyio
+async def test_a_process_on_another_host_is_alive_while_its_heartbeat_is_fresh(schema_url: str) -> None:
+    other = PostgresRuntimeStore(schema_url, owner="otherhost/boot-x:41", heartbeat_seconds=0.1, dead_after_seconds=1.0)
+    here = PostgresRuntimeStore(schema_url, owner="thishost/boot-y:7", dead_after_seconds=1.0)
+    await other.open()
+    await here.open()
+    try:
+        assert await here.owned_elsewhere("otherhost/boot-x:41")
+        assert not await here.owned_elsewhere("thishost/boot-y:7")  # itself
+        assert not await here.owned_elsewhere("nohost/boot:1") and not await here.owned_elsewhere(None)
+        # A run it owns is left alone when another process settles what dead ones left.
+        await other.save_execution(Execution(execution_id="exec_alive", kind="workflow", status="running", created_at=utcnow()))
+        await other.flush()
+        assert await record_interrupted(here) == []
+        async with anyio.create_task_group() as tg:  # its heartbeat keeps it alive past the timeout
+            tg.start_soon(other.keep_alive)
+            await anyio.sleep(1.5)
+            assert await here.owned_elsewhere("otherhost/boot-x:41")
+            tg.cancel_scope.cancel()
+        await anyio.sleep(1.2)  # silent for longer than the timeout: dead
+        assert not await here.owned_elsewhere("otherhost/boot-x:41")
+        assert await record_interrupted(here) == ["exec_alive"]
+        assert (await here.get_execution("exec_alive")).status == "failed"
+    finally:
+        await other.close()
+        await here.close()
+
+
+@pytest.mark.anyio
+async def test_a_process_that_closes_is_dead_at_once(schema_url: str) -> None:
+    other = PostgresRuntimeStore(schema_url, owner="otherhost/boot-x:42")
+    here = PostgresRuntimeStore(schema_url, owner="thishost/boot-y:8")
+    await other.open()
+    await here.open()
+    assert await here.owned_elsewhere("otherhost/boot-x:42")
+    await other.close()
+    assert not await here.owned_elsewhere("otherhost/boot-x:42")
+    await here.close()
