@@ -31,6 +31,7 @@ def _serve(args: argparse.Namespace) -> int:
             allow_unauthenticated=True if args.allow_unauthenticated else None,
         )
         _check_exposure(settings)
+        _check_workers(settings)
     except ConfigurationError as exc:
         print(f"echo-orchestrator: {exc.message}", file=sys.stderr)
         return 2
@@ -71,6 +72,19 @@ def _check_exposure(settings: Settings) -> None:
             f"refusing to serve on {settings.host} without authentication: set ECHO_API_KEYS (see "
             "`echo-orchestrator keys new`), ECHO_API_KEYS_FILE or ECHO_JWT_SECRET / ECHO_JWT_JWKS, "
             "or pass --allow-unauthenticated if something in front of it authenticates callers"
+        )
+
+
+def _check_workers(settings: Settings) -> None:
+    """Several worker processes need a runtime they share, or cancel and live streams would
+    reach only the worker that runs each execution: no half-working mode."""
+    from echo_orchestrator.store.runtime import is_shared
+
+    if settings.workers > 1 and not is_shared(settings.runtime_url):
+        raise ConfigurationError(
+            f"refusing --workers {settings.workers} on the embedded SQLite runtime: each worker would own its runs alone "
+            "(cancel and live streams would reach only the worker running them). Set ECHO_RUNTIME_URL=postgresql://... "
+            "(docs/deployment.md), or serve one worker"
         )
 
 

@@ -6,6 +6,7 @@ task groups that live exactly as long as the container.
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -20,6 +21,7 @@ from echo_orchestrator.engine.executions import ExecutionManager
 from echo_orchestrator.engine.feed import EventFeed
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.llm.prices import PriceTable
+from echo_orchestrator.engine.relay import Relay
 from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import McpServerConfig
 from echo_orchestrator.registry import PluginRegistry
@@ -216,6 +218,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             if settings.watch_plugins:
                 tg.start_soon(_never_fatal, "plugin watcher", registry.follow_changes)
             tg.start_soon(_never_fatal, "runtime heartbeat", runtime.keep_alive)
+            tg.start_soon(
+                _never_fatal, "runtime listener", functools.partial(runtime.listen, Relay(runtime, services.events, services.engine))
+            )
             if settings.auto_cleanup_enabled:
                 tg.start_soon(_never_fatal, "workspace clean-up", services.workspaces.clean_up_forever)
             try:

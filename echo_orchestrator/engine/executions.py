@@ -241,6 +241,8 @@ class ExecutionManager:
     async def cancel(self, execution_id: str, *, graceful: bool, reason: str | None) -> Execution:
         execution = await self.runtime.get_execution(execution_id)
         if execution_id not in self._live and lifecycle.is_interruptible(execution.status):
+            if await self._cancel_elsewhere(execution_id, graceful=graceful, reason=reason):
+                return execution  # the process that runs it ends it; its events say when
             return await self._settle_orphan(execution, cancelled=True)
         live = self._live.get(execution_id)
         if live is None or lifecycle.is_terminal(execution.status):
@@ -253,6 +255,16 @@ class ExecutionManager:
         else:
             live.stop_after_step = True  # still waiting for capacity: it will not start
         return live.execution
+
+    async def _cancel_elsewhere(self, execution_id: str, *, graceful: bool, reason: str | None) -> bool:
+        """Ask the live process that runs the execution to cancel it, where the runtime
+        database carries messages between processes (PostgreSQL)."""
+        owned = await self.runtime.executions_in(lifecycle.INTERRUPTIBLE, [execution_id])
+        owner = owned[0].owner if owned else None
+        if owner is None or not await self.runtime.owned_elsewhere(owner):
+            return False
+        message = {"action": "cancel", "execution_id": execution_id, "graceful": graceful, "reason": reason}
+        return await self.runtime.send_control(owner, message)
 
     async def cancel_step(self, step_execution_id: str) -> StepExecution:
         step = await self.runtime.get_step(step_execution_id)

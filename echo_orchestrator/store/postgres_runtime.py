@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
+import msgspec
 import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg.rows import dict_row, tuple_row
@@ -26,8 +27,9 @@ from echo_orchestrator.errors import ConfigurationError
 from echo_orchestrator.lifecycle import ownership
 from echo_orchestrator.store.checkpoints import Flush, RecordsFirst
 from echo_orchestrator.store.postgres_schema import CHECKPOINT_SETUP_LOCK, migrate
+from echo_orchestrator.store.runtime import Signals
 from echo_orchestrator.store.sql_analytics import POSTGRES_BUCKETS
-from echo_orchestrator.store.sql_runtime import Pending, SqlRuntimeStore
+from echo_orchestrator.store.sql_runtime import EVENT_INSERT, Pending, SqlRuntimeStore
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,27 @@ def conninfo(url: str) -> str:
     if scheme not in SCHEMES or not sep:
         raise ConfigurationError(f"Not a PostgreSQL URL: {shown_url(url)!r} (expected postgresql://user@host:port/database)")
     return "postgresql://" + rest
+
+
+EVENTS_CHANNEL = "echo_events"
+CONTROL_CHANNEL = "echo_control"
+NOTIFY_LIMIT = 7900  # PostgreSQL's payload limit is 8000 bytes
+_RUNS_PER_NOTICE = 60  # execution ids of ~30 characters and two numbers: well under the limit
+
+
+def _announcements(owner: str, rows: dict[object, tuple[Any, ...]] | None) -> list[str]:
+    """The notifications for a batch of event rows: per execution its first and last seq."""
+    if not rows:
+        return []
+    runs: dict[str, list[int]] = {}
+    for execution_id, seq, *_ in rows.values():
+        span = runs.setdefault(execution_id, [seq, seq])
+        span[0], span[1] = min(span[0], seq), max(span[1], seq)
+    items = list(runs.items())
+    return [
+        msgspec.json.encode({"owner": owner, "runs": dict(items[i : i + _RUNS_PER_NOTICE])}).decode()
+        for i in range(0, len(items), _RUNS_PER_NOTICE)
+    ]
 
 
 @functools.lru_cache(maxsize=512)
@@ -185,6 +208,52 @@ class PostgresRuntimeStore(SqlRuntimeStore):
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
             for sql, rows in pending.items():
                 await cursor.executemany(_dialect(sql), list(rows.values()))
+            # In the same transaction: PostgreSQL delivers a notification at commit, so a
+            # listener told of events can always read them.
+            for payload in _announcements(self.owner, pending.get(EVENT_INSERT)):
+                await cursor.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, payload))
+
+    # -- signals between processes -------------------------------------------------------
+
+    async def send_control(self, owner: str, message: dict[str, Any]) -> bool:
+        payload = msgspec.json.encode({"to": owner, "message": message}).decode()
+        if len(payload) > NOTIFY_LIMIT:
+            raise ValueError("control message too large")
+        await self._execute("SELECT pg_notify(?, ?)", (CONTROL_CHANNEL, payload))
+        return True
+
+    async def listen(self, signals: Signals) -> None:
+        """One connection of its own, LISTENing; reconnected after a failure (what was sent
+        meanwhile is not told: followers fill such gaps from the store at the next event)."""
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+            except psycopg.Error as exc:
+                log.warning("runtime listener cannot connect (%s); retrying", type(exc).__name__)
+                await anyio.sleep(1.0)
+                continue
+            try:
+                async with conn:
+                    await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+                    await conn.execute(f"LISTEN {CONTROL_CHANNEL}")
+                    async for notice in conn.notifies():
+                        await self._dispatch(signals, notice.channel, notice.payload)
+            except psycopg.Error as exc:
+                log.warning("runtime listener lost its connection (%s); reconnecting", type(exc).__name__)
+                await anyio.sleep(0.2)
+
+    async def _dispatch(self, signals: Signals, channel: str, payload: str) -> None:
+        try:
+            body = msgspec.json.decode(payload)
+            if channel == EVENTS_CHANNEL:
+                if body["owner"] == self.owner:
+                    return  # our own events: published here already
+                for execution_id, (first, last) in body["runs"].items():
+                    await signals.events_committed(execution_id, int(first), int(last))
+            elif body.get("to") == self.owner:
+                await signals.control(dict(body["message"]))
+        except Exception:  # one bad or failing signal must not stop the listener
+            log.exception("runtime signal on %s failed", channel)
 
     async def _rows(self, sql: str, args: Sequence[Any]) -> list[Any]:
         await self.flush()

@@ -92,6 +92,18 @@ class OwnedExecution(msgspec.Struct, kw_only=True):
     owner: str | None
 
 
+class Signals(Protocol):
+    """What a process is told by the others sharing its runtime database."""
+
+    async def events_committed(self, execution_id: str, first_seq: int, last_seq: int) -> None:
+        """Another process committed these events of an execution (readable now)."""
+        ...
+
+    async def control(self, message: dict[str, Any]) -> None:
+        """A message another process sent to this one (`send_control`)."""
+        ...
+
+
 class RuntimeStore(Protocol):
     """Errors: `NotFound` for a missing execution or step execution."""
 
@@ -121,6 +133,15 @@ class RuntimeStore(Protocol):
     async def keep_alive(self) -> None:
         """Until cancelled: tell the other processes sharing the database this one is alive
         (returns at once where no other host can share it)."""
+        ...
+
+    async def listen(self, signals: Signals) -> None:
+        """Until cancelled: tell `signals` what other processes commit and send to this one
+        (returns at once where no other process can share the database)."""
+        ...
+
+    async def send_control(self, owner: str, message: dict[str, Any]) -> bool:
+        """Send a message to the process `owner`; False where the backend cannot."""
         ...
 
     async def checkpointer(self) -> BaseCheckpointSaver[Any]:
@@ -200,6 +221,12 @@ class RuntimeStore(Protocol):
     async def llm_calls(self, execution_id: str) -> list[LLMUsage]: ...
 
 
+def is_shared(url: str | None) -> bool:
+    """Does the runtime `url` names let several processes and hosts run executions together
+    (events, cancel and ownership across them)?"""
+    return bool(url) and str(url).partition("://")[0].startswith("postgres")
+
+
 def runtime_store(url: str | None, storage_dir: Path, *, heartbeat_seconds: float = 5.0, dead_after_seconds: float = 20.0) -> RuntimeStore:
     """The runtime store `url` names (`ECHO_RUNTIME_URL`), recording this process as the
     owner of its runs: the embedded SQLite file under `storage_dir/runtime/` when it is
@@ -212,7 +239,7 @@ def runtime_store(url: str | None, storage_dir: Path, *, heartbeat_seconds: floa
     scheme, sep, rest = url.partition("://")
     if scheme == "sqlite" and sep and rest.startswith("/") and len(rest) > 1:
         return SqliteRuntimeStore(Path(rest[1:]), owner=this_process())
-    if scheme.startswith("postgres") and sep:
+    if is_shared(url) and sep:
         try:
             from echo_orchestrator.store.postgres_runtime import PostgresRuntimeStore
         except ImportError as exc:

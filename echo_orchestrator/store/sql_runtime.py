@@ -31,6 +31,8 @@ from echo_orchestrator.store.sql_analytics import Buckets, count_if, share_if
 # several times between two flushes (a step started, then finished) is written once.
 Pending = dict[str, dict[object, tuple[Any, ...]]]
 
+EVENT_INSERT = "INSERT INTO events (execution_id, seq, event_type, doc) VALUES (?, ?, ?, ?)"
+
 STEP_COMPLETED = count_if("s.status = 'completed'")
 STEP_FAILED = count_if("s.status = 'failed'")
 STEP_SUCCESS_RATE = share_if("s.status = 'completed'")
@@ -325,10 +327,7 @@ class SqlRuntimeStore:
             timestamp=utcnow(),
             data={"execution_id": execution_id, **data},
         )
-        self._write(
-            "INSERT INTO events (execution_id, seq, event_type, doc) VALUES (?, ?, ?, ?)",
-            (execution_id, seq, event_type, msgspec.json.encode(event)),
-        )
+        self._write(EVENT_INSERT, (execution_id, seq, event_type, msgspec.json.encode(event)))
         return event
 
     def new_sequence(self, execution_id: str) -> None:

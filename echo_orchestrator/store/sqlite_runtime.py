@@ -15,6 +15,7 @@ import aiosqlite
 
 from echo_orchestrator.lifecycle import ownership
 from echo_orchestrator.store.checkpoints import RecordsFirstSaver
+from echo_orchestrator.store.runtime import Signals
 from echo_orchestrator.store.sql_analytics import SQLITE_BUCKETS
 from echo_orchestrator.store.sql_runtime import Pending, SqlRuntimeStore
 from echo_orchestrator.store.sqlite_schema import connect, migrate
@@ -57,6 +58,12 @@ class SqliteRuntimeStore(SqlRuntimeStore):
 
     async def keep_alive(self) -> None:
         return
+
+    async def listen(self, signals: Signals) -> None:
+        return  # `serve --workers N` on SQLite is refused (one process owns its runs)
+
+    async def send_control(self, owner: str, message: dict[str, Any]) -> bool:
+        return False
 
     async def checkpointer(self) -> RecordsFirstSaver:
         """LangGraph's SQLite saver on this connection and this lock: checkpoints live in

@@ -15,6 +15,7 @@ import anyio
 import httpx
 import pytest
 
+from tests.helpers.postgres import new_schema
 from tests.helpers.server import RunningServer, running_server
 from tests.helpers.storage import copy_storage
 
@@ -25,7 +26,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     root = tmp_path_factory.mktemp(f"integrity{request.param}")
     copy_storage(root / "storage")
-    with running_server(root / "storage", "--plugins-dir", str(root / "plugins"), "--workers", str(request.param), timeout=40) as running:
+    # Several workers share their runs through PostgreSQL (the embedded runtime refuses them).
+    env = {"ECHO_RUNTIME_URL": new_schema(request.getfixturevalue("postgres_database"))} if request.param > 1 else {}
+    extra = ("--plugins-dir", str(root / "plugins"), "--workers", str(request.param))
+    with running_server(root / "storage", *extra, env=env, timeout=40) as running:
         yield running
 
 

@@ -425,6 +425,20 @@ def test_keys_new_prints_a_key_and_its_stored_line(tmp_path: Path) -> None:
         assert httpx.post(f"{server.url}/agents/register", json={"agent_id": "x"}, headers=auth(key)).status_code == 403
 
 
+def test_serve_refuses_several_workers_on_the_embedded_runtime(tmp_path: Path) -> None:
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("ECHO_")}
+    refused = subprocess.run(
+        [sys.executable, "-m", "echo_orchestrator", "serve", "--workers", "2", "--port", str(free_port()), "--storage", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+    )
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    (line,) = refused.stderr.strip().splitlines()
+    assert "refusing --workers 2 on the embedded SQLite runtime" in line and "ECHO_RUNTIME_URL=postgresql://" in line
+
+
 def test_serve_refuses_a_public_address_without_keys(tmp_path: Path) -> None:
     refused = subprocess.run(
         [sys.executable, "-m", "echo_orchestrator", "serve", "--host", "0.0.0.0", "--port", str(free_port()), "--storage", str(tmp_path)],

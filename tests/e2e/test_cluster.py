@@ -1,0 +1,142 @@
+"""Two API nodes over one storage folder and one PostgreSQL runtime: any node serves any
+run. Runs started on node A are followed to the end from node B over WebSocket and SSE
+(every event, in order, no gap, no double), and cancelled through node B."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+import websockets
+
+from tests.helpers.postgres import new_schema
+from tests.helpers.server import RunningServer, running_server
+from tests.helpers.storage import copy_storage
+from tests.helpers.streams import TERMINAL, data, seqs, sse_events
+
+pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
+
+SLOW = {"input": {"task": "cluster", "llm": {"provider": "echo", "latency_ms": 150}}, "async": True}
+VERY_SLOW = {"input": {"task": "cancel me", "llm": {"provider": "echo", "latency_ms": 3000}}, "async": True}
+
+
+@pytest.fixture
+def nodes(tmp_path: Path, postgres_database: str) -> Iterator[tuple[RunningServer, RunningServer]]:
+    storage = copy_storage(tmp_path / "storage")
+    env = {"ECHO_RUNTIME_URL": new_schema(postgres_database)}
+    plugins = ("--plugins-dir", str(tmp_path / "plugins"))
+    with running_server(storage, *plugins, env=env, timeout=40) as a, running_server(storage, *plugins, env=env, timeout=40) as b:
+        yield a, b
+
+
+def ws_url(server: RunningServer, path: str) -> str:
+    return server.url.replace("http://", "ws://") + path
+
+
+async def start(node: RunningServer, body: dict[str, Any]) -> str:
+    async with httpx.AsyncClient(base_url=node.url) as c:
+        r = await c.post("/graphs/ASIS/execute", json=body)
+        assert r.status_code == 202, r.text
+        return str(r.json()["execution_id"])
+
+
+async def stored(node: RunningServer, execution_id: str) -> list[int]:
+    async with httpx.AsyncClient(base_url=node.url) as c:
+        return [e["seq"] for e in (await c.get(f"/executions/{execution_id}/events?limit=1000")).json()["events"]]
+
+
+async def follow_ws(node: RunningServer, execution_id: str) -> list[dict[str, Any]]:
+    frames: list[dict[str, Any]] = []
+    async with websockets.connect(ws_url(node, f"/ws/executions/{execution_id}")) as ws:
+        assert json.loads(await ws.recv())["event"] == "connected"
+        with anyio.fail_after(30):
+            while True:
+                frame = json.loads(await ws.recv())
+                frames.append(frame)
+                if frame["event"] in TERMINAL:
+                    return frames
+
+
+async def follow_sse(node: RunningServer, execution_id: str) -> list[tuple[str, int]]:
+    got: list[tuple[str, int]] = []
+    async with httpx.AsyncClient(base_url=node.url, timeout=30) as c, c.stream("GET", f"/executions/{execution_id}/stream") as r:
+        assert r.status_code == 200
+        with anyio.fail_after(30):
+            async for event in sse_events(r):
+                if event.event is None:
+                    continue  # keep-alive
+                got.append((event.event, int(event.id or 0)))
+                assert data(event)["execution_id"] == execution_id
+    return got
+
+
+async def test_runs_started_on_one_node_are_followed_live_from_the_other(nodes: tuple[RunningServer, RunningServer]) -> None:
+    a, b = nodes
+    ids = [await start(a, SLOW) for _ in range(6)]
+    ws_frames: dict[str, list[dict[str, Any]]] = {}
+    sse_frames: dict[str, list[tuple[str, int]]] = {}
+
+    async def both(execution_id: str) -> None:
+        async def by_ws() -> None:
+            ws_frames[execution_id] = await follow_ws(b, execution_id)
+
+        async def by_sse() -> None:
+            sse_frames[execution_id] = await follow_sse(b, execution_id)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(by_ws)
+            tg.start_soon(by_sse)
+
+    async with anyio.create_task_group() as tg:
+        for execution_id in ids:
+            tg.start_soon(both, execution_id)
+    for execution_id in ids:
+        expected = await stored(a, execution_id)
+        assert expected == list(range(1, len(expected) + 1)) and len(expected) > 5
+        assert seqs(ws_frames[execution_id]) == expected  # every event, in order, no double
+        assert [seq for _, seq in sse_frames[execution_id]] == expected
+        assert ws_frames[execution_id][-1]["event"] == "execution_completed"
+        assert sse_frames[execution_id][-1][0] == "execution_completed"
+
+
+async def test_a_follower_on_the_other_node_gets_events_live_not_only_stored_ones(
+    nodes: tuple[RunningServer, RunningServer],
+) -> None:
+    a, b = nodes
+    execution_id = await start(a, SLOW)
+    async with websockets.connect(ws_url(b, f"/ws/executions/{execution_id}")) as ws:
+        assert json.loads(await ws.recv())["event"] == "connected"
+        arrivals: list[float] = []
+        with anyio.fail_after(30):
+            while True:
+                frame = json.loads(await ws.recv())
+                arrivals.append(time.monotonic())
+                if frame["event"] in TERMINAL:
+                    break
+    # Live: the events come spread over the run, not all at once when it has ended.
+    assert arrivals[-1] - arrivals[0] > 0.3
+
+
+async def test_a_run_on_one_node_is_cancelled_through_the_other(nodes: tuple[RunningServer, RunningServer]) -> None:
+    a, b = nodes
+    execution_id = await start(a, VERY_SLOW)
+    async with httpx.AsyncClient(base_url=b.url) as c:
+        deadline = time.monotonic() + 10
+        while (await c.get(f"/executions/{execution_id}")).json()["status"] != "running":
+            assert time.monotonic() < deadline
+            await anyio.sleep(0.05)
+        r = await c.post(f"/executions/{execution_id}/cancel", json={"graceful": False, "reason": "from node B"})
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "cancelling"
+        frames = await follow_ws(b, execution_id)
+        assert frames[-1]["event"] == "execution_cancelled"
+        record = (await c.get(f"/executions/{execution_id}")).json()
+    assert record["status"] == "cancelled"
+    async with httpx.AsyncClient(base_url=a.url) as c:  # the node that ran it agrees
+        assert (await c.get(f"/executions/{execution_id}")).json()["status"] == "cancelled"
