@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -33,7 +33,7 @@ from echo_orchestrator.errors import Conflict, ExecutionFailed, RateLimited
 from echo_orchestrator.lifecycle import executions as lifecycle
 from echo_orchestrator.logs import EXECUTION_ID
 from echo_orchestrator.mcp import McpHub
-from echo_orchestrator.models import Execution, ExecutionConfig, Progress, StepExecution, new_id, utcnow
+from echo_orchestrator.models import Execution, ExecutionConfig, ExecutionStatus, Progress, StepExecution, new_id, utcnow
 from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.store.runtime import RuntimeStore
 from echo_orchestrator.store.workspaces import DEFAULT, Workspaces
@@ -188,6 +188,7 @@ class ExecutionManager:
         lifecycle.require_answerable(execution, prompt_id)
         tg = self._task_group()
         live = await self._relive(execution)
+        await self._claim(execution, ("paused",), "answered")
         execution.pending_prompt = None
         self._live[execution_id] = live
         tg.start_soon(self._run, live, Command(resume=dict(answer)))
@@ -208,6 +209,7 @@ class ExecutionManager:
             if live.durability != "exit":
                 raise Conflict(f"Execution '{execution_id}' has no checkpoint yet: start it again instead")
             first_input = dict(execution.inputs)
+        await self._claim(execution, sorted(lifecycle.RESUMABLE), "resumed")
         lifecycle.move(execution, "initializing")
         execution.error, execution.completed_at = None, None
         execution.resumed_count += 1
@@ -216,6 +218,15 @@ class ExecutionManager:
         self._live[execution_id] = live
         tg.start_soon(self._run, live, first_input)
         return execution
+
+    async def _claim(self, execution: Execution, statuses: Sequence[ExecutionStatus], what: str) -> None:
+        """Take the execution for this process, atomically: of two requests (on any nodes)
+        answering or resuming it at once, one runs it and the other is refused."""
+        if not await self.runtime.claim(execution.execution_id, statuses):
+            raise Conflict(
+                f"Execution '{execution.execution_id}' was {what} meanwhile by another request",
+                details={"execution_id": execution.execution_id},
+            )
 
     async def wait(self, execution_id: str) -> Execution:
         live = self._live.get(execution_id)

@@ -255,6 +255,12 @@ class PostgresRuntimeStore(SqlRuntimeStore):
         except Exception:  # one bad or failing signal must not stop the listener
             log.exception("runtime signal on %s failed", channel)
 
+    async def _update(self, sql: str, args: Sequence[Any]) -> int:
+        await self.flush()
+        async with self.pool.connection() as conn, conn.cursor() as cursor:
+            await cursor.execute(_dialect(sql), tuple(args))
+            return int(cursor.rowcount)
+
     async def _rows(self, sql: str, args: Sequence[Any]) -> list[Any]:
         await self.flush()
         async with self.pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:

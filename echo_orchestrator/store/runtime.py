@@ -154,6 +154,12 @@ class RuntimeStore(Protocol):
 
     async def get_execution(self, execution_id: str) -> Execution: ...
 
+    async def claim(self, execution_id: str, statuses: Sequence[ExecutionStatus]) -> bool:
+        """Atomically take an execution that is in one of `statuses` for this process (it
+        becomes `initializing`, owned here): of processes claiming it at once, exactly one
+        gets True. Its full record is saved by the claimer right after."""
+        ...
+
     async def list_executions(
         self, *, workflow_slug: str | None = None, status: str | None = None, limit: int = 50, offset: int = 0
     ) -> tuple[list[Execution], int]:

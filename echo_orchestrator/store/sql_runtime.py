@@ -73,6 +73,10 @@ class SqlRuntimeStore:
         """Flush, then run a query (`?` placeholders) and return its rows as tuples."""
         raise NotImplementedError
 
+    async def _update(self, sql: str, args: Sequence[Any]) -> int:
+        """Flush, then run one statement in its own committed transaction; the rows it changed."""
+        raise NotImplementedError
+
     # -- buffering -----------------------------------------------------------------------
 
     def _write(self, sql: str, params: tuple[Any, ...], key: str | None = None) -> None:
@@ -140,6 +144,14 @@ class SqlRuntimeStore:
         if row is None:
             raise NotFound(f"Execution '{execution_id}' not found", details={"execution_id": execution_id})
         return msgspec.json.decode(row[0], type=Execution)
+
+    async def claim(self, execution_id: str, statuses: Sequence[ExecutionStatus]) -> bool:
+        marks = ",".join("?" * len(statuses))
+        changed = await self._update(
+            f"UPDATE executions SET status = 'initializing', owner = ? WHERE execution_id = ? AND status IN ({marks})",
+            [self.owner, execution_id, *statuses],
+        )
+        return changed == 1
 
     async def list_executions(
         self, *, workflow_slug: str | None = None, status: str | None = None, limit: int = 50, offset: int = 0

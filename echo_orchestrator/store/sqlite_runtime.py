@@ -84,3 +84,11 @@ class SqliteRuntimeStore(SqlRuntimeStore):
             await self._flush_locked()
             async with self.db.execute(sql, tuple(args)) as cursor:
                 return list(await cursor.fetchall())
+
+    async def _update(self, sql: str, args: Sequence[Any]) -> int:
+        async with self._db_lock:
+            await self._flush_locked()
+            async with self.db.execute(sql, tuple(args)) as cursor:
+                changed = cursor.rowcount
+            await self.db.commit()
+        return int(changed)

@@ -73,6 +73,18 @@ class RuntimeStoreContract:
         second = await make_runtime("host/boot:2")
         assert (await second.get_execution("wfexec_1")).execution_id == "wfexec_1"
 
+    async def test_a_claim_is_won_once_and_only_from_the_given_statuses(self, make_runtime: RuntimeFactory) -> None:
+        first, second = await make_runtime("host/boot:1"), await make_runtime("host/boot:2")
+        await first.save_execution(_execution("exec_paused", status="paused"))
+        await first.save_execution(_execution("exec_done", status="completed"))
+        await first.flush()
+        won = [await first.claim("exec_paused", ["paused"]), await second.claim("exec_paused", ["paused"])]
+        assert won == [True, False]
+        owned = {o.execution.execution_id: o.owner for o in await second.executions_in(["initializing"])}
+        assert owned == {"exec_paused": "host/boot:1"}
+        assert not await first.claim("exec_done", ["paused", "failed"])
+        assert not await first.claim("exec_missing", ["paused"])
+
     async def test_list_filters_orders_newest_first_and_pages(self, runtime: RuntimeStore) -> None:
         for i in range(5):
             await runtime.save_execution(_execution(f"wfexec_{i}", slug="a" if i % 2 else "b", minutes_ago=10 - i))

@@ -140,3 +140,40 @@ async def test_a_run_on_one_node_is_cancelled_through_the_other(nodes: tuple[Run
     assert record["status"] == "cancelled"
     async with httpx.AsyncClient(base_url=a.url) as c:  # the node that ran it agrees
         assert (await c.get(f"/executions/{execution_id}")).json()["status"] == "cancelled"
+
+
+async def test_a_review_asked_on_one_node_is_answered_through_the_other(nodes: tuple[RunningServer, RunningServer]) -> None:
+    a, b = nodes
+    async with httpx.AsyncClient(base_url=a.url) as c:
+        wf = (await c.get("/workflows/sales-insights/final/1.0")).json()
+        reviewed = {**wf, "workflow_id": "wf_reviewed", "slug": "reviewed", "status": "validated",
+                    "human_in_loop": {"enabled": True, "review_points": ["analyzer"]}}  # fmt: skip
+        assert (await c.post("/workflows/temp/save", json=reviewed)).status_code == 200
+        started = await c.post("/workflows/reviewed/execute", json={"inputs": {"input_data": "Q1"}})
+        assert started.status_code == 202, started.text
+        execution_id = started.json()["execution_id"]
+    async with websockets.connect(ws_url(b, f"/ws/executions/{execution_id}")) as ws:
+        with anyio.fail_after(20):
+            while (frame := json.loads(await ws.recv()))["event"] != "interactive_prompt":
+                pass
+        prompt_id = frame["data"]["prompt_id"]
+        answer = {"prompt_id": prompt_id, "response": "approve"}
+        codes: list[int] = []
+
+        async def respond(node: RunningServer) -> None:
+            async with httpx.AsyncClient(base_url=node.url) as c:
+                codes.append((await c.post(f"/executions/{execution_id}/respond", json=answer)).status_code)
+
+        async with anyio.create_task_group() as tg:  # answered on both nodes at once: run once
+            tg.start_soon(respond, a)
+            tg.start_soon(respond, b)
+        assert sorted(codes) == [200, 409], codes
+        with anyio.fail_after(20):
+            while (frame := json.loads(await ws.recv()))["event"] not in TERMINAL:
+                pass
+    assert frame["event"] == "execution_completed"
+    async with httpx.AsyncClient(base_url=a.url) as c:
+        assert (await c.get(f"/executions/{execution_id}")).json()["status"] == "completed"
+        events = (await c.get(f"/executions/{execution_id}/events?limit=1000")).json()["events"]
+    assert [e["event_type"] for e in events].count("execution_resumed") == 1
+    assert await stored(a, execution_id) == list(range(1, len(await stored(a, execution_id)) + 1))
