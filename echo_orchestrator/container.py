@@ -39,7 +39,7 @@ from echo_orchestrator.services.workflows import WorkflowService
 from echo_orchestrator.services.workspaces import WorkspaceService
 from echo_orchestrator.settings import Settings
 from echo_orchestrator.store import DefinitionStore, FileDefinitionStore
-from echo_orchestrator.store.runtime import RuntimeStore, runtime_store
+from echo_orchestrator.store.runtime import RuntimeStore, entity_mutexes, runtime_store
 from echo_orchestrator.store.workspaces import Workspaces
 from echo_orchestrator.system import ResourceMonitor
 
@@ -193,7 +193,7 @@ def _log_loaded(store: DefinitionStore, registry: PluginRegistry) -> None:
 @asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     register_secrets(settings)
-    store: DefinitionStore = FileDefinitionStore(settings.storage_dir)
+    store: DefinitionStore = FileDefinitionStore(settings.storage_dir, mutexes=entity_mutexes(settings.runtime_url))
     await store.open()
     registry, models = build_registry(settings)
     await registry.reload()

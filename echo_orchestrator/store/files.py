@@ -30,7 +30,7 @@ from echo_orchestrator.store.following import FollowedFolder
 from echo_orchestrator.store.index import DefinitionIndex, WorkflowEntry
 from echo_orchestrator.store.layout import Layout
 from echo_orchestrator.store.loader import Loaded, relative, signature_of
-from echo_orchestrator.store.locks import EntityLocks
+from echo_orchestrator.store.locks import EntityLocks, FileMutexes, Mutexes
 from echo_orchestrator.store.representations import Encoded, Representations
 
 log = logging.getLogger(__name__)
@@ -44,12 +44,21 @@ def _copy(entity: E) -> E:
 
 
 class FileDefinitionStore(FollowedFolder):
-    def __init__(self, root: Path, *, debounce_ms: int = 50) -> None:
+    def __init__(self, root: Path, *, debounce_ms: int = 50, mutexes: Mutexes | None = None) -> None:
         super().__init__(Layout(root.resolve()), debounce_ms=debounce_ms)
-        self.locks = EntityLocks(self.layout.runtime / "locks")
+        # flock under runtime/locks by default; PostgreSQL advisory locks across hosts.
+        self.locks = EntityLocks(mutexes or FileMutexes(self.layout.runtime / "locks"))
         self._representations = Representations()
 
     # -- lifecycle ---------------------------------------------------------------------
+
+    async def open(self) -> None:
+        await self.locks.mutexes.open()
+        await super().open()
+
+    async def close(self) -> None:
+        await super().close()
+        await self.locks.mutexes.close()
 
     @property
     def runtime_dir(self) -> Path:

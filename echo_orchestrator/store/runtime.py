@@ -18,6 +18,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from echo_orchestrator.errors import ConfigurationError
 from echo_orchestrator.models import Event, EventType, Execution, ExecutionStatus, LLMUsage, NodeExecution, StepExecution
+from echo_orchestrator.store.locks import Mutexes
 
 
 class ExecutionStats(msgspec.Struct, kw_only=True):
@@ -257,3 +258,14 @@ def runtime_store(url: str | None, storage_dir: Path, *, heartbeat_seconds: floa
         "ECHO_RUNTIME_URL must be sqlite:///<path> or postgresql://user@host:port/database",
         details={"scheme": scheme[:20]},
     )
+
+
+def entity_mutexes(url: str | None) -> Mutexes | None:
+    """The locks definitions are edited under across processes: PostgreSQL advisory locks
+    when the runtime is PostgreSQL (they hold across hosts on a network filesystem), else
+    None (the store's own `flock`s)."""
+    if not is_shared(url):
+        return None
+    from echo_orchestrator.store.postgres_locks import PostgresMutexes
+
+    return PostgresMutexes(str(url))
