@@ -94,6 +94,7 @@ class PostgresRuntimeStore(SqlRuntimeStore):
     """The runtime store in a PostgreSQL database."""
 
     buckets = POSTGRES_BUCKETS
+    shared = True
 
     def __init__(
         self, url: str, *, owner: str, pool_size: int = 10, heartbeat_seconds: float = 5.0, dead_after_seconds: float = 20.0

@@ -109,6 +109,8 @@ class RuntimeStore(Protocol):
     """Errors: `NotFound` for a missing execution or step execution."""
 
     owner: str
+    # Other processes, on other hosts too, read and write this database at the same time.
+    shared: bool
 
     @property
     def location(self) -> str:

@@ -25,6 +25,7 @@ class SqliteRuntimeStore(SqlRuntimeStore):
     """The runtime store in one SQLite file."""
 
     buckets = SQLITE_BUCKETS
+    shared = False  # one machine; `serve --workers N` refuses it
 
     def __init__(self, path: Path, *, owner: str) -> None:
         super().__init__(owner=owner)

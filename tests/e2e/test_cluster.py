@@ -105,6 +105,14 @@ async def test_runs_started_on_one_node_are_followed_live_from_the_other(nodes: 
         assert sse_frames[execution_id][-1][0] == "execution_completed"
 
 
+async def test_a_run_is_known_to_every_node_as_soon_as_its_id_is_answered(nodes: tuple[RunningServer, RunningServer]) -> None:
+    a, b = nodes
+    async with httpx.AsyncClient(base_url=b.url) as c:
+        for _ in range(10):
+            execution_id = await start(a, SLOW)
+            assert (await c.get(f"/executions/{execution_id}")).status_code == 200
+
+
 async def test_a_follower_on_the_other_node_gets_events_live_not_only_stored_ones(
     nodes: tuple[RunningServer, RunningServer],
 ) -> None:
