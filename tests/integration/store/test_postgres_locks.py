@@ -54,11 +54,10 @@ async def test_a_lock_held_by_one_node_excludes_the_other_until_released(two_pro
             order.append("b holds")
 
     with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            async with node_a.hold("agent:shared"):
-                tg.start_soon(b_wants_it)
-                await anyio.sleep(0.5)
-                order.append("a releases")
+        async with anyio.create_task_group() as tg, node_a.hold("agent:shared"):
+            tg.start_soon(b_wants_it)
+            await anyio.sleep(0.5)
+            order.append("a releases")
     assert order == ["a releases", "b holds"]
     async with node_a.hold("agent:shared", "agent:shared"), node_a.hold("agent:shared"):  # re-entrant, and free again
         pass
