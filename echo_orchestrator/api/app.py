@@ -47,13 +47,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         install_log_filter()  # the handlers exist by now (uvicorn's and the CLI's)
         document_errors(app.openapi_schema)  # built once, before the first request reads it
-        async with open_services(settings) as services, anyio.create_task_group() as live_tasks:
-            app.state.services = services
-            socket_io.attach(services, live_tasks)
-            try:
-                yield
-            finally:
-                live_tasks.cancel_scope.cancel()  # Socket.IO forwarders: their clients are gone
+        await policy.counters.open()
+        try:
+            async with open_services(settings) as services, anyio.create_task_group() as live_tasks:
+                app.state.services = services
+                socket_io.attach(services, live_tasks)
+                try:
+                    yield
+                finally:
+                    live_tasks.cancel_scope.cancel()  # Socket.IO forwarders: their clients are gone
+        finally:
+            await policy.counters.close()
 
     def provide_services() -> Services:
         return app.state.services  # type: ignore[no-any-return]

@@ -28,7 +28,6 @@ from litestar.datastructures import Headers, MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.middleware.base import DefineMiddleware
 from litestar.middleware.rate_limit import DURATION_VALUES, RateLimitConfig, RateLimitMiddleware
-from litestar.stores.base import Store
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from echo_orchestrator.api.error_handling import handle_domain_error, status_of
@@ -36,6 +35,7 @@ from echo_orchestrator.api.request_context import request_id_of
 from echo_orchestrator.errors import BadRequest, EchoError, Forbidden, RateLimited, Unauthorized, UnsupportedMediaType
 from echo_orchestrator.logs import REQUEST_ID
 from echo_orchestrator.security.callers import ANONYMOUS, Authenticator, Caller, bearer_of
+from echo_orchestrator.security.counters import Window, WindowCounters, counters_for
 from echo_orchestrator.security.network import (
     client_address,
     effective_allowed_hosts,
@@ -65,6 +65,7 @@ class SecurityPolicy:
     trusted_proxies: tuple[str, ...]
     rate_limit_per_hour: int
     tool_calls_per_hour: int
+    counters: WindowCounters  # opened and closed with the app (its lifespan)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SecurityPolicy:
@@ -75,6 +76,7 @@ class SecurityPolicy:
             trusted_proxies=settings.trusted_proxies,
             rate_limit_per_hour=settings.rate_limit_per_hour,
             tool_calls_per_hour=settings.mcp_tool_calls_per_hour,
+            counters=counters_for(settings.runtime_url),
         )
 
     def origin_ok(self, headers: Headers, scheme: str) -> bool:
@@ -204,18 +206,18 @@ class Guard:
         )
 
 
-class _Window(msgspec.Struct, array_like=True):
-    count: int
-    reset: int  # epoch seconds
-
-
 class CallerRateLimit(RateLimitMiddleware):
-    """Litestar's rate-limit middleware and store, with a fixed-window counter (one small
-    record per caller instead of a timestamp per request) and the document's headers:
-    `X-RateLimit-Reset` in epoch seconds, `Retry-After` on a 429. Requests it does not count
-    (/health, the docs) still carry the caller's current figures."""
+    """Litestar's rate-limit middleware, counting in fixed windows per caller (one small
+    record per caller instead of a timestamp per request) in `security.counters` (this
+    process, or one PostgreSQL table for every node), with the document's headers:
+    `X-RateLimit-Reset` in epoch seconds, `Retry-After` on a 429. Requests it does not
+    count (/health, the docs) still carry the caller's current figures."""
 
     headers_on_success = True
+
+    def __init__(self, app: ASGIApp, config: RateLimitConfig, counters: WindowCounters) -> None:
+        super().__init__(app, config)
+        self.counters = counters
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         app = scope["litestar_app"]
@@ -224,16 +226,10 @@ class CallerRateLimit(RateLimitMiddleware):
         if not counted and not self.headers_on_success:
             await self.app(scope, receive, send)
             return
-        store = self.config.get_store_from_app(app)
         key = self.cache_key_from_request(request)
-        async with self._lock:
-            window = await self._window(store, key)
-            exceeded = counted and window.count >= self.max_requests
-            if counted and not exceeded:
-                window.count += 1
-                await store.set(key, msgspec.msgpack.encode(window), expires_in=max(1, window.reset - int(time.time())))
+        window = await self.counters.hit(key, DURATION_VALUES[self.unit], count=counted)
         headers = self._headers(window)
-        if exceeded:
+        if counted and window.count > self.max_requests:
             retry = max(1, window.reset - int(time.time()))
             exc = RateLimited(
                 f"Rate limit exceeded: {self.max_requests} requests per {self.unit}; retry in {retry} s",
@@ -246,16 +242,7 @@ class CallerRateLimit(RateLimitMiddleware):
             send = _with_headers(send, headers)
         await self.app(scope, receive, send)
 
-    async def _window(self, store: Store, key: str) -> _Window:
-        now = int(time.time())
-        raw = await store.get(key)
-        if raw:
-            window = msgspec.msgpack.decode(raw, type=_Window)
-            if window.reset > now:
-                return window
-        return _Window(count=0, reset=now + DURATION_VALUES[self.unit])
-
-    def _headers(self, window: _Window) -> dict[str, str]:
+    def _headers(self, window: Window) -> dict[str, str]:
         return {
             "X-RateLimit-Limit": str(self.max_requests),
             "X-RateLimit-Remaining": str(max(0, self.max_requests - window.count)),
@@ -304,21 +291,23 @@ async def _counted(request: Request[Any, Any, Any]) -> bool:
     return not is_open(request.scope)
 
 
-def _hourly(limit: int, kind: type[CallerRateLimit], counts: Callable[[Request[Any, Any, Any]], Awaitable[bool]]) -> list[DefineMiddleware]:
+def _hourly(
+    limit: int, kind: type[CallerRateLimit], counts: Callable[[Request[Any, Any, Any]], Awaitable[bool]], counters: WindowCounters
+) -> list[DefineMiddleware]:
     """A per-caller hourly limit, or nothing when it is switched off (0)."""
     if limit <= 0:
         return []
     config = RateLimitConfig(
         rate_limit=("hour", limit), middleware_class=kind, identifier_for_request=_limit_key, check_throttle_handler=counts
     )
-    return [config.middleware]
+    return [DefineMiddleware(kind, config=config, counters=counters)]
 
 
 def middleware(policy: SecurityPolicy) -> list[DefineMiddleware]:
     """The security middleware, outermost first."""
     return [
         DefineMiddleware(IdentifyCaller, policy=policy),
-        *_hourly(policy.rate_limit_per_hour, CallerRateLimit, _counted),
+        *_hourly(policy.rate_limit_per_hour, CallerRateLimit, _counted, policy.counters),
         DefineMiddleware(Guard, policy=policy),
-        *_hourly(policy.tool_calls_per_hour, ToolCallRateLimit, _is_tool_call),
+        *_hourly(policy.tool_calls_per_hour, ToolCallRateLimit, _is_tool_call, policy.counters),
     ]

@@ -185,3 +185,17 @@ async def test_a_review_asked_on_one_node_is_answered_through_the_other(nodes: t
         events = (await c.get(f"/executions/{execution_id}/events?limit=1000")).json()["events"]
     assert [e["event_type"] for e in events].count("execution_resumed") == 1
     assert await stored(a, execution_id) == list(range(1, len(await stored(a, execution_id)) + 1))
+
+
+def test_a_callers_rate_limit_counts_across_nodes(tmp_path: Path, postgres_database: str) -> None:
+    storage = copy_storage(tmp_path / "storage")
+    env = {"ECHO_RUNTIME_URL": new_schema(postgres_database), "ECHO_RATE_LIMIT_PER_HOUR": "6"}
+    plugins = ("--plugins-dir", str(tmp_path / "plugins"))
+    with running_server(storage, *plugins, env=env, timeout=40) as a, running_server(storage, *plugins, env=env, timeout=40) as b:
+        answers = [httpx.get(f"{node.url}/agents/registry/list") for node in (a, b, a, b, a, b)]
+        assert [r.status_code for r in answers] == [200] * 6
+        assert [r.headers["X-RateLimit-Remaining"] for r in answers] == ["5", "4", "3", "2", "1", "0"]
+        refused = httpx.get(f"{b.url}/agents/registry/list")
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+        assert httpx.get(f"{a.url}/agents/registry/list").status_code == 429
+        assert httpx.get(f"{a.url}/health").headers["X-RateLimit-Remaining"] == "0"  # not counted, still told

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from echo_orchestrator.security.counters import MemoryCounters, counters_for
+
+
+@pytest.mark.anyio
+async def test_a_window_counts_then_starts_over_when_it_ends() -> None:
+    counters = MemoryCounters()
+    first = await counters.hit("key:a", 1, count=True)
+    assert first.count == 1 and first.reset >= int(time.time())
+    assert (await counters.hit("key:a", 1, count=True)).count == 2
+    assert (await counters.hit("key:a", 1, count=False)).count == 2  # a read counts nothing
+    assert (await counters.hit("key:b", 1, count=True)).count == 1  # per key
+    counters._windows["key:a"] = (2, int(time.time()) - 1)  # the window has ended
+    assert (await counters.hit("key:a", 1, count=True)).count == 1
+
+
+def test_the_shared_runtime_gets_shared_counters() -> None:
+    from echo_orchestrator.store.postgres_counters import PostgresCounters
+
+    assert isinstance(counters_for(None), MemoryCounters)
+    assert isinstance(counters_for("sqlite:///x.sqlite"), MemoryCounters)
+    assert isinstance(counters_for("postgresql://u@h/db"), PostgresCounters)
