@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import anyio
 
@@ -89,7 +90,11 @@ def register_secrets(settings: Settings) -> None:
     """What `scrub` must never let out: the environment's secrets, the service's own keys,
     and the resolved form of the configured folders (shown as configured)."""
     SECRETS.set_source("environment", environment_secrets())
-    SECRETS.set_source("service", [settings.jwt_secret, *(k.split()[0] for k in settings.api_keys.split(",") if k.strip())])
+    runtime_password = (urlsplit(settings.runtime_url).password if settings.runtime_url else None) or ""
+    SECRETS.set_source(
+        "service",
+        [settings.jwt_secret, runtime_password, *(k.split()[0] for k in settings.api_keys.split(",") if k.strip())],
+    )
     for configured in (settings.storage_dir, settings.plugins_dir, settings.workspaces_dir):
         if configured is not None:
             SECRETS.set_path(str(configured.resolve()), configured.as_posix())
