@@ -115,55 +115,69 @@ class ExecutionManager:
         caller: Caller | None = None,
     ) -> Execution:
         tg = self._task_group()
-        if caller is not None:
-            self._check_caller_limit(caller)
-        config = config or ExecutionConfig()
-        workspace = DEFAULT if config.workspace is None else config.workspace
-        if self.workspaces is not None:  # it must exist (or may be made) before the run is accepted
-            await anyio.to_thread.run_sync(self.workspaces.open_for_run, workspace)
-        now = utcnow()
-        execution = Execution(
-            execution_id=new_id("wfexec" if plan.kind == "workflow" else "exec"),
-            kind=plan.kind,
-            status="initializing",
-            workflow_id=plan.workflow_id,
-            workflow_slug=plan.workflow_slug,
-            workflow_version=plan.workflow_version,
-            execution_mode=plan.execution_mode,
-            graph_name=plan.graph_name,
-            inputs=dict(inputs),
-            config=config,
-            metadata=dict(metadata or {}),
-            progress=Progress(total_steps=plan.total_steps),
-            total_steps=plan.total_steps,
-            created_at=now,
-            estimated_completion=now + timedelta(seconds=plan.estimated_seconds) if plan.estimated_seconds else None,
-            caller=None if caller is None else caller.id,
-            workspace=workspace,
-        )
-        # On SQLite, committed by the run's own task on its first turn (in `_run` or
-        # `started`), not here: a caller starting many runs is not held behind the
-        # checkpointer's lock once per run (200 starts went from 2.0 s to 0.01 s).
-        await self.runtime.save_execution(execution)
-        self.runtime.new_sequence(execution.execution_id)
-        live = LiveRun(execution=execution, plan=plan, step_numbers=dict(plan.steps))
-        live.limit_key = None if caller is None else caller.limit_key
-        await self.recorder.accepted(live)  # buffered with the record, committed with it
-        if self.runtime.shared:
-            # Other nodes may be asked for it the moment its id is answered.
-            await self.runtime.commit()
-        self._live[execution.execution_id] = live
-        tg.start_soon(self._run, live, dict(inputs))
-        return execution
+        async with self._admission(caller):
+            config = config or ExecutionConfig()
+            workspace = DEFAULT if config.workspace is None else config.workspace
+            if self.workspaces is not None:  # it must exist (or may be made) before the run is accepted
+                await anyio.to_thread.run_sync(self.workspaces.open_for_run, workspace)
+            now = utcnow()
+            execution = Execution(
+                execution_id=new_id("wfexec" if plan.kind == "workflow" else "exec"),
+                kind=plan.kind,
+                status="initializing",
+                workflow_id=plan.workflow_id,
+                workflow_slug=plan.workflow_slug,
+                workflow_version=plan.workflow_version,
+                execution_mode=plan.execution_mode,
+                graph_name=plan.graph_name,
+                inputs=dict(inputs),
+                config=config,
+                metadata=dict(metadata or {}),
+                progress=Progress(total_steps=plan.total_steps),
+                total_steps=plan.total_steps,
+                created_at=now,
+                estimated_completion=now + timedelta(seconds=plan.estimated_seconds) if plan.estimated_seconds else None,
+                caller=None if caller is None else caller.id,
+                workspace=workspace,
+            )
+            # On SQLite, committed by the run's own task on its first turn (in `_run` or
+            # `started`), not here: a caller starting many runs is not held behind the
+            # checkpointer's lock once per run (200 starts went from 2.0 s to 0.01 s).
+            await self.runtime.save_execution(execution, limit_key=None if caller is None else caller.limit_key)
+            self.runtime.new_sequence(execution.execution_id)
+            live = LiveRun(execution=execution, plan=plan, step_numbers=dict(plan.steps))
+            live.limit_key = None if caller is None else caller.limit_key
+            await self.recorder.accepted(live)  # buffered with the record, committed with it
+            if self.runtime.shared:
+                # Other nodes may be asked for it the moment its id is answered.
+                await self.runtime.commit()
+            self._live[execution.execution_id] = live
+            tg.start_soon(self._run, live, dict(inputs))
+            return execution
 
-    def _check_caller_limit(self, caller: Caller) -> None:
+    @contextlib.asynccontextmanager
+    async def _admission(self, caller: Caller | None) -> AsyncIterator[None]:
         """The document's "50 concurrent executions per account": queued and running runs
-        count; a run paused for a human does not hold a slot."""
+        count; a run paused for a human does not hold a slot. In one process the live runs
+        are counted; on a shared runtime the database is, under a lock per caller across
+        nodes held until the new run is committed, so nodes starting at once cannot pass
+        the limit together."""
         limit = self._max_per_caller
-        if limit <= 0:
+        if caller is None or limit <= 0:
+            yield
             return
         key = caller.limit_key
-        active = sum(1 for live in self._live.values() if live.limit_key == key and lifecycle.is_interruptible(live.execution.status))
+        if not self.runtime.shared:
+            live = self._live.values()
+            self._refuse_over(limit, sum(1 for r in live if r.limit_key == key and lifecycle.is_interruptible(r.execution.status)))
+            yield
+            return
+        async with self.runtime.admission(key):
+            self._refuse_over(limit, await self.runtime.active_for(key, lifecycle.INTERRUPTIBLE))
+            yield
+
+    @staticmethod
+    def _refuse_over(limit: int, active: int) -> None:
         if active >= limit:
             raise RateLimited(
                 f"Too many concurrent executions: {active} of {limit} allowed per caller are queued or running",

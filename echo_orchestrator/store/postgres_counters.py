@@ -9,7 +9,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from echo_orchestrator.security.counters import Window
-from echo_orchestrator.store.postgres_runtime import conninfo
+from echo_orchestrator.store.postgres_connect import conninfo
 
 # The table is made here (not by the runtime's migrations): rows are throw-away counts,
 # an UNLOGGED table skips the write-ahead log for them.

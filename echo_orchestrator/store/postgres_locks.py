@@ -8,23 +8,12 @@ store's pool). A connection that dies releases its locks: PostgreSQL's doing, no
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import anyio
 from psycopg_pool import AsyncConnectionPool
 
-from echo_orchestrator.store.postgres_runtime import conninfo
-
-# Keys of this kind are kept apart from the runtime's own (migrations, set-up).
-_NAMESPACE = b"echo-orchestrator/entity/"
-
-
-def advisory_key(key: str) -> int:
-    digest = hashlib.sha256(_NAMESPACE + key.encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+from echo_orchestrator.store.postgres_connect import advisory_lock, conninfo
 
 
 class PostgresMutexes:
@@ -45,20 +34,6 @@ class PostgresMutexes:
             await self._pool.close()
             self._pool = None
 
-    @contextlib.asynccontextmanager
-    async def held(self, key: str) -> AsyncIterator[None]:
+    def held(self, key: str) -> AbstractAsyncContextManager[None]:
         assert self._pool is not None, "open() first"
-        number = advisory_key(key)
-        async with self._pool.connection() as conn:
-            await conn.execute("SELECT pg_advisory_lock(%s)", (number,))
-            try:
-                yield
-            finally:
-                # Never back in the pool still holding the lock: unlock even when cancelled,
-                # and if that fails, close the session (PostgreSQL then releases its locks).
-                with anyio.CancelScope(shield=True):
-                    try:
-                        await conn.execute("SELECT pg_advisory_unlock(%s)", (number,))
-                    except Exception:
-                        await conn.close()
-                        raise
+        return advisory_lock(self._pool, f"entity:{key}")

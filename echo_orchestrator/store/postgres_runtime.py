@@ -13,8 +13,8 @@ import functools
 import logging
 import time
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import msgspec
@@ -26,14 +26,13 @@ from psycopg_pool import AsyncConnectionPool
 from echo_orchestrator.errors import ConfigurationError
 from echo_orchestrator.lifecycle import ownership
 from echo_orchestrator.store.checkpoints import Flush, RecordsFirst
+from echo_orchestrator.store.postgres_connect import advisory_lock, conninfo, shown_url
 from echo_orchestrator.store.postgres_schema import CHECKPOINT_SETUP_LOCK, migrate
 from echo_orchestrator.store.runtime import Signals
 from echo_orchestrator.store.sql_analytics import POSTGRES_BUCKETS
 from echo_orchestrator.store.sql_runtime import EVENT_INSERT, Pending, SqlRuntimeStore
 
 log = logging.getLogger(__name__)
-
-SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 
 
 class RecordsFirstPostgresSaver(RecordsFirst, AsyncPostgresSaver):
@@ -42,24 +41,6 @@ class RecordsFirstPostgresSaver(RecordsFirst, AsyncPostgresSaver):
     def __init__(self, pool: AsyncConnectionPool[Any], flush: Flush) -> None:
         AsyncPostgresSaver.__init__(self, pool)
         self._flush_records = flush
-
-
-def shown_url(url: str) -> str:
-    """The URL without its password, for logs and health reports."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
-
-
-def conninfo(url: str) -> str:
-    """What psycopg connects with (it knows `postgresql://` and `postgres://`)."""
-    scheme, sep, rest = url.partition("://")
-    if scheme not in SCHEMES or not sep:
-        raise ConfigurationError(f"Not a PostgreSQL URL: {shown_url(url)!r} (expected postgresql://user@host:port/database)")
-    return "postgresql://" + rest
 
 
 EVENTS_CHANNEL = "echo_events"
@@ -198,6 +179,9 @@ class PostgresRuntimeStore(SqlRuntimeStore):
             return ownership.owned_elsewhere(owner)
         rows = await self._rows("SELECT last_seen FROM processes WHERE owner = ?", [owner])
         return bool(rows) and time.time() - float(rows[0][0]) < self.dead_after_seconds
+
+    def admission(self, limit_key: str) -> AbstractAsyncContextManager[None]:
+        return advisory_lock(self.pool, f"admission:{limit_key}")
 
     # -- statements ----------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from echo_orchestrator.errors import ConfigurationError
 MIGRATION_LOCK = 0x6563686F_0001
 CHECKPOINT_SETUP_LOCK = 0x6563686F_0002
 
+
 _BASE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
     execution_id TEXT PRIMARY KEY,
@@ -97,6 +98,12 @@ MIGRATIONS: tuple[str, ...] = (
         started_at DOUBLE PRECISION NOT NULL,
         last_seen DOUBLE PRECISION NOT NULL
     )
+    """,
+    # 3: whose concurrency limit a run counts against, counted across nodes.
+    """
+    ALTER TABLE executions ADD COLUMN IF NOT EXISTS limit_key TEXT;
+    UPDATE executions SET limit_key = convert_from(doc, 'UTF8')::jsonb ->> 'caller';
+    CREATE INDEX IF NOT EXISTS executions_by_limit_key ON executions (limit_key, status)
     """,
 )
 

@@ -10,6 +10,7 @@ The store runs the queries it is told to: which statuses mean what is `lifecycle
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -153,7 +154,19 @@ class RuntimeStore(Protocol):
         ...
 
     # executions
-    async def save_execution(self, execution: Execution) -> None: ...
+    async def save_execution(self, execution: Execution, *, limit_key: str | None = None) -> None:
+        """Insert or update; `limit_key` (whose concurrency limit the run counts against) is
+        recorded when the execution is first saved."""
+        ...
+
+    async def active_for(self, limit_key: str, statuses: Sequence[ExecutionStatus]) -> int:
+        """How many executions recorded with this limit key are in `statuses`."""
+        ...
+
+    def admission(self, limit_key: str) -> AbstractAsyncContextManager[None]:
+        """Held while a new execution of this limit key is counted and committed: across
+        processes where the database is shared, a no-op where one process owns its runs."""
+        ...
 
     async def get_execution(self, execution_id: str) -> Execution: ...
 

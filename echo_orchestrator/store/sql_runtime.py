@@ -31,6 +31,15 @@ from echo_orchestrator.store.sql_analytics import Buckets, count_if, share_if
 # several times between two flushes (a step started, then finished) is written once.
 Pending = dict[str, dict[object, tuple[Any, ...]]]
 
+EXECUTION_UPSERT = (
+    "INSERT INTO executions (execution_id, kind, status, workflow_id, workflow_slug, graph_name, created_at, completed_at,"
+    " doc, owner, started_at, duration_seconds, total_tokens, cost_usd, workspace, limit_key)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (execution_id) DO UPDATE SET status = excluded.status, completed_at = excluded.completed_at,"
+    " doc = excluded.doc, owner = excluded.owner, started_at = excluded.started_at,"
+    " duration_seconds = excluded.duration_seconds, total_tokens = excluded.total_tokens, cost_usd = excluded.cost_usd,"
+    " limit_key = COALESCE(excluded.limit_key, executions.limit_key)"
+)
 EVENT_INSERT = "INSERT INTO events (execution_id, seq, event_type, doc) VALUES (?, ?, ?, ?)"
 
 STEP_COMPLETED = count_if("s.status = 'completed'")
@@ -110,14 +119,12 @@ class SqlRuntimeStore:
 
     # -- executions ----------------------------------------------------------------------
 
-    async def save_execution(self, execution: Execution) -> None:
+    async def save_execution(self, execution: Execution, *, limit_key: str | None = None) -> None:
+        if limit_key is None:  # a later save of a record still buffered keeps its limit key
+            buffered = self._pending.get(EXECUTION_UPSERT, {}).get(execution.execution_id)
+            limit_key = None if buffered is None else buffered[-1]
         self._write(
-            "INSERT INTO executions (execution_id, kind, status, workflow_id, workflow_slug, graph_name, created_at, completed_at,"
-            " doc, owner, started_at, duration_seconds, total_tokens, cost_usd, workspace)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (execution_id) DO UPDATE SET status = excluded.status, completed_at = excluded.completed_at,"
-            " doc = excluded.doc, owner = excluded.owner, started_at = excluded.started_at,"
-            " duration_seconds = excluded.duration_seconds, total_tokens = excluded.total_tokens, cost_usd = excluded.cost_usd",
+            EXECUTION_UPSERT,
             (
                 execution.execution_id,
                 execution.kind,
@@ -134,9 +141,15 @@ class SqlRuntimeStore:
                 execution.total_tokens,
                 execution.cost_usd,
                 execution.workspace,
+                limit_key,
             ),
             key=execution.execution_id,
         )
+
+    async def active_for(self, limit_key: str, statuses: Sequence[ExecutionStatus]) -> int:
+        marks = ",".join("?" * len(statuses))
+        count = await self._scalar(f"SELECT COUNT(*) FROM executions WHERE limit_key = ? AND status IN ({marks})", [limit_key, *statuses])
+        return int(count or 0)
 
     async def get_execution(self, execution_id: str) -> Execution:
         rows = await self._rows("SELECT doc FROM executions WHERE execution_id = ?", [execution_id])

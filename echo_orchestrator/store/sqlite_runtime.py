@@ -7,7 +7,9 @@ lock every use of it holds, and LangGraph's SQLite saver sharing both.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,9 @@ class SqliteRuntimeStore(SqlRuntimeStore):
 
     async def keep_alive(self) -> None:
         return
+
+    def admission(self, limit_key: str) -> AbstractAsyncContextManager[None]:
+        return contextlib.nullcontext()  # one process owns its runs: it counts them itself
 
     async def listen(self, signals: Signals) -> None:
         return  # `serve --workers N` on SQLite is refused (one process owns its runs)

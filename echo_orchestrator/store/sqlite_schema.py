@@ -101,6 +101,13 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE executions SET workspace = COALESCE(json_extract(CAST(doc AS TEXT), '$.workspace'), 'default');
     CREATE INDEX IF NOT EXISTS executions_by_workspace ON executions (workspace, status)
     """,
+    # 5: whose concurrency limit a run counts against (the caller, else its address), as the
+    # PostgreSQL runtime counts it across nodes; earlier runs count by their caller.
+    """
+    ALTER TABLE executions ADD COLUMN limit_key TEXT;
+    UPDATE executions SET limit_key = json_extract(CAST(doc AS TEXT), '$.caller');
+    CREATE INDEX IF NOT EXISTS executions_by_limit_key ON executions (limit_key, status)
+    """,
 )
 
 

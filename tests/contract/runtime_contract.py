@@ -85,6 +85,23 @@ class RuntimeStoreContract:
         assert not await first.claim("exec_done", ["paused", "failed"])
         assert not await first.claim("exec_missing", ["paused"])
 
+    async def test_runs_are_counted_by_their_limit_key(self, make_runtime: RuntimeFactory) -> None:
+        first, second = await make_runtime("host/boot:1"), await make_runtime("host/boot:2")
+        await first.save_execution(_execution("exec_a1"), limit_key="key:a")
+        await first.save_execution(_execution("exec_a1", status="running"))  # a later save keeps the key
+        await first.save_execution(_execution("exec_a2", status="initializing"), limit_key="key:a")
+        await first.save_execution(_execution("exec_a3", status="paused"), limit_key="key:a")
+        await first.save_execution(_execution("exec_b1"), limit_key="addr:10.0.0.1")
+        await first.flush()
+        await first.save_execution(_execution("exec_a2", status="completed"))  # flushed before: the key stays too
+        await first.flush()
+        assert await second.active_for("key:a", ["initializing", "running"]) == 1
+        assert await second.active_for("key:a", ["initializing", "running", "paused", "completed"]) == 3
+        assert await second.active_for("addr:10.0.0.1", ["running"]) == 1
+        assert await second.active_for("key:none", ["running"]) == 0
+        async with second.admission("key:a"):  # usable on every backend
+            pass
+
     async def test_list_filters_orders_newest_first_and_pages(self, runtime: RuntimeStore) -> None:
         for i in range(5):
             await runtime.save_execution(_execution(f"wfexec_{i}", slug="a" if i % 2 else "b", minutes_ago=10 - i))

@@ -199,3 +199,23 @@ def test_a_callers_rate_limit_counts_across_nodes(tmp_path: Path, postgres_datab
         assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
         assert httpx.get(f"{a.url}/agents/registry/list").status_code == 429
         assert httpx.get(f"{a.url}/health").headers["X-RateLimit-Remaining"] == "0"  # not counted, still told
+
+
+def test_a_callers_concurrent_runs_are_counted_across_nodes(tmp_path: Path, postgres_database: str) -> None:
+    storage = copy_storage(tmp_path / "storage")
+    env = {"ECHO_RUNTIME_URL": new_schema(postgres_database), "ECHO_MAX_EXECUTIONS_PER_CALLER": "3"}
+    plugins = ("--plugins-dir", str(tmp_path / "plugins"))
+    with running_server(storage, *plugins, env=env, timeout=40) as a, running_server(storage, *plugins, env=env, timeout=40) as b:
+        url = "/graphs/ASIS/execute"
+        started = [httpx.post(f"{node.url}{url}", json=VERY_SLOW) for node in (a, b, a)]
+        assert [r.status_code for r in started] == [202, 202, 202]
+        refused = httpx.post(f"{b.url}{url}", json=VERY_SLOW)  # the fourth, on the other node
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["error"]["details"] == {"limit": 3, "active": 3}
+        first = started[0].json()["execution_id"]
+        assert httpx.post(f"{b.url}/executions/{first}/cancel", json={"graceful": False}).status_code == 200
+        deadline = time.monotonic() + 15
+        while httpx.get(f"{a.url}/executions/{first}").json()["status"] != "cancelled":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert httpx.post(f"{b.url}{url}", json=VERY_SLOW).status_code == 202  # a slot is free again

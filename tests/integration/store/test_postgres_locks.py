@@ -11,7 +11,8 @@ import pytest
 
 from echo_orchestrator.store import FileDefinitionStore
 from echo_orchestrator.store.locks import EntityLocks
-from echo_orchestrator.store.postgres_locks import PostgresMutexes, advisory_key
+from echo_orchestrator.store.postgres_connect import advisory_key
+from echo_orchestrator.store.postgres_locks import PostgresMutexes
 from tests.contract.definition_store_contract import DefinitionStoreContract, StoreFactory
 from tests.helpers.postgres import new_schema
 
@@ -77,6 +78,6 @@ async def test_a_waiter_cancelled_leaves_no_lock_behind(two_processes: tuple[Ent
 
 
 def test_keys_spread_over_64_bits_and_differ_by_kind() -> None:
-    keys = {advisory_key(f"agent:{i}") for i in range(1000)}
-    assert len(keys) == 1000 and advisory_key("agent:x") != advisory_key("slug:x")
+    keys = {advisory_key(f"entity:agent:{i}") for i in range(1000)}
+    assert len(keys) == 1000 and advisory_key("entity:agent:x") != advisory_key("entity:slug:x")
     assert all(-(2**63) <= k < 2**63 for k in keys)

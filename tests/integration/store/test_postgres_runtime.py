@@ -14,7 +14,8 @@ import pytest
 from echo_orchestrator.engine.recording import record_interrupted
 from echo_orchestrator.errors import ConfigurationError
 from echo_orchestrator.models import Execution, utcnow
-from echo_orchestrator.store.postgres_runtime import PostgresRuntimeStore, shown_url
+from echo_orchestrator.store.postgres_connect import shown_url
+from echo_orchestrator.store.postgres_runtime import PostgresRuntimeStore
 from echo_orchestrator.store.postgres_schema import MIGRATIONS
 from echo_orchestrator.store.runtime import runtime_store
 from echo_orchestrator.store.sqlite_runtime import SqliteRuntimeStore

@@ -1,0 +1,62 @@
+"""What every PostgreSQL part of the store shares: the URL (checked, and shown without its
+password) and advisory locks held on a pooled connection."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
+from psycopg_pool import AsyncConnectionPool
+
+from echo_orchestrator.errors import ConfigurationError
+
+SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+_NAMESPACE = b"echo-orchestrator/"
+
+
+def shown_url(url: str) -> str:
+    """The URL without its password, for logs and health reports."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def conninfo(url: str) -> str:
+    """What psycopg connects with (it knows `postgresql://` and `postgres://`)."""
+    scheme, sep, rest = url.partition("://")
+    if scheme not in SCHEMES or not sep:
+        raise ConfigurationError(f"Not a PostgreSQL URL: {shown_url(url)!r} (expected postgresql://user@host:port/database)")
+    return "postgresql://" + rest
+
+
+def advisory_key(name: str) -> int:
+    """The advisory lock of a named thing (an entity, a caller's admission): 64 bits of its
+    hash, in a namespace of this service's own."""
+    digest = hashlib.sha256(_NAMESPACE + name.encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@contextlib.asynccontextmanager
+async def advisory_lock(pool: AsyncConnectionPool[Any], name: str) -> AsyncIterator[None]:
+    """Hold the named session-level advisory lock on one of the pool's connections."""
+    number = advisory_key(name)
+    async with pool.connection() as conn:
+        await conn.execute("SELECT pg_advisory_lock(%s)", (number,))
+        try:
+            yield
+        finally:
+            # Never back in the pool still holding the lock: unlock even when cancelled,
+            # and if that fails, close the session (PostgreSQL then releases its locks).
+            with anyio.CancelScope(shield=True):
+                try:
+                    await conn.execute("SELECT pg_advisory_unlock(%s)", (number,))
+                except Exception:
+                    await conn.close()
+                    raise
