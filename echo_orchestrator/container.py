@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import anyio
+from anyio.abc import TaskGroup
 
 from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.events import EventBus
@@ -195,6 +196,38 @@ def _log_loaded(store: DefinitionStore, registry: PluginRegistry) -> None:
     )
 
 
+def _share_with_other_nodes(tg: TaskGroup, services: Services) -> None:
+    """On a shared runtime: say this process is alive, hear what the others commit and send,
+    and tell them which definition files this one writes."""
+    runtime, store = services.runtime, services.store
+    relay = Relay(runtime, services.events, services.engine, store)
+    written, to_announce = anyio.create_memory_object_stream[str](max_buffer_size=10_000)
+
+    def note(path: str) -> None:
+        try:
+            written.send_nowait(path)
+        except anyio.WouldBlock:  # thousands unsent: the others still see the file at its next read
+            log.warning("definition change of %s not announced to other nodes (backlog full)", path)
+
+    async def announce() -> None:
+        async for path in to_announce:
+            batch = {path}
+            while True:  # everything written meanwhile goes in one notification
+                try:
+                    batch.add(to_announce.receive_nowait())
+                except anyio.WouldBlock:
+                    break
+            try:
+                await runtime.announce_definitions(sorted(batch))
+            except Exception as exc:  # the database is away: these go unannounced, the next ones may not
+                log.warning("could not announce %d definition change(s) to other nodes: %s", len(batch), type(exc).__name__)
+
+    store.announce_writes(note)
+    tg.start_soon(_never_fatal, "runtime heartbeat", runtime.keep_alive)
+    tg.start_soon(_never_fatal, "runtime listener", functools.partial(runtime.listen, relay))
+    tg.start_soon(_never_fatal, "definition announcer", announce)
+
+
 @asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     register_secrets(settings)
@@ -222,10 +255,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 tg.start_soon(_never_fatal, "storage watcher", store.follow_changes)
             if settings.watch_plugins:
                 tg.start_soon(_never_fatal, "plugin watcher", registry.follow_changes)
-            tg.start_soon(_never_fatal, "runtime heartbeat", runtime.keep_alive)
-            tg.start_soon(
-                _never_fatal, "runtime listener", functools.partial(runtime.listen, Relay(runtime, services.events, services.engine))
-            )
+            if runtime.shared:
+                _share_with_other_nodes(tg, services)
             if settings.auto_cleanup_enabled:
                 tg.start_soon(_never_fatal, "workspace clean-up", services.workspaces.clean_up_forever)
             try:

@@ -4,7 +4,8 @@ Events another process commits are read from the store and published on this pro
 bus, so a WebSocket, Socket.IO or SSE follower on any node gets every run's events live
 (the feed's replay-then-live seam dedups and fills gaps by `seq`, as for local runs). Only
 executions someone here follows are read. Control messages carry a cancel to the process
-that runs the execution.
+that runs the execution. Definition files another node wrote are read again at once (a
+network filesystem tells no watcher).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.engine.executions import ExecutionManager
 from echo_orchestrator.engine.feed import TERMINAL_EVENTS
 from echo_orchestrator.errors import EchoError
+from echo_orchestrator.store.base import DefinitionStore
 from echo_orchestrator.store.runtime import RuntimeStore
 
 log = logging.getLogger(__name__)
@@ -24,8 +26,8 @@ log = logging.getLogger(__name__)
 class Relay:
     """The `store.runtime.Signals` of a node: remote events onto the bus, control to the engine."""
 
-    def __init__(self, runtime: RuntimeStore, bus: EventBus, engine: ExecutionManager) -> None:
-        self.runtime, self.bus, self.engine = runtime, bus, engine
+    def __init__(self, runtime: RuntimeStore, bus: EventBus, engine: ExecutionManager, store: DefinitionStore) -> None:
+        self.runtime, self.bus, self.engine, self.store = runtime, bus, engine, store
         self._relayed: dict[str, int] = {}  # execution -> the last seq published here
 
     async def events_committed(self, execution_id: str, first_seq: int, last_seq: int) -> None:
@@ -41,6 +43,9 @@ class Relay:
         self._relayed[execution_id] = max(last_seq, after)
         if any(event.event_type in TERMINAL_EVENTS for event in events):
             self._relayed.pop(execution_id, None)
+
+    async def definitions_changed(self, paths: list[str]) -> None:
+        await self.store.refresh(paths)
 
     async def control(self, message: dict[str, Any]) -> None:
         if message.get("action") != "cancel":

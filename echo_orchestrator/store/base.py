@@ -7,7 +7,7 @@ backend, so a second one (a database for several machines) is held to the same b
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Generic, Literal, Protocol, TypeVar
@@ -119,6 +119,16 @@ class DefinitionStore(Protocol):
 
     async def follow_changes(self) -> None:
         """Keep the index true under external changes until cancelled (or closed)."""
+        ...
+
+    def announce_writes(self, announce: Callable[[str], None]) -> None:
+        """Tell `announce` (it must not block) the storage-relative path of every file this
+        store writes or removes, for other nodes sharing the folder."""
+        ...
+
+    async def refresh(self, paths: Sequence[str]) -> None:
+        """Read these storage-relative files again now: another node changed them (on a
+        network filesystem no watcher would tell)."""
         ...
 
     # agents

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -49,6 +49,7 @@ class FileDefinitionStore(FollowedFolder):
         # flock under runtime/locks by default; PostgreSQL advisory locks across hosts.
         self.locks = EntityLocks(mutexes or FileMutexes(self.layout.runtime / "locks"))
         self._representations = Representations()
+        self._announce: Callable[[str], None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -146,6 +147,8 @@ class FileDefinitionStore(FollowedFolder):
         except OSError as exc:
             raise StorageError(f"Could not write {path.name}: {exc.strerror or exc}", details={"path": shown}) from exc
         self._apply(Loaded(path, signature, location, entity=codec.decode(data, type(entity))))
+        if self._announce is not None:
+            self._announce(shown)
         return shown
 
     async def _remove(self, path: Path, missing: str) -> None:
@@ -158,6 +161,17 @@ class FileDefinitionStore(FollowedFolder):
             self._apply(Loaded(path, None, self.layout.locate(path)))
         if not existed:
             raise NotFound(missing)
+        if self._announce is not None:
+            self._announce(relative(self.layout, path))
+
+    def announce_writes(self, announce: Callable[[str], None]) -> None:
+        self._announce = announce
+
+    async def refresh(self, paths: Sequence[str]) -> None:
+        root = self.layout.root
+        # Only plain relative names inside the folder: the rest is not ours to read.
+        wanted = [root / p for p in paths if p and not Path(p).is_absolute() and ".." not in Path(p).parts]
+        await self._reload(wanted)
 
     def _check_slug(self, workflow: Workflow) -> None:
         holder = self._index.slug_holder(workflow.key)

@@ -45,6 +45,8 @@ class RecordsFirstPostgresSaver(RecordsFirst, AsyncPostgresSaver):
 
 EVENTS_CHANNEL = "echo_events"
 CONTROL_CHANNEL = "echo_control"
+DEFINITIONS_CHANNEL = "echo_definitions"
+_PATHS_PER_NOTICE = 40  # storage-relative paths of at most ~150 characters: under the limit
 NOTIFY_LIMIT = 7900  # PostgreSQL's payload limit is 8000 bytes
 _RUNS_PER_NOTICE = 60  # execution ids of ~30 characters and two numbers: well under the limit
 
@@ -207,6 +209,11 @@ class PostgresRuntimeStore(SqlRuntimeStore):
         await self._execute("SELECT pg_notify(?, ?)", (CONTROL_CHANNEL, payload))
         return True
 
+    async def announce_definitions(self, paths: Sequence[str]) -> None:
+        for i in range(0, len(paths), _PATHS_PER_NOTICE):
+            payload = msgspec.json.encode({"owner": self.owner, "paths": list(paths[i : i + _PATHS_PER_NOTICE])}).decode()
+            await self._execute("SELECT pg_notify(?, ?)", (DEFINITIONS_CHANNEL, payload))
+
     async def listen(self, signals: Signals) -> None:
         """One connection of its own, LISTENing; reconnected after a failure (what was sent
         meanwhile is not told: followers fill such gaps from the store at the next event)."""
@@ -221,6 +228,7 @@ class PostgresRuntimeStore(SqlRuntimeStore):
                 async with conn:
                     await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
                     await conn.execute(f"LISTEN {CONTROL_CHANNEL}")
+                    await conn.execute(f"LISTEN {DEFINITIONS_CHANNEL}")
                     async for notice in conn.notifies():
                         await self._dispatch(signals, notice.channel, notice.payload)
             except psycopg.Error as exc:
@@ -235,6 +243,9 @@ class PostgresRuntimeStore(SqlRuntimeStore):
                     return  # our own events: published here already
                 for execution_id, (first, last) in body["runs"].items():
                     await signals.events_committed(execution_id, int(first), int(last))
+            elif channel == DEFINITIONS_CHANNEL:
+                if body["owner"] != self.owner:
+                    await signals.definitions_changed([str(p) for p in body["paths"]])
             elif body.get("to") == self.owner:
                 await signals.control(dict(body["message"]))
         except Exception:  # one bad or failing signal must not stop the listener

@@ -105,6 +105,10 @@ class Signals(Protocol):
         """A message another process sent to this one (`send_control`)."""
         ...
 
+    async def definitions_changed(self, paths: list[str]) -> None:
+        """Another process wrote or removed these storage-relative definition files."""
+        ...
+
 
 class RuntimeStore(Protocol):
     """Errors: `NotFound` for a missing execution or step execution."""
@@ -146,6 +150,11 @@ class RuntimeStore(Protocol):
 
     async def send_control(self, owner: str, message: dict[str, Any]) -> bool:
         """Send a message to the process `owner`; False where the backend cannot."""
+        ...
+
+    async def announce_definitions(self, paths: Sequence[str]) -> None:
+        """Tell the other processes these storage-relative files were written or removed
+        (nothing to do where no other host shares the database)."""
         ...
 
     async def checkpointer(self) -> BaseCheckpointSaver[Any]:

@@ -71,6 +71,9 @@ class SqliteRuntimeStore(SqlRuntimeStore):
     async def send_control(self, owner: str, message: dict[str, Any]) -> bool:
         return False
 
+    async def announce_definitions(self, paths: Sequence[str]) -> None:
+        return  # one machine: the other processes' watchers see the files
+
     async def checkpointer(self) -> RecordsFirstSaver:
         """LangGraph's SQLite saver on this connection and this lock: checkpoints live in
         the same database, and one writer means no lock conflicts between two connections.

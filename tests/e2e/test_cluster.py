@@ -219,3 +219,30 @@ def test_a_callers_concurrent_runs_are_counted_across_nodes(tmp_path: Path, post
             assert time.monotonic() < deadline
             time.sleep(0.05)
         assert httpx.post(f"{b.url}{url}", json=VERY_SLOW).status_code == 202  # a slot is free again
+
+
+def test_a_definition_written_on_one_node_is_listed_on_the_other_without_a_watcher(tmp_path: Path, postgres_database: str) -> None:
+    # Node B watches nothing, as on a network filesystem where no change event crosses hosts.
+    storage = copy_storage(tmp_path / "storage")
+    env = {"ECHO_RUNTIME_URL": new_schema(postgres_database)}
+    plugins = ("--plugins-dir", str(tmp_path / "plugins"))
+    with (
+        running_server(storage, *plugins, env=env, timeout=40) as a,
+        running_server(storage, *plugins, env={**env, "ECHO_WATCH": "false"}, timeout=40) as b,
+    ):
+
+        def listed_on_b() -> set[str]:
+            return {agent["agent_id"] for agent in httpx.get(f"{b.url}/agents/registry/list").json()["agents"]}
+
+        def within_a_second(condition: Any) -> None:
+            deadline = time.monotonic() + 1.0
+            while not condition():
+                assert time.monotonic() < deadline, "not seen on the other node within a second"
+                time.sleep(0.02)
+
+        assert httpx.post(f"{a.url}/agents/register", json={"agent_id": "shared_agent", "role": "Writer"}).status_code == 201
+        within_a_second(lambda: "shared_agent" in listed_on_b())
+        assert httpx.put(f"{a.url}/agents/shared_agent", json={"role": "Editor"}).status_code == 200
+        within_a_second(lambda: any(x["role"] == "Editor" for x in httpx.get(f"{b.url}/agents/role/Editor").json()["agents"]))
+        assert httpx.delete(f"{a.url}/agents/shared_agent").status_code in (200, 204)
+        within_a_second(lambda: "shared_agent" not in listed_on_b())
