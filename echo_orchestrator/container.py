@@ -222,7 +222,16 @@ def _share_with_other_nodes(tg: TaskGroup, services: Services) -> None:
             except Exception as exc:  # the database is away: these go unannounced, the next ones may not
                 log.warning("could not announce %d definition change(s) to other nodes: %s", len(batch), type(exc).__name__)
 
+    async def take_over() -> None:
+        while True:
+            await anyio.sleep(services.settings.heartbeat_seconds)
+            try:
+                await services.engine.take_over_orphans()
+            except Exception:  # logged; the next beat tries again
+                log.exception("taking over the runs of stopped processes failed")
+
     store.announce_writes(note)
+    tg.start_soon(_never_fatal, "take-over of stopped processes' runs", take_over)
     tg.start_soon(_never_fatal, "runtime heartbeat", runtime.keep_alive)
     tg.start_soon(_never_fatal, "runtime listener", functools.partial(runtime.listen, relay))
     tg.start_soon(_never_fatal, "definition announcer", announce)

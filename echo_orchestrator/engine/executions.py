@@ -83,9 +83,12 @@ class ExecutionManager:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[ExecutionManager]:
-        interrupted = await record_interrupted(self.runtime)
-        if interrupted:
-            log.warning("marked %d execution(s) failed: they were running when the server stopped", len(interrupted))
+        # On a shared runtime the runs of a dead process are taken over, not ended
+        # (`take_over_orphans`, called by the node's clock).
+        if not self.runtime.shared:
+            interrupted = await record_interrupted(self.runtime)
+            if interrupted:
+                log.warning("marked %d execution(s) failed: they were running when the server stopped", len(interrupted))
         async with anyio.create_task_group() as tg:
             self._tg = tg
             try:
@@ -235,6 +238,38 @@ class ExecutionManager:
         self._live[execution_id] = live
         tg.start_soon(self._run, live, first_input)
         return execution
+
+    async def take_over_orphans(self) -> list[str]:
+        """Continue here the runs whose process died (shared runtime): each is adopted
+        atomically (of nodes looking at once, one takes it), then continues from its last
+        checkpoint, finished steps not redone, or from its inputs if it had none yet."""
+        taken: list[str] = []
+        for owned in await self.runtime.executions_in(lifecycle.INTERRUPTIBLE):
+            execution, owner = owned.execution, owned.owner
+            if not owner or owner == self.runtime.owner or execution.execution_id in self._live:
+                continue
+            if await self.runtime.owned_elsewhere(owner) or not await self.runtime.adopt(execution.execution_id, owner):
+                continue
+            await self._continue_orphan(execution)
+            taken.append(execution.execution_id)
+        if taken:
+            log.warning("took over %d execution(s) whose process stopped: %s", len(taken), ", ".join(taken))
+        return taken
+
+    async def _continue_orphan(self, execution: Execution) -> None:
+        tg = self._task_group()
+        checkpoint = None
+        if self.checkpointer is not None and execution.config.enable_checkpoints:
+            checkpoint = await self.checkpointer.aget_tuple({"configurable": {"thread_id": execution.execution_id}})
+        live = await self._relive(execution)
+        if execution.status != "initializing":
+            lifecycle.move(execution, "initializing")
+        execution.resumed_count += 1
+        await self.runtime.save_execution(execution)
+        await self.runtime.commit()
+        self._live[execution.execution_id] = live
+        # From its checkpoint (`execution_resumed`), or from the start if it wrote none.
+        tg.start_soon(self._run, live, None if checkpoint is not None else dict(execution.inputs))
 
     async def _claim(self, execution: Execution, statuses: Sequence[ExecutionStatus], what: str) -> None:
         """Take the execution for this process, atomically: of two requests (on any nodes)

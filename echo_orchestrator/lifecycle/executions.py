@@ -23,7 +23,9 @@ from echo_orchestrator.models import ErrorInfo, EventType, Execution, ExecutionS
 
 TRANSITIONS: Final[dict[ExecutionStatus, frozenset[ExecutionStatus]]] = {
     "initializing": frozenset({"running", "cancelled", "failed"}),
-    "running": frozenset({"completed", "failed", "cancelled", "paused"}),
+    # running -> initializing: taken over by another process after the one running it died
+    # (shared runtime; `ExecutionManager.take_over_orphans`).
+    "running": frozenset({"completed", "failed", "cancelled", "paused", "initializing"}),
     "paused": frozenset({"running", "cancelled", "failed"}),
     "failed": frozenset({"initializing"}),
     "cancelled": frozenset({"initializing"}),

@@ -185,6 +185,12 @@ class RuntimeStore(Protocol):
         gets True. Its full record is saved by the claimer right after."""
         ...
 
+    async def adopt(self, execution_id: str, previous_owner: str) -> bool:
+        """Atomically take an `initializing` or `running` execution still recorded with
+        `previous_owner` (a dead process) for this one; of processes adopting it at once,
+        exactly one gets True."""
+        ...
+
     async def list_executions(
         self, *, workflow_slug: str | None = None, status: str | None = None, limit: int = 50, offset: int = 0
     ) -> tuple[list[Execution], int]:

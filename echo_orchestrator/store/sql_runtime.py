@@ -166,6 +166,13 @@ class SqlRuntimeStore:
         )
         return changed == 1
 
+    async def adopt(self, execution_id: str, previous_owner: str) -> bool:
+        changed = await self._update(
+            "UPDATE executions SET owner = ? WHERE execution_id = ? AND owner = ? AND status IN ('initializing', 'running')",
+            [self.owner, execution_id, previous_owner],
+        )
+        return changed == 1
+
     async def list_executions(
         self, *, workflow_slug: str | None = None, status: str | None = None, limit: int = 50, offset: int = 0
     ) -> tuple[list[Execution], int]:

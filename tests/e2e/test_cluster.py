@@ -5,6 +5,7 @@ run. Runs started on node A are followed to the end from node B over WebSocket a
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -246,3 +247,34 @@ def test_a_definition_written_on_one_node_is_listed_on_the_other_without_a_watch
         within_a_second(lambda: any(x["role"] == "Editor" for x in httpx.get(f"{b.url}/agents/role/Editor").json()["agents"]))
         assert httpx.delete(f"{a.url}/agents/shared_agent").status_code in (200, 204)
         within_a_second(lambda: "shared_agent" not in listed_on_b())
+
+
+def test_runs_of_a_node_killed_with_9_are_taken_over_and_finish_on_the_other(tmp_path: Path, postgres_database: str) -> None:
+    storage = copy_storage(tmp_path / "storage")
+    env = {"ECHO_RUNTIME_URL": new_schema(postgres_database), "ECHO_HEARTBEAT_SECONDS": "0.5", "ECHO_DEAD_AFTER_SECONDS": "3"}
+    plugins = ("--plugins-dir", str(tmp_path / "plugins"))
+    body = {"input": {"task": "survive", "llm": {"provider": "echo", "latency_ms": 1000}}, "async": True}
+    with running_server(storage, *plugins, env=env, timeout=40) as a, running_server(storage, *plugins, env=env, timeout=40) as b:
+        ids = [httpx.post(f"{a.url}/graphs/ASIS/execute", json=body).json()["execution_id"] for _ in range(20)]
+        deadline = time.monotonic() + 30
+        while not all(httpx.get(f"{b.url}/executions/{e}/steps").json()["completed_steps"] >= 1 for e in ids):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        a.process.send_signal(signal.SIGKILL)
+        a.process.wait()
+        running = [e for e in ids if httpx.get(f"{b.url}/executions/{e}").json()["status"] == "running"]
+        assert len(running) >= 15  # killed mid-run (a few may have just finished)
+        deadline = time.monotonic() + 60
+        while (statuses := {httpx.get(f"{b.url}/executions/{e}").json()["status"] for e in ids}) != {"completed"}:
+            assert time.monotonic() < deadline, statuses
+            time.sleep(0.2)
+        for execution_id in ids:
+            steps = httpx.get(f"{b.url}/executions/{execution_id}/steps").json()["step_executions"]
+            planners = [s for s in steps if s["step_name"] == "planner"]
+            assert [p["status"] for p in planners] == ["completed"]  # finished before the kill: not run again
+            events = httpx.get(f"{b.url}/executions/{execution_id}/events?limit=1000").json()["events"]
+            kinds = [e["event_type"] for e in events]
+            assert kinds.count("execution_resumed") == (1 if execution_id in running else 0)
+            assert kinds[-1] == "execution_completed"
+            assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+            assert "execution_failed" not in kinds  # taken over, never ended in between
