@@ -52,9 +52,9 @@ async def stored(node: RunningServer, execution_id: str) -> list[int]:
         return [e["seq"] for e in (await c.get(f"/executions/{execution_id}/events?limit=1000")).json()["events"]]
 
 
-async def follow_ws(node: RunningServer, execution_id: str) -> list[dict[str, Any]]:
+async def follow_ws(node: RunningServer, execution_id: str, after_seq: int = 0) -> list[dict[str, Any]]:
     frames: list[dict[str, Any]] = []
-    async with websockets.connect(ws_url(node, f"/ws/executions/{execution_id}")) as ws:
+    async with websockets.connect(ws_url(node, f"/ws/executions/{execution_id}?after_seq={after_seq}")) as ws:
         assert json.loads(await ws.recv())["event"] == "connected"
         with anyio.fail_after(30):
             while True:
@@ -149,6 +149,11 @@ async def test_a_run_on_one_node_is_cancelled_through_the_other(nodes: tuple[Run
     assert record["status"] == "cancelled"
     async with httpx.AsyncClient(base_url=a.url) as c:  # the node that ran it agrees
         assert (await c.get(f"/executions/{execution_id}")).json()["status"] == "cancelled"
+    ended_at = (await stored(b, execution_id))[-1]
+    async with httpx.AsyncClient(base_url=b.url) as c:  # and it resumes on the other node
+        assert (await c.post(f"/executions/{execution_id}/resume")).status_code == 202
+        frames = await follow_ws(a, execution_id, after_seq=ended_at)  # followed from the node that ran it first
+    assert frames[-1]["event"] == "execution_completed"
 
 
 async def test_a_review_asked_on_one_node_is_answered_through_the_other(nodes: tuple[RunningServer, RunningServer]) -> None:
