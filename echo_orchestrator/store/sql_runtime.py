@@ -13,6 +13,7 @@ a backend gives the connection, the transaction, the time buckets and the checkp
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -58,7 +59,7 @@ def _ts(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
 
-class SqlRuntimeStore:
+class SqlRuntimeStore(ABC):
     """The records of `store.runtime.RuntimeStore` over a backend's connection."""
 
     buckets: Buckets
@@ -74,17 +75,17 @@ class SqlRuntimeStore:
 
     # -- what a backend gives ------------------------------------------------------------
 
+    @abstractmethod
     async def _write_batches(self, pending: Pending) -> None:
         """Write the rows in one transaction and commit."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def _rows(self, sql: str, args: Sequence[Any]) -> list[Any]:
         """Flush, then run a query (`?` placeholders) and return its rows as tuples."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def _update(self, sql: str, args: Sequence[Any]) -> int:
         """Flush, then run one statement in its own committed transaction; the rows it changed."""
-        raise NotImplementedError
 
     # -- buffering -----------------------------------------------------------------------
 
