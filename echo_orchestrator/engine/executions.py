@@ -244,11 +244,14 @@ class ExecutionManager:
         atomically (of nodes looking at once, one takes it), then continues from its last
         checkpoint, finished steps not redone, or from its inputs if it had none yet."""
         taken: list[str] = []
+        alive: dict[str, bool] = {}  # asked once per owner per pass: owners are few, runs many
         for owned in await self.runtime.executions_in(lifecycle.INTERRUPTIBLE):
             execution, owner = owned.execution, owned.owner
             if not owner or owner == self.runtime.owner or execution.execution_id in self._live:
                 continue
-            if await self.runtime.owned_elsewhere(owner) or not await self.runtime.adopt(execution.execution_id, owner):
+            if owner not in alive:
+                alive[owner] = await self.runtime.owned_elsewhere(owner)
+            if alive[owner] or not await self.runtime.adopt(execution.execution_id, owner):
                 continue
             await self._continue_orphan(execution)
             taken.append(execution.execution_id)
