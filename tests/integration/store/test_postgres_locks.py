@@ -14,6 +14,7 @@ from echo_orchestrator.store.locks import EntityLocks
 from echo_orchestrator.store.postgres_connect import advisory_key
 from echo_orchestrator.store.postgres_locks import PostgresMutexes
 from tests.contract.definition_store_contract import DefinitionStoreContract, StoreFactory
+from tests.contract.opening import opening
 from tests.helpers.postgres import new_schema
 
 
@@ -21,17 +22,8 @@ class TestFileStoreWithPostgresLocksContract(DefinitionStoreContract):
     @pytest.fixture
     async def make_store(self, tmp_path: Path, postgres_database: str) -> AsyncIterator[StoreFactory]:
         url = new_schema(postgres_database)
-        opened: list[FileDefinitionStore] = []
-
-        async def factory() -> FileDefinitionStore:
-            store = FileDefinitionStore(tmp_path / "storage", mutexes=PostgresMutexes(url))
-            await store.open()
-            opened.append(store)
-            return store
-
-        yield factory
-        for store in opened:
-            await store.close()
+        async with opening(lambda: FileDefinitionStore(tmp_path / "storage", mutexes=PostgresMutexes(url))) as factory:
+            yield factory
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from echo_orchestrator.store.postgres_schema import MIGRATIONS
 from echo_orchestrator.store.runtime import runtime_store
 from echo_orchestrator.store.sqlite_runtime import SqliteRuntimeStore
 from tests.contract.checkpoint_conformance import assert_conformance
+from tests.contract.opening import opening
 from tests.contract.runtime_contract import RuntimeFactory, RuntimeStoreContract
 from tests.helpers.postgres import new_schema
 
@@ -32,17 +33,8 @@ def schema_url(postgres_database: str) -> str:
 class TestPostgresRuntimeContract(RuntimeStoreContract):
     @pytest.fixture
     async def make_runtime(self, schema_url: str) -> AsyncIterator[RuntimeFactory]:
-        opened: list[PostgresRuntimeStore] = []
-
-        async def factory(owner: str) -> PostgresRuntimeStore:
-            store = PostgresRuntimeStore(schema_url, owner=owner)
-            await store.open()
-            opened.append(store)
-            return store
-
-        yield factory
-        for store in opened:
-            await store.close()
+        async with opening(lambda owner: PostgresRuntimeStore(schema_url, owner=owner)) as factory:
+            yield factory
 
 
 @pytest.mark.anyio

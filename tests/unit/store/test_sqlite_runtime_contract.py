@@ -10,23 +10,15 @@ import pytest
 
 from echo_orchestrator.store.sqlite_runtime import SqliteRuntimeStore
 from tests.contract.checkpoint_conformance import assert_conformance
+from tests.contract.opening import opening
 from tests.contract.runtime_contract import RuntimeFactory, RuntimeStoreContract
 
 
 class TestSqliteRuntimeContract(RuntimeStoreContract):
     @pytest.fixture
     async def make_runtime(self, tmp_path: Path) -> AsyncIterator[RuntimeFactory]:
-        opened: list[SqliteRuntimeStore] = []
-
-        async def factory(owner: str) -> SqliteRuntimeStore:
-            store = SqliteRuntimeStore(tmp_path / "runtime.sqlite", owner=owner)
-            await store.open()
-            opened.append(store)
-            return store
-
-        yield factory
-        for store in opened:
-            await store.close()
+        async with opening(lambda owner: SqliteRuntimeStore(tmp_path / "runtime.sqlite", owner=owner)) as factory:
+            yield factory
 
 
 @pytest.mark.anyio
