@@ -19,16 +19,14 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     try:
-        settings = Settings.from_env(
+        settings = _process_settings(
+            args,
             host=args.host,
             port=args.port,
-            storage_dir=args.storage,
-            plugins_dir=args.plugins_dir,
             workers=args.workers,
             reload=True if args.reload else None,
-            log_level=args.log_level,
-            log_format=args.log_format,
             allow_unauthenticated=True if args.allow_unauthenticated else None,
+            run_executions=False if args.no_worker else None,
         )
         _check_exposure(settings)
         _check_workers(settings)
@@ -60,6 +58,13 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _process_settings(args: argparse.Namespace, **flags: Any) -> Settings:
+    """A long-lived process's settings (`serve`, `worker`): the environment, then its flags."""
+    return Settings.from_env(
+        storage_dir=args.storage, plugins_dir=args.plugins_dir, log_level=args.log_level, log_format=args.log_format, **flags
+    )
+
+
 def _check_exposure(settings: Settings) -> None:
     """Keys and tokens are read now, so a bad setting is one line, not a traceback per worker;
     and a server nobody authenticates to stays on loopback unless told otherwise."""
@@ -77,15 +82,51 @@ def _check_exposure(settings: Settings) -> None:
 
 def _check_workers(settings: Settings) -> None:
     """Several worker processes need a runtime they share, or cancel and live streams would
-    reach only the worker that runs each execution: no half-working mode."""
+    reach only the worker that runs each execution: no half-working mode. A node that runs
+    nothing needs a queue that someone else takes runs from."""
     from echo_orchestrator.store.runtime import is_shared
 
-    if settings.workers > 1 and not is_shared(settings.runtime_url):
+    if is_shared(settings.runtime_url):
+        return
+    if settings.workers > 1:
         raise ConfigurationError(
             f"refusing --workers {settings.workers} on the embedded SQLite runtime: each worker would own its runs alone "
             "(cancel and live streams would reach only the worker running them). Set ECHO_RUNTIME_URL=postgresql://... "
             "(docs/deployment.md), or serve one worker"
         )
+    if not settings.run_executions:
+        raise ConfigurationError(
+            "refusing --no-worker on the embedded SQLite runtime: there is no queue for other processes to take this "
+            "node's runs from. Set ECHO_RUNTIME_URL=postgresql://... and start `echo-orchestrator worker` processes "
+            "(docs/deployment.md)"
+        )
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import anyio
+
+    from echo_orchestrator.logs import configure
+    from echo_orchestrator.store.runtime import is_shared
+    from echo_orchestrator.worker import run_worker
+
+    try:
+        settings = _process_settings(args, max_concurrent_executions=args.concurrency, run_executions=True)
+        if not is_shared(settings.runtime_url):
+            raise ConfigurationError(
+                "a worker takes runs from the queue of a shared runtime: set ECHO_RUNTIME_URL=postgresql://... "
+                "(docs/deployment.md); with the embedded SQLite runtime `serve` runs its executions itself"
+            )
+        if settings.max_concurrent_executions < 1:
+            raise ConfigurationError("--concurrency must be at least 1")
+    except ConfigurationError as exc:
+        print(f"echo-orchestrator worker: {exc.message}", file=sys.stderr)
+        return 2
+    configure(settings.log_level, settings.log_format)
+    try:
+        anyio.run(run_worker, settings)
+    except BaseException as exc:
+        return _report("worker", args, _innermost(exc), debug=False)
+    return 0
 
 
 def _keys_new(args: argparse.Namespace) -> int:
@@ -367,7 +408,20 @@ def _add_service_commands(commands: Commands) -> None:
         action="store_true",
         help="serve on a non-loopback address with no API key or token configured (env ECHO_ALLOW_UNAUTHENTICATED)",
     )
+    serve.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="queue executions for `worker` processes instead of running any here (PostgreSQL runtime; env ECHO_RUN_EXECUTIONS=false)",
+    )
     serve.set_defaults(handler=_serve)
+
+    worker = commands.add_parser("worker", help="run queued executions, no HTTP (PostgreSQL runtime: ECHO_RUNTIME_URL)")
+    worker.add_argument("--storage", type=Path, help="storage folder (env ECHO_STORAGE_DIR, default ./storage)")
+    worker.add_argument("--plugins-dir", type=Path, help="drop-in plugins folder (env ECHO_PLUGINS_DIR, default ./plugins)")
+    worker.add_argument("--concurrency", type=int, help="executions run at once (env ECHO_MAX_CONCURRENT_EXECUTIONS, default 50)")
+    worker.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+    worker.add_argument("--log-format", choices=["text", "json"], help="json: one JSON object a line (env ECHO_LOG_FORMAT)")
+    worker.set_defaults(handler=_worker)
 
     db = commands.add_parser("db", help="the runtime database (run history, checkpoints)")
     db_commands = db.add_subparsers(dest="db_command", required=True)

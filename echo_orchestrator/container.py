@@ -41,7 +41,7 @@ from echo_orchestrator.services.workflows import WorkflowService
 from echo_orchestrator.services.workspaces import WorkspaceService
 from echo_orchestrator.settings import Settings
 from echo_orchestrator.store import DefinitionStore, FileDefinitionStore
-from echo_orchestrator.store.runtime import RuntimeStore, entity_mutexes, runtime_store
+from echo_orchestrator.store.runtime import RunQueue, RuntimeStore, entity_mutexes, runtime_store
 from echo_orchestrator.store.workspaces import Workspaces
 from echo_orchestrator.system import ResourceMonitor
 
@@ -196,9 +196,10 @@ def _log_loaded(store: DefinitionStore, registry: PluginRegistry) -> None:
     )
 
 
-def _share_with_other_nodes(tg: TaskGroup, services: Services) -> None:
+def _share_with_other_nodes(tg: TaskGroup, services: Services, queue: RunQueue | None) -> None:
     """On a shared runtime: say this process is alive, hear what the others commit and send,
-    and tell them which definition files this one writes."""
+    tell them which definition files this one writes; take runs from the queue (unless
+    told not to) and put back those of workers that died."""
     runtime, store = services.runtime, services.store
     relay = Relay(runtime, services.events, services.engine, store)
     written, to_announce = anyio.create_memory_object_stream[str](max_buffer_size=10_000)
@@ -222,16 +223,19 @@ def _share_with_other_nodes(tg: TaskGroup, services: Services) -> None:
             except Exception as exc:  # the database is away: these go unannounced, the next ones may not
                 log.warning("could not announce %d definition change(s) to other nodes: %s", len(batch), type(exc).__name__)
 
-    async def take_over() -> None:
+    async def recover(queue: RunQueue) -> None:
         while True:
             await anyio.sleep(services.settings.heartbeat_seconds)
             try:
-                await services.engine.take_over_orphans()
+                await queue.recover_stalled()
             except Exception:  # logged; the next beat tries again
-                log.exception("taking over the runs of stopped processes failed")
+                log.exception("queuing again the runs of stopped workers failed")
 
     store.announce_writes(note)
-    tg.start_soon(_never_fatal, "take-over of stopped processes' runs", take_over)
+    if queue is not None:
+        tg.start_soon(_never_fatal, "recovery of stopped workers' runs", functools.partial(recover, queue))
+        if services.settings.run_executions:
+            tg.start_soon(_never_fatal, "run queue worker", functools.partial(queue.work, services.engine.run_queued))
     tg.start_soon(_never_fatal, "runtime heartbeat", runtime.keep_alive)
     tg.start_soon(_never_fatal, "runtime listener", functools.partial(runtime.listen, relay))
     tg.start_soon(_never_fatal, "definition announcer", announce)
@@ -255,26 +259,35 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         dead_after_seconds=settings.dead_after_seconds,
     )
     await runtime.open()
+    queue = runtime.run_queue(capacity=settings.max_concurrent_executions, grace_seconds=settings.stop_grace_seconds)
     try:
         services = await _assemble(settings, store, registry, models, runtime)
         _log_loaded(store, registry)
         await services.workspaces.open()
+        if queue is not None:
+            await queue.open()
+            services.engine.queue = queue
         async with services.hub.running(), services.engine.running(), anyio.create_task_group() as tg:
             if settings.watch:
                 tg.start_soon(_never_fatal, "storage watcher", store.follow_changes)
             if settings.watch_plugins:
                 tg.start_soon(_never_fatal, "plugin watcher", registry.follow_changes)
             if runtime.shared:
-                _share_with_other_nodes(tg, services)
+                _share_with_other_nodes(tg, services, queue)
             if settings.auto_cleanup_enabled:
                 tg.start_soon(_never_fatal, "workspace clean-up", services.workspaces.clean_up_forever)
             try:
                 yield services
             finally:
+                if queue is not None:  # its runs end or go back to the queue while all else still works
+                    with anyio.CancelScope(shield=True), anyio.move_on_after(settings.stop_grace_seconds + 30):
+                        await queue.stop()
                 await store.close()
                 await registry.close()
                 tg.cancel_scope.cancel()
     finally:
         # Also when the body failed: the database's worker thread would keep the process alive.
         with anyio.CancelScope(shield=True):
+            if queue is not None:
+                await queue.close()
             await runtime.close()

@@ -63,6 +63,11 @@ class Conflict(EchoError):
     code = "ERR_CONFLICT_001"
 
 
+class OwnedElsewhere(Conflict):
+    """A queued run's job found the run recorded with another live process: the job is
+    asked again later (a heartbeat that lagged, not a death, put it back in the queue)."""
+
+
 class PreconditionFailed(EchoError):
     """`If-Match` named a version of the entity that is no longer the stored one."""
 

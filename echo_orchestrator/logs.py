@@ -54,3 +54,6 @@ def configure(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # The run queue logs every job at info, with its arguments (a review's answer among
+    # them): the executions' own records say the same; its warnings and errors stay.
+    logging.getLogger("procrastinate").setLevel(logging.DEBUG if level.lower() == "debug" else logging.WARNING)

@@ -38,6 +38,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # long after its last word another process takes it for dead (its runs then settled).
     heartbeat_seconds: float = 5.0
     dead_after_seconds: float = 20.0
+    # With a shared runtime runs go through a queue: whether this process takes runs from
+    # it (`serve --no-worker` says no), and how long a stopping worker lets its runs go on
+    # before it hands the rest back to the queue (continued elsewhere from checkpoints).
+    run_executions: bool = True
+    stop_grace_seconds: float = 10.0
     plugins_dir: Path = Path("plugins")
     workers: int = 1
     reload: bool = False

@@ -190,7 +190,7 @@ class RunDriver:
         return lifecycle.error_info(ExecutionFailed(scrub(f"{type(exc).__name__}: {exc}"))), None
 
     async def _settle(self, live: LiveRun, outcome: Outcome) -> None:
-        if outcome.paused:
+        if outcome.paused or (outcome.cancelled and live.handed_back):
             return
         ending: Ending
         if outcome.rejected is not None:

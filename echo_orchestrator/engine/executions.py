@@ -7,6 +7,12 @@ recorded by `recording.RunRecorder`; statuses follow `lifecycle.executions`.
 
 Cancel: `graceful` lets the running step finish, then stops; otherwise the run's cancel
 scope is cancelled at once. Either way the execution ends `cancelled`, finished steps kept.
+
+With a run queue (a PostgreSQL runtime, `engine.queue`) the process that accepts a run
+does not run it: the record is committed owned by no one and a job is queued; a worker's
+`run_queued` adopts and runs it. Answers and resumes go the same way, so they reach the
+run wherever it will run; a cancel reaches the process running it through the runtime's
+control channel.
 """
 
 from __future__ import annotations
@@ -25,20 +31,26 @@ from langgraph.types import Command
 
 from echo_orchestrator.engine.driver import RunDriver, RunInput
 from echo_orchestrator.engine.events import EventBus
+from echo_orchestrator.engine.feed import TERMINAL_EVENTS
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.llm.prices import PriceTable
 from echo_orchestrator.engine.recording import RunRecorder, record_interrupted
 from echo_orchestrator.engine.runs import LiveRun, PlanFactory, RunPlan
-from echo_orchestrator.errors import Conflict, ExecutionFailed, RateLimited
+from echo_orchestrator.errors import Conflict, EchoError, ExecutionFailed, OwnedElsewhere, RateLimited, Unavailable
 from echo_orchestrator.lifecycle import executions as lifecycle
 from echo_orchestrator.logs import EXECUTION_ID
 from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import Execution, ExecutionConfig, ExecutionStatus, Progress, StepExecution, new_id, utcnow
 from echo_orchestrator.security.callers import Caller
-from echo_orchestrator.store.runtime import RuntimeStore
+from echo_orchestrator.security.redaction import scrub
+from echo_orchestrator.store.runtime import RunQueue, RuntimeStore
 from echo_orchestrator.store.workspaces import DEFAULT, Workspaces
 
 log = logging.getLogger(__name__)
+
+# A waiter reads the record again after this long without a stopping event.
+WAIT_RECHECK_SECONDS = 2.0
+STOPPING_EVENTS = TERMINAL_EVENTS | {"execution_paused"}
 
 
 class ExecutionManager:
@@ -67,6 +79,7 @@ class ExecutionManager:
         self._max_per_caller = max_per_caller
         self._live: dict[str, LiveRun] = {}
         self._tg: TaskGroup | None = None
+        self.queue: RunQueue | None = None  # set on a shared runtime: runs go through it
 
     @property
     def active(self) -> int:
@@ -146,14 +159,20 @@ class ExecutionManager:
             # On SQLite, committed by the run's own task on its first turn (in `_run` or
             # `started`), not here: a caller starting many runs is not held behind the
             # checkpointer's lock once per run (200 starts went from 2.0 s to 0.01 s).
-            await self.runtime.save_execution(execution, limit_key=None if caller is None else caller.limit_key)
+            limit_key = None if caller is None else caller.limit_key
+            queued = self.queue is not None
+            await self.runtime.save_execution(execution, limit_key=limit_key, queued=queued)
             self.runtime.new_sequence(execution.execution_id)
             live = LiveRun(execution=execution, plan=plan, step_numbers=dict(plan.steps))
-            live.limit_key = None if caller is None else caller.limit_key
+            live.limit_key = limit_key
             await self.recorder.accepted(live)  # buffered with the record, committed with it
             if self.runtime.shared:
                 # Other nodes may be asked for it the moment its id is answered.
                 await self.runtime.commit()
+            if queued:
+                self.runtime.forget_sequence(execution.execution_id)  # the worker numbers its events
+                await self._submit(execution.execution_id)
+                return execution
             self._live[execution.execution_id] = live
             tg.start_soon(self._run, live, dict(inputs))
             return execution
@@ -207,6 +226,12 @@ class ExecutionManager:
         execution = await self.runtime.get_execution(execution_id)
         lifecycle.require_answerable(execution, prompt_id)
         tg = self._task_group()
+        if self.queue is not None:
+            await self._relive(execution)  # its plan still builds: refused here (409) rather than failing on a worker
+            await self._claim(execution, ("paused",), "answered", queued=True)
+            await self._submit(execution_id, answer)
+            execution.pending_prompt = None
+            return execution
         live = await self._relive(execution)
         await self._claim(execution, ("paused",), "answered")
         execution.pending_prompt = None
@@ -229,65 +254,132 @@ class ExecutionManager:
             if live.durability != "exit":
                 raise Conflict(f"Execution '{execution_id}' has no checkpoint yet: start it again instead")
             first_input = dict(execution.inputs)
-        await self._claim(execution, sorted(lifecycle.RESUMABLE), "resumed")
+        queued = self.queue is not None
+        await self._claim(execution, sorted(lifecycle.RESUMABLE), "resumed", queued=queued)
         lifecycle.move(execution, "initializing")
         execution.error, execution.completed_at = None, None
         execution.resumed_count += 1
-        await self.runtime.save_execution(execution)
+        await self.runtime.save_execution(execution, queued=queued)
         await self.runtime.commit()
+        if queued:
+            await self._submit(execution_id)
+            return execution
         self._live[execution_id] = live
         tg.start_soon(self._run, live, first_input)
         return execution
 
-    async def take_over_orphans(self) -> list[str]:
-        """Continue here the runs whose process died (shared runtime): each is adopted
-        atomically (of nodes looking at once, one takes it), then continues from its last
-        checkpoint, finished steps not redone, or from its inputs if it had none yet."""
-        taken: list[str] = []
-        alive: dict[str, bool] = {}  # asked once per owner per pass: owners are few, runs many
-        for owned in await self.runtime.executions_in(lifecycle.INTERRUPTIBLE):
-            execution, owner = owned.execution, owned.owner
-            if not owner or owner == self.runtime.owner or execution.execution_id in self._live:
-                continue
-            if owner not in alive:
-                alive[owner] = await self.runtime.owned_elsewhere(owner)
-            if alive[owner] or not await self.runtime.adopt(execution.execution_id, owner):
-                continue
-            await self._continue_orphan(execution)
-            taken.append(execution.execution_id)
-        if taken:
-            log.warning("took over %d execution(s) whose process stopped: %s", len(taken), ", ".join(taken))
-        return taken
+    # -- the queue's side ------------------------------------------------------------------
 
-    async def _continue_orphan(self, execution: Execution) -> None:
+    async def _submit(self, execution_id: str, answer: Mapping[str, Any] | None = None) -> None:
+        """Queue the run; if the queue cannot take it, it ends `failed` rather than waiting forever."""
+        assert self.queue is not None
+        try:
+            await self.queue.submit(execution_id, answer=answer)
+        except Exception as exc:
+            log.exception("could not queue execution %s", execution_id)
+            with anyio.CancelScope(shield=True):
+                if await self.runtime.adopt(execution_id, None):
+                    await record_interrupted(self.runtime, [execution_id], reason="The run queue was unavailable when it was started")
+            raise Unavailable("The run queue is unavailable; try again", details={"execution_id": execution_id}) from exc
+
+    async def run_queued(self, execution_id: str, answer: dict[str, Any] | None, retried: bool) -> None:
+        """Run here a queued execution (called by the queue's worker for a job); returns when
+        the run ends, pauses, or is handed back. A job that finds its run ended (cancelled
+        while queued) or taken by another process does nothing: a job may come twice."""
         tg = self._task_group()
+        owned = await self.runtime.executions_in(lifecycle.INTERRUPTIBLE, [execution_id])
+        if not owned or execution_id in self._live:
+            return
+        execution, owner = owned[0].execution, owned[0].owner
+        if await self.runtime.owned_elsewhere(owner):
+            raise OwnedElsewhere(f"Execution '{execution_id}' is run by {owner}")
+        try:
+            live = await self._relive(execution)
+            first_input = await self._first_input(execution, None if retried else answer)
+        except Exception as exc:  # this worker cannot build it (a plugin it lacks, a definition gone): it ends, said why
+            reason = exc.message if isinstance(exc, EchoError) else f"{type(exc).__name__}: {exc}"
+            log.warning("cannot run execution %s here: %s", execution_id, reason)
+            if await self.runtime.adopt(execution_id, owner):
+                await record_interrupted(self.runtime, [execution_id], reason=scrub(f"This worker cannot run it: {reason}"))
+            return
+        # Known here before the record says so: a cancel that comes meanwhile finds it.
+        self._live[execution_id] = live
+        if not await self.runtime.adopt(execution_id, owner):
+            self._live.pop(execution_id, None)
+            return
+        if execution.status == "running":  # its worker died mid-run, or stopped and handed it back
+            log.warning("continuing execution %s, left by %s", execution_id, owner or "a stopping worker")
+            lifecycle.move(execution, "initializing")
+            execution.resumed_count += 1
+        tg.start_soon(self._run, live, first_input)
+        try:
+            await live.done.wait()
+        except anyio.get_cancelled_exc_class():  # this worker stops: the run goes back to the queue
+            with anyio.CancelScope(shield=True):
+                await self._hand_back(live, answer)
+            raise
+
+    async def _first_input(self, execution: Execution, answer: dict[str, Any] | None) -> RunInput:
+        """The answer to its review; else from its checkpoint if it has one, else from its
+        inputs. A job run again after its worker died has its answer already in the
+        checkpoint's pending writes (or, if it was not written, the review asks again)."""
+        if answer is not None:
+            return Command(resume=answer)
         checkpoint = None
         if self.checkpointer is not None and execution.config.enable_checkpoints:
             checkpoint = await self.checkpointer.aget_tuple({"configurable": {"thread_id": execution.execution_id}})
-        live = await self._relive(execution)
-        if execution.status != "initializing":
-            lifecycle.move(execution, "initializing")
-        execution.resumed_count += 1
-        await self.runtime.save_execution(execution)
-        await self.runtime.commit()
-        self._live[execution.execution_id] = live
-        # From its checkpoint (`execution_resumed`), or from the start if it wrote none.
-        tg.start_soon(self._run, live, None if checkpoint is not None else dict(execution.inputs))
+        return dict(execution.inputs) if checkpoint is None else None
 
-    async def _claim(self, execution: Execution, statuses: Sequence[ExecutionStatus], what: str) -> None:
-        """Take the execution for this process, atomically: of two requests (on any nodes)
-        answering or resuming it at once, one runs it and the other is refused."""
-        if not await self.runtime.claim(execution.execution_id, statuses):
+    async def _hand_back(self, live: LiveRun, answer: dict[str, Any] | None) -> None:
+        """Stop the run without ending it and queue it again, for another worker to continue
+        from its last checkpoint."""
+        live.handed_back = True
+        if live.scope is not None:
+            live.scope.cancel()
+        else:
+            live.stop_after_step = True
+        await live.done.wait()
+        execution_id = live.execution.execution_id
+        if await self.runtime.release(execution_id):
+            assert self.queue is not None
+            # Once the run started, its answer is in the checkpoint's pending writes.
+            started = live.execution.status != "initializing"
+            await self.queue.submit(execution_id, answer=None if started else answer)
+            log.warning("handed execution %s back to the queue: this worker is stopping", execution_id)
+
+    async def _claim(self, execution: Execution, statuses: Sequence[ExecutionStatus], what: str, *, queued: bool = False) -> None:
+        """Take the execution for this process (or for the queue), atomically: of two
+        requests (on any nodes) answering or resuming it at once, one runs it and the other
+        is refused."""
+        if not await self.runtime.claim(execution.execution_id, statuses, queued=queued):
             raise Conflict(
                 f"Execution '{execution.execution_id}' was {what} meanwhile by another request",
                 details={"execution_id": execution.execution_id},
             )
 
     async def wait(self, execution_id: str) -> Execution:
+        """The execution once it has ended or paused, wherever it runs."""
         live = self._live.get(execution_id)
         if live is not None:
             await live.done.wait()
-        return await self.runtime.get_execution(execution_id)
+            return await self.runtime.get_execution(execution_id)
+        if self.queue is None:
+            return await self.runtime.get_execution(execution_id)
+        # Run by a worker: its events come through the relay. Subscribed before reading, so
+        # an end is either in the record or on the subscription; read again now and then in
+        # case a notification was lost while the listener reconnected.
+        while True:
+            subscription = self.bus.subscribe(execution_id)
+            try:
+                execution = await self.runtime.get_execution(execution_id)
+                if not lifecycle.is_interruptible(execution.status):
+                    return execution
+                with anyio.move_on_after(WAIT_RECHECK_SECONDS):
+                    async for event in subscription.receive:
+                        if event.event_type in STOPPING_EVENTS:
+                            break
+            finally:
+                self.bus.unsubscribe(subscription)
 
     # -- cancelling ----------------------------------------------------------------------
 
@@ -297,6 +389,11 @@ class ExecutionManager:
         from any process. One that another live process runs is that process's to change."""
         if execution.execution_id in self._live or not lifecycle.is_interruptible(execution.status):
             return execution
+        owned = await self.runtime.executions_in(lifecycle.INTERRUPTIBLE, [execution.execution_id])
+        owner = owned[0].owner if owned else None
+        if owned and owner != self.runtime.owner and not await self.runtime.owned_elsewhere(owner):
+            # Taken first (one of a worker adopting it and this wins), then ended here.
+            await self.runtime.adopt(execution.execution_id, owner)
         if not await record_interrupted(self.runtime, [execution.execution_id], cancelled=cancelled):
             raise Conflict(
                 f"Execution '{execution.execution_id}' is running in another process; cancel or resume it there",
@@ -309,7 +406,12 @@ class ExecutionManager:
         if execution_id not in self._live and lifecycle.is_interruptible(execution.status):
             if await self._cancel_elsewhere(execution_id, graceful=graceful, reason=reason):
                 return execution  # the process that runs it ends it; its events say when
-            return await self._settle_orphan(execution, cancelled=True)
+            try:
+                return await self._settle_orphan(execution, cancelled=True)
+            except Conflict:  # a worker took the queued run meanwhile: it is that worker's to end
+                if await self._cancel_elsewhere(execution_id, graceful=graceful, reason=reason):
+                    return execution
+                raise
         live = self._live.get(execution_id)
         if live is None or lifecycle.is_terminal(execution.status):
             raise lifecycle.not_cancellable(execution)
@@ -355,8 +457,9 @@ class ExecutionManager:
             if not self._limiter.available_tokens:
                 await self.runtime.commit()  # waiting for capacity: its `initializing` record is durable
             async with self._limiter:
-                if live.stop_after_step:  # cancelled while waiting for capacity
-                    await self.recorder.finish(live, "cancelled", None)
+                if live.stop_after_step:  # cancelled (or handed back) while waiting for capacity
+                    if not live.handed_back:
+                        await self.recorder.finish(live, "cancelled", None)
                     return
                 await self._driver.execute(live, first_input, self.checkpointer)
         except Exception:  # a bug of ours must still end the execution, never leave it running
@@ -366,6 +469,7 @@ class ExecutionManager:
                     await self.recorder.finish(live, "failed", lifecycle.error_info(ExecutionFailed("internal error")))
         finally:
             live.done.set()
-            if execution.status != "paused":
+            # A paused run is held here for its answer, unless the answer goes through the queue.
+            if execution.status != "paused" or self.queue is not None:
                 self._live.pop(execution.execution_id, None)
                 self.runtime.forget_sequence(execution.execution_id)

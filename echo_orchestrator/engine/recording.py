@@ -326,16 +326,22 @@ class RunRecorder:
         await self.event(live, "output_file", {"file": file, "step_number": step.step_number if step else None})
 
 
-async def record_interrupted(runtime: RuntimeStore, only: Sequence[str] | None = None, *, cancelled: bool = False) -> list[str]:
+async def record_interrupted(
+    runtime: RuntimeStore, only: Sequence[str] | None = None, *, cancelled: bool = False, reason: str | None = None
+) -> list[str]:
     """End the executions a dead process left active, as the lifecycle says a crash ends
-    them. Those another live process runs (a CLI `run` next to the server, another worker,
-    another host sharing the database) are left alone. `only`: just these executions."""
+    them (or with `reason`). Those another live process runs (a CLI `run` next to the
+    server, another worker, another host sharing the database) are left alone. `only`:
+    just these executions."""
     ended: list[str] = []
     for owned in await runtime.executions_in(lifecycle.INTERRUPTIBLE, only):
         if await runtime.owned_elsewhere(owned.owner):
             continue
         execution = owned.execution
-        event, data = lifecycle.interrupt(execution, cancelled=cancelled, now=utcnow())
+        if reason is None:
+            event, data = lifecycle.interrupt(execution, cancelled=cancelled, now=utcnow())
+        else:
+            event, data = lifecycle.interrupt(execution, cancelled=cancelled, now=utcnow(), reason=reason)
         await runtime.save_execution(execution)
         for step in await runtime.list_steps(execution.execution_id):
             if lifecycle.interrupt_step(step, execution):

@@ -66,6 +66,8 @@ class LiveRun:
     # Whose concurrent-execution limit this run counts against (a caller, or an address).
     limit_key: str | None = None
     files: RunFiles | None = None  # the run's folder, when the engine has workspaces
+    # Stopped to be continued by another worker (this one is stopping): nothing is recorded.
+    handed_back: bool = False
 
     @property
     def durability(self) -> Durability:

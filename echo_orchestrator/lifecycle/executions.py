@@ -24,7 +24,7 @@ from echo_orchestrator.models import ErrorInfo, EventType, Execution, ExecutionS
 TRANSITIONS: Final[dict[ExecutionStatus, frozenset[ExecutionStatus]]] = {
     "initializing": frozenset({"running", "cancelled", "failed"}),
     # running -> initializing: taken over by another process after the one running it died
-    # (shared runtime; `ExecutionManager.take_over_orphans`).
+    # (shared runtime; `ExecutionManager.run_queued`).
     "running": frozenset({"completed", "failed", "cancelled", "paused", "initializing"}),
     "paused": frozenset({"running", "cancelled", "failed"}),
     "failed": frozenset({"initializing"}),
@@ -100,14 +100,14 @@ def error_info(error: EchoError, *, step: StepExecution | None = None) -> ErrorI
     )
 
 
-def interrupt(execution: Execution, *, cancelled: bool, now: datetime) -> tuple[EventType, dict[str, object]]:
+def interrupt(execution: Execution, *, cancelled: bool, now: datetime, reason: str = INTERRUPTED) -> tuple[EventType, dict[str, object]]:
     """What a crash means for an execution its process left active: it ends failed (or
     cancelled, when a caller asked to cancel it), with the reason. Returns the event to
     record."""
-    error: EchoError = ExecutionCancelled(INTERRUPTED) if cancelled else ExecutionFailed(INTERRUPTED)
+    error: EchoError = ExecutionCancelled(reason) if cancelled else ExecutionFailed(reason)
     move(execution, "cancelled" if cancelled else "failed")
     execution.completed_at = now
-    execution.error = ErrorInfo(type="ExecutionError", message=INTERRUPTED, code=error.code)
+    execution.error = ErrorInfo(type="ExecutionError", message=reason, code=error.code)
     event: EventType = "execution_cancelled" if cancelled else "execution_failed"
     return event, {"status": execution.status, "error": msgspec.to_builtins(execution.error)}
 

@@ -27,6 +27,7 @@ from echo_orchestrator.errors import ConfigurationError
 from echo_orchestrator.lifecycle import ownership
 from echo_orchestrator.store.checkpoints import Flush, RecordsFirst
 from echo_orchestrator.store.postgres_connect import advisory_lock, conninfo, shown_url
+from echo_orchestrator.store.postgres_queue import ProcrastinateQueue
 from echo_orchestrator.store.postgres_schema import CHECKPOINT_SETUP_LOCK, migrate
 from echo_orchestrator.store.runtime import Signals
 from echo_orchestrator.store.sql_analytics import POSTGRES_BUCKETS
@@ -181,6 +182,16 @@ class PostgresRuntimeStore(SqlRuntimeStore):
             return ownership.owned_elsewhere(owner)
         rows = await self._rows("SELECT last_seen FROM processes WHERE owner = ?", [owner])
         return bool(rows) and time.time() - float(rows[0][0]) < self.dead_after_seconds
+
+    def run_queue(self, *, capacity: int, grace_seconds: float) -> ProcrastinateQueue:
+        return ProcrastinateQueue(
+            self._conninfo,
+            name=self.owner,
+            capacity=capacity,
+            heartbeat_seconds=self.heartbeat_seconds,
+            dead_after_seconds=self.dead_after_seconds,
+            grace_seconds=grace_seconds,
+        )
 
     def admission(self, limit_key: str) -> AbstractAsyncContextManager[None]:
         return advisory_lock(self.pool, f"admission:{limit_key}")

@@ -9,6 +9,7 @@ The tables and columns are SQLite's (`store.sqlite_schema`, version 4) in Postgr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -87,8 +88,18 @@ CREATE INDEX IF NOT EXISTS llm_by_execution ON llm_calls (execution_id);
 CREATE INDEX IF NOT EXISTS llm_usage ON llm_calls (execution_id, provider, model, total_tokens, cost_usd);
 """
 
-# Version n is MIGRATIONS[n - 1] applied in order. Append, never edit.
-MIGRATIONS: tuple[str, ...] = (
+
+def _queue_schema() -> str:
+    """The run queue's tables and functions, as the pinned procrastinate release ships them
+    (`engine.queue`). A newer procrastinate brings migration files: a new step here applies them."""
+    from procrastinate.schema import SchemaManager
+
+    return SchemaManager.get_schema()
+
+
+# Version n is MIGRATIONS[n - 1] applied in order. Append, never edit. A step is SQL split
+# on `;`, or a function answering one script sent whole (its bodies hold `;`).
+MIGRATIONS: tuple[str | Callable[[], str], ...] = (
     _BASE_SCHEMA,
     # 2: the processes sharing the database and when each last said it was alive
     # (`lifecycle.ownership`: a run's owner on another host is alive while this is fresh).
@@ -105,6 +116,8 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE executions SET limit_key = convert_from(doc, 'UTF8')::jsonb ->> 'caller';
     CREATE INDEX IF NOT EXISTS executions_by_limit_key ON executions (limit_key, status)
     """,
+    # 4: the run queue (procrastinate 3.10's schema).
+    _queue_schema,
 )
 
 
@@ -126,6 +139,9 @@ async def migrate(conn: AsyncConnection[Any]) -> int:
                 "upgrade echo-orchestrator on this node"
             )
         for step in MIGRATIONS[version:]:
+            if callable(step):  # a script is sent as it is, unprepared (a prepared statement holds one)
+                await conn.execute(step(), prepare=False)
+                continue
             # One statement per call (the extended protocol takes one); none holds a `;`.
             for statement in filter(None, (part.strip() for part in step.split(";"))):
                 await conn.execute(statement)

@@ -9,7 +9,7 @@ The store runs the queries it is told to: which statuses mean what is `lifecycle
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -110,6 +110,35 @@ class Signals(Protocol):
         ...
 
 
+# (execution id, the review's answer if any, whether the job ran before)
+RunHandler = Callable[[str, dict[str, Any] | None, bool], Awaitable[None]]
+
+
+class RunQueue(Protocol):
+    """Where the runs of a cluster wait for a worker (`store.postgres_queue`)."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def submit(self, execution_id: str, *, answer: Mapping[str, Any] | None = None) -> None:
+        """Queue the execution to be run (its record committed first, owned by no one)."""
+        ...
+
+    async def work(self, handler: RunHandler) -> None:
+        """Take jobs and run them through `handler`, at most the capacity at once, until `stop()`."""
+        ...
+
+    async def stop(self) -> None:
+        """Take no more jobs, let those going on finish for the grace period, then cancel
+        the rest (their handler hands their runs back); returns when the worker stopped."""
+        ...
+
+    async def recover_stalled(self) -> int:
+        """Queue again the jobs of workers whose heartbeat stopped; answers how many."""
+        ...
+
+
 class RuntimeStore(Protocol):
     """Errors: `NotFound` for a missing execution or step execution."""
 
@@ -157,15 +186,21 @@ class RuntimeStore(Protocol):
         (nothing to do where no other host shares the database)."""
         ...
 
+    def run_queue(self, *, capacity: int, grace_seconds: float) -> RunQueue | None:
+        """The queue runs go through where several processes share the database (None where
+        the process that accepts a run runs it)."""
+        ...
+
     async def checkpointer(self) -> BaseCheckpointSaver[Any]:
         """LangGraph's saver for this store, which makes the buffered records durable before
         it writes a checkpoint (a step is never in a checkpoint and missing from the records)."""
         ...
 
     # executions
-    async def save_execution(self, execution: Execution, *, limit_key: str | None = None) -> None:
+    async def save_execution(self, execution: Execution, *, limit_key: str | None = None, queued: bool = False) -> None:
         """Insert or update; `limit_key` (whose concurrency limit the run counts against) is
-        recorded when the execution is first saved."""
+        recorded when the execution is first saved. `queued`: recorded with no owner, the
+        run queue's until a worker adopts it."""
         ...
 
     async def active_for(self, limit_key: str, statuses: Sequence[ExecutionStatus]) -> int:
@@ -179,16 +214,22 @@ class RuntimeStore(Protocol):
 
     async def get_execution(self, execution_id: str) -> Execution: ...
 
-    async def claim(self, execution_id: str, statuses: Sequence[ExecutionStatus]) -> bool:
+    async def claim(self, execution_id: str, statuses: Sequence[ExecutionStatus], *, queued: bool = False) -> bool:
         """Atomically take an execution that is in one of `statuses` for this process (it
-        becomes `initializing`, owned here): of processes claiming it at once, exactly one
-        gets True. Its full record is saved by the claimer right after."""
+        becomes `initializing`, owned here, or by no one when `queued`): of processes
+        claiming it at once, exactly one gets True. Its full record is saved by the claimer
+        right after."""
         ...
 
-    async def adopt(self, execution_id: str, previous_owner: str) -> bool:
+    async def adopt(self, execution_id: str, previous_owner: str | None) -> bool:
         """Atomically take an `initializing` or `running` execution still recorded with
-        `previous_owner` (a dead process) for this one; of processes adopting it at once,
-        exactly one gets True."""
+        `previous_owner` (a dead process, or None: queued) for this one; of processes
+        adopting it at once, exactly one gets True."""
+        ...
+
+    async def release(self, execution_id: str) -> bool:
+        """Give an `initializing` or `running` execution owned here back to the queue (owned
+        by no one), for another process to adopt; False if it is not this process's."""
         ...
 
     async def list_executions(

@@ -120,7 +120,7 @@ class SqlRuntimeStore(ABC):
 
     # -- executions ----------------------------------------------------------------------
 
-    async def save_execution(self, execution: Execution, *, limit_key: str | None = None) -> None:
+    async def save_execution(self, execution: Execution, *, limit_key: str | None = None, queued: bool = False) -> None:
         if limit_key is None:  # a later save of a record still buffered keeps its limit key
             buffered = self._pending.get(EXECUTION_UPSERT, {}).get(execution.execution_id)
             limit_key = None if buffered is None else buffered[-1]
@@ -136,7 +136,7 @@ class SqlRuntimeStore(ABC):
                 _ts(execution.created_at) or time.time(),
                 _ts(execution.completed_at),
                 msgspec.json.encode(execution),
-                self.owner,
+                None if queued else self.owner,
                 _ts(execution.started_at),
                 _duration(execution),
                 execution.total_tokens,
@@ -159,18 +159,26 @@ class SqlRuntimeStore(ABC):
             raise NotFound(f"Execution '{execution_id}' not found", details={"execution_id": execution_id})
         return msgspec.json.decode(row[0], type=Execution)
 
-    async def claim(self, execution_id: str, statuses: Sequence[ExecutionStatus]) -> bool:
+    async def claim(self, execution_id: str, statuses: Sequence[ExecutionStatus], *, queued: bool = False) -> bool:
         marks = ",".join("?" * len(statuses))
         changed = await self._update(
             f"UPDATE executions SET status = 'initializing', owner = ? WHERE execution_id = ? AND status IN ({marks})",
-            [self.owner, execution_id, *statuses],
+            [None if queued else self.owner, execution_id, *statuses],
         )
         return changed == 1
 
-    async def adopt(self, execution_id: str, previous_owner: str) -> bool:
+    async def adopt(self, execution_id: str, previous_owner: str | None) -> bool:
+        # No owner compares as '' (a NULL equals nothing, and an owner is never empty).
         changed = await self._update(
-            "UPDATE executions SET owner = ? WHERE execution_id = ? AND owner = ? AND status IN ('initializing', 'running')",
-            [self.owner, execution_id, previous_owner],
+            "UPDATE executions SET owner = ? WHERE execution_id = ? AND COALESCE(owner, '') = ? AND status IN ('initializing', 'running')",
+            [self.owner, execution_id, previous_owner or ""],
+        )
+        return changed == 1
+
+    async def release(self, execution_id: str) -> bool:
+        changed = await self._update(
+            "UPDATE executions SET owner = NULL WHERE execution_id = ? AND owner = ? AND status IN ('initializing', 'running')",
+            [execution_id, self.owner],
         )
         return changed == 1
 

@@ -65,6 +65,9 @@ class SqliteRuntimeStore(SqlRuntimeStore):
     def admission(self, limit_key: str) -> AbstractAsyncContextManager[None]:
         return contextlib.nullcontext()  # one process owns its runs: it counts them itself
 
+    def run_queue(self, *, capacity: int, grace_seconds: float) -> None:
+        return None  # the process that accepts a run runs it
+
     async def listen(self, signals: Signals) -> None:
         return  # `serve --workers N` on SQLite is refused (one process owns its runs)
 

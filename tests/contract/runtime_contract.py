@@ -85,6 +85,28 @@ class RuntimeStoreContract:
         assert not await first.claim("exec_done", ["paused", "failed"])
         assert not await first.claim("exec_missing", ["paused"])
 
+    async def test_a_queued_run_has_no_owner_until_one_adopts_it(self, make_runtime: RuntimeFactory) -> None:
+        api, worker, other = await make_runtime("host/boot:1"), await make_runtime("host/boot:2"), await make_runtime("host/boot:3")
+        await api.save_execution(_execution("exec_q", status="initializing"), queued=True)
+        await api.save_execution(_execution("exec_p", status="paused"))
+        await api.flush()
+        assert {o.execution.execution_id: o.owner for o in await other.executions_in(["initializing"])} == {"exec_q": None}
+        assert [await worker.adopt("exec_q", None), await other.adopt("exec_q", None)] == [True, False]
+        assert not await other.adopt("exec_q", "host/boot:1")  # not its owner any more
+        assert (await other.executions_in(["initializing"]))[0].owner == "host/boot:2"
+        # Answering or resuming for the queue: claimed, owned by no one.
+        assert await api.claim("exec_p", ["paused"], queued=True)
+        assert {o.execution.execution_id: o.owner for o in await other.executions_in(["initializing"])} == {
+            "exec_q": "host/boot:2",
+            "exec_p": None,
+        }
+        assert not await other.adopt("exec_p", "host/boot:1")
+        assert await other.adopt("exec_p", None)
+        # A stopping worker gives its run back; only the owner can.
+        assert not await worker.release("exec_p")
+        assert await other.release("exec_p")
+        assert (await api.executions_in(["initializing"], ["exec_p"]))[0].owner is None
+
     async def test_runs_are_counted_by_their_limit_key(self, make_runtime: RuntimeFactory) -> None:
         first, second = await make_runtime("host/boot:1"), await make_runtime("host/boot:2")
         await first.save_execution(_execution("exec_a1"), limit_key="key:a")

@@ -425,10 +425,19 @@ def test_keys_new_prints_a_key_and_its_stored_line(tmp_path: Path) -> None:
         assert httpx.post(f"{server.url}/agents/register", json={"agent_id": "x"}, headers=auth(key)).status_code == 403
 
 
-def test_serve_refuses_several_workers_on_the_embedded_runtime(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        # Refused before anything binds the port.
+        (["serve", "--workers", "2", "--port", "8999"], "refusing --workers 2 on the embedded SQLite runtime"),
+        (["serve", "--no-worker", "--port", "8999"], "refusing --no-worker on the embedded SQLite runtime"),
+        (["worker"], "a worker takes runs from the queue of a shared runtime"),
+    ],
+)
+def test_queue_roles_refuse_the_embedded_runtime(tmp_path: Path, command: list[str], said: str) -> None:
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("ECHO_")}
     refused = subprocess.run(
-        [sys.executable, "-m", "echo_orchestrator", "serve", "--workers", "2", "--port", str(free_port()), "--storage", str(tmp_path)],
+        [sys.executable, "-m", "echo_orchestrator", *command, "--storage", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=30,
@@ -436,7 +445,7 @@ def test_serve_refuses_several_workers_on_the_embedded_runtime(tmp_path: Path) -
     )
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     (line,) = refused.stderr.strip().splitlines()
-    assert "refusing --workers 2 on the embedded SQLite runtime" in line and "ECHO_RUNTIME_URL=postgresql://" in line
+    assert said in line and "ECHO_RUNTIME_URL=postgresql://" in line
 
 
 def test_serve_refuses_a_public_address_without_keys(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Start the real server (`python -m echo_orchestrator serve`) on a free loopback port."""
+"""Start the real server (`python -m echo_orchestrator serve`) on a free loopback port, and
+queue workers (`python -m echo_orchestrator worker`)."""
 
 from __future__ import annotations
 
@@ -85,13 +86,51 @@ def running_server(
             time.sleep(0.02)
         yield RunningServer(url, process, storage, log, time.perf_counter() - started)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@dataclass
+class RunningWorker:
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextmanager
+def running_worker(storage: Path, *extra_args: str, env: dict[str, str], timeout: float = 40.0) -> Iterator[RunningWorker]:
+    """A worker process on the shared runtime of `env`; ready once it says it takes runs."""
+    log = storage.parent / f"worker-{time.monotonic_ns()}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "echo_orchestrator", "worker", "--storage", str(storage), "--log-level", "info", *extra_args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env={**os.environ, **env},
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while "taking runs from" not in log.read_text(errors="replace"):
+            if process.poll() is not None:
+                raise RuntimeError(f"worker exited with {process.returncode}:\n{log.read_text()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"worker not ready after {timeout}s:\n{log.read_text()}")
+            time.sleep(0.05)
+        yield RunningWorker(process, log)
+    finally:
+        _stop(process)
 
 
 # The base URL of in-process test clients: a loopback name, which the default Host check accepts.

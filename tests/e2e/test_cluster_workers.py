@@ -1,0 +1,247 @@
+"""API nodes that run nothing (`serve --no-worker`) and queue workers (`worker`), over one
+storage folder and one PostgreSQL database: every run goes through the queue, any API node
+serves any run, and a worker killed with -9 leaves its runs to the others."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+import websockets
+
+from tests.helpers.fake_llm import fake_llm_server
+from tests.helpers.postgres import new_schema
+from tests.helpers.server import RunningServer, RunningWorker, running_server, running_worker
+from tests.helpers.storage import copy_storage
+from tests.helpers.streams import TERMINAL, data, seqs, sse_events
+
+pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
+
+CAPACITY = 4  # per worker
+RUNS = 100
+GRAPH = "/graphs/ASIS/execute"
+
+
+def quick(task: str, latency_ms: int = 30) -> dict[str, Any]:
+    return {"input": {"task": task, "llm": {"provider": "echo", "latency_ms": latency_ms}}, "async": True}
+
+
+def ws_url(server: RunningServer, path: str) -> str:
+    return server.url.replace("http://", "ws://") + path
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, postgres_database: str) -> Iterator[tuple[RunningServer, RunningServer, list[RunningWorker]]]:
+    storage = copy_storage(tmp_path / "storage")
+    env = {"ECHO_RUNTIME_URL": new_schema(postgres_database)}
+    plugins = ("--plugins-dir", str(tmp_path / "plugins"))
+    with ExitStack() as stack:
+        a = stack.enter_context(running_server(storage, *plugins, "--no-worker", env=env, timeout=40))
+        b = stack.enter_context(running_server(storage, *plugins, "--no-worker", env=env, timeout=40))
+        workers = [stack.enter_context(running_worker(storage, *plugins, "--concurrency", str(CAPACITY), env=env)) for _ in range(3)]
+        yield a, b, workers
+
+
+async def follow_ws(node: RunningServer, execution_id: str, frames: list[dict[str, Any]]) -> None:
+    async with websockets.connect(ws_url(node, f"/ws/executions/{execution_id}"), max_queue=None) as ws:
+        assert json.loads(await ws.recv())["event"] == "connected"
+        while True:
+            frame = json.loads(await ws.recv())
+            frames.append(frame)
+            if frame["event"] in TERMINAL:
+                return
+
+
+async def follow_sse(node: RunningServer, execution_id: str, got: list[tuple[str, int]]) -> None:
+    async with httpx.AsyncClient(base_url=node.url, timeout=60) as c, c.stream("GET", f"/executions/{execution_id}/stream") as r:
+        assert r.status_code == 200
+        async for event in sse_events(r):
+            if event.event is not None:
+                assert data(event)["execution_id"] == execution_id
+                got.append((event.event, int(event.id or 0)))
+
+
+async def stored_seqs(node: RunningServer, execution_id: str) -> list[int]:
+    async with httpx.AsyncClient(base_url=node.url) as c:
+        return [e["seq"] for e in (await c.get(f"/executions/{execution_id}/events?limit=1000")).json()["events"]]
+
+
+async def test_a_hundred_runs_through_two_apis_run_on_three_workers_and_are_followed_from_the_other_node(
+    cluster: tuple[RunningServer, RunningServer, list[RunningWorker]],
+) -> None:
+    a, b, _ = cluster
+    other = {a.url: b, b.url: a}
+    ws: dict[str, list[dict[str, Any]]] = {}
+    sse: dict[str, list[tuple[str, int]]] = {}
+    started_on: dict[str, RunningServer] = {}
+    most_running = 0
+    async with httpx.AsyncClient(base_url=a.url, timeout=60) as c:
+        wf = (await c.get("/workflows/sales-insights/final/1.0")).json()
+        reviewed = {**wf, "workflow_id": "wf_reviewed", "slug": "reviewed", "status": "validated",
+                    "human_in_loop": {"enabled": True, "review_points": ["analyzer"]}}  # fmt: skip
+        assert (await c.post("/workflows/temp/save", json=reviewed)).status_code == 200
+
+    async def watch_capacity() -> None:
+        nonlocal most_running
+        async with httpx.AsyncClient(base_url=b.url) as c:
+            while True:
+                running = (await c.get("/executions", params={"status": "running", "limit": 1})).json()["total"]
+                most_running = max(most_running, running)
+                await anyio.sleep(0.05)
+
+    async def start(tg: Any, node: RunningServer, path: str, body: dict[str, Any]) -> str:
+        async with httpx.AsyncClient(base_url=node.url, timeout=60) as c:
+            r = await c.post(path, json=body)
+        assert r.status_code == 202, r.text
+        execution_id = str(r.json()["execution_id"])
+        started_on[execution_id] = node
+        ws[execution_id], sse[execution_id] = [], []
+        # Followed from the node that did not start it, from the moment it exists.
+        tg.start_soon(follow_ws, other[node.url], execution_id, ws[execution_id])
+        tg.start_soon(follow_sse, other[node.url], execution_id, sse[execution_id])
+        return execution_id
+
+    with anyio.fail_after(240):
+        async with anyio.create_task_group() as outer:
+            outer.start_soon(watch_capacity)
+            async with anyio.create_task_group() as tg:
+                to_cancel = await start(tg, a, GRAPH, quick("cancel me", latency_ms=5000))
+                to_answer = await start(tg, b, "/workflows/reviewed/execute", {"inputs": {"input_data": "Q1"}})
+                plain = [await start(tg, a if i % 2 else b, GRAPH, quick(f"run {i}")) for i in range(RUNS - 2)]
+                async with httpx.AsyncClient(base_url=b.url, timeout=60) as c:  # cancelled through the other node
+                    while (await c.get(f"/executions/{to_cancel}")).json()["status"] != "running":
+                        await anyio.sleep(0.05)
+                    r = await c.post(f"/executions/{to_cancel}/cancel", json={"graceful": False, "reason": "from node B"})
+                    assert r.status_code == 200, r.text
+                async with httpx.AsyncClient(base_url=a.url, timeout=60) as c:  # answered through the other node
+                    while (record := (await c.get(f"/executions/{to_answer}")).json())["status"] != "paused":
+                        await anyio.sleep(0.05)
+                    answer = {"prompt_id": record["pending_prompt"]["prompt_id"], "response": "approve"}
+                    r = await c.post(f"/executions/{to_answer}/respond", json=answer)
+                    assert r.status_code == 200, r.text
+            outer.cancel_scope.cancel()
+
+    assert 1 < most_running <= 3 * CAPACITY  # spread over workers, never past their capacity
+    for execution_id in [to_cancel, to_answer, *plain]:
+        expected = await stored_seqs(started_on[execution_id], execution_id)
+        assert expected == list(range(1, len(expected) + 1)) and len(expected) > 3
+        assert seqs(ws[execution_id]) == expected, execution_id  # every event, in order, no gap, no double
+        assert [seq for _, seq in sse[execution_id]] == expected, execution_id
+    ending = {execution_id: ws[execution_id][-1]["event"] for execution_id in ws}
+    assert ending.pop(to_cancel) == "execution_cancelled"
+    assert set(ending.values()) == {"execution_completed"}
+    assert [f["event"] for f in ws[to_answer]].count("interactive_prompt") == 1
+
+
+async def test_a_synchronous_run_on_an_api_node_that_runs_nothing_waits_for_the_worker(
+    cluster: tuple[RunningServer, RunningServer, list[RunningWorker]],
+) -> None:
+    a, b, _ = cluster
+    for node in (a, b):
+        async with httpx.AsyncClient(base_url=node.url, timeout=60) as c:
+            r = await c.post(GRAPH, json={**quick("wait for me", latency_ms=300), "async": False})
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "completed"
+        assert "wait for me" in r.json()["result"]["output"]["result"]
+
+
+def test_a_worker_killed_with_9_leaves_its_runs_to_the_others(tmp_path: Path, postgres_database: str) -> None:
+    storage = copy_storage(tmp_path / "storage")
+    plugins = ("--plugins-dir", str(tmp_path / "plugins"))
+    with fake_llm_server() as llm:
+        env = {
+            "ECHO_RUNTIME_URL": new_schema(postgres_database),
+            "ECHO_HEARTBEAT_SECONDS": "0.5",
+            "ECHO_DEAD_AFTER_SECONDS": "3",
+            "OPENAI_API_KEY": "sk-test-cluster",
+            "ECHO_LLM_ALLOWED_BASE_URLS": llm,
+        }
+        model = {"provider": "openai", "model": "slow-2500", "base_url": f"{llm}/v1"}
+        with (
+            running_server(storage, *plugins, "--no-worker", env=env, timeout=40) as api,
+            running_worker(storage, *plugins, "--concurrency", "20", env=env) as first,
+        ):
+            # Durability `sync`: a finished step's checkpoint is written before the next starts.
+            bodies = [{"input": {"task": f"survive {i}", "llm": model}, "config": {"durability": "sync"}, "async": True} for i in range(20)]
+            ids = [httpx.post(f"{api.url}/graphs/ASIS/execute", json=body).json()["execution_id"] for body in bodies]
+            with running_worker(storage, *plugins, env=env), running_worker(storage, *plugins, env=env):
+                # The others came up while the first one ran all 20 (its capacity): none was left queued.
+                deadline = time.monotonic() + 30
+                while not all(_planner_done(api, e) for e in ids):
+                    assert time.monotonic() < deadline
+                    time.sleep(0.1)
+                first.process.kill()
+                first.process.wait()
+                going = [e for e in ids if httpx.get(f"{api.url}/executions/{e}").json()["status"] != "completed"]
+                assert len(going) >= 10, "killed mid-run"
+                deadline = time.monotonic() + 90
+                while (statuses := {httpx.get(f"{api.url}/executions/{e}").json()["status"] for e in ids}) != {"completed"}:
+                    assert time.monotonic() < deadline, statuses
+                    time.sleep(0.2)
+            calls = httpx.get(f"{llm}/_requests").json()
+            for i, execution_id in enumerate(ids):
+                events = httpx.get(f"{api.url}/executions/{execution_id}/events?limit=1000").json()["events"]
+                kinds = [e["event_type"] for e in events]
+                assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+                assert kinds.count("execution_resumed") == (1 if execution_id in going else 0)  # continued once, by one worker
+                assert "execution_failed" not in kinds and kinds[-1] == "execution_completed"
+                steps = httpx.get(f"{api.url}/executions/{execution_id}/steps").json()["step_executions"]
+                done = [s["step_number"] for s in steps if s["status"] == "completed"]
+                assert len(done) == len(set(done)), f"a step of {execution_id} completed twice"
+                # Each LLM call of the run is one prompt; only the one in flight at the kill is asked again.
+                prompts = Counter(_prompt(c) for c in calls if f"Task: survive {i}\n" in _prompt(c))
+                assert sum(n - 1 for n in prompts.values()) <= (1 if execution_id in going else 0), prompts
+                assert sum(1 for p in prompts if p.startswith("You plan work")) == 1
+
+
+def _planner_done(api: RunningServer, execution_id: str) -> bool:
+    steps = httpx.get(f"{api.url}/executions/{execution_id}/steps").json()["step_executions"]
+    return any(s["step_name"] == "planner" and s["status"] == "completed" for s in steps)
+
+
+def _prompt(call: dict[str, Any]) -> str:
+    return "\n".join(str(m.get("content")) for m in call["messages"])
+
+
+def test_a_stopped_worker_hands_its_runs_back_and_exits(tmp_path: Path, postgres_database: str) -> None:
+    """SIGTERM: no new runs taken; those going on get the grace period, then go back to the
+    queue and are continued by another worker from their checkpoints, never ended."""
+    storage = copy_storage(tmp_path / "storage")
+    plugins = ("--plugins-dir", str(tmp_path / "plugins"))
+    env = {"ECHO_RUNTIME_URL": new_schema(postgres_database), "ECHO_STOP_GRACE_SECONDS": "0.5"}
+    body = {**quick("hand me over", latency_ms=1500), "config": {"durability": "sync"}}
+    with running_server(storage, *plugins, "--no-worker", env=env, timeout=40) as api:
+        with running_worker(storage, *plugins, env=env) as first:
+            ids = [httpx.post(f"{api.url}{GRAPH}", json=body).json()["execution_id"] for _ in range(5)]
+            deadline = time.monotonic() + 30
+            while not all(_planner_done(api, e) for e in ids):
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            stopping = time.monotonic()
+            first.process.send_signal(signal.SIGTERM)
+            assert first.process.wait(timeout=20) == 0
+            stopped_after = time.monotonic() - stopping
+            assert "handed execution" in first.output()
+        assert stopped_after < 10  # the grace period, then hand-back: not the runs' full length
+        assert {httpx.get(f"{api.url}/executions/{e}").json()["status"] for e in ids} <= {"running", "initializing"}
+        with running_worker(storage, *plugins, env=env):
+            deadline = time.monotonic() + 60
+            while (statuses := {httpx.get(f"{api.url}/executions/{e}").json()["status"] for e in ids}) != {"completed"}:
+                assert time.monotonic() < deadline, statuses
+                time.sleep(0.2)
+        for execution_id in ids:
+            events = httpx.get(f"{api.url}/executions/{execution_id}/events?limit=1000").json()["events"]
+            kinds = [e["event_type"] for e in events]
+            assert kinds.count("execution_resumed") == 1 and "execution_cancelled" not in kinds
+            steps = httpx.get(f"{api.url}/executions/{execution_id}/steps").json()["step_executions"]
+            planners = [s for s in steps if s["step_name"] == "planner"]
+            assert [p["status"] for p in planners] == ["completed"]  # checkpointed before the stop: not run again
