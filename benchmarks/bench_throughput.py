@@ -33,6 +33,7 @@ import tempfile
 import textwrap
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -190,14 +191,17 @@ def profiled(pid: int, name: str, seconds: float) -> subprocess.Popen[bytes] | N
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def server_load(pid: int, url: str, seconds: float, clients: int, body: dict[str, Any] | None, name: str = "load") -> tuple[float, float]:
-    """(requests per second, server CPU ms per request), the server's children included."""
-    process = psutil.Process(pid)
+def server_load(
+    pid: int, url: str, seconds: float, clients: int, body: dict[str, Any] | None, name: str = "load", also: Sequence[int] = ()
+) -> tuple[float, float]:
+    """(requests per second, server CPU ms per request), the server's children and the
+    processes `also` (queue workers) included."""
+    processes = [psutil.Process(p) for p in (pid, *also)]
     spy = profiled(pid, name, seconds)
 
     def cpu() -> float:
         total = 0.0
-        for p in [process, *process.children(recursive=True)]:
+        for p in [q for process in processes for q in (process, *process.children(recursive=True))]:
             try:
                 t = p.cpu_times()
                 total += t.user + t.system

@@ -84,8 +84,9 @@ def _check_workers(settings: Settings) -> None:
     """Several worker processes need a runtime they share, or cancel and live streams would
     reach only the worker that runs each execution: no half-working mode. A node that runs
     nothing needs a queue that someone else takes runs from."""
-    from echo_orchestrator.store.runtime import is_shared
+    from echo_orchestrator.store.runtime import check_redis, is_shared
 
+    check_redis(settings.runtime_url, settings.redis_url)
     if is_shared(settings.runtime_url):
         return
     if settings.workers > 1:

@@ -91,10 +91,10 @@ def register_secrets(settings: Settings) -> None:
     """What `scrub` must never let out: the environment's secrets, the service's own keys,
     and the resolved form of the configured folders (shown as configured)."""
     SECRETS.set_source("environment", environment_secrets())
-    runtime_password = (urlsplit(settings.runtime_url).password if settings.runtime_url else None) or ""
+    passwords = [(urlsplit(url).password or "") for url in (settings.runtime_url, settings.redis_url) if url]
     SECRETS.set_source(
         "service",
-        [settings.jwt_secret, runtime_password, *(k.split()[0] for k in settings.api_keys.split(",") if k.strip())],
+        [settings.jwt_secret, *passwords, *(k.split()[0] for k in settings.api_keys.split(",") if k.strip())],
     )
     for configured in (settings.storage_dir, settings.plugins_dir, settings.workspaces_dir):
         if configured is not None:
@@ -257,6 +257,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         settings.storage_dir,
         heartbeat_seconds=settings.heartbeat_seconds,
         dead_after_seconds=settings.dead_after_seconds,
+        redis_url=settings.redis_url,
     )
     await runtime.open()
     queue = runtime.run_queue(capacity=settings.max_concurrent_executions, grace_seconds=settings.stop_grace_seconds)

@@ -34,6 +34,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # The run history and checkpoints: unset = SQLite under <storage_dir>/runtime/;
     # `sqlite:///<path>` or `postgresql://user@host:port/database` (docs/deployment.md).
     runtime_url: str | None = None
+    # With a PostgreSQL runtime: Redis (`redis://...`) for the signals between processes
+    # (events, cancels, definition changes) and the per-caller limits, instead of PostgreSQL.
+    redis_url: str | None = None
     # With a shared (PostgreSQL) runtime: how often each process says it is alive, and how
     # long after its last word another process takes it for dead (its runs then settled).
     heartbeat_seconds: float = 5.0

@@ -17,3 +17,11 @@ def postgres_database() -> Iterator[str]:
 
     with temporary_database() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> str:
+    """The test Redis server's URL (it answered)."""
+    from tests.helpers.redis import require_redis
+
+    return require_redis()

@@ -76,7 +76,7 @@ class SecurityPolicy:
             trusted_proxies=settings.trusted_proxies,
             rate_limit_per_hour=settings.rate_limit_per_hour,
             tool_calls_per_hour=settings.mcp_tool_calls_per_hour,
-            counters=counters_for(settings.runtime_url),
+            counters=counters_for(settings.runtime_url, settings.redis_url),
         )
 
     def origin_ok(self, headers: Headers, scheme: str) -> bool:

@@ -1,7 +1,8 @@
 """Fixed-window request counters per caller, for the rate limits (`api/security.py`).
 
 In one process they are a dict; with the PostgreSQL runtime every node counts in one table
-(`store.postgres_counters`), so a caller's limit holds across nodes. A hit is one atomic
+(`store.postgres_counters`), or in Redis when `ECHO_REDIS_URL` is set
+(`store.redis_counters`), so a caller's limit holds across nodes. A hit is one atomic
 step (count and window read together), so two nodes never both let the last request in.
 """
 
@@ -61,10 +62,15 @@ class MemoryCounters:
         self._windows = {k: v for k, v in self._windows.items() if v[1] > now}
 
 
-def counters_for(runtime_url: str | None) -> WindowCounters:
-    """One table for every node when the runtime is PostgreSQL; this process's dict otherwise."""
+def counters_for(runtime_url: str | None, redis_url: str | None = None) -> WindowCounters:
+    """Redis, or else one table, for every node when the runtime is PostgreSQL; this
+    process's dict otherwise."""
     from echo_orchestrator.store.runtime import is_shared
 
+    if is_shared(runtime_url) and redis_url:
+        from echo_orchestrator.store.redis_counters import RedisCounters
+
+        return RedisCounters(redis_url, str(runtime_url))
     if is_shared(runtime_url):
         from echo_orchestrator.store.postgres_counters import PostgresCounters
 

@@ -28,7 +28,8 @@ from echo_orchestrator.lifecycle import ownership
 from echo_orchestrator.store.checkpoints import Flush, RecordsFirst
 from echo_orchestrator.store.postgres_connect import advisory_lock, conninfo, shown_url
 from echo_orchestrator.store.postgres_queue import ProcrastinateQueue
-from echo_orchestrator.store.postgres_schema import CHECKPOINT_SETUP_LOCK, migrate
+from echo_orchestrator.store.postgres_schema import CHECKPOINT_SETUP_LOCK, cluster_id, migrate
+from echo_orchestrator.store.redis_channels import RedisChannels
 from echo_orchestrator.store.runtime import Signals
 from echo_orchestrator.store.sql_analytics import POSTGRES_BUCKETS
 from echo_orchestrator.store.sql_runtime import EVENT_INSERT, Pending, SqlRuntimeStore
@@ -47,6 +48,7 @@ class RecordsFirstPostgresSaver(RecordsFirst, AsyncPostgresSaver):
 EVENTS_CHANNEL = "echo_events"
 CONTROL_CHANNEL = "echo_control"
 DEFINITIONS_CHANNEL = "echo_definitions"
+KINDS = (EVENTS_CHANNEL, CONTROL_CHANNEL, DEFINITIONS_CHANNEL)
 _PATHS_PER_NOTICE = 40  # storage-relative paths of at most ~150 characters: under the limit
 NOTIFY_LIMIT = 7900  # PostgreSQL's payload limit is 8000 bytes
 _RUNS_PER_NOTICE = 60  # execution ids of ~30 characters and two numbers: well under the limit
@@ -81,9 +83,19 @@ class PostgresRuntimeStore(SqlRuntimeStore):
     shared = True
 
     def __init__(
-        self, url: str, *, owner: str, pool_size: int = 10, heartbeat_seconds: float = 5.0, dead_after_seconds: float = 20.0
+        self,
+        url: str,
+        *,
+        owner: str,
+        pool_size: int = 10,
+        heartbeat_seconds: float = 5.0,
+        dead_after_seconds: float = 20.0,
+        redis_url: str | None = None,
     ) -> None:
         super().__init__(owner=owner)
+        # Signals over Redis pub/sub instead of NOTIFY, when given.
+        self._redis = None if redis_url is None else RedisChannels(redis_url)
+        self._cluster = ""
         self.heartbeat_seconds, self.dead_after_seconds = heartbeat_seconds, dead_after_seconds
         self.url = url
         self._conninfo = conninfo(url)
@@ -126,6 +138,11 @@ class PostgresRuntimeStore(SqlRuntimeStore):
         self._pool = pool
         async with pool.connection() as conn:
             await migrate(conn)
+            # Channels are the cluster's own: clusters sharing a PostgreSQL server (or a
+            # Redis) do not hear each other.
+            self._cluster = await cluster_id(conn)
+            if self._redis is not None:
+                await self._redis.open(self._cluster)
         await self._heartbeat()
 
     async def close(self) -> None:
@@ -138,6 +155,8 @@ class PostgresRuntimeStore(SqlRuntimeStore):
             finally:
                 await self._pool.close()
                 self._pool = None
+                if self._redis is not None:
+                    await self._redis.close()
 
     async def checkpointer(self) -> RecordsFirstPostgresSaver:
         saver = RecordsFirstPostgresSaver(self.pool, self.flush)
@@ -203,31 +222,49 @@ class PostgresRuntimeStore(SqlRuntimeStore):
             await conn.execute(_dialect(sql), params)
 
     async def _write_batches(self, pending: Pending) -> None:
+        announcements = _announcements(self.owner, pending.get(EVENT_INSERT))
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
             for sql, rows in pending.items():
                 await cursor.executemany(_dialect(sql), list(rows.values()))
             # In the same transaction: PostgreSQL delivers a notification at commit, so a
             # listener told of events can always read them.
-            for payload in _announcements(self.owner, pending.get(EVENT_INSERT)):
-                await cursor.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, payload))
+            if self._redis is None:
+                for payload in announcements:
+                    await cursor.execute("SELECT pg_notify(%s, %s)", (self._channel(EVENTS_CHANNEL), payload))
+        if self._redis is not None:  # after the commit, for the same reason
+            for payload in announcements:
+                await self._redis.publish(EVENTS_CHANNEL, payload)
 
     # -- signals between processes -------------------------------------------------------
+
+    def _channel(self, kind: str) -> str:
+        return f"{kind}_{self._cluster}"
+
+    async def _signal(self, kind: str, payload: str) -> None:
+        if self._redis is not None:
+            await self._redis.publish(kind, payload)
+        else:
+            await self._execute("SELECT pg_notify(?, ?)", (self._channel(kind), payload))
 
     async def send_control(self, owner: str, message: dict[str, Any]) -> bool:
         payload = msgspec.json.encode({"to": owner, "message": message}).decode()
         if len(payload) > NOTIFY_LIMIT:
             raise ValueError("control message too large")
-        await self._execute("SELECT pg_notify(?, ?)", (CONTROL_CHANNEL, payload))
+        await self._signal(CONTROL_CHANNEL, payload)
         return True
 
     async def announce_definitions(self, paths: Sequence[str]) -> None:
         for i in range(0, len(paths), _PATHS_PER_NOTICE):
             payload = msgspec.json.encode({"owner": self.owner, "paths": list(paths[i : i + _PATHS_PER_NOTICE])}).decode()
-            await self._execute("SELECT pg_notify(?, ?)", (DEFINITIONS_CHANNEL, payload))
+            await self._signal(DEFINITIONS_CHANNEL, payload)
 
     async def listen(self, signals: Signals) -> None:
-        """One connection of its own, LISTENing; reconnected after a failure (what was sent
-        meanwhile is not told: followers fill such gaps from the store at the next event)."""
+        """One connection of its own, LISTENing (or a Redis subscription); reconnected after
+        a failure (what was sent meanwhile is not told: followers fill such gaps from the
+        store at the next event)."""
+        if self._redis is not None:
+            await self._redis.listen(KINDS, functools.partial(self._dispatch, signals))
+            return
         while True:
             try:
                 conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
@@ -237,30 +274,29 @@ class PostgresRuntimeStore(SqlRuntimeStore):
                 continue
             try:
                 async with conn:
-                    await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
-                    await conn.execute(f"LISTEN {CONTROL_CHANNEL}")
-                    await conn.execute(f"LISTEN {DEFINITIONS_CHANNEL}")
+                    for kind in KINDS:  # a cluster id is hex: the names need no quoting
+                        await conn.execute(f"LISTEN {self._channel(kind)}")
                     async for notice in conn.notifies():
-                        await self._dispatch(signals, notice.channel, notice.payload)
+                        await self._dispatch(signals, notice.channel.removesuffix(f"_{self._cluster}"), notice.payload)
             except psycopg.Error as exc:
                 log.warning("runtime listener lost its connection (%s); reconnecting", type(exc).__name__)
                 await anyio.sleep(0.2)
 
-    async def _dispatch(self, signals: Signals, channel: str, payload: str) -> None:
+    async def _dispatch(self, signals: Signals, kind: str, payload: str) -> None:
         try:
             body = msgspec.json.decode(payload)
-            if channel == EVENTS_CHANNEL:
+            if kind == EVENTS_CHANNEL:
                 if body["owner"] == self.owner:
                     return  # our own events: published here already
                 for execution_id, (first, last) in body["runs"].items():
                     await signals.events_committed(execution_id, int(first), int(last))
-            elif channel == DEFINITIONS_CHANNEL:
+            elif kind == DEFINITIONS_CHANNEL:
                 if body["owner"] != self.owner:
                     await signals.definitions_changed([str(p) for p in body["paths"]])
             elif body.get("to") == self.owner:
                 await signals.control(dict(body["message"]))
         except Exception:  # one bad or failing signal must not stop the listener
-            log.exception("runtime signal on %s failed", channel)
+            log.exception("runtime signal on %s failed", kind)
 
     async def _update(self, sql: str, args: Sequence[Any]) -> int:
         await self.flush()

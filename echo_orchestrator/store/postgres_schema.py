@@ -121,6 +121,22 @@ MIGRATIONS: tuple[str | Callable[[], str], ...] = (
 )
 
 
+async def cluster_id(conn: AsyncConnection[Any]) -> str:
+    """The id of the cluster this database is the runtime of, made by the first node that
+    asks: it names the cluster's Redis channels and keys. Its own table, outside the
+    versioned steps, so any part may ask first (under the migration lock)."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        await conn.execute("CREATE TABLE IF NOT EXISTS echo_cluster (id TEXT NOT NULL, one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one))")
+        await conn.execute(
+            "INSERT INTO echo_cluster (id) VALUES (md5(random()::text || clock_timestamp()::text)) ON CONFLICT (one) DO NOTHING"
+        )
+        cursor = await conn.execute("SELECT id FROM echo_cluster")
+        row = await cursor.fetchone()
+    assert row is not None
+    return str(row[0] if isinstance(row, tuple) else row["id"])
+
+
 async def schema_version(conn: AsyncConnection[Any]) -> int:
     await conn.execute("CREATE TABLE IF NOT EXISTS echo_schema (version INTEGER NOT NULL)")
     cursor = await conn.execute("SELECT version FROM echo_schema")

@@ -305,13 +305,31 @@ def is_shared(url: str | None) -> bool:
     return bool(url) and str(url).partition("://")[0].startswith("postgres")
 
 
-def runtime_store(url: str | None, storage_dir: Path, *, heartbeat_seconds: float = 5.0, dead_after_seconds: float = 20.0) -> RuntimeStore:
+def check_redis(url: str | None, redis_url: str | None) -> None:
+    """Redis serves a cluster's processes only: with no shared runtime it is refused, not ignored."""
+    if redis_url and not is_shared(url):
+        raise ConfigurationError(
+            "ECHO_REDIS_URL is for a cluster: it carries signals and limits between the processes of a PostgreSQL "
+            "runtime. Set ECHO_RUNTIME_URL=postgresql://... too (docs/deployment.md), or unset ECHO_REDIS_URL"
+        )
+
+
+def runtime_store(
+    url: str | None,
+    storage_dir: Path,
+    *,
+    heartbeat_seconds: float = 5.0,
+    dead_after_seconds: float = 20.0,
+    redis_url: str | None = None,
+) -> RuntimeStore:
     """The runtime store `url` names (`ECHO_RUNTIME_URL`), recording this process as the
     owner of its runs: the embedded SQLite file under `storage_dir/runtime/` when it is
-    unset, `sqlite:///<path>` for another file, `postgresql://...` for PostgreSQL."""
+    unset, `sqlite:///<path>` for another file, `postgresql://...` for PostgreSQL (its
+    processes signalling each other over Redis when `redis_url` is given)."""
     from echo_orchestrator.lifecycle.ownership import this_process
     from echo_orchestrator.store.sqlite_runtime import SqliteRuntimeStore
 
+    check_redis(url, redis_url)
     if not url:
         return SqliteRuntimeStore(storage_dir / "runtime" / "runtime.sqlite", owner=this_process())
     scheme, sep, rest = url.partition("://")
@@ -324,7 +342,13 @@ def runtime_store(url: str | None, storage_dir: Path, *, heartbeat_seconds: floa
             raise ConfigurationError(
                 "ECHO_RUNTIME_URL names PostgreSQL, but its driver is not installed: pip install 'echo-orchestrator[postgres]'"
             ) from exc
-        return PostgresRuntimeStore(url, owner=this_process(), heartbeat_seconds=heartbeat_seconds, dead_after_seconds=dead_after_seconds)
+        return PostgresRuntimeStore(
+            url,
+            owner=this_process(),
+            heartbeat_seconds=heartbeat_seconds,
+            dead_after_seconds=dead_after_seconds,
+            redis_url=redis_url,
+        )
     raise ConfigurationError(
         "ECHO_RUNTIME_URL must be sqlite:///<path> or postgresql://user@host:port/database",
         details={"scheme": scheme[:20]},

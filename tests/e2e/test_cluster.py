@@ -1,6 +1,7 @@
 """Two API nodes over one storage folder and one PostgreSQL runtime: any node serves any
 run. Runs started on node A are followed to the end from node B over WebSocket and SSE
-(every event, in order, no gap, no double), and cancelled through node B."""
+(every event, in order, no gap, no double), and cancelled through node B. Every test runs
+with the nodes signalling each other over PostgreSQL's NOTIFY and over Redis."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 import websockets
 
 from tests.helpers.postgres import new_schema
+from tests.helpers.redis import forget_cluster
 from tests.helpers.server import RunningServer, running_server
 from tests.helpers.storage import copy_storage
 from tests.helpers.streams import TERMINAL, data, seqs, sse_events
@@ -26,12 +28,25 @@ SLOW = {"input": {"task": "cluster", "llm": {"provider": "echo", "latency_ms": 1
 VERY_SLOW = {"input": {"task": "cancel me", "llm": {"provider": "echo", "latency_ms": 3000}}, "async": True}
 
 
+@pytest.fixture(params=["notify", "redis"])
+def cluster_env(request: pytest.FixtureRequest, postgres_database: str) -> Iterator[dict[str, str]]:
+    """The environment of a cluster's nodes: a runtime schema of its own, and Redis or not."""
+    url = new_schema(postgres_database)
+    if request.param == "notify":
+        yield {"ECHO_RUNTIME_URL": url}
+        return
+    yield {"ECHO_RUNTIME_URL": url, "ECHO_REDIS_URL": request.getfixturevalue("redis_server")}
+    forget_cluster(url)
+
+
 @pytest.fixture
-def nodes(tmp_path: Path, postgres_database: str) -> Iterator[tuple[RunningServer, RunningServer]]:
+def nodes(tmp_path: Path, cluster_env: dict[str, str]) -> Iterator[tuple[RunningServer, RunningServer]]:
     storage = copy_storage(tmp_path / "storage")
-    env = {"ECHO_RUNTIME_URL": new_schema(postgres_database)}
     plugins = ("--plugins-dir", str(tmp_path / "plugins"))
-    with running_server(storage, *plugins, env=env, timeout=40) as a, running_server(storage, *plugins, env=env, timeout=40) as b:
+    with (
+        running_server(storage, *plugins, env=cluster_env, timeout=40) as a,
+        running_server(storage, *plugins, env=cluster_env, timeout=40) as b,
+    ):
         yield a, b
 
 
@@ -192,9 +207,9 @@ async def test_a_review_asked_on_one_node_is_answered_through_the_other(nodes: t
     assert await stored(a, execution_id) == list(range(1, len(await stored(a, execution_id)) + 1))
 
 
-def test_a_callers_rate_limit_counts_across_nodes(tmp_path: Path, postgres_database: str) -> None:
+def test_a_callers_rate_limit_counts_across_nodes(tmp_path: Path, cluster_env: dict[str, str]) -> None:
     storage = copy_storage(tmp_path / "storage")
-    env = {"ECHO_RUNTIME_URL": new_schema(postgres_database), "ECHO_RATE_LIMIT_PER_HOUR": "6"}
+    env = {**cluster_env, "ECHO_RATE_LIMIT_PER_HOUR": "6"}
     plugins = ("--plugins-dir", str(tmp_path / "plugins"))
     with running_server(storage, *plugins, env=env, timeout=40) as a, running_server(storage, *plugins, env=env, timeout=40) as b:
         answers = [httpx.get(f"{node.url}/agents/registry/list") for node in (a, b, a, b, a, b)]
@@ -206,9 +221,9 @@ def test_a_callers_rate_limit_counts_across_nodes(tmp_path: Path, postgres_datab
         assert httpx.get(f"{a.url}/health").headers["X-RateLimit-Remaining"] == "0"  # not counted, still told
 
 
-def test_a_callers_concurrent_runs_are_counted_across_nodes(tmp_path: Path, postgres_database: str) -> None:
+def test_a_callers_concurrent_runs_are_counted_across_nodes(tmp_path: Path, cluster_env: dict[str, str]) -> None:
     storage = copy_storage(tmp_path / "storage")
-    env = {"ECHO_RUNTIME_URL": new_schema(postgres_database), "ECHO_MAX_EXECUTIONS_PER_CALLER": "3"}
+    env = {**cluster_env, "ECHO_MAX_EXECUTIONS_PER_CALLER": "3"}
     plugins = ("--plugins-dir", str(tmp_path / "plugins"))
     with running_server(storage, *plugins, env=env, timeout=40) as a, running_server(storage, *plugins, env=env, timeout=40) as b:
         url = "/graphs/ASIS/execute"
@@ -226,10 +241,10 @@ def test_a_callers_concurrent_runs_are_counted_across_nodes(tmp_path: Path, post
         assert httpx.post(f"{b.url}{url}", json=VERY_SLOW).status_code == 202  # a slot is free again
 
 
-def test_a_definition_written_on_one_node_is_listed_on_the_other_without_a_watcher(tmp_path: Path, postgres_database: str) -> None:
+def test_a_definition_written_on_one_node_is_listed_on_the_other_without_a_watcher(tmp_path: Path, cluster_env: dict[str, str]) -> None:
     # Node B watches nothing, as on a network filesystem where no change event crosses hosts.
     storage = copy_storage(tmp_path / "storage")
-    env = {"ECHO_RUNTIME_URL": new_schema(postgres_database)}
+    env = cluster_env
     plugins = ("--plugins-dir", str(tmp_path / "plugins"))
     with (
         running_server(storage, *plugins, env=env, timeout=40) as a,

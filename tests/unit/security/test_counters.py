@@ -25,3 +25,6 @@ def test_the_shared_runtime_gets_shared_counters() -> None:
     assert isinstance(counters_for(None), MemoryCounters)
     assert isinstance(counters_for("sqlite:///x.sqlite"), MemoryCounters)
     assert isinstance(counters_for("postgresql://u@h/db"), PostgresCounters)
+    from echo_orchestrator.store.redis_counters import RedisCounters
+
+    assert isinstance(counters_for("postgresql://u@h/db", "redis://h:6379/0"), RedisCounters)
