@@ -159,7 +159,7 @@ class StoredSource:
         last = 0
         await self._runtime.get_execution(execution_id)
         while True:
-            events, _ = await self._runtime.list_events(execution_id, after_seq=last, limit=500)
+            events = await self._runtime.events_after(execution_id, last, 500)
             for event in events:
                 last = event.seq
                 yield event.seq, event.event_type, event.data

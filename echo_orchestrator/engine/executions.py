@@ -31,7 +31,6 @@ from langgraph.types import Command
 
 from echo_orchestrator.engine.driver import RunDriver, RunInput
 from echo_orchestrator.engine.events import EventBus
-from echo_orchestrator.engine.feed import TERMINAL_EVENTS
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.llm.prices import PriceTable
 from echo_orchestrator.engine.recording import RunRecorder, record_interrupted
@@ -48,9 +47,8 @@ from echo_orchestrator.store.workspaces import DEFAULT, Workspaces
 
 log = logging.getLogger(__name__)
 
-# A waiter reads the record again after this long without a stopping event.
+# A waiter reads the record again after this long without being woken.
 WAIT_RECHECK_SECONDS = 2.0
-STOPPING_EVENTS = TERMINAL_EVENTS | {"execution_paused"}
 
 
 class ExecutionManager:
@@ -80,6 +78,7 @@ class ExecutionManager:
         self._live: dict[str, LiveRun] = {}
         self._tg: TaskGroup | None = None
         self.queue: RunQueue | None = None  # set on a shared runtime: runs go through it
+        self._waiters: dict[str, set[anyio.Event]] = {}  # execution -> requests waiting for it to stop
 
     @property
     def active(self) -> int:
@@ -365,21 +364,29 @@ class ExecutionManager:
             return await self.runtime.get_execution(execution_id)
         if self.queue is None:
             return await self.runtime.get_execution(execution_id)
-        # Run by a worker: its events come through the relay. Subscribed before reading, so
-        # an end is either in the record or on the subscription; read again now and then in
-        # case a notification was lost while the listener reconnected.
+        # Run by a worker (maybe this process's): woken when it stops here, or when another
+        # process says so (`stopped_elsewhere`). Registered before reading, so a stop is
+        # either in the record or wakes it; read again now and then in case a notification
+        # was lost while the listener reconnected.
         while True:
-            subscription = self.bus.subscribe(execution_id)
+            woken = anyio.Event()
+            waiting = self._waiters.setdefault(execution_id, set())
+            waiting.add(woken)
             try:
                 execution = await self.runtime.get_execution(execution_id)
                 if not lifecycle.is_interruptible(execution.status):
                     return execution
                 with anyio.move_on_after(WAIT_RECHECK_SECONDS):
-                    async for event in subscription.receive:
-                        if event.event_type in STOPPING_EVENTS:
-                            break
+                    await woken.wait()
             finally:
-                self.bus.unsubscribe(subscription)
+                waiting.discard(woken)
+                if not waiting:
+                    self._waiters.pop(execution_id, None)
+
+    def stopped_elsewhere(self, execution_id: str) -> None:
+        """The execution ended or paused (here, or in the process that ran it)."""
+        for woken in self._waiters.get(execution_id, ()):
+            woken.set()
 
     # -- cancelling ----------------------------------------------------------------------
 
@@ -469,6 +476,7 @@ class ExecutionManager:
                     await self.recorder.finish(live, "failed", lifecycle.error_info(ExecutionFailed("internal error")))
         finally:
             live.done.set()
+            self.stopped_elsewhere(execution.execution_id)
             # A paused run is held here for its answer, unless the answer goes through the queue.
             if execution.status != "paused" or self.queue is not None:
                 self._live.pop(execution.execution_id, None)

@@ -14,11 +14,10 @@ import anyio
 
 from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.errors import SubscriberTooSlow
+from echo_orchestrator.lifecycle.executions import TERMINAL_EVENTS
 from echo_orchestrator.models import Event
 from echo_orchestrator.store.runtime import RuntimeStore
 
-# After one of these the execution does nothing more unless it is resumed.
-TERMINAL_EVENTS = frozenset({"execution_completed", "execution_failed", "execution_cancelled"})
 PAGE = 500
 
 
@@ -84,7 +83,7 @@ class EventFeed:
 
     async def _stored(self, execution_id: str, after: int, before: int | None = None) -> AsyncIterator[Event]:
         while True:
-            events, _ = await self.runtime.list_events(execution_id, after_seq=after, limit=PAGE)
+            events = await self.runtime.events_after(execution_id, after, PAGE)
             for event in events:
                 if before is not None and event.seq >= before:
                     return
@@ -98,5 +97,5 @@ class EventFeed:
         execution = await self.runtime.get_execution(execution_id)
         if execution.status not in ("completed", "failed", "cancelled"):
             return False
-        events, _ = await self.runtime.list_events(execution_id, after_seq=last, limit=1)
+        events = await self.runtime.events_after(execution_id, last, 1)
         return not events

@@ -15,8 +15,8 @@ from typing import Any
 
 from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.engine.executions import ExecutionManager
-from echo_orchestrator.engine.feed import TERMINAL_EVENTS
 from echo_orchestrator.errors import EchoError
+from echo_orchestrator.lifecycle.executions import TERMINAL_EVENTS
 from echo_orchestrator.store.base import DefinitionStore
 from echo_orchestrator.store.runtime import RuntimeStore
 
@@ -30,14 +30,16 @@ class Relay:
         self.runtime, self.bus, self.engine, self.store = runtime, bus, engine, store
         self._relayed: dict[str, int] = {}  # execution -> the last seq published here
 
-    async def events_committed(self, execution_id: str, first_seq: int, last_seq: int) -> None:
+    async def events_committed(self, execution_id: str, first_seq: int, last_seq: int, stopped: bool) -> None:
+        if stopped:  # a synchronous request here may be waiting for just that
+            self.engine.stopped_elsewhere(execution_id)
         if not (self.bus.subscribers(execution_id) or self.bus.subscribers(None)):
             self._relayed.pop(execution_id, None)
             return
         after = max(first_seq - 1, self._relayed.get(execution_id, 0))
         if after >= last_seq:
             return  # told twice
-        events, _ = await self.runtime.list_events(execution_id, after_seq=after, limit=last_seq - after)
+        events = await self.runtime.events_after(execution_id, after, last_seq - after)
         for event in events:
             self.bus.publish(event)
         self._relayed[execution_id] = max(last_seq, after)

@@ -44,6 +44,8 @@ CONTINUABLE: Final = frozenset({"failed", "cancelled", "paused"})
 UNFINISHED_STEPS: Final[tuple[StepStatus, ...]] = ("running", "retrying", "pending")
 # After one of these events the execution does nothing more unless it is resumed.
 TERMINAL_EVENTS: Final = frozenset({"execution_completed", "execution_failed", "execution_cancelled"})
+# After one of these the execution does nothing more until it is answered or resumed.
+STOPPING_EVENTS: Final = TERMINAL_EVENTS | {"execution_paused"}
 
 INTERRUPTED = "The process running this execution stopped; resume it to continue from its last checkpoint"
 

@@ -25,6 +25,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from echo_orchestrator.errors import ConfigurationError
 from echo_orchestrator.lifecycle import ownership
+from echo_orchestrator.lifecycle.executions import STOPPING_EVENTS
 from echo_orchestrator.store.checkpoints import Flush, RecordsFirst
 from echo_orchestrator.store.postgres_connect import advisory_lock, conninfo, shown_url
 from echo_orchestrator.store.postgres_queue import ProcrastinateQueue
@@ -55,13 +56,16 @@ _RUNS_PER_NOTICE = 60  # execution ids of ~30 characters and two numbers: well u
 
 
 def _announcements(owner: str, rows: dict[object, tuple[Any, ...]] | None) -> list[str]:
-    """The notifications for a batch of event rows: per execution its first and last seq."""
+    """The notifications for a batch of event rows: per execution its first and last seq,
+    and 1 if one of them ends or pauses it (a node waiting for that reads nothing)."""
     if not rows:
         return []
     runs: dict[str, list[int]] = {}
-    for execution_id, seq, *_ in rows.values():
-        span = runs.setdefault(execution_id, [seq, seq])
+    for execution_id, seq, event_type, *_ in rows.values():
+        span = runs.setdefault(execution_id, [seq, seq, 0])
         span[0], span[1] = min(span[0], seq), max(span[1], seq)
+        if event_type in STOPPING_EVENTS:
+            span[2] = 1
     items = list(runs.items())
     return [
         msgspec.json.encode({"owner": owner, "runs": dict(items[i : i + _RUNS_PER_NOTICE])}).decode()
@@ -288,8 +292,8 @@ class PostgresRuntimeStore(SqlRuntimeStore):
             if kind == EVENTS_CHANNEL:
                 if body["owner"] == self.owner:
                     return  # our own events: published here already
-                for execution_id, (first, last) in body["runs"].items():
-                    await signals.events_committed(execution_id, int(first), int(last))
+                for execution_id, (first, last, stopped) in body["runs"].items():
+                    await signals.events_committed(execution_id, int(first), int(last), bool(stopped))
             elif kind == DEFINITIONS_CHANNEL:
                 if body["owner"] != self.owner:
                     await signals.definitions_changed([str(p) for p in body["paths"]])

@@ -97,8 +97,9 @@ class OwnedExecution(msgspec.Struct, kw_only=True):
 class Signals(Protocol):
     """What a process is told by the others sharing its runtime database."""
 
-    async def events_committed(self, execution_id: str, first_seq: int, last_seq: int) -> None:
-        """Another process committed these events of an execution (readable now)."""
+    async def events_committed(self, execution_id: str, first_seq: int, last_seq: int, stopped: bool) -> None:
+        """Another process committed these events of an execution (readable now); `stopped`:
+        one of them ends or pauses it."""
         ...
 
     async def control(self, message: dict[str, Any]) -> None:
@@ -293,6 +294,10 @@ class RuntimeStore(Protocol):
     async def list_events(
         self, execution_id: str, *, event_type: str | None = None, after_seq: int = 0, limit: int = 100, offset: int = 0
     ) -> tuple[list[Event], int]: ...
+
+    async def events_after(self, execution_id: str, after_seq: int, limit: int) -> list[Event]:
+        """Up to `limit` events with `seq > after_seq`, in order (no total counted: for followers)."""
+        ...
 
     async def add_llm_call(self, execution_id: str, step_execution_id: str | None, usage: LLMUsage) -> None: ...
 

@@ -385,6 +385,12 @@ class SqlRuntimeStore(ABC):
         rows = await self._rows(f"SELECT doc FROM events{where} ORDER BY seq LIMIT ? OFFSET ?", [*args, limit, offset])
         return [msgspec.json.decode(r[0], type=Event) for r in rows], int(total or 0)
 
+    async def events_after(self, execution_id: str, after_seq: int, limit: int) -> list[Event]:
+        rows = await self._rows(
+            "SELECT doc FROM events WHERE execution_id = ? AND seq > ? ORDER BY seq LIMIT ?", [execution_id, after_seq, limit]
+        )
+        return [msgspec.json.decode(r[0], type=Event) for r in rows]
+
     def forget_sequence(self, execution_id: str) -> None:
         self._seq.pop(execution_id, None)
 

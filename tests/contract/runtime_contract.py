@@ -250,6 +250,10 @@ class RuntimeStoreContract:
         await runtime.append_event("wfexec_1", "execution_completed", {})
         events, total = await runtime.list_events("wfexec_1", event_type="execution_completed")
         assert total == 1 and events[0].seq == 6
+        # What followers read: after a seq, in order, no total.
+        assert [e.seq for e in await runtime.events_after("wfexec_1", 3, 2)] == [4, 5]
+        assert [e.seq for e in await runtime.events_after("wfexec_1", 5, 100)] == [6]
+        assert await runtime.events_after("wfexec_1", 6, 100) == []
 
     async def test_sequence_continues_after_a_reopen(self, make_runtime: RuntimeFactory) -> None:
         first = await make_runtime("host/boot:1")

@@ -5,34 +5,54 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from echo_orchestrator.cli import build_parser
 from echo_orchestrator.settings import ENV_PREFIX, Settings
 from echo_orchestrator.store.runtime import is_shared
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_the_compose_file_builds_the_image_and_sets_only_real_settings() -> None:
-    compose = yaml.safe_load((REPO / "deploy" / "compose.yaml").read_text())
-    apis = {name: service for name, service in compose["services"].items() if name.startswith("api")}
-    assert len(apis) >= 2
+def _compose() -> dict[str, Any]:
+    return yaml.safe_load((REPO / "deploy" / "compose.yaml").read_text())  # type: ignore[no-any-return]
+
+
+def _nodes(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: s for name, s in compose["services"].items() if name.startswith(("api", "worker"))}
+
+
+def test_the_compose_file_has_api_nodes_and_workers_that_run_real_commands() -> None:
+    nodes = _nodes(_compose())
+    roles = {name: service["command"] for name, service in nodes.items()}
+    assert sum(1 for c in roles.values() if c[:2] == ["echo-orchestrator", "serve"]) >= 2
+    assert sum(1 for c in roles.values() if c[:2] == ["echo-orchestrator", "worker"]) >= 2
+    for command in roles.values():
+        build_parser().parse_args(command[1:])  # every flag is one the CLI has
+
+
+def test_every_node_builds_the_image_and_sets_only_real_settings() -> None:
+    compose = _compose()
     fields = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.__struct_fields__}
-    for service in apis.values():
+    for service in _nodes(compose).values():
         build = service["build"]
         assert (REPO / "deploy" / build["context"] / build["dockerfile"]).resolve() == REPO / "Containerfile"
         env = service["environment"]
         assert set(env) <= fields, set(env) - fields
         assert is_shared(env["ECHO_RUNTIME_URL"])  # several nodes need the shared runtime
         settings = Settings.from_env({k: str(v) for k, v in env.items()})
-        assert settings.runtime_url == env["ECHO_RUNTIME_URL"]
-        host, _, port = env["ECHO_RUNTIME_URL"].rpartition("@")[2].partition("/")[0].partition(":")
-        assert host in compose["services"] and port == "5432"
-        assert "postgres" in service["depends_on"]
+        assert settings.runtime_url == env["ECHO_RUNTIME_URL"] and settings.redis_url == env["ECHO_REDIS_URL"]
+        for url, port in ((env["ECHO_RUNTIME_URL"], "5432"), (env["ECHO_REDIS_URL"], "6379")):
+            host, _, given = url.rpartition("@")[2].split("//")[-1].partition("/")[0].partition(":")
+            assert host in compose["services"] and given == port
+            assert host in service["depends_on"]
 
 
-def test_the_image_installs_the_postgres_extra() -> None:
+def test_the_image_installs_the_cluster_extras() -> None:
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     installs = re.findall(r'pip install [^\n]*"\.\[([a-z,]+)\]"', (REPO / "Containerfile").read_text())
-    assert installs and "postgres" in installs[0].split(",") and "postgres" in extras
+    assert installs
+    for extra in ("postgres", "redis"):
+        assert extra in installs[0].split(",") and extra in extras

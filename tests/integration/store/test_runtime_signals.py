@@ -23,13 +23,13 @@ class Heard:
     """A `store.runtime.Signals` that writes down what it is told."""
 
     def __init__(self) -> None:
-        self.events: list[tuple[str, int, int]] = []
+        self.events: list[tuple[str, int, int, bool]] = []
         self.messages: list[dict[str, Any]] = []
         self.paths: list[list[str]] = []
         self.changed = anyio.Event()
 
-    async def events_committed(self, execution_id: str, first_seq: int, last_seq: int) -> None:
-        self.events.append((execution_id, first_seq, last_seq))
+    async def events_committed(self, execution_id: str, first_seq: int, last_seq: int, stopped: bool) -> None:
+        self.events.append((execution_id, first_seq, last_seq, stopped))
         self.changed.set()
 
     async def control(self, message: dict[str, Any]) -> None:
@@ -80,9 +80,13 @@ async def test_events_control_and_definitions_reach_the_other_node_not_the_sende
             await a.append_event("exec_1", kind, {"n": 1})  # type: ignore[arg-type]
         await a.commit()
         await heard_b.until(lambda: heard_b.events != [])
-        assert heard_b.events == [("exec_1", 1, 3)]
+        assert heard_b.events == [("exec_1", 1, 3, False)]
         events, _ = await b.list_events("exec_1")  # told after the commit: readable
         assert [e.seq for e in events] == [1, 2, 3]
+        await a.append_event("exec_1", "execution_paused", {"status": "paused"})
+        await a.commit()
+        await heard_b.until(lambda: len(heard_b.events) == 2)
+        assert heard_b.events[1] == ("exec_1", 4, 4, True)  # it stopped: a waiter needs to read nothing
         assert await a.send_control("host-b/boot:1", {"action": "cancel", "execution_id": "exec_1"})
         await heard_b.until(lambda: heard_b.messages != [])
         assert heard_b.messages == [{"action": "cancel", "execution_id": "exec_1"}]
