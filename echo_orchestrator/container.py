@@ -227,9 +227,10 @@ def _share_with_other_nodes(tg: TaskGroup, services: Services, queue: RunQueue |
         while True:
             await anyio.sleep(services.settings.heartbeat_seconds)
             try:
+                await services.engine.fence()
                 await queue.recover_stalled()
             except Exception:  # logged; the next beat tries again
-                log.exception("queuing again the runs of stopped workers failed")
+                log.exception("fencing this process's runs or queuing again those of stopped workers failed")
 
     store.announce_writes(note)
     if queue is not None:

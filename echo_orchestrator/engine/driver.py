@@ -190,7 +190,7 @@ class RunDriver:
         return lifecycle.error_info(ExecutionFailed(scrub(f"{type(exc).__name__}: {exc}"))), None
 
     async def _settle(self, live: LiveRun, outcome: Outcome) -> None:
-        if outcome.paused or (outcome.cancelled and live.handed_back):
+        if outcome.paused or live.handed_back:  # another process goes on with it
             return
         ending: Ending
         if outcome.rejected is not None:

@@ -277,8 +277,7 @@ class ExecutionManager:
         except Exception as exc:
             log.exception("could not queue execution %s", execution_id)
             with anyio.CancelScope(shield=True):
-                if await self.runtime.adopt(execution_id, None):
-                    await record_interrupted(self.runtime, [execution_id], reason="The run queue was unavailable when it was started")
+                await record_interrupted(self.runtime, [execution_id], reason="The run queue was unavailable when it was started")
             raise Unavailable("The run queue is unavailable; try again", details={"execution_id": execution_id}) from exc
 
     async def run_queued(self, execution_id: str, answer: dict[str, Any] | None, retried: bool) -> None:
@@ -298,14 +297,14 @@ class ExecutionManager:
         except Exception as exc:  # this worker cannot build it (a plugin it lacks, a definition gone): it ends, said why
             reason = exc.message if isinstance(exc, EchoError) else f"{type(exc).__name__}: {exc}"
             log.warning("cannot run execution %s here: %s", execution_id, reason)
-            if await self.runtime.adopt(execution_id, owner):
-                await record_interrupted(self.runtime, [execution_id], reason=scrub(f"This worker cannot run it: {reason}"))
+            await record_interrupted(self.runtime, [execution_id], reason=scrub(f"This worker cannot run it: {reason}"))
             return
         # Known here before the record says so: a cancel that comes meanwhile finds it.
         self._live[execution_id] = live
         if not await self.runtime.adopt(execution_id, owner):
             self._live.pop(execution_id, None)
             return
+        live.adopted = True
         if execution.status == "running":  # its worker died mid-run, or stopped and handed it back
             log.warning("continuing execution %s, left by %s", execution_id, owner or "a stopping worker")
             lifecycle.move(execution, "initializing")
@@ -317,6 +316,27 @@ class ExecutionManager:
             with anyio.CancelScope(shield=True):
                 await self._hand_back(live, answer)
             raise
+
+    async def fence(self) -> list[str]:
+        """Stop here, recording nothing, the runs another process took over while this one
+        was unresponsive (stopped, starved, cut off): their records name another owner now.
+        Called at every heartbeat; a run is never continued by two processes for longer."""
+        mine = [execution_id for execution_id, live in self._live.items() if live.adopted and not live.handed_back]
+        if not mine:
+            return []
+        owners = {o.execution.execution_id: o.owner for o in await self.runtime.executions_in(lifecycle.STATUSES, mine)}
+        lost = [execution_id for execution_id in mine if owners.get(execution_id) != self.runtime.owner]
+        for execution_id in lost:
+            live = self._live.get(execution_id)
+            if live is None or live.handed_back:
+                continue
+            log.error("execution %s is now run by %s: stopping it here", execution_id, owners.get(execution_id) or "no one")
+            live.handed_back = True
+            if live.scope is not None:
+                live.scope.cancel()
+            else:
+                live.stop_after_step = True
+        return lost
 
     async def _first_input(self, execution: Execution, answer: dict[str, Any] | None) -> RunInput:
         """The answer to its review; else from its checkpoint if it has one, else from its
@@ -396,11 +416,6 @@ class ExecutionManager:
         from any process. One that another live process runs is that process's to change."""
         if execution.execution_id in self._live or not lifecycle.is_interruptible(execution.status):
             return execution
-        owned = await self.runtime.executions_in(lifecycle.INTERRUPTIBLE, [execution.execution_id])
-        owner = owned[0].owner if owned else None
-        if owned and owner != self.runtime.owner and not await self.runtime.owned_elsewhere(owner):
-            # Taken first (one of a worker adopting it and this wins), then ended here.
-            await self.runtime.adopt(execution.execution_id, owner)
         if not await record_interrupted(self.runtime, [execution.execution_id], cancelled=cancelled):
             raise Conflict(
                 f"Execution '{execution.execution_id}' is running in another process; cancel or resume it there",
@@ -473,7 +488,10 @@ class ExecutionManager:
             log.exception("execution %s crashed", execution.execution_id)
             if not lifecycle.is_terminal(execution.status):
                 with anyio.CancelScope(shield=True):
-                    await self.recorder.finish(live, "failed", lifecycle.error_info(ExecutionFailed("internal error")))
+                    try:
+                        await self.recorder.finish(live, "failed", lifecycle.error_info(ExecutionFailed("internal error")))
+                    except Exception:  # the database is away too: one run lost its ending, not the process
+                        log.exception("could not record the end of execution %s", execution.execution_id)
         finally:
             live.done.set()
             self.stopped_elsewhere(execution.execution_id)

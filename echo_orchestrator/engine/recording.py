@@ -337,6 +337,10 @@ async def record_interrupted(
     for owned in await runtime.executions_in(lifecycle.INTERRUPTIBLE, only):
         if await runtime.owned_elsewhere(owned.owner):
             continue
+        # Taken first (only an execution's owner may change its record): of processes
+        # settling it at once, or a worker adopting it meanwhile, one wins.
+        if not await runtime.adopt(owned.execution.execution_id, owned.owner):
+            continue
         execution = owned.execution
         if reason is None:
             event, data = lifecycle.interrupt(execution, cancelled=cancelled, now=utcnow())

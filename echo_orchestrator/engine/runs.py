@@ -66,8 +66,10 @@ class LiveRun:
     # Whose concurrent-execution limit this run counts against (a caller, or an address).
     limit_key: str | None = None
     files: RunFiles | None = None  # the run's folder, when the engine has workspaces
-    # Stopped to be continued by another worker (this one is stopping): nothing is recorded.
+    # Stopped to be continued by another worker (this one is stopping, or another took it
+    # over while this one was unresponsive): nothing more is recorded.
     handed_back: bool = False
+    adopted: bool = False  # taken from the queue: its record names this process as owner
 
     @property
     def durability(self) -> Durability:

@@ -37,6 +37,7 @@ TERMINAL: Final = frozenset({"completed", "failed", "cancelled"})
 ACTIVE: Final[tuple[ExecutionStatus, ...]] = ("initializing", "running", "paused")
 # A process that dies interrupts these; a `paused` execution waits for a human and survives.
 INTERRUPTIBLE: Final[tuple[ExecutionStatus, ...]] = ("initializing", "running")
+STATUSES: Final[tuple[ExecutionStatus, ...]] = tuple(TRANSITIONS)
 RESUMABLE: Final[frozenset[ExecutionStatus]] = frozenset({"failed", "cancelled"})
 # A checkpoint of an execution in one of these can be continued from.
 CONTINUABLE: Final = frozenset({"failed", "cancelled", "paused"})

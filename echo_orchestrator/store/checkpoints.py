@@ -20,6 +20,8 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, ChannelVersions, Checkpoint, CheckpointMetadata
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from echo_orchestrator.errors import OwnedElsewhere
+
 Flush = Callable[[], Awaitable[None]]
 
 
@@ -27,15 +29,25 @@ class RecordsFirst(BaseCheckpointSaver[Any]):
     """Put before a LangGraph saver in the bases: flushes the records, then writes."""
 
     _flush_records: Flush
+    # Runs another process took over from this one (`PostgresRuntimeStore.lost`): their
+    # checkpoints are that process's to write now.
+    _lost: set[str] = set()
+
+    def _refuse_lost(self, config: RunnableConfig) -> None:
+        thread = (config.get("configurable") or {}).get("thread_id")
+        if thread in self._lost:
+            raise OwnedElsewhere(f"Execution '{thread}' was taken over by another process")
 
     async def aput(
         self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: ChannelVersions
     ) -> RunnableConfig:
         await self._flush_records()
+        self._refuse_lost(config)
         return await super().aput(config, checkpoint, metadata, new_versions)
 
     async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
         await self._flush_records()
+        self._refuse_lost(config)
         await super().aput_writes(config, writes, task_id, task_path)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 from procrastinate import App, PsycopgConnector, RetryStrategy
 from procrastinate import exceptions as procrastinate_errors
+from procrastinate.jobs import Status
 from procrastinate.worker import Worker
 
 from echo_orchestrator.errors import OwnedElsewhere
@@ -104,20 +105,27 @@ class ProcrastinateQueue:
         self._worker.stop()  # type: ignore[no-untyped-call]
         await self._stopped.wait()
 
-    async def _run_job(self, context: Any, execution_id: str, answer: dict[str, Any] | None = None) -> None:
+    async def _run_job(self, context: Any, execution_id: str, answer: dict[str, Any] | None = None, recovered: bool = False) -> None:
         assert self._handler is not None, "work() first"
-        await self._handler(execution_id, answer, context.job.attempts > 0)
+        await self._handler(execution_id, answer, recovered or context.job.attempts > 0)
 
     async def recover_stalled(self) -> int:
-        """Queue again the runs of workers whose heartbeat stopped; answers how many."""
+        """Queue again the runs of workers whose heartbeat stopped; answers how many. The
+        stalled job is ended `failed` and a new one queued, so a worker that was only frozen
+        and wakes finds its job gone instead of closing the new one."""
         manager = self._app.job_manager
         stalled = await manager.get_stalled_jobs(queue=QUEUE, task_name=TASK, seconds_since_heartbeat=self._dead_after)
         recovered = 0
         for job in stalled:
             try:
-                await manager.retry_job(job)
-            except procrastinate_errors.ConnectorException:  # another node put it back first
+                await manager.finish_job(job, status=Status.FAILED, delete_job=False)
+            except procrastinate_errors.ConnectorException:  # another node ended it first
                 continue
+            kwargs = job.task_kwargs
+            answer = kwargs.get("answer")
+            await self._task.defer_async(
+                execution_id=str(kwargs["execution_id"]), answer=answer if isinstance(answer, dict) else None, recovered=True
+            )
             recovered += 1
         if recovered:
             log.warning("queued again %d run(s) of worker(s) that stopped answering", recovered)

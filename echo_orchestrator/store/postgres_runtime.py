@@ -33,7 +33,7 @@ from echo_orchestrator.store.postgres_schema import CHECKPOINT_SETUP_LOCK, clust
 from echo_orchestrator.store.redis_channels import RedisChannels
 from echo_orchestrator.store.runtime import Signals
 from echo_orchestrator.store.sql_analytics import POSTGRES_BUCKETS
-from echo_orchestrator.store.sql_runtime import EVENT_INSERT, Pending, SqlRuntimeStore
+from echo_orchestrator.store.sql_runtime import EVENT_INSERT, EXECUTION_ID_AT, Pending, SqlRuntimeStore, rows_without
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,10 @@ log = logging.getLogger(__name__)
 class RecordsFirstPostgresSaver(RecordsFirst, AsyncPostgresSaver):
     """LangGraph's PostgreSQL saver that commits the runtime's buffered records first."""
 
-    def __init__(self, pool: AsyncConnectionPool[Any], flush: Flush) -> None:
+    def __init__(self, pool: AsyncConnectionPool[Any], flush: Flush, lost: set[str]) -> None:
         AsyncPostgresSaver.__init__(self, pool)
         self._flush_records = flush
+        self._lost = lost
 
 
 EVENTS_CHANNEL = "echo_events"
@@ -100,6 +101,9 @@ class PostgresRuntimeStore(SqlRuntimeStore):
         # Signals over Redis pub/sub instead of NOTIFY, when given.
         self._redis = None if redis_url is None else RedisChannels(redis_url)
         self._cluster = ""
+        self._beat_at = time.monotonic()  # when this process last told the others it is alive
+        # Executions another process took over while this one was unresponsive (`_fenced`).
+        self.lost: set[str] = set()
         self.heartbeat_seconds, self.dead_after_seconds = heartbeat_seconds, dead_after_seconds
         self.url = url
         self._conninfo = conninfo(url)
@@ -163,7 +167,7 @@ class PostgresRuntimeStore(SqlRuntimeStore):
                     await self._redis.close()
 
     async def checkpointer(self) -> RecordsFirstPostgresSaver:
-        saver = RecordsFirstPostgresSaver(self.pool, self.flush)
+        saver = RecordsFirstPostgresSaver(self.pool, self.flush, self.lost)
         # LangGraph's own migrations are not safe to run from two nodes at once. They hold
         # `CREATE INDEX CONCURRENTLY`, which waits for every open statement: a node blocked
         # in `pg_advisory_lock` would be one, and neither would ever finish. So the others
@@ -189,6 +193,30 @@ class PostgresRuntimeStore(SqlRuntimeStore):
             " ON CONFLICT (owner) DO UPDATE SET last_seen = excluded.last_seen",
             (self.owner, now, now),
         )
+        self._beat_at = time.monotonic()
+
+    async def _fenced(self, pending: Pending) -> Pending:
+        """The rows to write, less those of runs other processes adopted meanwhile. Asked
+        only when this process's heartbeat is stale (it was stopped, starved or cut off long
+        enough to be taken for dead): its runs may be someone else's now, and what it
+        recorded of them since must not land in their history."""
+        await self._heartbeat()
+        # Every run it was writing, not only this batch's: the next batches are not asked.
+        ids = {row[EXECUTION_ID_AT[sql]] for sql, rows in pending.items() for row in rows.values()} | set(self._seq)
+        async with self.pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
+            await cursor.execute("SELECT execution_id, owner FROM executions WHERE execution_id = ANY(%s)", (list(ids),))
+            taken = {str(execution_id) for execution_id, owner in await cursor.fetchall() if owner not in (None, self.owner)}
+        taken -= self.lost
+        if not taken:
+            return rows_without(pending, self.lost)
+        self.lost |= taken
+        log.error(
+            "this process was unresponsive for over %gs and %d of its runs were taken over meanwhile (%s): it records nothing more of them",
+            self.dead_after_seconds / 2,
+            len(taken),
+            ", ".join(sorted(taken)),
+        )
+        return rows_without(pending, self.lost)
 
     async def keep_alive(self) -> None:
         while True:
@@ -201,8 +229,10 @@ class PostgresRuntimeStore(SqlRuntimeStore):
     async def owned_elsewhere(self, owner: str | None) -> bool:
         if not owner or owner == self.owner:
             return False
-        if owner.rpartition(":")[0] == ownership.MACHINE:  # on this machine the process table knows exactly
-            return ownership.owned_elsewhere(owner)
+        if owner.rpartition(":")[0] == ownership.MACHINE and not ownership.owned_elsewhere(owner):
+            return False  # on this machine a process that is gone is known at once
+        # Alive means answering: a process that exists but is frozen (stopped, hung) past the
+        # deadline is dead to the others, and fenced when it wakes (`_fenced`).
         rows = await self._rows("SELECT last_seen FROM processes WHERE owner = ?", [owner])
         return bool(rows) and time.time() - float(rows[0][0]) < self.dead_after_seconds
 
@@ -226,6 +256,10 @@ class PostgresRuntimeStore(SqlRuntimeStore):
             await conn.execute(_dialect(sql), params)
 
     async def _write_batches(self, pending: Pending) -> None:
+        if time.monotonic() - self._beat_at > self.dead_after_seconds / 2:
+            pending = await self._fenced(pending)
+        elif self.lost:  # what its stopped runs still record on the way out
+            pending = rows_without(pending, self.lost)
         announcements = _announcements(self.owner, pending.get(EVENT_INSERT))
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
             for sql, rows in pending.items():

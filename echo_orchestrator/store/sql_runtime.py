@@ -40,8 +40,33 @@ EXECUTION_UPSERT = (
     " doc = excluded.doc, owner = excluded.owner, started_at = excluded.started_at,"
     " duration_seconds = excluded.duration_seconds, total_tokens = excluded.total_tokens, cost_usd = excluded.cost_usd,"
     " limit_key = COALESCE(excluded.limit_key, executions.limit_key)"
+    # Only its owner (or anyone, while it has none) changes a record: a process that was
+    # taken for dead and wakes up cannot take back a run another process adopted.
+    " WHERE executions.owner IS NULL OR executions.owner = excluded.owner"
 )
 EVENT_INSERT = "INSERT INTO events (execution_id, seq, event_type, doc) VALUES (?, ?, ?, ?)"
+STEP_UPSERT = (
+    "INSERT INTO step_executions (step_execution_id, execution_id, step_number, step_name, status, workflow_slug,"
+    " started_at, duration_seconds, retry_count, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (step_execution_id) DO UPDATE SET status = excluded.status,"
+    " duration_seconds = excluded.duration_seconds, retry_count = excluded.retry_count, doc = excluded.doc"
+)
+NODE_UPSERT = (
+    "INSERT INTO node_executions (node_execution_id, execution_id, started_at, doc) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (node_execution_id) DO UPDATE SET doc = excluded.doc"
+)
+LLM_INSERT = (
+    "INSERT INTO llm_calls (execution_id, step_execution_id, model, total_tokens, cost_usd, created_at, doc, provider)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# Where each buffered statement's row holds its execution's id.
+EXECUTION_ID_AT = {EXECUTION_UPSERT: 0, EVENT_INSERT: 0, STEP_UPSERT: 1, NODE_UPSERT: 1, LLM_INSERT: 0}
+
+
+def rows_without(pending: Pending, executions: set[str]) -> Pending:
+    """The buffered rows, less those of these executions."""
+    return {sql: {key: row for key, row in rows.items() if row[EXECUTION_ID_AT[sql]] not in executions} for sql, rows in pending.items()}
+
 
 STEP_COMPLETED = count_if("s.status = 'completed'")
 STEP_FAILED = count_if("s.status = 'failed'")
@@ -294,10 +319,7 @@ class SqlRuntimeStore(ABC):
 
     async def save_step(self, step: StepExecution) -> None:
         self._write(
-            "INSERT INTO step_executions (step_execution_id, execution_id, step_number, step_name, status, workflow_slug,"
-            " started_at, duration_seconds, retry_count, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (step_execution_id) DO UPDATE SET status = excluded.status,"
-            " duration_seconds = excluded.duration_seconds, retry_count = excluded.retry_count, doc = excluded.doc",
+            STEP_UPSERT,
             (
                 step.step_execution_id,
                 step.execution_id,
@@ -338,8 +360,7 @@ class SqlRuntimeStore(ABC):
 
     async def save_node(self, node: NodeExecution) -> None:
         self._write(
-            "INSERT INTO node_executions (node_execution_id, execution_id, started_at, doc) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (node_execution_id) DO UPDATE SET doc = excluded.doc",
+            NODE_UPSERT,
             (node.node_execution_id, node.execution_id, _ts(node.started_at), msgspec.json.encode(node)),
             key=node.node_execution_id,
         )
@@ -396,8 +417,7 @@ class SqlRuntimeStore(ABC):
 
     async def add_llm_call(self, execution_id: str, step_execution_id: str | None, usage: LLMUsage) -> None:
         self._write(
-            "INSERT INTO llm_calls (execution_id, step_execution_id, model, total_tokens, cost_usd, created_at, doc, provider)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            LLM_INSERT,
             (
                 execution_id,
                 step_execution_id,

@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+import socketio
 import websockets
 
 from tests.helpers.postgres import new_schema
@@ -118,6 +119,34 @@ async def test_runs_started_on_one_node_are_followed_live_from_the_other(nodes: 
         assert [seq for _, seq in sse_frames[execution_id]] == expected
         assert ws_frames[execution_id][-1]["event"] == "execution_completed"
         assert sse_frames[execution_id][-1][0] == "execution_completed"
+
+
+async def test_a_socketio_client_on_the_other_node_gets_every_event(nodes: tuple[RunningServer, RunningServer]) -> None:
+    a, b = nodes
+    ids = [await start(a, SLOW) for _ in range(3)]
+    client = socketio.AsyncClient(reconnection=False)
+    got: dict[str, list[tuple[str, int]]] = {execution_id: [] for execution_id in ids}
+    done = {execution_id: anyio.Event() for execution_id in ids}
+
+    @client.on("*", namespace="/executions")  # type: ignore[untyped-decorator]
+    async def any_event(event: str, data: dict[str, Any]) -> None:
+        if event != "connected":
+            got[data["execution_id"]].append((event, data["seq"]))
+            if event in TERMINAL:
+                done[data["execution_id"]].set()
+
+    await client.connect(b.url, namespaces=["/executions"], transports=["websocket"])
+    try:
+        for execution_id in ids:
+            await client.emit("join_execution", {"execution_id": execution_id}, namespace="/executions")
+        with anyio.fail_after(30):
+            for event in done.values():
+                await event.wait()
+    finally:
+        await client.disconnect()
+    for execution_id, events in got.items():
+        assert [seq for _, seq in events] == await stored(a, execution_id)  # replay then live: every event, once
+        assert events[-1][0] == "execution_completed"
 
 
 async def test_a_run_is_known_to_every_node_as_soon_as_its_id_is_answered(nodes: tuple[RunningServer, RunningServer]) -> None:

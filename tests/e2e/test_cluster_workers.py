@@ -249,3 +249,54 @@ def test_a_stopped_worker_hands_its_runs_back_and_exits(tmp_path: Path, postgres
             steps = httpx.get(f"{api.url}/executions/{execution_id}/steps").json()["step_executions"]
             planners = [s for s in steps if s["step_name"] == "planner"]
             assert [p["status"] for p in planners] == ["completed"]  # checkpointed before the stop: not run again
+
+
+def test_a_worker_frozen_past_its_deadline_gives_its_runs_up_when_it_wakes(tmp_path: Path, postgres_database: str) -> None:
+    """SIGSTOP for longer than ECHO_DEAD_AFTER_SECONDS: another worker continues its runs.
+    Woken, the frozen one records nothing more of them and stops them: each run completes
+    once, its history written by one worker at a time."""
+    storage = copy_storage(tmp_path / "storage")
+    plugins = ("--plugins-dir", str(tmp_path / "plugins"))
+    env = {"ECHO_RUNTIME_URL": new_schema(postgres_database), "ECHO_HEARTBEAT_SECONDS": "0.5", "ECHO_DEAD_AFTER_SECONDS": "3"}
+    body = {**quick("freeze", latency_ms=2000), "config": {"durability": "sync"}}
+    with (
+        running_server(storage, *plugins, "--no-worker", env=env, timeout=40) as api,
+        running_worker(storage, *plugins, env=env) as frozen,
+    ):
+        ids = [httpx.post(f"{api.url}{GRAPH}", json=body).json()["execution_id"] for _ in range(4)]
+        deadline = time.monotonic() + 30
+        while not all(_planner_done(api, e) for e in ids):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        frozen.process.send_signal(signal.SIGSTOP)
+        try:
+            with running_worker(storage, *plugins, env=env) as survivor:
+
+                def resumed(execution_id: str) -> bool:
+                    events = httpx.get(f"{api.url}/executions/{execution_id}/events?limit=1000").json()["events"]
+                    return any(e["event_type"] == "execution_resumed" for e in events)
+
+                deadline = time.monotonic() + 60
+                while not all(resumed(e) for e in ids):  # taken over while the first is frozen
+                    assert time.monotonic() < deadline
+                    time.sleep(0.2)
+                frozen.process.send_signal(signal.SIGCONT)  # it wakes while the other runs them
+                deadline = time.monotonic() + 90
+                while (statuses := {httpx.get(f"{api.url}/executions/{e}").json()["status"] for e in ids}) != {"completed"}:
+                    assert time.monotonic() < deadline, statuses
+                    time.sleep(0.2)
+                time.sleep(3)  # the woken worker has had time to notice, and to try to record
+        finally:
+            frozen.process.send_signal(signal.SIGCONT)
+        assert frozen.process.poll() is None, "the woken worker must not crash"
+        assert "unexpected" not in frozen.output()
+        # Its old jobs were ended when they were queued again: only the frozen one finds them gone.
+        assert "Traceback" not in survivor.output()
+        for execution_id in ids:
+            events = httpx.get(f"{api.url}/executions/{execution_id}/events?limit=1000").json()["events"]
+            kinds = [e["event_type"] for e in events]
+            assert [e["seq"] for e in events] == list(range(1, len(events) + 1)), kinds  # one writer at a time
+            assert kinds.count("execution_completed") == 1 and kinds[-1] == "execution_completed"
+            assert "execution_failed" not in kinds and "execution_cancelled" not in kinds
+            assert httpx.get(f"{api.url}/executions/{execution_id}").json()["status"] == "completed"
+        assert "taken over" in frozen.output() or "is now run by" in frozen.output()

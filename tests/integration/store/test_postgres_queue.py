@@ -92,6 +92,10 @@ async def test_the_jobs_of_a_worker_whose_heartbeat_stopped_are_queued_again(sch
         await conn.execute("UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s", (dead[0],))
     assert await queue.recover_stalled() == 1
     assert await queue.recover_stalled() == 0  # put back once
+    async with await psycopg.AsyncConnection.connect(schema, autocommit=True) as conn:
+        # The stalled job ended failed (a worker that wakes cannot close the new one), a new one waits.
+        jobs = await (await conn.execute("SELECT status::text, args->>'execution_id' FROM procrastinate_jobs ORDER BY id")).fetchall()
+    assert jobs == [("failed", "exec_orphan"), ("todo", "exec_orphan")]
     seen: list[tuple[str, bool]] = []
 
     async def handler(execution_id: str, answer: dict[str, Any] | None, retried: bool) -> None:
