@@ -225,7 +225,8 @@ async def run(
     console.print(f"starting [bold]{target}[/] on {settings.storage_dir.as_posix()}…")
     from echo_orchestrator.container import open_services
 
-    async with open_services(settings) as services:
+    # In this process, not through a cluster's queue (which would also hand it others' runs).
+    async with open_services(settings, queued=False) as services:
         local = LocalRunSource(services)
         started = await local.start(target, inputs)
         return await interruptible(console, lambda: watch(local, started, console, output=output), lambda: local.cancel(started))

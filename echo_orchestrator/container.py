@@ -243,7 +243,9 @@ def _share_with_other_nodes(tg: TaskGroup, services: Services, queue: RunQueue |
 
 
 @asynccontextmanager
-async def open_services(settings: Settings) -> AsyncIterator[Services]:
+async def open_services(settings: Settings, *, queued: bool = True) -> AsyncIterator[Services]:
+    """Everything, open. `queued=False` (the CLI's own `run`): on a shared runtime this
+    process runs what it starts itself, and takes nothing from the cluster's queue."""
     register_secrets(settings)
     store: DefinitionStore = FileDefinitionStore(settings.storage_dir, mutexes=entity_mutexes(settings.runtime_url))
     await store.open()
@@ -261,7 +263,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         redis_url=settings.redis_url,
     )
     await runtime.open()
-    queue = runtime.run_queue(capacity=settings.max_concurrent_executions, grace_seconds=settings.stop_grace_seconds)
+    queue = runtime.run_queue(capacity=settings.max_concurrent_executions, grace_seconds=settings.stop_grace_seconds) if queued else None
     try:
         services = await _assemble(settings, store, registry, models, runtime)
         _log_loaded(store, registry)

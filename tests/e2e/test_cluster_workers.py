@@ -5,7 +5,10 @@ serves any run, and a worker killed with -9 leaves its runs to the others."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -300,3 +303,22 @@ def test_a_worker_frozen_past_its_deadline_gives_its_runs_up_when_it_wakes(tmp_p
             assert "execution_failed" not in kinds and "execution_cancelled" not in kinds
             assert httpx.get(f"{api.url}/executions/{execution_id}").json()["status"] == "completed"
         assert "taken over" in frozen.output() or "is now run by" in frozen.output()
+
+
+def test_a_cli_run_on_the_shared_runtime_runs_in_its_process_and_takes_no_queued_run(tmp_path: Path, postgres_database: str) -> None:
+    storage = copy_storage(tmp_path / "storage")
+    plugins = ("--plugins-dir", str(tmp_path / "plugins"))
+    env = {"ECHO_RUNTIME_URL": new_schema(postgres_database)}
+    with running_server(storage, *plugins, "--no-worker", env=env, timeout=40) as api:  # and no worker at all
+        queued = httpx.post(f"{api.url}{GRAPH}", json=quick("nobody takes me")).json()["execution_id"]
+        done = subprocess.run(
+            [sys.executable, "-m", "echo_orchestrator", "run", "graph:ASIS", "--input", "task=here", "--storage", str(storage), *plugins],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, **env},
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        execution_id = done.stdout.split("execution ", 1)[1].split()[0]
+        assert httpx.get(f"{api.url}/executions/{execution_id}").json()["status"] == "completed"  # seen by the cluster
+        assert httpx.get(f"{api.url}/executions/{queued}").json()["status"] == "initializing"  # still waiting for a worker
