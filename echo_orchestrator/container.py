@@ -47,6 +47,8 @@ from echo_orchestrator.system import ResourceMonitor
 
 log = logging.getLogger(__name__)
 
+JOBS_KEPT_HOURS = 24  # the run queue's finished jobs (the executions keep the history)
+
 
 @dataclass(slots=True)
 class Services:
@@ -224,11 +226,15 @@ def _share_with_other_nodes(tg: TaskGroup, services: Services, queue: RunQueue |
                 log.warning("could not announce %d definition change(s) to other nodes: %s", len(batch), type(exc).__name__)
 
     async def recover(queue: RunQueue) -> None:
+        next_prune = 0.0
         while True:
             await anyio.sleep(services.settings.heartbeat_seconds)
             try:
                 await services.engine.fence()
                 await queue.recover_stalled()
+                if anyio.current_time() >= next_prune:  # finished jobs go after a day, checked hourly
+                    next_prune = anyio.current_time() + 3600
+                    await queue.prune(JOBS_KEPT_HOURS)
             except Exception:  # logged; the next beat tries again
                 log.exception("fencing this process's runs or queuing again those of stopped workers failed")
 
@@ -271,6 +277,7 @@ async def open_services(settings: Settings, *, queued: bool = True) -> AsyncIter
         if queue is not None:
             await queue.open()
             services.engine.queue = queue
+            services.health.queue, services.health.takes_runs = queue, settings.run_executions
         async with services.hub.running(), services.engine.running(), anyio.create_task_group() as tg:
             if settings.watch:
                 tg.start_soon(_never_fatal, "storage watcher", store.follow_changes)

@@ -17,7 +17,7 @@ from echo_orchestrator.registry import PluginProblem, PluginRegistry
 from echo_orchestrator.security.redaction import SECRETS
 from echo_orchestrator.services.executions import ExecutionService
 from echo_orchestrator.store import DefinitionStore, Problem, StoreCounts
-from echo_orchestrator.store.runtime import ExecutionStats
+from echo_orchestrator.store.runtime import ExecutionStats, RunQueue
 from echo_orchestrator.system import ResourceMonitor, ResourceUsage
 
 T = TypeVar("T")
@@ -58,6 +58,15 @@ class DatabaseHealth(msgspec.Struct, kw_only=True):
     error: str | None = None
 
 
+class QueueHealth(msgspec.Struct, kw_only=True):
+    """The run queue of a cluster (PostgreSQL runtime)."""
+
+    queued: int  # runs waiting for a worker
+    running: int  # runs workers have taken
+    takes_runs: bool  # whether this process is one of the workers
+    error: str | None = None
+
+
 class ServiceHealth(msgspec.Struct, kw_only=True):
     status: str  # "healthy" | "degraded"
     version: str
@@ -68,6 +77,7 @@ class ServiceHealth(msgspec.Struct, kw_only=True):
     services: dict[str, str]
     uptime: float
     timestamp: str
+    queue: QueueHealth | None = None  # with a PostgreSQL runtime
 
 
 class LiveCounts(msgspec.Struct, kw_only=True):
@@ -101,6 +111,9 @@ class HealthService:
         self._storage_dir, self._plugins_dir = storage_dir, plugins_dir
         self._runtime_url = runtime_url
         self.started_at = time.monotonic()
+        # Set when the process opens a run queue (`container.open_services`).
+        self.queue: RunQueue | None = None
+        self.takes_runs = False
 
     @property
     def uptime_seconds(self) -> float:
@@ -116,8 +129,11 @@ class HealthService:
         servers = await self._hub.servers()
         database = await self._database()
         unavailable = [s.name for s in servers if s.enabled and s.status != "available"]
+        queue = await self._queue()
         healthy = storage_status == "ok" and not snapshot.problems and database.status == "connected"
+        healthy = healthy and (queue is None or queue.error is None)
         return ServiceHealth(
+            queue=queue,
             status="healthy" if healthy else "degraded",
             version=__version__,
             database=database,
@@ -155,6 +171,15 @@ class HealthService:
             uptime=self.uptime_seconds,
             timestamp=utcnow_iso(),
         )
+
+    async def _queue(self) -> QueueHealth | None:
+        if self.queue is None:
+            return None
+        try:
+            queued, running = await self.queue.counts()
+        except Exception as exc:  # reported, never raised
+            return QueueHealth(queued=0, running=0, takes_runs=self.takes_runs, error=SECRETS.scrub(type(exc).__name__))
+        return QueueHealth(queued=queued, running=running, takes_runs=self.takes_runs)
 
     async def _database(self) -> DatabaseHealth:
         if self._runtime_url is None:

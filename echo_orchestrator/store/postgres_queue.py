@@ -130,3 +130,15 @@ class ProcrastinateQueue:
         if recovered:
             log.warning("queued again %d run(s) of worker(s) that stopped answering", recovered)
         return recovered
+
+    async def counts(self) -> tuple[int, int]:
+        queues = await self._app.job_manager.list_queues_async(queue=QUEUE)
+        found = next(iter(queues), None)
+        return (0, 0) if found is None else (int(found["todo"]), int(found["doing"]))
+
+    async def prune(self, older_than_hours: int) -> None:
+        # Failed (recovered from a dead worker) and aborted (handed back) jobs too: each
+        # one's run went on under a new job.
+        await self._app.job_manager.delete_old_jobs(
+            nb_hours=older_than_hours, queue=QUEUE, include_failed=True, include_cancelled=True, include_aborted=True
+        )

@@ -139,6 +139,14 @@ class RunQueue(Protocol):
         """Queue again the jobs of workers whose heartbeat stopped; answers how many."""
         ...
 
+    async def counts(self) -> tuple[int, int]:
+        """(runs waiting for a worker, runs being run by one)."""
+        ...
+
+    async def prune(self, older_than_hours: int) -> None:
+        """Delete the queue's finished jobs older than this (the executions keep the history)."""
+        ...
+
 
 class RuntimeStore(Protocol):
     """Errors: `NotFound` for a missing execution or step execution."""

@@ -322,3 +322,5 @@ def test_a_cli_run_on_the_shared_runtime_runs_in_its_process_and_takes_no_queued
         execution_id = done.stdout.split("execution ", 1)[1].split()[0]
         assert httpx.get(f"{api.url}/executions/{execution_id}").json()["status"] == "completed"  # seen by the cluster
         assert httpx.get(f"{api.url}/executions/{queued}").json()["status"] == "initializing"  # still waiting for a worker
+        health = httpx.get(f"{api.url}/service/health").json()
+        assert health["queue"] == {"queued": 1, "running": 0, "takes_runs": False, "error": None}

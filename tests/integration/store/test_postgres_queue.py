@@ -96,6 +96,10 @@ async def test_the_jobs_of_a_worker_whose_heartbeat_stopped_are_queued_again(sch
         # The stalled job ended failed (a worker that wakes cannot close the new one), a new one waits.
         jobs = await (await conn.execute("SELECT status::text, args->>'execution_id' FROM procrastinate_jobs ORDER BY id")).fetchall()
     assert jobs == [("failed", "exec_orphan"), ("todo", "exec_orphan")]
+    assert await queue.counts() == (1, 0)  # one waiting, none taken
+    await queue.prune(0)  # finished jobs go (the executions keep the history); waiting ones stay
+    async with await psycopg.AsyncConnection.connect(schema, autocommit=True) as conn:
+        assert await (await conn.execute("SELECT status::text FROM procrastinate_jobs")).fetchall() == [("todo",)]
     seen: list[tuple[str, bool]] = []
 
     async def handler(execution_id: str, answer: dict[str, Any] | None, retried: bool) -> None:
