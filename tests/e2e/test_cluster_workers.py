@@ -324,3 +324,23 @@ def test_a_cli_run_on_the_shared_runtime_runs_in_its_process_and_takes_no_queued
         assert httpx.get(f"{api.url}/executions/{queued}").json()["status"] == "initializing"  # still waiting for a worker
         health = httpx.get(f"{api.url}/service/health").json()
         assert health["queue"] == {"queued": 1, "running": 0, "takes_runs": False, "error": None}
+
+
+async def test_a_graceful_cancel_through_an_api_node_lets_the_workers_step_finish(
+    cluster: tuple[RunningServer, RunningServer, list[RunningWorker]],
+) -> None:
+    a, b, _ = cluster
+    body = {**quick("stop after this step", latency_ms=3000), "config": {"durability": "sync"}}
+    async with httpx.AsyncClient(base_url=a.url, timeout=60) as started_on, httpx.AsyncClient(base_url=b.url, timeout=60) as other:
+        execution_id = (await started_on.post(GRAPH, json=body)).json()["execution_id"]
+        with anyio.fail_after(30):
+            while (await other.get(f"/executions/{execution_id}")).json()["status"] != "running":
+                await anyio.sleep(0.05)
+            await anyio.sleep(1.0)  # its first step (3 s) is under way on a worker
+            r = await other.post(f"/executions/{execution_id}/cancel", json={"graceful": True, "reason": "enough"})
+            assert r.status_code == 200, r.text
+            while (record := (await other.get(f"/executions/{execution_id}")).json())["status"] != "cancelled":
+                await anyio.sleep(0.05)
+        steps = (await other.get(f"/executions/{execution_id}/steps")).json()["step_executions"]
+    assert [s["status"] for s in steps] == ["completed"]  # the step under way finished; none started after
+    assert record["progress"]["completed_steps"] == 1
