@@ -226,12 +226,15 @@ def _share_with_other_nodes(tg: TaskGroup, services: Services, queue: RunQueue |
                 log.warning("could not announce %d definition change(s) to other nodes: %s", len(batch), type(exc).__name__)
 
     async def recover(queue: RunQueue) -> None:
-        next_prune = 0.0
+        next_prune = next_sweep = 0.0
         while True:
             await anyio.sleep(services.settings.heartbeat_seconds)
             try:
                 await services.engine.fence()
                 await queue.recover_stalled()
+                if anyio.current_time() >= next_sweep:  # a run left without a job, once a minute
+                    next_sweep = anyio.current_time() + 60
+                    await queue.requeue_lost(max(60.0, services.settings.dead_after_seconds))
                 if anyio.current_time() >= next_prune:  # finished jobs go after a day, checked hourly
                     next_prune = anyio.current_time() + 3600
                     await queue.prune(JOBS_KEPT_HOURS)

@@ -14,6 +14,7 @@ then adopted from its dead owner and continued from its last checkpoint.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +31,17 @@ log = logging.getLogger(__name__)
 
 QUEUE = "executions"
 TASK = "echo.run_execution"
+# Runs queued (owned by no one) that have no job waiting or running: their node died between
+# committing them and queuing their job.
+_LOST = """
+SELECT e.execution_id FROM executions e
+WHERE e.status = 'initializing' AND e.owner IS NULL AND e.created_at < %(before)s
+  AND NOT EXISTS (
+    SELECT 1 FROM procrastinate_jobs j
+    WHERE j.status IN ('todo', 'doing') AND j.args ->> 'execution_id' = e.execution_id
+  )
+LIMIT 500
+"""
 POOL_SIZE = 4  # a job takes a connection only to be fetched and finished
 RESTART_SECONDS = 1.0
 
@@ -142,3 +154,13 @@ class ProcrastinateQueue:
         await self._app.job_manager.delete_old_jobs(
             nb_hours=older_than_hours, queue=QUEUE, include_failed=True, include_cancelled=True, include_aborted=True
         )
+
+    async def requeue_lost(self, older_than_seconds: float) -> int:
+        """Queue the runs that wait with no job (their node died between committing them and
+        queuing them), older than this; answers how many."""
+        rows = await self._app.connector.execute_query_all_async(_LOST, before=time.time() - older_than_seconds)
+        for row in rows:
+            await self._task.defer_async(execution_id=str(row["execution_id"]), answer=None, recovered=True)
+        if rows:
+            log.warning("queued %d run(s) left without a job by a node that stopped", len(rows))
+        return len(rows)

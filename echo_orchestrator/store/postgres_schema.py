@@ -118,6 +118,11 @@ MIGRATIONS: tuple[str | Callable[[], str], ...] = (
     """,
     # 4: the run queue (procrastinate 3.10's schema).
     _queue_schema,
+    # 5: a queued run's waiting or running job, found by its execution (`ProcrastinateQueue.requeue_lost`).
+    """
+    CREATE INDEX IF NOT EXISTS echo_jobs_by_execution ON procrastinate_jobs ((args ->> 'execution_id'))
+    WHERE status IN ('todo', 'doing')
+    """,
 )
 
 

@@ -139,6 +139,10 @@ class RunQueue(Protocol):
         """Queue again the jobs of workers whose heartbeat stopped; answers how many."""
         ...
 
+    async def requeue_lost(self, older_than_seconds: float) -> int:
+        """Queue the runs that wait with no job, older than this; answers how many."""
+        ...
+
     async def counts(self) -> tuple[int, int]:
         """(runs waiting for a worker, runs being run by one)."""
         ...

@@ -4,6 +4,7 @@ recovery of a dead worker's jobs, and a stop that lets handlers hand their runs 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import anyio
@@ -11,6 +12,7 @@ import psycopg
 import pytest
 
 from echo_orchestrator.errors import OwnedElsewhere
+from echo_orchestrator.models import Execution, utcnow
 from echo_orchestrator.store.postgres_queue import ProcrastinateQueue
 from echo_orchestrator.store.postgres_runtime import PostgresRuntimeStore
 from tests.helpers.postgres import new_schema
@@ -140,3 +142,21 @@ async def test_a_stop_waits_for_the_grace_period_then_cancels_the_handlers(schem
             assert anyio.current_time() - before < 5
     await queue.close()
     assert outcome == ["cancelled: handed back"]
+
+
+async def test_a_run_left_without_a_job_is_queued_again(schema: str) -> None:
+    runtime = PostgresRuntimeStore(schema, owner="host/boot:1")
+    await runtime.open()
+    queue = queue_on(schema)
+    await queue.open()
+    long_ago = utcnow() - timedelta(minutes=5)
+    for execution_id, created in (("exec_lost", long_ago), ("exec_queued", long_ago), ("exec_new", utcnow())):
+        record = Execution(execution_id=execution_id, kind="graph", status="initializing", graph_name="ASIS", created_at=created)
+        await runtime.save_execution(record, queued=True)
+    await runtime.flush()
+    await queue.submit("exec_queued")  # committed and queued, as a start does; the other old one lost its job
+    assert await queue.requeue_lost(60) == 1
+    assert await queue.requeue_lost(60) == 0  # it has one now; the new one is not old enough to be lost
+    assert await queue.counts() == (2, 0)
+    await queue.close()
+    await runtime.close()
