@@ -21,7 +21,7 @@ from tests.helpers.postgres import new_schema
 from tests.helpers.redis import forget_cluster
 from tests.helpers.server import RunningServer, running_server
 from tests.helpers.storage import copy_storage
-from tests.helpers.streams import TERMINAL, data, seqs, sse_events
+from tests.helpers.streams import TERMINAL, follow_sse, follow_ws, seqs, stored_seqs, ws_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
@@ -51,45 +51,11 @@ def nodes(tmp_path: Path, cluster_env: dict[str, str]) -> Iterator[tuple[Running
         yield a, b
 
 
-def ws_url(server: RunningServer, path: str) -> str:
-    return server.url.replace("http://", "ws://") + path
-
-
 async def start(node: RunningServer, body: dict[str, Any]) -> str:
     async with httpx.AsyncClient(base_url=node.url) as c:
         r = await c.post("/graphs/ASIS/execute", json=body)
         assert r.status_code == 202, r.text
         return str(r.json()["execution_id"])
-
-
-async def stored(node: RunningServer, execution_id: str) -> list[int]:
-    async with httpx.AsyncClient(base_url=node.url) as c:
-        return [e["seq"] for e in (await c.get(f"/executions/{execution_id}/events?limit=1000")).json()["events"]]
-
-
-async def follow_ws(node: RunningServer, execution_id: str, after_seq: int = 0) -> list[dict[str, Any]]:
-    frames: list[dict[str, Any]] = []
-    async with websockets.connect(ws_url(node, f"/ws/executions/{execution_id}?after_seq={after_seq}")) as ws:
-        assert json.loads(await ws.recv())["event"] == "connected"
-        with anyio.fail_after(30):
-            while True:
-                frame = json.loads(await ws.recv())
-                frames.append(frame)
-                if frame["event"] in TERMINAL:
-                    return frames
-
-
-async def follow_sse(node: RunningServer, execution_id: str) -> list[tuple[str, int]]:
-    got: list[tuple[str, int]] = []
-    async with httpx.AsyncClient(base_url=node.url, timeout=30) as c, c.stream("GET", f"/executions/{execution_id}/stream") as r:
-        assert r.status_code == 200
-        with anyio.fail_after(30):
-            async for event in sse_events(r):
-                if event.event is None:
-                    continue  # keep-alive
-                got.append((event.event, int(event.id or 0)))
-                assert data(event)["execution_id"] == execution_id
-    return got
 
 
 async def test_runs_started_on_one_node_are_followed_live_from_the_other(nodes: tuple[RunningServer, RunningServer]) -> None:
@@ -113,7 +79,7 @@ async def test_runs_started_on_one_node_are_followed_live_from_the_other(nodes: 
         for execution_id in ids:
             tg.start_soon(both, execution_id)
     for execution_id in ids:
-        expected = await stored(a, execution_id)
+        expected = await stored_seqs(a, execution_id)
         assert expected == list(range(1, len(expected) + 1)) and len(expected) > 5
         assert seqs(ws_frames[execution_id]) == expected  # every event, in order, no double
         assert [seq for _, seq in sse_frames[execution_id]] == expected
@@ -145,7 +111,7 @@ async def test_a_socketio_client_on_the_other_node_gets_every_event(nodes: tuple
     finally:
         await client.disconnect()
     for execution_id, events in got.items():
-        assert [seq for _, seq in events] == await stored(a, execution_id)  # replay then live: every event, once
+        assert [seq for _, seq in events] == await stored_seqs(a, execution_id)  # replay then live: every event, once
         assert events[-1][0] == "execution_completed"
 
 
@@ -192,7 +158,7 @@ async def test_a_run_on_one_node_is_cancelled_through_the_other(nodes: tuple[Run
     assert record["status"] == "cancelled"
     async with httpx.AsyncClient(base_url=a.url) as c:  # the node that ran it agrees
         assert (await c.get(f"/executions/{execution_id}")).json()["status"] == "cancelled"
-    ended_at = (await stored(b, execution_id))[-1]
+    ended_at = (await stored_seqs(b, execution_id))[-1]
     async with httpx.AsyncClient(base_url=b.url) as c:  # and it resumes on the other node
         assert (await c.post(f"/executions/{execution_id}/resume")).status_code == 202
         frames = await follow_ws(a, execution_id, after_seq=ended_at)  # followed from the node that ran it first
@@ -233,7 +199,7 @@ async def test_a_review_asked_on_one_node_is_answered_through_the_other(nodes: t
         assert (await c.get(f"/executions/{execution_id}")).json()["status"] == "completed"
         events = (await c.get(f"/executions/{execution_id}/events?limit=1000")).json()["events"]
     assert [e["event_type"] for e in events].count("execution_resumed") == 1
-    assert await stored(a, execution_id) == list(range(1, len(await stored(a, execution_id)) + 1))
+    assert await stored_seqs(a, execution_id) == list(range(1, len(await stored_seqs(a, execution_id)) + 1))
 
 
 def test_a_callers_rate_limit_counts_across_nodes(tmp_path: Path, cluster_env: dict[str, str]) -> None:

@@ -4,7 +4,7 @@ serves any run, and a worker killed with -9 leaves its runs to the others."""
 
 from __future__ import annotations
 
-import json
+import functools
 import os
 import signal
 import subprocess
@@ -19,13 +19,12 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-import websockets
 
 from tests.helpers.fake_llm import fake_llm_server
 from tests.helpers.postgres import new_schema
 from tests.helpers.server import RunningServer, RunningWorker, running_server, running_worker
 from tests.helpers.storage import copy_storage
-from tests.helpers.streams import TERMINAL, data, seqs, sse_events
+from tests.helpers.streams import follow_sse, follow_ws, seqs, stored_seqs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
@@ -36,10 +35,6 @@ GRAPH = "/graphs/ASIS/execute"
 
 def quick(task: str, latency_ms: int = 30) -> dict[str, Any]:
     return {"input": {"task": task, "llm": {"provider": "echo", "latency_ms": latency_ms}}, "async": True}
-
-
-def ws_url(server: RunningServer, path: str) -> str:
-    return server.url.replace("http://", "ws://") + path
 
 
 @pytest.fixture
@@ -53,30 +48,6 @@ def cluster(tmp_path: Path, postgres_database: str) -> Iterator[tuple[RunningSer
         b = stack.enter_context(running_server(storage, *plugins, "--no-worker", env=env, timeout=40))
         workers = [stack.enter_context(running_worker(storage, *plugins, "--concurrency", str(CAPACITY), env=env)) for _ in range(3)]
         yield a, b, workers
-
-
-async def follow_ws(node: RunningServer, execution_id: str, frames: list[dict[str, Any]]) -> None:
-    async with websockets.connect(ws_url(node, f"/ws/executions/{execution_id}"), max_queue=None) as ws:
-        assert json.loads(await ws.recv())["event"] == "connected"
-        while True:
-            frame = json.loads(await ws.recv())
-            frames.append(frame)
-            if frame["event"] in TERMINAL:
-                return
-
-
-async def follow_sse(node: RunningServer, execution_id: str, got: list[tuple[str, int]]) -> None:
-    async with httpx.AsyncClient(base_url=node.url, timeout=60) as c, c.stream("GET", f"/executions/{execution_id}/stream") as r:
-        assert r.status_code == 200
-        async for event in sse_events(r):
-            if event.event is not None:
-                assert data(event)["execution_id"] == execution_id
-                got.append((event.event, int(event.id or 0)))
-
-
-async def stored_seqs(node: RunningServer, execution_id: str) -> list[int]:
-    async with httpx.AsyncClient(base_url=node.url) as c:
-        return [e["seq"] for e in (await c.get(f"/executions/{execution_id}/events?limit=1000")).json()["events"]]
 
 
 async def test_a_hundred_runs_through_two_apis_run_on_three_workers_and_are_followed_from_the_other_node(
@@ -112,8 +83,8 @@ async def test_a_hundred_runs_through_two_apis_run_on_three_workers_and_are_foll
         started_on[execution_id] = node
         ws[execution_id], sse[execution_id] = [], []
         # Followed from the node that did not start it, from the moment it exists.
-        tg.start_soon(follow_ws, other[node.url], execution_id, ws[execution_id])
-        tg.start_soon(follow_sse, other[node.url], execution_id, sse[execution_id])
+        tg.start_soon(functools.partial(follow_ws, other[node.url], execution_id, ws[execution_id], timeout=None))
+        tg.start_soon(functools.partial(follow_sse, other[node.url], execution_id, sse[execution_id], timeout=None))
         return execution_id
 
     with anyio.fail_after(240):

@@ -17,7 +17,7 @@ import websockets
 
 from tests.helpers.server import REPO, RunningServer, running_server
 from tests.helpers.storage import copy_storage
-from tests.helpers.streams import TERMINAL, SseEvent, data, seqs, sse_events
+from tests.helpers.streams import TERMINAL, SseEvent, data, seqs, sse_events, stored_seqs, ws_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
@@ -39,21 +39,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         yield running
 
 
-def ws_url(server: RunningServer, path: str) -> str:
-    return server.url.replace("http://", "ws://") + path
-
-
 async def start_slow(server: RunningServer) -> str:
     async with httpx.AsyncClient(base_url=server.url) as c:
         r = await c.post("/graphs/ASIS/execute", json=SLOW_RUN)
         assert r.status_code == 202, r.text
         return str(r.json()["execution_id"])
-
-
-async def stored_seqs(server: RunningServer, execution_id: str) -> list[int]:
-    async with httpx.AsyncClient(base_url=server.url) as c:
-        events = (await c.get(f"/executions/{execution_id}/events?limit=1000")).json()["events"]
-    return [e["seq"] for e in events]
 
 
 async def frames_until_end(ws: Any, execution_id: str | None = None) -> list[dict[str, Any]]:
