@@ -83,13 +83,7 @@ def load(layout: Layout, path: Path) -> Loaded:
         return Loaded(path, None, location)
     except OSError as exc:
         return Loaded(path, signature, location, problem=Problem(relative(layout, path), "", f"unreadable: {exc}"))
-    target: type[Agent] | type[Workflow] | type[McpSettings] = {  # type: ignore[assignment]
-        "agent": Agent,
-        "draft": Workflow,
-        "temp": Workflow,
-        "final": Workflow,
-        "mcp_settings": McpSettings,
-    }[location.kind]
+    target = _MODEL_OF[location.kind]
     try:
         entity = codec.decode(data, target)
     except msgspec.ValidationError as exc:
@@ -100,6 +94,15 @@ def load(layout: Layout, path: Path) -> Loaded:
     if mismatch := check_identity(layout, path, location, entity):
         return Loaded(path, signature, location, problem=mismatch)
     return Loaded(path, signature, location, entity=entity)
+
+
+_MODEL_OF: dict[str, type[Agent] | type[Workflow] | type[McpSettings]] = {
+    "agent": Agent,
+    "draft": Workflow,
+    "temp": Workflow,
+    "final": Workflow,
+    "mcp_settings": McpSettings,
+}
 
 
 def candidate_files(layout: Layout) -> list[Path]:

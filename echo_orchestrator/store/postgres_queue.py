@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import anyio
@@ -98,8 +98,11 @@ class ProcrastinateQueue:
                     shutdown_graceful_timeout=self._grace,
                     delete_jobs="successful",  # the execution's record is the history, not the job
                 )
+                # procrastinate's Worker is untyped: called through typed names, so a release
+                # that adds types leaves no stale ignore behind.
+                run: Callable[[], Awaitable[None]] = self._worker.run
                 try:
-                    await self._worker.run()  # type: ignore[no-untyped-call]
+                    await run()
                 except Exception:
                     log.exception("the run queue's worker failed")
                 if not self._stopping:  # it stops itself when its listener or heartbeat fails (database away)
@@ -114,7 +117,8 @@ class ProcrastinateQueue:
         self._stopping = True
         if self._worker is None:
             return
-        self._worker.stop()  # type: ignore[no-untyped-call]
+        stop: Callable[[], None] = self._worker.stop
+        stop()
         await self._stopped.wait()
 
     async def _run_job(self, context: Any, execution_id: str, answer: dict[str, Any] | None = None, recovered: bool = False) -> None:
