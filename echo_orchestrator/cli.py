@@ -335,6 +335,65 @@ def _report(name: str, args: argparse.Namespace, exc: BaseException, *, debug: b
     return 2
 
 
+def _save(args: argparse.Namespace) -> int:
+    """Validate a workflow's stored draft fully and save it as its temp copy or a final version."""
+    import anyio
+
+    from echo_orchestrator.errors import NotValidated
+
+    if args.version is not None and args.to == "temp":
+        print("echo-orchestrator save: --version names a final version; a temp copy has none", file=sys.stderr)
+        return 2
+
+    async def save() -> tuple[str, str, str]:
+        if args.server is not None:
+            return await _save_remote(args.server, args.workflow, args.to, args.version)
+        from echo_orchestrator.container import open_services
+
+        async with open_services(_console_settings(args), queued=False) as services:
+            return await services.workflows.save_draft_as(args.workflow, args.to, args.version)
+
+    try:
+        workflow_id, version, path = anyio.run(save)
+    except BaseException as exc:
+        inner = _innermost(exc)
+        if isinstance(inner, NotValidated):
+            for error in inner.errors:  # one line per problem, as `validate` prints them
+                print(f"{args.workflow}: {error}")
+            print(f"echo-orchestrator save: {inner.message}; nothing saved", file=sys.stderr)
+            return 1
+        return _report("save", args, inner, debug=args.debug)
+    what = "its temp copy" if args.to == "temp" else f"final version {version}"
+    print(f"saved {workflow_id} as {what}: {path}")
+    return 0
+
+
+async def _save_remote(server: str, ref: str, stage: str, version: str | None) -> tuple[str, str, str]:
+    """`save --server`: the same steps over the API (validate/final, then temp/save or final/save)."""
+    from echo_orchestrator.errors import NotValidated
+    from echo_orchestrator.run_sources import raise_for, server_client
+
+    async with server_client(server) as client:
+        draft = await client.get(f"/workflows/{ref}/draft")
+        raise_for(draft)
+        report = await client.post("/workflows/validate/final", json={"workflow": draft.json()})
+        raise_for(report)
+        if not report.json()["valid"]:
+            raise NotValidated(ref, report.json()["errors"])
+        validated = await client.get(f"/workflows/{ref}/draft")
+        raise_for(validated)
+        workflow = validated.json()
+        if stage == "temp":
+            saved = await client.post("/workflows/temp/save", json=workflow)
+            raise_for(saved)
+            return str(workflow["workflow_id"]), str(workflow["version"]), str(saved.json()["path"])
+        body: dict[str, Any] = {"workflow": workflow, **({"version": version} if version else {})}
+        saved = await client.post("/workflows/final/save", json=body)
+        raise_for(saved)
+        answer = saved.json()
+        return str(answer["workflow_id"]), str(answer["version"]), str(answer["path"])
+
+
 def _run(args: argparse.Namespace) -> int:
     from echo_orchestrator import console
 
@@ -370,8 +429,17 @@ def _db_upgrade(args: argparse.Namespace) -> int:
             await runtime.close()
 
     anyio.run(upgrade)
-    print(f"runtime database {runtime.location}: up to date")
+    print(f"runtime database {runtime.location}: {describe_schema_change(runtime.schema_change)}")
     return 0
+
+
+def describe_schema_change(change: tuple[int, int] | None) -> str:
+    before, after = change or (0, 0)
+    if before == 0:
+        return f"created (schema version {after})"
+    if before < after:
+        return f"migrated from schema version {before} to {after}"
+    return f"already up to date (schema version {after})"
 
 
 def _client_options(command: argparse.ArgumentParser) -> None:
@@ -463,6 +531,22 @@ def _add_run_commands(commands: Commands) -> None:
     run.add_argument("--plugins-dir", type=Path, help="drop-in plugins folder for a local run")
     _client_options(run)
     run.set_defaults(handler=_run)
+
+    save = commands.add_parser(
+        "save",
+        help="validate a workflow's draft fully and save it as its temp copy or a final version (exit 1: not valid, nothing saved)",
+    )
+    save.add_argument("workflow", help="workflow slug or id (its stored draft is saved)")
+    save.add_argument("--to", choices=["temp", "final"], default="final", help="what to save it as (default: a final version)")
+    save.add_argument(
+        "--version",
+        help="the final version (409 if it exists); default: the draft's own while above every saved version, else the next",
+    )
+    save.add_argument("--server", metavar="URL", help="save through this server (default: the local storage folder)")
+    save.add_argument("--storage", type=Path, help="storage folder (env ECHO_STORAGE_DIR, default ./storage)")
+    save.add_argument("--plugins-dir", type=Path, help="drop-in plugins folder (env ECHO_PLUGINS_DIR, default ./plugins)")
+    save.add_argument("--debug", action="store_true", help="show the traceback of a failure")
+    save.set_defaults(handler=_save)
 
     follow = commands.add_parser("follow", help="follow an execution's live progress until it ends")
     follow.add_argument("execution_id")

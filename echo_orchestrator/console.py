@@ -81,6 +81,12 @@ class RunView:
             self.cost += float(data.get("cost_usd") or 0.0)
         elif event_type == "execution_paused":
             self.progress.update(self.task, description="paused: waiting for an answer")
+        elif event_type == "execution_requeued":
+            log(f"[yellow]↺[/] handed back to the queue: {data.get('reason') or ''}")
+            self.progress.update(self.task, description="waiting for a worker")
+        elif event_type == "execution_resumed":
+            log(f"[cyan]↻[/] resumed from its {data.get('resumed_from') or 'checkpoint'}")
+            self.progress.update(self.task, description="running")
         elif event_type in TERMINAL:
             self.status = TERMINAL[event_type]
             self.progress.update(self.task, description=self.status)
@@ -97,8 +103,9 @@ def _ask(terminal: Console, prompt: Mapping[str, Any]) -> dict[str, Any] | None:
     question text is printed where nobody reads it."""
     console = terminal if sys.stdin.isatty() else Console(file=io.StringIO())
     console.print(f"\n[bold]{prompt.get('message', 'Your answer is needed')}[/]")
-    if prompt.get("output") is not None:
-        console.print(prompt["output"])
+    if (shown := prompt.get("output")) is not None:
+        # An agent's output as JSON (what the API and the files show), not as Python's repr.
+        console.print(shown if isinstance(shown, str) else json.dumps(shown, indent=2, ensure_ascii=False, default=str), markup=False)
     options = [str(o) for o in prompt.get("options") or ["approve", "reject", "modify"]]
     try:
         response = Prompt.ask("answer", choices=options, default=options[0], console=console)

@@ -186,7 +186,7 @@ async def _assemble(
 def _log_loaded(store: DefinitionStore, registry: PluginRegistry) -> None:
     counts, snapshot = store.counts(), registry.snapshot
     log.info(
-        "storage %s: %d agents, %d workflows, %d problem file(s); plugins: %d graphs, %d tools, %d providers, %d problem(s)",
+        "loaded storage folder %s: %d agents, %d workflows, %d problem file(s); plugins: %d graphs, %d tools, %d providers, %d problem(s)",
         store.location,
         counts.agents,
         counts.workflows,

@@ -47,6 +47,17 @@ class Invalid(EchoError):
     code = "ERR_VALIDATION_001"
 
 
+class NotValidated(Invalid):
+    """A stored draft asked to be saved fails full validation: each problem in `errors`."""
+
+    def __init__(self, workflow: str, errors: list[str]) -> None:
+        super().__init__(
+            f"The draft of '{workflow}' does not pass validation",
+            details={"errors": [{"field": "workflow", "message": e} for e in errors]},
+        )
+        self.errors = list(errors)
+
+
 class ConditionLimit(Invalid):
     """A kind of `Invalid` (same code and status): a condition went past one of its bounds
     (size, steps, magnitude). The engine tells it apart from an ordinary evaluation error,

@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             async with open_services(settings) as services, anyio.create_task_group() as live_tasks:
                 app.state.services = services
+                _log_limits(settings)
                 socket_io.attach(services, live_tasks)
                 try:
                     yield
@@ -102,6 +103,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
     )
     return app
+
+
+def _log_limits(settings: Settings) -> None:
+    """Say at start-up which limits apply, so nobody learns it from a 429."""
+    hourly = settings.requests_per_hour
+    if hourly:
+        log.info("limits: %d requests per caller per hour (ECHO_RATE_LIMIT_PER_HOUR; 0 turns it off)", hourly)
+    else:
+        why = "a private local server" if settings.rate_limit_per_hour is None else "ECHO_RATE_LIMIT_PER_HOUR=0"
+        log.info("limits: no per-hour request limit (%s; ECHO_RATE_LIMIT_PER_HOUR sets one)", why)
 
 
 def _cors(settings: Settings) -> CORSConfig | None:

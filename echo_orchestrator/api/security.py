@@ -40,6 +40,7 @@ from echo_orchestrator.security.network import (
     client_address,
     effective_allowed_hosts,
     host_allowed,
+    local_by_name,
     origin_allowed,
 )
 from echo_orchestrator.settings import Settings
@@ -74,7 +75,7 @@ class SecurityPolicy:
             allowed_hosts=effective_allowed_hosts(settings.host, settings.allowed_hosts),
             allowed_origins=settings.allowed_origins,
             trusted_proxies=settings.trusted_proxies,
-            rate_limit_per_hour=settings.rate_limit_per_hour,
+            rate_limit_per_hour=settings.requests_per_hour,
             tool_calls_per_hour=settings.mcp_tool_calls_per_hour,
             counters=counters_for(settings.runtime_url, settings.redis_url),
         )
@@ -170,7 +171,7 @@ class Guard:
     def check(self, scope: Scope) -> None:
         headers = Headers.from_scope(scope)
         host = headers.get("host")
-        if not host_allowed(host, self.policy.allowed_hosts):
+        if not host_allowed(host, self.policy.allowed_hosts) and not local_by_name(host, scope.get("client")):
             raise BadRequest("This server does not answer to that Host name (see ECHO_ALLOWED_HOSTS)", details={"host": (host or "")[:100]})
         method = scope.get("method", "GET")
         is_socket = scope["type"] == ScopeType.WEBSOCKET

@@ -67,8 +67,31 @@ class Design:
     notes: list[str] = field(default_factory=list)
 
 
+SLUG_WORDS_MAX = 40  # characters of words in a made slug (a short suffix may follow)
+NAME_MAX = 60
+
+
+def shorten(text: str, limit: int, *, ellipsis: str = "…") -> str:
+    """`text` cut to at most `limit` characters at a word boundary (never mid-word), with
+    `ellipsis` when something was cut; a single word longer than the limit is cut."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    room = limit - len(ellipsis)
+    cut = text[: room + 1].rsplit(" ", 1)[0] if " " in text[: room + 1] else text[:room]
+    return cut.rstrip(" ,;:-") + ellipsis
+
+
 def slugify(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60].strip("-") or "workflow"
+    """Lower-case words joined by `-`, at most SLUG_WORDS_MAX characters, whole words only."""
+    words = re.sub(r"[^a-z0-9]+", " ", text.lower()).split()
+    slug = ""
+    for word in words:
+        joined = f"{slug}-{word}" if slug else word
+        if len(joined) > SLUG_WORDS_MAX:
+            break
+        slug = joined
+    return slug or (words[0][:SLUG_WORDS_MAX] if words else "workflow")
 
 
 def _clauses(prompt: str) -> list[str]:
@@ -100,7 +123,7 @@ def _role_of(clause: str) -> tuple[str, str, str]:
                 return name, role, key
     if any(word.startswith(_GENERIC) for word in words):
         return "Writer", "Content Writing", "draft"
-    return "Worker", clause[:60].capitalize(), "result"
+    return "Worker", shorten(clause, NAME_MAX).capitalize(), "result"
 
 
 def design_offline(prompt: str, llm: LLMConfig) -> Design:
@@ -156,8 +179,8 @@ def design_offline(prompt: str, llm: LLMConfig) -> Design:
 def _workflow(
     prompt: str, model: str, order: list[str], connections: list[Connection], hierarchy: Hierarchy | None, name: str | None = None
 ) -> Workflow:
-    title = name or (prompt.strip().rstrip(".")[:80] or "Workflow from prompt")
-    title = _LEAD.sub("", title).strip() or title
+    title = name or prompt.strip().rstrip(".") or "Workflow from prompt"
+    title = shorten(_LEAD.sub("", title).strip() or title, NAME_MAX)
     workflow_id = new_id("wf")
     return Workflow(
         workflow_id=workflow_id,

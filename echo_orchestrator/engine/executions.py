@@ -154,6 +154,7 @@ class ExecutionManager:
                 estimated_completion=now + timedelta(seconds=plan.estimated_seconds) if plan.estimated_seconds else None,
                 caller=None if caller is None else caller.id,
                 workspace=workspace,
+                agents=list(plan.agents),
             )
             # On SQLite, committed by the run's own task on its first turn (in `_run` or
             # `started`), not here: a caller starting many runs is not held behind the
@@ -305,7 +306,7 @@ class ExecutionManager:
             self._live.pop(execution_id, None)
             return
         live.adopted = True
-        if execution.status == "running":  # its worker died mid-run, or stopped and handed it back
+        if execution.status == "running" or execution.started_at is not None:  # its worker died, or stopped and handed it back
             log.warning("continuing execution %s, left by %s", execution_id, owner or "a stopping worker")
             lifecycle.move(execution, "initializing")
             execution.resumed_count += 1
@@ -359,10 +360,14 @@ class ExecutionManager:
             live.stop_after_step = True
         await live.done.wait()
         execution_id = live.execution.execution_id
+        # Once the run started, its answer is in the checkpoint's pending writes.
+        started = live.execution.status != "initializing"
+        try:
+            await self.recorder.requeued(live, "the worker running it is stopping; another continues it from its last checkpoint")
+        except Exception:  # the record says `running` a while longer; the run still goes back
+            log.exception("could not record that execution %s goes back to the queue", execution_id)
         if await self.runtime.release(execution_id):
             assert self.queue is not None
-            # Once the run started, its answer is in the checkpoint's pending writes.
-            started = live.execution.status != "initializing"
             await self.queue.submit(execution_id, answer=None if started else answer)
             log.warning("handed execution %s back to the queue: this worker is stopping", execution_id)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from echo_orchestrator.engine.compiler import build_workflow_graph
+from echo_orchestrator.engine.compiler import MERGE, build_workflow_graph
 from echo_orchestrator.engine.runs import RunPlan
 from echo_orchestrator.engine.step_graph import GraphLookup, step_node_name
 from echo_orchestrator.engine.step_policy import StepPolicy, policy_for
@@ -37,6 +37,8 @@ def workflow_plan(
         by_agent = {s.agent_id: s for s in workflow.strategy_definition.steps if s.agent_id}
         explicit = {agent_id: (s.step_number, s.name) for agent_id, s in by_agent.items()}
         steps = explicit or {a: (i, agents[a].name or a) for i, a in enumerate(shape.agent_order, 1)}
+        if MERGE in shape.node_types and MERGE not in steps:  # a parallel run's last step, counted from the start
+            steps = {**steps, MERGE: (max((n for n, _ in steps.values()), default=0) + 1, "Merge")}
 
         def policies(config: ExecutionConfig) -> dict[str, StepPolicy]:
             return {a: policy_for(by_agent.get(a), config) for a in shape.agent_order}

@@ -95,6 +95,25 @@ class RunRecorder:
         await self.event(live, "interactive_prompt", prompt)
         await self.runtime.commit()
 
+    async def requeued(self, live: LiveRun, reason: str) -> None:
+        """Stopped here unfinished, to be continued by another worker from its checkpoint: it
+        waits for one as `initializing` (the document's "being set up"), not as `running`."""
+        execution = live.execution
+        # The attempts cut off here end as cancelled attempts; the next worker runs the step again.
+        await self._cut_short(live, "cancelled", ErrorInfo(type="ExecutionError", message=reason), utcnow())
+        if execution.status == "running":
+            lifecycle.move(execution, "initializing")
+        await self.save(live)
+        progress = execution.progress
+        data = {
+            "status": execution.status,
+            "reason": reason,
+            "completed_steps": progress.completed_steps,
+            "total_steps": progress.total_steps,
+        }
+        await self.event(live, "execution_requeued", data)
+        await self.runtime.commit()
+
     async def finish(self, live: LiveRun, status: Ending, error: ErrorInfo | None, output_files: int = 0) -> None:
         execution, now = live.execution, utcnow()
         execution.output_files = output_files

@@ -11,7 +11,7 @@ from langgraph.graph import StateGraph
 
 from echo_orchestrator.engine.files import RunFiles
 from echo_orchestrator.engine.step_policy import StepPolicy
-from echo_orchestrator.models import Execution, ExecutionConfig, NodeExecution, StepExecution
+from echo_orchestrator.models import AgentUse, Execution, ExecutionConfig, NodeExecution, StepExecution
 from echo_orchestrator.models.execution import Durability
 from echo_orchestrator.registry.spec import GraphContext
 
@@ -42,6 +42,8 @@ class RunPlan:
     durability: Durability | None = None
     # node -> its step's retry policy and timeout, for the given execution config
     policies: Callable[[ExecutionConfig], Mapping[str, StepPolicy]] = lambda _config: {}
+    # The agent definitions it runs (recorded with each execution).
+    agents: tuple[AgentUse, ...] = ()
     # Compiled graphs by (policies, checkpointing): compiling costs more than a short run.
     compiled: dict[Any, Any] = field(default_factory=dict, compare=False)
 

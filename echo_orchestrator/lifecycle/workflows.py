@@ -17,7 +17,7 @@ from typing import Final, Literal
 import msgspec
 
 from echo_orchestrator.errors import BadRequest, Conflict
-from echo_orchestrator.models import Workflow, utcnow_iso
+from echo_orchestrator.models import Agent, Workflow, utcnow_iso
 from echo_orchestrator.models.versions import version_key
 
 # The statuses a catalogue filters by: the stored ones plus `active` (runnable, not archived).
@@ -58,19 +58,22 @@ def require_validated(workflow: Workflow, stage: str) -> None:
 
 def validated(workflow: Workflow) -> Workflow:
     """The draft after it passed full validation."""
-    copy = msgspec.structs.replace(workflow, status="validated")
+    copy = msgspec.structs.replace(workflow, status="validated", agent_definitions=None)
     copy.metadata = {**workflow.metadata, "validated_at": utcnow_iso()}
     return copy
 
 
 def as_temp(workflow: Workflow) -> Workflow:
-    copy = msgspec.structs.replace(workflow, status="testing")
+    # A temp copy is for trying edits: it runs the registry's agents as they are now.
+    copy = msgspec.structs.replace(workflow, status="testing", agent_definitions=None)
     copy.metadata = {**workflow.metadata, "is_temp": True, "saved_at": utcnow_iso()}
     return copy
 
 
-def as_final(workflow: Workflow, version: str) -> Workflow:
-    copy = msgspec.structs.replace(workflow, status="final", version=version)
+def as_final(workflow: Workflow, version: str, agents: Mapping[str, Agent]) -> Workflow:
+    """An immutable version, keeping the agents it was validated with: it runs those."""
+    kept = {agent_id: agents[agent_id] for agent_id in workflow.agents if agent_id in agents}
+    copy = msgspec.structs.replace(workflow, status="final", version=version, agent_definitions=kept)
     copy.metadata = {**workflow.metadata, "immutable": True, "finalized_at": utcnow_iso()}
     copy.metadata.pop("is_temp", None)
     return copy
@@ -102,11 +105,25 @@ def require_not_archived(status: str, ref: str) -> None:
         raise Conflict(f"Workflow '{ref}' is archived: unarchive it to run it", details={"workflow": ref, "status": status})
 
 
+def as_draft(final: Workflow) -> Workflow:
+    """A final version cloned for editing: a draft runs (and validates with) the registry's agents."""
+    draft = msgspec.structs.replace(final, status="draft", agent_definitions=None)
+    metadata = {k: v for k, v in final.metadata.items() if k not in ("immutable", "finalized_at", "validated_at")}
+    draft.metadata = {**metadata, "base_version": final.version, "cloned_at": utcnow_iso()}
+    return draft
+
+
+def pinned_agents(workflow: Workflow) -> Mapping[str, Agent] | None:
+    """The agents a copy keeps (a final version saved by this release), or None: it uses the
+    registry's (drafts, temp copies, finals saved before versions kept their agents)."""
+    return workflow.agent_definitions if workflow.status == "final" else None
+
+
 def same_definition(a: Workflow, b: Workflow) -> bool:
     """Whether two copies define the same workflow, whatever their lifecycle marks (status,
     version, metadata): a draft equal to a saved copy holds no unsaved edits."""
 
     def bare(w: Workflow) -> Workflow:
-        return msgspec.structs.replace(w, status="draft", version="0", metadata={})
+        return msgspec.structs.replace(w, status="draft", version="0", metadata={}, agent_definitions=None)
 
     return bare(a) == bare(b)

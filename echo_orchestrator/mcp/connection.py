@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -68,10 +70,18 @@ class Server:
         return sorted({*self.config.capabilities, *self.protocol_capabilities})
 
 
+def stdio_environment(config: McpServerConfig, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What a stdio server gets besides the SDK's few safe variables (HOME, LOGNAME, PATH,
+    SHELL, TERM, USER): the variables `inherit_env` names that are set here, then `env`."""
+    environ = os.environ if environ is None else environ
+    return {**{name: environ[name] for name in config.inherit_env if name in environ}, **config.env}
+
+
 def client_for(server: Server, errlog: Any) -> Client:
     config = server.config
     if config.command is not None:
-        params = StdioServerParameters(command=config.command, args=config.args, env=config.env or None, cwd=config.cwd)
+        env = stdio_environment(config)
+        params = StdioServerParameters(command=config.command, args=config.args, env=env or None, cwd=config.cwd)
         return Client(stdio_client(params, errlog=errlog), read_timeout_seconds=config.timeout)
     assert config.url is not None
     http = create_mcp_http_client(headers=config.headers or None)
@@ -130,7 +140,7 @@ async def _hold(server: Server, attempt: Attempt, stderr_path: Path | None) -> N
                 log.info("MCP server %s: %d tools", server.name, len(server.tools))
                 await stop.wait()
     except Exception as exc:  # the server's failure is reported, never raised into the hub
-        server.error = describe(exc, stderr_path)
+        server.error = describe(exc, stderr_path, server.config)
         log.warning("MCP server %s unavailable: %s", server.name, server.error)
         if not started:
             attempt.error = server.error
@@ -143,9 +153,18 @@ async def _hold(server: Server, attempt: Attempt, stderr_path: Path | None) -> N
         server.tools = [] if server.error else server.tools
 
 
-def describe(exc: BaseException, stderr_path: Path | None) -> str:
+def describe(exc: BaseException, stderr_path: Path | None, config: McpServerConfig | None = None) -> str:
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
+    if isinstance(exc, FileNotFoundError | PermissionError) and config is not None and config.command is not None:
+        # The spawn failed: name the command (the bare errno names nothing).
+        command = config.command
+        if isinstance(exc, PermissionError):
+            return f"cannot start {command!r}: permission denied (is it executable?)"
+        if config.cwd and exc.filename == config.cwd:
+            return f"cannot start {command!r}: its working folder {config.cwd!r} does not exist"
+        where = "no such file" if "/" in command else "no such command on the server's PATH"
+        return f"cannot start {command!r}: {where} (install it, or give its full path in mcp_settings.json)"
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if stderr_path is not None and stderr_path.exists():
         # What the server wrote since its latest start: usually the reason it died.

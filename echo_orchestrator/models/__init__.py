@@ -6,6 +6,7 @@ from echo_orchestrator.models.agent import Agent, AgentConstraints, AgentPermiss
 from echo_orchestrator.models.base import Model, Record, new_id, rfc3339, utcnow, utcnow_iso
 from echo_orchestrator.models.event import Event, EventType
 from echo_orchestrator.models.execution import (
+    AgentUse,
     ErrorInfo,
     Execution,
     ExecutionConfig,
@@ -33,6 +34,7 @@ __all__ = [
     "Agent",
     "AgentConstraints",
     "AgentPermissions",
+    "AgentUse",
     "Connection",
     "ErrorInfo",
     "Event",

@@ -17,6 +17,8 @@ EventType = Literal[
     "execution_cancelled",
     "execution_paused",
     "execution_resumed",
+    # Handed back to the queue by a stopping worker: `initializing` until another continues it.
+    "execution_requeued",
     "step_started",
     "step_completed",
     "step_failed",

@@ -61,6 +61,17 @@ class Progress(Record):
     percentage: float = 0.0
 
 
+class AgentUse(Record):
+    """Which definition of an agent a run used."""
+
+    agent_id: str
+    # sha256 of the definition as its file holds it (`sha256sum storage/agents/<id>.json`
+    # gives the same for an agent run from the registry).
+    sha256: str
+    # "version": kept in the final version it ran; "registry": read from storage/agents/.
+    source: Literal["version", "registry"]
+
+
 class Execution(Record):
     execution_id: str
     kind: ExecutionKind
@@ -92,6 +103,8 @@ class Execution(Record):
     resumed_count: int = 0
     # Who started it: `key:<key id>` or `token:<subject>` (never a key); None when anonymous.
     caller: str | None = None
+    # The agent definitions it ran (workflow runs of agents).
+    agents: list[AgentUse] = msgspec.field(default_factory=list)
 
 
 class StepExecution(Record):

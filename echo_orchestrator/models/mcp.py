@@ -12,6 +12,9 @@ class McpServerConfig(Model):
     command: str | None = None
     args: list[str] = msgspec.field(default_factory=list)
     env: dict[str, str] = msgspec.field(default_factory=dict)
+    # Names of variables of the service's own environment the server also gets (proxies, CA
+    # bundles, tokens): read when it starts, so their values are never written in the file.
+    inherit_env: list[str] = msgspec.field(default_factory=list)
     cwd: str | None = None
     # streamable HTTP servers
     url: str | None = None

@@ -40,8 +40,11 @@ def sort_versions(versions: list[str]) -> list[str]:
     return sorted(versions, key=version_key)
 
 
-def next_version(existing: list[str]) -> str:
-    """The version after the highest existing one: a minor bump ("1.9" -> "1.10"), "1.0" first."""
+def next_version(existing: list[str], preferred: str | None = None) -> str:
+    """`preferred` (canonical) while it is above every existing version; else the version
+    after the highest existing one: a minor bump ("1.9" -> "1.10"), "1.0" first."""
+    if preferred is not None and all(version_key(preferred) > version_key(v) for v in existing):
+        return canonical_version(preferred)
     if not existing:
         return "1.0"
     highest = canonical_version(max(existing, key=version_key)).split(".")

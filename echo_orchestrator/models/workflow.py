@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from echo_orchestrator.models.agent import Agent
 from echo_orchestrator.models.base import (
     Identifier,
     Model,
@@ -109,6 +110,11 @@ class Workflow(Model):
     input_fields: list[InputField] = msgspec.field(default_factory=list)
     misc_data: dict[str, Any] = msgspec.field(default_factory=dict)
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    # A final version's agents as they were when it was saved: the version runs these, never
+    # later edits of storage/agents/ (written by the service when a version is saved; None on
+    # drafts and temp copies, and on finals saved before versions kept their agents, which
+    # run the registry's).
+    agent_definitions: dict[str, Agent] | None = None
 
     @property
     def key(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
@@ -49,6 +50,13 @@ def host_allowed(host_header: str | None, allowed: Iterable[str]) -> bool:
         if pattern.startswith("*.") and name.endswith(pattern[1:]):
             return True
     return False
+
+
+def local_by_name(host_header: str | None, peer: Sequence[Any] | None) -> bool:
+    """A request from this machine that names it by a loopback name (a health probe in the
+    container, the CLI next to the server): always let through the Host check. The check
+    stops a foreign name rebound to our address, which a loopback name cannot be."""
+    return peer is not None and bool(peer) and is_loopback(str(peer[0])) and is_loopback(host_name(host_header or ""))
 
 
 def normalise_origin(origin: str) -> str | None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -11,8 +12,9 @@ from echo_orchestrator.engine.designer import design_offline
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.validation import ValidationReport
 from echo_orchestrator.errors import ConfigurationError, Conflict, Invalid, NotFound
+from echo_orchestrator.lifecycle import workflows as workflow_lifecycle
 from echo_orchestrator.mcp import McpHub, ToolBinding
-from echo_orchestrator.models import Agent, LLMConfig, new_id, utcnow_iso
+from echo_orchestrator.models import Agent, AgentUse, LLMConfig, Workflow, new_id, utcnow_iso
 from echo_orchestrator.models.base import IDENTIFIER_PATTERN
 from echo_orchestrator.services.preconditions import require_match
 from echo_orchestrator.store import DefinitionStore, codec
@@ -21,6 +23,39 @@ from echo_orchestrator.store.representations import Encoded
 
 # Ids that would shadow the fixed routes under /agents/.
 RESERVED_IDS = frozenset({"list", "register", "registry", "role", "instantiate", "permissions", "create", "validate", "batch"})
+
+
+async def workflow_agents(store: DefinitionStore, workflow: Workflow, given: Mapping[str, Agent] | None = None) -> dict[str, Agent]:
+    """The agents a copy of a workflow runs and validates with: those its final version keeps,
+    else those given in the request, then the registry's. Missing ones are left out (the
+    caller reports them), unless the registry has their file and cannot read it: that is
+    `Invalid`, naming the file and its problem, not a bare "not found"."""
+    pinned = workflow_lifecycle.pinned_agents(workflow)
+    if pinned is not None:
+        return dict(pinned)
+    given = dict(given or {})
+    wanted = [a for a in workflow.agents if a not in given]
+    stored = await store.get_agents(wanted)
+    if missing := [a for a in wanted if a not in stored]:
+        broken = {p.file: p for p in store.problems()}
+        for agent_id in missing:
+            if (problem := broken.get(f"agents/{agent_id}.json")) is not None:
+                raise Invalid(
+                    f"Agent '{agent_id}' cannot be read: {problem}",
+                    details={"agent_id": agent_id, "file": problem.file, "field": problem.field, "problem": problem.message},
+                )
+    return {**stored, **{k: v for k, v in given.items() if k in workflow.agents}}
+
+
+def agent_uses(workflow: Workflow, agents: Mapping[str, Agent]) -> list[AgentUse]:
+    """Which definition of each of its agents a run of this copy uses, by the hash of the
+    bytes its file holds (or would hold)."""
+    source: Literal["version", "registry"] = "version" if workflow_lifecycle.pinned_agents(workflow) is not None else "registry"
+    return [
+        AgentUse(agent_id=agent_id, sha256=hashlib.sha256(codec.encode(agents[agent_id])).hexdigest(), source=source)
+        for agent_id in dict.fromkeys(workflow.agents)
+        if agent_id in agents
+    ]
 
 
 class LLMReadiness(msgspec.Struct, kw_only=True):

@@ -218,13 +218,14 @@ class CatalogueService:
         assert workflow.slug is not None
         if await self._taken(workflow.slug) or await self._taken(workflow.workflow_id):
             raise Conflict(f"Workflow '{workflow.slug}' already exists", details={"slug": workflow.slug})
-        report = validate_final(workflow, await self._workflows.agents_for(workflow), self._workflows.capabilities())
+        agents = await self._workflows.agents_for(msgspec.structs.replace(workflow, agent_definitions=None))
+        report = validate_final(workflow, agents, self._workflows.capabilities())
         if not report.valid:
             raise Invalid(
                 f"Invalid workflow: {report.errors[0]}" + (f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""),
                 details={"errors": [{"field": "workflow", "message": error} for error in report.errors], "warnings": report.warnings},
             )
-        final = workflow_lifecycle.as_final(workflow, workflow.version)
+        final = workflow_lifecycle.as_final(workflow, workflow.version, agents)
         version, _ = await self._store.create_final(final)
         return WorkflowCreated(
             workflow_id=workflow.workflow_id, slug=workflow.slug, version=version, status="created", message="Workflow created successfully"

@@ -25,6 +25,7 @@ from echo_orchestrator.models import Event, Execution, ExecutionConfig, LLMUsage
 from echo_orchestrator.registry import PluginRegistry
 from echo_orchestrator.registry.registry import RegisteredGraph
 from echo_orchestrator.security.callers import Caller
+from echo_orchestrator.services.agents import agent_uses, workflow_agents
 from echo_orchestrator.services.graphs import WORKFLOW_PREFIX
 from echo_orchestrator.store import DefinitionStore
 from echo_orchestrator.store.runtime import ExecutionStats
@@ -109,16 +110,17 @@ class ExecutionService:
         """What a workflow runs: its plugin graph, or its compiled agents and steps."""
         if (graph_name := plugin_graph(workflow)) is not None:
             return graph_plan(self._registry.graph(graph_name), workflow=workflow)
-        agents = await self._store.get_agents(workflow.agents)
+        agents = await workflow_agents(self._store, workflow)
         for agent in agents.values():
             self._models.check_egress(agent.llm, f"agents.{agent.agent_id}.llm")
-        return workflow_plan(
+        plan = workflow_plan(
             workflow,
             agents,
             EngineGraphContext(self._models),
             mode=mode or workflow_lifecycle.mode_of(workflow),
             graphs=lambda name: self._registry.graph(name).obj,
         )
+        return dataclasses.replace(plan, agents=tuple(agent_uses(workflow, agents)))
 
     def check_input_llms(self, inputs: Mapping[str, Any], path: str = "input") -> None:
         """422 before a run starts when its input names an `llm` block (as the ASIS graph

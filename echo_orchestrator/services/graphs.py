@@ -21,6 +21,7 @@ from echo_orchestrator.registry.graphs import GraphInfo, describe_state_graph
 from echo_orchestrator.registry.registry import RegisteredGraph
 from echo_orchestrator.registry.spec import GraphContext
 from echo_orchestrator.security.redaction import SECRETS
+from echo_orchestrator.services.agents import workflow_agents
 from echo_orchestrator.store import DefinitionStore, WorkflowQuery, WorkflowSummary
 
 WORKFLOW_PREFIX = "workflow:"
@@ -142,6 +143,6 @@ class GraphCatalog:
         """The nodes and edges a workflow runs as: its plugin graph, or its compiled agents and steps."""
         if (graph_name := plugin_graph(workflow)) is not None:
             return self._registry.graph(graph_name).info
-        agents = await self._store.get_agents(workflow.agents)
+        agents = await workflow_agents(self._store, workflow)
         built = build_workflow_graph(workflow, agents, self._context, graphs=lambda g: self._registry.graph(g).obj)
         return describe_state_graph(built.graph, built.node_types)

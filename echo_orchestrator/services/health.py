@@ -58,6 +58,16 @@ class DatabaseHealth(msgspec.Struct, kw_only=True):
     error: str | None = None
 
 
+class RedisHealth(msgspec.Struct, kw_only=True):
+    """The Redis of a cluster (`ECHO_REDIS_URL`): signals between processes, per-caller limits."""
+
+    status: str  # "connected" | "error"
+    url: str  # without its password
+    carries: list[str]
+    response_time_ms: float | None = None
+    error: str | None = None
+
+
 class QueueHealth(msgspec.Struct, kw_only=True):
     """The run queue of a cluster (PostgreSQL runtime)."""
 
@@ -78,6 +88,7 @@ class ServiceHealth(msgspec.Struct, kw_only=True):
     uptime: float
     timestamp: str
     queue: QueueHealth | None = None  # with a PostgreSQL runtime
+    redis: RedisHealth | None = None  # with ECHO_REDIS_URL
 
 
 class LiveCounts(msgspec.Struct, kw_only=True):
@@ -129,11 +140,12 @@ class HealthService:
         servers = await self._hub.servers()
         database = await self._database()
         unavailable = [s.name for s in servers if s.enabled and s.status != "available"]
-        queue = await self._queue()
+        queue, redis = await self._queue(), await self._redis()
         healthy = storage_status == "ok" and not snapshot.problems and database.status == "connected"
-        healthy = healthy and (queue is None or queue.error is None)
+        healthy = healthy and (queue is None or queue.error is None) and (redis is None or redis.status == "connected")
         return ServiceHealth(
             queue=queue,
+            redis=redis,
             status="healthy" if healthy else "degraded",
             version=__version__,
             database=database,
@@ -180,6 +192,17 @@ class HealthService:
         except Exception as exc:  # reported, never raised
             return QueueHealth(queued=0, running=0, takes_runs=self.takes_runs, error=SECRETS.scrub(type(exc).__name__))
         return QueueHealth(queued=queued, running=running, takes_runs=self.takes_runs)
+
+    async def _redis(self) -> RedisHealth | None:
+        runtime = self._executions.runtime
+        if (url := runtime.redis_location) is None:
+            return None
+        carries = ["events", "cancels", "definition changes", "rate limits"]
+        try:
+            latency = await runtime.redis_ping_ms()
+        except Exception as exc:  # reported, never raised
+            return RedisHealth(status="error", url=url, carries=carries, error=SECRETS.scrub(f"{type(exc).__name__}: {exc}"))
+        return RedisHealth(status="connected", url=url, carries=carries, response_time_ms=latency)
 
     async def _database(self) -> DatabaseHealth:
         if self._runtime_url is None:

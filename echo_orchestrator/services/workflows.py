@@ -15,7 +15,7 @@ from echo_orchestrator.engine.designer import Design, design, slugify
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.permissions import allowed_targets, can_call, validate_permissions
 from echo_orchestrator.engine.validation import Capabilities, ValidationReport, validate_draft, validate_final
-from echo_orchestrator.errors import BadRequest, ConfigurationError, Conflict, Invalid, NotFound
+from echo_orchestrator.errors import BadRequest, ConfigurationError, Conflict, Invalid, NotFound, NotValidated
 from echo_orchestrator.lifecycle import workflows as workflow_lifecycle
 from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import Agent, Connection, ExecutionConfig, LLMConfig, LLMUsage, Workflow, new_id, utcnow_iso
@@ -23,7 +23,7 @@ from echo_orchestrator.models.versions import version_key
 from echo_orchestrator.registry import PluginRegistry
 from echo_orchestrator.registry.graphs import GraphInfo
 from echo_orchestrator.security.callers import Caller
-from echo_orchestrator.services.agents import AgentService
+from echo_orchestrator.services.agents import AgentService, agent_uses, workflow_agents
 from echo_orchestrator.services.executions import ExecutionService
 from echo_orchestrator.services.graphs import GraphCatalog
 from echo_orchestrator.services.preconditions import require_match
@@ -33,6 +33,7 @@ from echo_orchestrator.store.representations import Encoded
 from echo_orchestrator.store.workspaces import FileEntry
 
 GraphState = Literal["draft", "temp", "final"]
+FIRST_VERSION = "1.0"
 
 
 class GraphNodeView(msgspec.Struct, kw_only=True):
@@ -102,10 +103,8 @@ class WorkflowService:
         )
 
     async def agents_for(self, workflow: Workflow, given: Mapping[str, Agent] | None = None) -> dict[str, Agent]:
-        """The workflow's agents: those given in the request first, then the registry's."""
-        given = dict(given or {})
-        stored = await self._store.get_agents([a for a in workflow.agents if a not in given])
-        return {**stored, **{k: v for k, v in given.items() if k in workflow.agents}}
+        """The workflow's agents: a final version's own, else those given in the request, then the registry's."""
+        return await workflow_agents(self._store, workflow, given)
 
     # -- design and validation -----------------------------------------------------------
 
@@ -154,14 +153,17 @@ class WorkflowService:
 
     # -- temp ----------------------------------------------------------------------------
 
-    async def _require_valid(self, workflow: Workflow, what: str) -> None:
+    async def _require_valid(self, workflow: Workflow, what: str) -> dict[str, Agent]:
+        """The agents it passed validation with (a final version keeps them)."""
         workflow_lifecycle.require_validated(workflow, what)
-        report = validate_final(workflow, await self.agents_for(workflow), self.capabilities())
+        agents = await self.agents_for(workflow)
+        report = validate_final(workflow, agents, self.capabilities())
         if not report.valid:
             raise BadRequest(
                 f"Workflow must be validated before saving as {what}: it no longer passes validation",
                 details={"errors": report.errors},
             )
+        return agents
 
     async def save_temp(self, workflow: Workflow, *, if_match: str | None = None) -> str:
         await self._require_valid(workflow, "temp")
@@ -186,25 +188,44 @@ class WorkflowService:
     # -- final ---------------------------------------------------------------------------
 
     async def save_final_request(self, body: Mapping[str, Any]) -> tuple[str, str, str]:
-        """`POST /workflows/final/save`: {"workflow": {...}, "version": "1.0"?}; the body's
-        version, else the workflow's own, else the next one."""
+        """`POST /workflows/final/save`: {"workflow": {...}, "version": "1.0"?}. A version named
+        at the top level is that version (409 if it exists); otherwise the workflow's own
+        while it is above every saved version, else the next after the highest."""
         raw = body.get("workflow")
         if not isinstance(raw, dict):
             raise Invalid.at("workflow", "required", "Invalid input: workflow: an object is required")
-        version = body.get("version", raw.get("version"))
+        version = body.get("version")
         if version is not None and not isinstance(version, str):
             raise Invalid.at("version", "must be a string", "Invalid input: version: must be a string such as '1.0'")
-        return await self.save_final(codec.convert(raw, Workflow, where="workflow"), version)
+        workflow = codec.convert(raw, Workflow, where="workflow")
+        return await self.save_final(workflow, version, own_version="version" in raw)
 
-    async def save_final(self, workflow: Workflow, version: str | None) -> tuple[str, str, str]:
-        """Publish an immutable version: `version`, else the next after the highest existing."""
+    async def save_final(self, workflow: Workflow, version: str | None, *, own_version: bool = True) -> tuple[str, str, str]:
+        """Publish an immutable version with the agents it was validated with: `version`
+        exactly; or (None) the workflow's own version (`1.0` when it has none) if that is
+        above every saved one, else the next after the highest."""
         if version is not None:
             version_key(version)  # malformed -> Invalid (422)
-        await self._require_valid(workflow, "final")
-        final = workflow_lifecycle.as_final(workflow, version or "1.0")
-        # No version named: the store picks the next free one under the workflow's lock.
+        agents = await self._require_valid(msgspec.structs.replace(workflow, agent_definitions=None), "final")
+        wanted = version or (workflow.version if own_version else FIRST_VERSION)
+        final = workflow_lifecycle.as_final(workflow, wanted, agents)
+        # No version named: the store picks under the workflow's lock (another process may publish too).
         chosen, path = await self._store.create_final(final, next_free=version is None)
         return workflow.workflow_id, chosen, path
+
+    async def save_draft_as(self, ref: str, stage: Literal["temp", "final"], version: str | None = None) -> tuple[str, str, str]:
+        """The CLI's `save`: validate the stored draft fully (it becomes `validated`, as
+        `validate/final` does), then save it as the temp copy or a final version.
+        Answers (workflow id, version, path)."""
+        workflow_id = await self._store.resolve_workflow(ref)
+        draft = await self._store.get_draft(workflow_id)
+        report = await self.validate_final(draft, None)
+        if not report.valid:
+            raise NotValidated(workflow_id, report.errors)
+        validated = await self._store.get_draft(workflow_id)
+        if stage == "temp":
+            return workflow_id, validated.version, await self.save_temp(validated)
+        return await self.save_final(validated, version)
 
     async def encoded(self, state: Literal["draft", "temp", "final"], ref: str, version: str | None = None) -> Encoded:
         """A workflow's draft, temp copy or final version as the API sends it, with its ETag."""
@@ -236,9 +257,7 @@ class WorkflowService:
                     f"Workflow '{final.workflow_id}' has a draft with edits saved nowhere else; pass overwrite=true to replace it",
                     details={"workflow_id": final.workflow_id, "overwrite": False},
                 )
-            draft = msgspec.structs.replace(final, status="draft")
-            metadata = {k: v for k, v in final.metadata.items() if k not in ("immutable", "finalized_at", "validated_at")}
-            draft.metadata = {**metadata, "base_version": final.version, "cloned_at": utcnow_iso()}
+            draft = workflow_lifecycle.as_draft(final)
             await self._store.save_draft(draft)
             return draft
 
@@ -267,6 +286,7 @@ class WorkflowService:
     async def graph(self, ref: str, state: GraphState, version: str | None = None) -> WorkflowGraphView:
         workflow = await self.definition(ref, state, version)
         agents = await self.agents_for(workflow)
+        uses = {use.agent_id: use for use in agent_uses(workflow, agents)}
         info: GraphInfo = await self._graphs.describe_workflow(workflow)
         conditions = {(c.from_, c.to): c.condition for c in workflow.connections}
         nodes = []
@@ -286,6 +306,8 @@ class WorkflowService:
                         "llm": {"provider": agent.llm.provider, "model": agent.llm.model},
                         "tools": list(agent.tools),
                         "node_type": node.type,
+                        # Which definition runs: kept in this final version, or the registry's now.
+                        "definition": {"source": uses[agent.agent_id].source, "sha256": uses[agent.agent_id].sha256},
                     },
                 )
             )

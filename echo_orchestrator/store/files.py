@@ -338,14 +338,15 @@ class FileDefinitionStore(FollowedFolder):
     async def create_final(self, workflow: Workflow, *, next_free: bool = False) -> tuple[str, str]:
         """Publish an immutable version; answers (version, path). The version is stored in its
         canonical form ("2", "2.0" and "2.0.0" are one version, `v2.0`). A version that exists
-        conflicts; with `next_free` the version is the next after the highest, found under the
-        workflow's lock and re-chosen if another process took it first (never a conflict)."""
+        conflicts; with `next_free` the version is the workflow's own while it is above every
+        existing one, else the next after the highest, found under the workflow's lock and
+        re-chosen if another process took it first (never a conflict)."""
         assert self._lock is not None, "open() first"
         async with self._claiming(workflow):
             for _ in range(1000):
                 entry = self._index.workflows.get(workflow.workflow_id)
                 existing = [] if entry is None else list(entry.finals)
-                version = next_version(existing) if next_free else canonical_version(workflow.version)
+                version = next_version(existing, workflow.version) if next_free else canonical_version(workflow.version)
                 conflict = f"Version {version} of workflow '{workflow.workflow_id}' already exists"
                 final = msgspec.structs.replace(workflow, version=version)
                 path = self.layout.final_path(workflow.workflow_id, version)

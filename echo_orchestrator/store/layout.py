@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,19 @@ _TEMP_NAME = re.compile(rf"^(?P<id>{_ID})\.temp\.json$")
 _PLAIN_NAME = re.compile(rf"^(?P<id>{_ID})\.json$")
 
 MCP_SETTINGS = "mcp_settings.json"
+
+# A storage folder is meant to be kept in git: what it holds that is not a definition is
+# ignored from the start, so `git add -A` in a new folder never commits the run database.
+# The root's file is written only when there is none (it is the user's to edit); runtime/
+# and workspaces/ ignore themselves (as virtualenvs do), which holds wherever the folder sits.
+ROOT_GITIGNORE = """\
+# Run history (SQLite) and execution workspaces are runtime data, not versioned definitions.
+runtime/
+workspaces/
+# Temp files of an interrupted write; removed at the next start.
+.*.tmp
+"""
+SELF_IGNORE = "# Written by echo-orchestrator: runtime data, never versioned.\n*\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +65,12 @@ class Layout:
         return (self.agents, self.drafts, self.temps, self.finals)
 
     def ensure(self) -> None:
-        for folder in (*self.definition_dirs(), self.runtime, self.workspaces):
+        """The folders, and the ignore files that keep runtime data out of git."""
+        for folder in self.definition_dirs():
             folder.mkdir(parents=True, exist_ok=True)
+        _write_if_missing(self.root / ".gitignore", ROOT_GITIGNORE)
+        for folder in (self.runtime, self.workspaces):
+            ensure_ignored_folder(folder)
 
     @staticmethod
     def is_entity_id(text: str) -> bool:
@@ -106,3 +124,15 @@ class Layout:
     def is_definition_candidate(self, path: Path) -> bool:
         """A JSON file in a definition folder, named right or not (misnamed ones are reported)."""
         return path.suffix == ".json" and not path.name.startswith(".") and path.parent in self.definition_dirs()
+
+
+def ensure_ignored_folder(folder: Path) -> None:
+    """A folder of runtime data that git ignores wherever it sits."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_if_missing(folder / ".gitignore", SELF_IGNORE)
+
+
+def _write_if_missing(path: Path, text: str) -> None:
+    # FileExistsError: kept as it is. Other errors: a read-only folder still serves reads.
+    with contextlib.suppress(OSError), path.open("x", encoding="utf-8") as file:
+        file.write(text)

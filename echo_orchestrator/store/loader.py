@@ -61,6 +61,13 @@ def check_identity(layout: Layout, path: Path, location: Location, entity: Entit
             return _mismatch(layout, path, "workflow_id", entity.workflow_id, location.entity_id)
         if location.version is not None and entity.version != location.version:
             return _mismatch(layout, path, "version", entity.version, location.version)
+        if (kept := entity.agent_definitions) is not None:
+            # A version runs the agents it keeps: each under its own id, every member there.
+            for key, agent in kept.items():
+                if agent.agent_id != key:
+                    return Problem(relative(layout, path), f"agent_definitions.{key}.agent_id", f"is {agent.agent_id!r}, not {key!r}")
+            if missing := [a for a in entity.agents if a not in kept]:
+                return Problem(relative(layout, path), "agent_definitions", f"lacks the definition of member agent(s) {', '.join(missing)}")
     return None
 
 

@@ -115,6 +115,13 @@ class PostgresRuntimeStore(SqlRuntimeStore):
         return shown_url(self.url)
 
     @property
+    def redis_location(self) -> str | None:
+        return None if self._redis is None else shown_url(self._redis.url)
+
+    async def redis_ping_ms(self) -> float | None:
+        return None if self._redis is None else await self._redis.ping_ms()
+
+    @property
     def pool(self) -> AsyncConnectionPool[Any]:
         assert self._pool is not None, "open() first"
         return self._pool
@@ -145,7 +152,7 @@ class PostgresRuntimeStore(SqlRuntimeStore):
             raise ConfigurationError(f"Cannot connect to the runtime database {self.location}: {type(exc).__name__}") from exc
         self._pool = pool
         async with pool.connection() as conn:
-            await migrate(conn)
+            self.schema_change = await migrate(conn)
             # Channels are the cluster's own: clusters sharing a PostgreSQL server (or a
             # Redis) do not hear each other.
             self._cluster = await cluster_id(conn)

@@ -149,8 +149,9 @@ async def schema_version(conn: AsyncConnection[Any]) -> int:
     return 0 if row is None else int(row[0] if isinstance(row, tuple) else row["version"])
 
 
-async def migrate(conn: AsyncConnection[Any]) -> int:
-    """Bring the database to the newest version; answers the version it is at."""
+async def migrate(conn: AsyncConnection[Any]) -> tuple[int, int]:
+    """Bring the database to the newest version; answers (the version it was at, the
+    version it is at now), 0 for a new database."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         version = await schema_version(conn)
@@ -169,4 +170,4 @@ async def migrate(conn: AsyncConnection[Any]) -> int:
         if version < len(MIGRATIONS):
             await conn.execute("DELETE FROM echo_schema")
             await conn.execute("INSERT INTO echo_schema (version) VALUES (%s)", (len(MIGRATIONS),))
-    return len(MIGRATIONS)
+    return version, len(MIGRATIONS)

@@ -11,6 +11,7 @@ listener reconnects is not told (followers fill such gaps from the store by `seq
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -50,6 +51,13 @@ class RedisChannels:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+    async def ping_ms(self) -> float:
+        """How long Redis takes to answer a PING (raises when it does not)."""
+        assert self._client is not None, "open() first"
+        began = time.perf_counter()
+        await self._client.ping()
+        return round((time.perf_counter() - began) * 1000, 2)
 
     async def publish(self, kind: str, payload: str) -> None:
         assert self._client is not None, "open() first"

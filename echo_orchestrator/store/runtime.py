@@ -158,6 +158,8 @@ class RuntimeStore(Protocol):
     owner: str
     # Other processes, on other hosts too, read and write this database at the same time.
     shared: bool
+    # Set by `open`: (schema version found, schema version now); 0 found: a new database.
+    schema_change: tuple[int, int] | None
 
     @property
     def location(self) -> str:
@@ -178,6 +180,16 @@ class RuntimeStore(Protocol):
         """Is a run recorded with this owner run by another process that is alive? Not when
         the owner is this process, or a process provably gone (`lifecycle.ownership`); for a
         shared database, a process on another host is alive while its heartbeat is fresh."""
+        ...
+
+    @property
+    def redis_location(self) -> str | None:
+        """The Redis that carries this cluster's signals and limits (its URL without the
+        password), or None without one."""
+        ...
+
+    async def redis_ping_ms(self) -> float | None:
+        """How long that Redis takes to answer a PING; None without one; raises when it does not answer."""
         ...
 
     async def keep_alive(self) -> None:
@@ -348,7 +360,7 @@ def runtime_store(
 
     check_redis(url, redis_url)
     if not url:
-        return SqliteRuntimeStore(storage_dir / "runtime" / "runtime.sqlite", owner=this_process())
+        return SqliteRuntimeStore(storage_dir / "runtime" / "runtime.sqlite", owner=this_process(), in_storage=True)
     scheme, sep, rest = url.partition("://")
     if scheme == "sqlite" and sep and rest.startswith("/") and len(rest) > 1:
         return SqliteRuntimeStore(Path(rest[1:]), owner=this_process())

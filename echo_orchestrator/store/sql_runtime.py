@@ -92,6 +92,7 @@ class SqlRuntimeStore(ABC):
     def __init__(self, *, owner: str) -> None:
         # Recorded with every execution this process saves (`lifecycle.ownership`).
         self.owner = owner
+        self.schema_change: tuple[int, int] | None = None
         self._seq: dict[str, int] = {}
         self._pending: Pending = {}
         self._flushing = False

@@ -17,6 +17,7 @@ import aiosqlite
 
 from echo_orchestrator.lifecycle import ownership
 from echo_orchestrator.store.checkpoints import RecordsFirstSaver
+from echo_orchestrator.store.layout import ensure_ignored_folder
 from echo_orchestrator.store.runtime import Signals
 from echo_orchestrator.store.sql_analytics import SQLITE_BUCKETS
 from echo_orchestrator.store.sql_runtime import Pending, SqlRuntimeStore
@@ -29,9 +30,10 @@ class SqliteRuntimeStore(SqlRuntimeStore):
     buckets = SQLITE_BUCKETS
     shared = False  # one machine; `serve --workers N` refuses it
 
-    def __init__(self, path: Path, *, owner: str) -> None:
+    def __init__(self, path: Path, *, owner: str, in_storage: bool = False) -> None:
         super().__init__(owner=owner)
         self.path = path
+        self._in_storage = in_storage  # storage/runtime/: a folder git must ignore
         self._db: aiosqlite.Connection | None = None
 
     @property
@@ -44,10 +46,13 @@ class SqliteRuntimeStore(SqlRuntimeStore):
         return self._db
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self._in_storage:
+            ensure_ignored_folder(self.path.parent)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = await connect(self.path)
         await self._db.execute("PRAGMA synchronous=NORMAL")
-        await migrate(self._db)
+        self.schema_change = await migrate(self._db)
 
     async def close(self) -> None:
         if self._db is not None:
@@ -61,6 +66,11 @@ class SqliteRuntimeStore(SqlRuntimeStore):
 
     async def keep_alive(self) -> None:
         return
+
+    redis_location = None  # one machine: no Redis (refused with SQLite)
+
+    async def redis_ping_ms(self) -> float | None:
+        return None
 
     def admission(self, limit_key: str) -> AbstractAsyncContextManager[None]:
         return contextlib.nullcontext()  # one process owns its runs: it counts them itself

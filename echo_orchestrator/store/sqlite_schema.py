@@ -122,18 +122,20 @@ async def connect(path: Path, *, autocommit: bool = False) -> aiosqlite.Connecti
     return db
 
 
-async def migrate(db: aiosqlite.Connection) -> None:
-    """Bring the database to the newest schema version, one step per transaction."""
+async def migrate(db: aiosqlite.Connection) -> tuple[int, int]:
+    """Bring the database to the newest schema version, one step per transaction; answers
+    (the version it was at, the version it is at now), 0 for a new database."""
     async with db.execute("PRAGMA user_version") as cursor:
         row = await cursor.fetchone()
-    version = int(row[0]) if row else 0
+    version = before = int(row[0]) if row else 0
     if version == 0 and await _has_column(db, "executions", "owner"):
         # Made before versions were recorded, by a release that already had owners.
-        version = 2
+        version = before = 2
         await db.execute(f"PRAGMA user_version = {version}")
         await db.commit()
     for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
         await db.executescript(f"BEGIN; {step}; PRAGMA user_version = {number}; COMMIT;")
+    return before, len(MIGRATIONS)
 
 
 async def _has_column(db: aiosqlite.Connection, table: str, column: str) -> bool:

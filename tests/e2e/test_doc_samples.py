@@ -123,3 +123,7 @@ def test_streaming_samples_run_against_the_server(server: RunningServer, index: 
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=Path(REPO))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "execution_completed" in done.stdout
+    # An id that does not exist: the sample says so and ends, it does not wait forever.
+    unknown = code.replace(execution_id, "wfexec_doesnotexist")
+    done = subprocess.run([sys.executable, "-c", unknown], capture_output=True, text=True, timeout=30, cwd=Path(REPO))
+    assert done.returncode == 1 and "Execution 'wfexec_doesnotexist' not found" in done.stderr, done.stdout + done.stderr

@@ -54,6 +54,13 @@ def test_docs_render_every_operation(server: RunningServer, tmp_path: Path) -> N
     rendered = len(re.findall(r'class="opblock-summary-path"', dom))
     assert rendered == operations, (rendered, operations)
     assert "Echo Orchestrator" in dom and "/workflows/{workflow_slug}/execute" in dom
+    # Within each tag, operations are listed by path, as in an index.
+    sections = re.split(r'class="opblock-tag-section', dom)[1:]
+    assert len(sections) > 5
+    for section in sections:
+        tag = re.search(r'data-tag="([^"]+)"', section)
+        paths = re.findall(r'data-path="([^"]+)"', section)
+        assert paths and paths == sorted(paths), (tag and tag.group(1), paths)
 
 
 @needs_chromium

@@ -61,10 +61,13 @@ def storage(tmp_path: Path) -> Path:
 
 def test_local_failures_are_one_line_and_exit(storage: Path, tmp_path: Path) -> None:
     local = ["--storage", str(storage), "--plugins-dir", str(tmp_path / "p")]
+    draft = json.loads((storage / "workflows" / "draft" / "wf_article_desk.json").read_text())
+    only_draft = {**draft, "workflow_id": "wf_only_draft", "slug": "only-draft"}
+    (storage / "workflows" / "draft" / "wf_only_draft.json").write_text(json.dumps(only_draft))
     cases = {
         ("run", "nope", *local): "Workflow 'nope' not found",
         ("run", "market-research", *local): "topic: Required field is missing",
-        ("run", "article-desk", *local): "has no final version and no temp copy to run",
+        ("run", "only-draft", *local): "has no final version and no temp copy to run",
         ("run", "market-research", "--input", "novalue", *local): "expected key=value",
         ("follow", "wfexec_nope", "--storage", str(storage)): "not found",
         ("run", "x", "--server", "127.0.0.1:9"): "cannot reach",

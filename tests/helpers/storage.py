@@ -1,31 +1,45 @@
-"""A copy of the shipped `storage/` for a test: its tracked files only, so nothing a user did
-locally (a run's `runtime/`, a workspace, an edited agent not committed) changes a test."""
+"""A copy of the shipped `storage/` for a test: as committed (`HEAD`), so nothing a user did in
+the checkout (a run's `runtime/`, a workspace, a draft the quick-start server validated, an
+edited agent) changes a test."""
 
 from __future__ import annotations
 
+import functools
+import io
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 _UNTRACKED = shutil.ignore_patterns("runtime", "workspaces", ".*.tmp")
 
 
-def copy_storage(dest: Path) -> Path:
+@functools.cache
+def committed_storage(repo: Path = REPO) -> bytes | None:
+    """The committed `storage/` as a tar archive, or None outside a git checkout."""
     try:
-        listed = subprocess.run(
-            ["git", "ls-files", "-z", "--", "storage"], cwd=REPO, capture_output=True, check=True, timeout=30
-        ).stdout.decode()
-        tracked = [name for name in listed.split("\0") if name]
-    except (OSError, subprocess.CalledProcessError):
-        tracked = []
-    if not tracked:  # not a git checkout (an sdist, a copy): all but the git-ignored folders
-        shutil.copytree(REPO / "storage", dest, ignore=_UNTRACKED)
+        return subprocess.run(
+            ["git", "archive", "--format=tar", "HEAD", "--", "storage"], cwd=repo, capture_output=True, check=True, timeout=30
+        ).stdout
+    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        return None
+
+
+def copy_storage(dest: Path, repo: Path = REPO) -> Path:
+    archive = committed_storage(repo)
+    if archive is None:  # not a git checkout (an sdist, a copy): all but the git-ignored folders
+        shutil.copytree(repo / "storage", dest, ignore=_UNTRACKED)
         return dest
-    for name in tracked:
-        target = dest / Path(name).relative_to("storage")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, target)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        for member in tar.getmembers():
+            if not member.isfile():
+                continue
+            target = dest / Path(member.name).relative_to("storage")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = tar.extractfile(member)
+            assert source is not None
+            target.write_bytes(source.read())
     for folder in ("agents", "workflows/draft", "workflows/temp", "workflows/final"):
         (dest / folder).mkdir(parents=True, exist_ok=True)
     return dest

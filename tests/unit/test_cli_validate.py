@@ -15,8 +15,8 @@ def validate(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "echo_orchestrator", "validate", *args], capture_output=True, text=True, cwd=REPO)
 
 
-def test_shipped_storage_passes() -> None:
-    result = validate("storage")
+def test_shipped_storage_passes(tmp_path: Path) -> None:
+    result = validate(str(copy_storage(tmp_path / "storage")))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
     assert "0 problem(s)" in result.stderr

@@ -158,6 +158,9 @@ class ExecutionController(Controller):
             ],
             workspace=execution.workspace,
             output_files=await services.executions.output_files(execution),
+            workflow_id=execution.workflow_id,
+            workflow_version=execution.workflow_version,
+            agents=execution.agents,
         )
 
     @get("/executions/{execution_id:str}/node-executions", summary="Every LangGraph node run")

@@ -84,6 +84,8 @@ class McpController(Controller):
                         "max_retries": config.max_retries,
                         # The variable that carries the server's key, by name (its value never shown).
                         "api_key_env": api_key_env(config.env),
+                        # What it inherits from the service's environment, by name only.
+                        "inherit_env": list(config.inherit_env),
                         # A relative folder says how it is laid out; an absolute one is a server path.
                         "cwd": config.cwd if config.cwd is None or not Path(config.cwd).is_absolute() else MASK,
                     },

@@ -10,7 +10,18 @@ from typing import Any
 import msgspec
 
 from echo_orchestrator.errors import Invalid
-from echo_orchestrator.models import ErrorInfo, Event, Execution, ExecutionConfig, LLMUsage, NodeExecution, StepExecution, rfc3339, utcnow
+from echo_orchestrator.models import (
+    AgentUse,
+    ErrorInfo,
+    Event,
+    Execution,
+    ExecutionConfig,
+    LLMUsage,
+    NodeExecution,
+    StepExecution,
+    rfc3339,
+    utcnow,
+)
 from echo_orchestrator.services.checkpoints import CheckpointView
 from echo_orchestrator.services.executions import LLMCallSummary, StepMetrics
 from echo_orchestrator.store.workspaces import FileEntry
@@ -132,6 +143,10 @@ class ExecutionInfoView(ExecutionStatusView, kw_only=True):
     workspace: str
     # The files in its folder (Working_Directory/<execution_id>), paths relative to the workspace.
     output_files: list[FileEntry]
+    workflow_id: str | None
+    workflow_version: str | None
+    # The agent definitions it ran: kept in its final version, or read from the registry.
+    agents: list[AgentUse]
 
 
 class ExecutionListItem(msgspec.Struct, kw_only=True):

@@ -69,7 +69,7 @@ def test_mcp_servers_and_tools(client: TestClient[Litestar]) -> None:
     servers = {s["name"]: s for s in body["mcp_servers"]}
     assert set(servers) == {"plugins", "test", "down"}
     assert (body["total"], body["available"], body["unavailable"]) == (3, 2, 1)
-    assert servers["test"]["display_name"] == "Test tools" and servers["test"]["tools_count"] == 5
+    assert servers["test"]["display_name"] == "Test tools" and servers["test"]["tools_count"] == 6
     assert servers["plugins"]["tools_count"] == 7  # text_stats, calculator, 3 file tools + the example's keywords, slugify
     assert "nonexistent" in servers["down"]["error"]
     tools = client.get("/mcp-servers/tools").json()

@@ -102,8 +102,11 @@ def test_final_versions(fresh_client: Client) -> None:
     body = {k: v for k, v in wf.items() if k != "version"}
     assert c.post("/workflows/final/save", json={"workflow": body}).json()["version"] == "2.1"
     assert c.post("/workflows/final/save", json={"workflow": wf, "version": "3.0"}).json()["version"] == "3.0"
+    # the workflow's own version, already saved: the next one (a second save of a draft never 409s)
+    assert c.post("/workflows/final/save", json={"workflow": {**wf, "version": "1.10"}}).json()["version"] == "3.1"
+    # a version named at the top level is exact
     before = storage_files(c)
-    dup = c.post("/workflows/final/save", json={"workflow": {**wf, "version": "1.10"}})
+    dup = c.post("/workflows/final/save", json={"workflow": wf, "version": "1.10"})
     assert dup.status_code == 409
     bad = c.post("/workflows/final/save", json={"workflow": {**wf, "version": "v2"}})
     assert bad.status_code == 422 and "version" in bad.text

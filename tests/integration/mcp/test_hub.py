@@ -64,11 +64,13 @@ async def test_servers_report_status_and_errors(hub: McpHub) -> None:
     assert time.perf_counter() - started < 4
     assert statuses["plugins"].status == "available" and statuses["plugins"].tools_count == 1
     test = statuses["test"]
-    assert (test.status, test.version, test.tools_count, test.transport) == ("available", "1.2.3", 5, "stdio")
+    assert (test.status, test.version, test.tools_count, test.transport) == ("available", "1.2.3", 6, "stdio")
     assert {"math", "tools"} <= set(test.capabilities) and test.response_time_ms is not None
     assert statuses["web"].status == "available" and statuses["web"].transport == "http"
     assert statuses["hangs"].status == "unavailable" and statuses["hangs"].error == "no answer within 1s"
-    assert statuses["missing"].status == "unavailable" and "nonexistent" in (statuses["missing"].error or "")
+    assert statuses["missing"].status == "unavailable" and statuses["missing"].error == (
+        "cannot start '/nonexistent/mcp-server': no such file (install it, or give its full path in mcp_settings.json)"
+    )
     assert statuses["off"].status == "disabled"
 
 
@@ -76,7 +78,7 @@ async def test_tools_are_listed_by_id_and_filtered(hub: McpHub) -> None:
     await hub.check()
     ids = {t.tool_id for t in await hub.tools()}
     assert {"plugins-calculator", "test-add", "test-shout", "web-add"} <= ids
-    assert {t.tool_id for t in await hub.tools(server="web")} == {"web-add", "web-shout", "web-fail", "web-slow", "web-crash"}
+    assert {t.tool_id for t in await hub.tools(server="web")} == {"web-add", "web-shout", "web-fail", "web-slow", "web-crash", "web-environment"}
     assert {t.server for t in await hub.tools(capability="math")} == {"test"}
     add = next(t for t in await hub.tools(server="test") if t.name == "add")
     assert add.input_schema["required"] == ["a", "b"] and add.output_schema is not None

@@ -6,6 +6,7 @@ import pytest
 
 from echo_orchestrator.errors import BadRequest
 from echo_orchestrator.lifecycle import workflows as lifecycle
+from echo_orchestrator.models import Agent
 from tests.factories import workflow
 
 
@@ -32,7 +33,22 @@ def test_only_a_validated_copy_is_saved_and_each_stage_marks_its_copy() -> None:
     assert validated.status == "validated" and "validated_at" in validated.metadata
     temp = lifecycle.as_temp(validated)
     assert (temp.status, temp.metadata["is_temp"]) == ("testing", True) and lifecycle.mode_of(temp) == "test"
-    final = lifecycle.as_final(temp, "2.0")
+    final = lifecycle.as_final(temp, "2.0", {})
     assert (final.status, final.version, final.metadata["immutable"]) == ("final", "2.0", True)
     assert "is_temp" not in final.metadata and lifecycle.mode_of(final) == "final"
     assert validated.status == "validated" and temp.status == "testing"  # copies, not changed in place
+
+
+def test_a_final_version_keeps_its_agents_and_only_it() -> None:
+    member, other = Agent(agent_id="a1", role="then"), Agent(agent_id="a9")
+    draft = workflow("wf_1", status="validated", agents=["a1"])
+    final = lifecycle.as_final(draft, "1.0", {"a1": member, "a9": other})
+    assert final.agent_definitions == {"a1": member}  # members only
+    assert lifecycle.pinned_agents(final) == {"a1": member}
+    # a temp copy, a draft and a clone of the version use the registry's agents
+    for copy in (lifecycle.as_temp(final), lifecycle.validated(final), lifecycle.as_draft(final)):
+        assert copy.agent_definitions is None and lifecycle.pinned_agents(copy) is None
+    assert lifecycle.as_draft(final).metadata["base_version"] == "1.0"
+    # a final saved before versions kept their agents runs the registry's
+    assert lifecycle.pinned_agents(workflow("wf_1", status="final")) is None
+    assert lifecycle.same_definition(final, draft)  # the kept agents are not an edit
