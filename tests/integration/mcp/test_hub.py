@@ -78,7 +78,14 @@ async def test_tools_are_listed_by_id_and_filtered(hub: McpHub) -> None:
     await hub.check()
     ids = {t.tool_id for t in await hub.tools()}
     assert {"plugins-calculator", "test-add", "test-shout", "web-add"} <= ids
-    assert {t.tool_id for t in await hub.tools(server="web")} == {"web-add", "web-shout", "web-fail", "web-slow", "web-crash", "web-environment"}
+    assert {t.tool_id for t in await hub.tools(server="web")} == {
+        "web-add",
+        "web-shout",
+        "web-fail",
+        "web-slow",
+        "web-crash",
+        "web-environment",
+    }
     assert {t.server for t in await hub.tools(capability="math")} == {"test"}
     add = next(t for t in await hub.tools(server="test") if t.name == "add")
     assert add.input_schema["required"] == ["a", "b"] and add.output_schema is not None
