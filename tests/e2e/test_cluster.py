@@ -123,6 +123,18 @@ async def test_a_run_is_known_to_every_node_as_soon_as_its_id_is_answered(nodes:
             assert (await c.get(f"/executions/{execution_id}")).status_code == 200
 
 
+async def test_health_shows_what_carries_the_signals(nodes: tuple[RunningServer, RunningServer], cluster_env: dict[str, str]) -> None:
+    async with httpx.AsyncClient(base_url=nodes[0].url) as c:
+        health = (await c.get("/service/health")).json()
+    assert health["database"]["kind"] == "postgresql" and health["database"]["status"] == "connected"
+    if "ECHO_REDIS_URL" not in cluster_env:
+        assert health["redis"] is None
+        return
+    redis = health["redis"]
+    assert redis["status"] == "connected" and redis["response_time_ms"] >= 0 and redis["url"].startswith("redis://")
+    assert "events" in redis["carries"] and "rate limits" in redis["carries"]
+
+
 async def test_a_follower_on_the_other_node_gets_events_live_not_only_stored_ones(
     nodes: tuple[RunningServer, RunningServer],
 ) -> None:

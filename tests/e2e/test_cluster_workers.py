@@ -210,7 +210,8 @@ def test_a_stopped_worker_hands_its_runs_back_and_exits(tmp_path: Path, postgres
             stopped_after = time.monotonic() - stopping
             assert "handed execution" in first.output()
         assert stopped_after < 10  # the grace period, then hand-back: not the runs' full length
-        assert {httpx.get(f"{api.url}/executions/{e}").json()["status"] for e in ids} <= {"running", "initializing"}
+        # Waiting for a worker, and saying so: not `running` while nothing runs them.
+        assert {httpx.get(f"{api.url}/executions/{e}").json()["status"] for e in ids} == {"initializing"}
         with running_worker(storage, *plugins, env=env):
             deadline = time.monotonic() + 60
             while (statuses := {httpx.get(f"{api.url}/executions/{e}").json()["status"] for e in ids}) != {"completed"}:
@@ -220,9 +221,21 @@ def test_a_stopped_worker_hands_its_runs_back_and_exits(tmp_path: Path, postgres
             events = httpx.get(f"{api.url}/executions/{execution_id}/events?limit=1000").json()["events"]
             kinds = [e["event_type"] for e in events]
             assert kinds.count("execution_resumed") == 1 and "execution_cancelled" not in kinds
+            assert kinds.count("execution_requeued") == 1 and kinds.index("execution_requeued") < kinds.index("execution_resumed")
+            requeued = next(e["data"] for e in events if e["event_type"] == "execution_requeued")
+            assert requeued["status"] == "initializing" and "stopping" in requeued["reason"]
             steps = httpx.get(f"{api.url}/executions/{execution_id}/steps").json()["step_executions"]
             planners = [s for s in steps if s["step_name"] == "planner"]
             assert [p["status"] for p in planners] == ["completed"]  # checkpointed before the stop: not run again
+            # The attempt cut off by the stop is a cancelled attempt; the step ran again and completed.
+            assert {s["status"] for s in steps} <= {"completed", "cancelled"}
+        # `follow` tells the story: handed back, then resumed elsewhere.
+        shown = subprocess.run(
+            [sys.executable, "-m", "echo_orchestrator", "follow", ids[0], "--server", api.url],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert shown.returncode == 0, shown.stdout + shown.stderr
+        assert "handed back to the queue" in shown.stdout and "resumed from its checkpoint" in shown.stdout, shown.stdout
 
 
 def test_a_worker_frozen_past_its_deadline_gives_its_runs_up_when_it_wakes(tmp_path: Path, postgres_database: str) -> None:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.helpers.server import REPO, RunningServer, running_server
-from tests.helpers.storage import copy_storage
+from tests.helpers.storage import add_draft_only, copy_storage
 
 pytestmark = pytest.mark.e2e
 
@@ -61,9 +61,7 @@ def storage(tmp_path: Path) -> Path:
 
 def test_local_failures_are_one_line_and_exit(storage: Path, tmp_path: Path) -> None:
     local = ["--storage", str(storage), "--plugins-dir", str(tmp_path / "p")]
-    draft = json.loads((storage / "workflows" / "draft" / "wf_article_desk.json").read_text())
-    only_draft = {**draft, "workflow_id": "wf_only_draft", "slug": "only-draft"}
-    (storage / "workflows" / "draft" / "wf_only_draft.json").write_text(json.dumps(only_draft))
+    add_draft_only(storage)
     cases = {
         ("run", "nope", *local): "Workflow 'nope' not found",
         ("run", "market-research", *local): "topic: Required field is missing",

@@ -43,3 +43,15 @@ def copy_storage(dest: Path, repo: Path = REPO) -> Path:
     for folder in ("agents", "workflows/draft", "workflows/temp", "workflows/final"):
         (dest / folder).mkdir(parents=True, exist_ok=True)
     return dest
+
+
+def add_draft_only(storage: Path, slug: str = "only-draft") -> str:
+    """A workflow that has a draft and nothing that runs (no temp copy, no final version),
+    made from the shipped article-desk draft; answers its slug."""
+    import json
+
+    draft = json.loads((storage / "workflows" / "draft" / "wf_article_desk.json").read_text())
+    workflow_id = "wf_" + slug.replace("-", "_")
+    draft.update(workflow_id=workflow_id, slug=slug, name=slug.replace("-", " ").title())
+    (storage / "workflows" / "draft" / f"{workflow_id}.json").write_text(json.dumps(draft, indent=2) + "\n")
+    return slug

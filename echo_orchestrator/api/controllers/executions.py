@@ -120,6 +120,8 @@ class ExecutionController(Controller):
                 status=e.status,
                 started_at=iso(e.started_at),
                 progress=e.progress.percentage,
+                created_at=iso(e.created_at),
+                caller=e.caller,
             )
             for e in items
         ]

@@ -156,6 +156,9 @@ class ExecutionListItem(msgspec.Struct, kw_only=True):
     status: str
     started_at: str | None
     progress: float
+    # When it was accepted, and who started it (`key:<id>`, `token:<subject>`; None: anonymous).
+    created_at: str | None
+    caller: str | None
 
 
 class ExecutionList(msgspec.Struct, kw_only=True):

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
@@ -183,3 +184,4 @@ DefinitionMachine.TestCase.settings = settings(
     max_examples=20, stateful_step_count=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
 )
 TestDefinitions = DefinitionMachine.TestCase
+TestDefinitions.pytestmark = [pytest.mark.slow]  # a few seconds of generated sequences: out of the fast loop

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from echo_orchestrator.api.app import create_app
+from echo_orchestrator.settings import Settings
+from tests.helpers.server import LOCAL
+from tests.helpers.storage import add_draft_only, copy_storage
+
 Client = TestClient[Litestar]
 
 
 @pytest.fixture
-def client(shipped_client: Client) -> Client:
-    return shipped_client
+def client(tmp_path: Path) -> Iterator[Client]:
+    """The app on a copy of the shipped storage, plus a workflow that has only a draft."""
+    storage = copy_storage(tmp_path / "storage")
+    add_draft_only(storage)
+    app = create_app(Settings(storage_dir=storage, plugins_dir=None, watch=False, watch_plugins=False))  # type: ignore[arg-type]
+    with TestClient(app, base_url=LOCAL) as c:
+        yield c
 
 
 def wait_done(c: Client, execution_id: str, within: float = 10) -> dict[str, Any]:
@@ -141,7 +153,7 @@ def test_execute_graphs(client: Client) -> None:
         ("/graphs/ASIS/execute", {"input": {"task": 3}}, 422),
         ("/graphs/NOPE/execute", {"input": {}}, 404),
         ("/workflows/sales-insights/execute", {"inputs": {}}, 422),  # input_data is required
-        ("/workflows/article-desk/execute", {"inputs": {"brief": "x"}}, 409),  # a draft: nothing to run
+        ("/workflows/only-draft/execute", {"inputs": {"brief": "x"}}, 409),  # a draft: nothing to run
         ("/workflows/nope/execute", {"inputs": {}}, 404),
         ("/execute", {"graph_name": "ASIS"}, 422),
         ("/graphs/ASIS/execute", {"input": {"task": "t"}, "config": {"durability": "later"}}, 422),

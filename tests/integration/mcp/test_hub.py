@@ -57,6 +57,7 @@ async def hub(settings: Settings, tmp_path: Path) -> AsyncIterator[McpHub]:
         yield hub
 
 
+@pytest.mark.slow  # waits on real timeouts (seconds): out of the fast loop, in every full run
 async def test_servers_report_status_and_errors(hub: McpHub) -> None:
     started = time.perf_counter()
     statuses = {s.name: s for s in await hub.check()}
@@ -74,6 +75,7 @@ async def test_servers_report_status_and_errors(hub: McpHub) -> None:
     assert statuses["off"].status == "disabled"
 
 
+@pytest.mark.slow  # waits on real timeouts (seconds): out of the fast loop, in every full run
 async def test_tools_are_listed_by_id_and_filtered(hub: McpHub) -> None:
     await hub.check()
     ids = {t.tool_id for t in await hub.tools()}
@@ -130,6 +132,7 @@ async def test_timeout_leaves_the_server_usable(hub: McpHub) -> None:
     assert (await hub.call("test-add", {"a": 1, "b": 1})).output == {"total": 2}
 
 
+@pytest.mark.slow  # waits on real timeouts (seconds): out of the fast loop, in every full run
 async def test_a_server_that_dies_is_restarted_on_next_use(hub: McpHub) -> None:
     await hub.call("test-add", {"a": 1, "b": 1})
     with pytest.raises(McpUnavailable):
@@ -143,6 +146,7 @@ async def test_a_server_that_dies_is_restarted_on_next_use(hub: McpHub) -> None:
     assert (await hub.call("test-add", {"a": 1, "b": 2})).output == {"total": 3}
 
 
+@pytest.mark.slow  # waits on real timeouts (seconds): out of the fast loop, in every full run
 async def test_max_retries_makes_a_call_again_on_a_fresh_connection(tmp_path: Path) -> None:
     """A call whose server dies under it is made again, up to the server's `max_retries`;
     each attempt starts the server anew (its stderr log shows every start)."""
@@ -156,6 +160,7 @@ async def test_max_retries_makes_a_call_again_on_a_fresh_connection(tmp_path: Pa
         assert (await hub.call("flaky-add", {"a": 1, "b": 2})).output == {"total": 3}
 
 
+@pytest.mark.slow  # waits on real timeouts (seconds): out of the fast loop, in every full run
 async def test_a_hanging_server_blocks_nobody(hub: McpHub) -> None:
     await hub.call("test-add", {"a": 0, "b": 0})  # `test` itself connected (its cold start is ~1 s)
     async with anyio.create_task_group() as tg:

@@ -60,6 +60,7 @@ async def test_jobs_are_run_at_most_capacity_at_once(schema: str) -> None:
     assert sorted(done) == [("exec_0", {"response": "yes"}, False), *((f"exec_{i}", None, False) for i in range(1, 6))]
 
 
+@pytest.mark.slow  # waits on real timeouts (seconds): out of the fast loop, in every full run
 async def test_a_run_owned_by_a_live_process_is_asked_again_later(schema: str) -> None:
     queue = queue_on(schema)
     await queue.open()

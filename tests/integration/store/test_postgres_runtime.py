@@ -97,6 +97,7 @@ def test_the_runtime_url_picks_the_backend(tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.slow  # waits on real timeouts (seconds): out of the fast loop, in every full run
 async def test_a_process_on_another_host_is_alive_while_its_heartbeat_is_fresh(schema_url: str) -> None:
     other = PostgresRuntimeStore(schema_url, owner="otherhost/boot-x:41", heartbeat_seconds=0.1, dead_after_seconds=1.0)
     here = PostgresRuntimeStore(schema_url, owner="thishost/boot-y:7", dead_after_seconds=1.0)

@@ -56,6 +56,7 @@ async def test_two_nodes_hitting_at_once_share_one_count(make_counters: Factory)
     assert (await nodes[0].hit("key:other", 3600, count=False)).count == 0
 
 
+@pytest.mark.slow  # waits on real timeouts (seconds): out of the fast loop, in every full run
 async def test_an_ended_window_starts_over(make_counters: Factory) -> None:
     node = make_counters()
     await node.open()

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from echo_orchestrator.engine.designer import design, design_offline
+from echo_orchestrator.engine.designer import design, design_offline, shorten, slugify
 from echo_orchestrator.engine.llm.echo import EchoChatModel
 from echo_orchestrator.engine.validation import validate_draft
 from echo_orchestrator.models import LLMConfig
@@ -77,3 +77,13 @@ async def test_model_that_never_answers_well_falls_back_offline() -> None:
 async def test_plain_echo_designs_offline() -> None:
     result = await design("Analyze logs", LLMConfig(), lambda _: EchoChatModel())
     assert result.designed_by == "offline"
+
+
+def test_names_and_slugs_are_cut_at_words() -> None:
+    assert shorten("short enough", 60) == "short enough"
+    assert shorten("analyze the quarterly sales figures of every office", 30) == "analyze the quarterly sales…"
+    assert shorten("Supercalifragilisticexpialidocious", 10) == "Supercali…"  # one long word: cut
+    assert slugify("Market Research") == "market-research"
+    long = slugify("Analyze the quarterly sales figures of every regional office and compare them")
+    assert long == "analyze-the-quarterly-sales-figures-of" and len(long) <= 40
+    assert slugify("!!!") == "workflow" and slugify("x" * 80) == "x" * 40

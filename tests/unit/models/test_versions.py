@@ -22,3 +22,10 @@ def test_next_version_bumps_the_last_part() -> None:
     assert next_version(["1.0", "1.9"]) == "1.10"
     assert next_version(["2"]) == "2.1"
     assert next_version(["1.2.3"]) == "1.2.4"
+
+
+def test_the_next_version_prefers_the_workflows_own_while_it_is_the_highest() -> None:
+    assert next_version([], "0.1") == "0.1"
+    assert next_version(["0.1"], "0.1") == "0.2"  # saved already: the next one, never a conflict
+    assert next_version(["1.0"], "0.1") == "1.1"  # below the highest: the next one
+    assert next_version(["1.0"], "2") == "2.0"  # above: as asked, canonical

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from echo_orchestrator.container import build_registry
 from echo_orchestrator.registry import PluginRegistry
 from echo_orchestrator.settings import Settings
@@ -45,6 +47,7 @@ def test_dropped_in_example_plugin_loads(tmp_path: Path) -> None:
     assert snapshot.problems == ()
 
 
+@pytest.mark.slow  # waits on real timeouts (seconds): out of the fast loop, in every full run
 def test_broken_plugins_are_reported_and_hide_nothing(tmp_path: Path) -> None:
     copy_example(tmp_path)
     write_plugin(

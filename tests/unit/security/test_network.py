@@ -6,6 +6,7 @@ from echo_orchestrator.security.network import (
     client_address,
     effective_allowed_hosts,
     host_allowed,
+    local_by_name,
     normalise_origin,
     origin_allowed,
 )
@@ -53,3 +54,11 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies() -> None:
     assert client_address("10.0.0.5", "6.6.6.6, 1.2.3.4", ("10.0.0.0/8",)) == "1.2.3.4"
     assert client_address("10.0.0.5", "1.2.3.4, 10.0.0.7", ("10.0.0.0/8",)) == "1.2.3.4"
     assert client_address("10.0.0.5", "garbage", ("10.0.0.0/8",)) == "garbage"
+
+
+def test_a_loopback_name_from_this_machine_passes_any_host_rule() -> None:
+    assert local_by_name("127.0.0.1:8000", ("127.0.0.1", 5123)) and local_by_name("localhost", ("::1", 1))
+    assert local_by_name("[::1]:8000", ("127.0.0.1", 1))
+    assert not local_by_name("api.example.com", ("127.0.0.1", 1))  # a foreign name, even from here
+    assert not local_by_name("127.0.0.1", ("10.0.0.7", 1))  # a loopback name from elsewhere
+    assert not local_by_name(None, ("127.0.0.1", 1)) and not local_by_name("localhost", None)
