@@ -306,7 +306,7 @@ class ExecutionManager:
             self._live.pop(execution_id, None)
             return
         live.adopted = True
-        if execution.status == "running" or execution.started_at is not None:  # its worker died, or stopped and handed it back
+        if execution.status == "running":  # its worker died mid-run (a stopping worker records the hand-back itself)
             log.warning("continuing execution %s, left by %s", execution_id, owner or "a stopping worker")
             lifecycle.move(execution, "initializing")
             execution.resumed_count += 1

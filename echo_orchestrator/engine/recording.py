@@ -103,6 +103,7 @@ class RunRecorder:
         await self._cut_short(live, "cancelled", ErrorInfo(type="ExecutionError", message=reason), utcnow())
         if execution.status == "running":
             lifecycle.move(execution, "initializing")
+            execution.resumed_count += 1  # as a resume counts when it is asked for: it will be continued
         await self.save(live)
         progress = execution.progress
         data = {

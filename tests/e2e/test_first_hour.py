@@ -233,12 +233,12 @@ def test_workflows_and_executions_are_listed(server: RunningServer) -> None:
     slugs = {w["slug"] for w in json.loads(listed.stdout)["workflows"]}
     assert slugs == {"sales-insights", "market-research", "article-desk"}
     active = json.loads(cli("workflows", "--storage", str(server.storage), "--status", "active", "--json").stdout)
-    assert {w["slug"] for w in active["workflows"]} == {"sales-insights", "market-research"}
+    assert {w["slug"] for w in active["workflows"]} == {"sales-insights", "market-research", "article-desk"}
     assert "article-desk" in cli("workflows", "--storage", str(server.storage)).stdout  # the table
     # A server's catalogue, with the same filters and the same rows.
     remote = cli("workflows", "--server", server.url.removeprefix("http://"), "--status", "active", "--json")
     assert remote.returncode == 0, remote.stderr
-    assert {w["slug"] for w in json.loads(remote.stdout)["workflows"]} == {"sales-insights", "market-research"}
+    assert {w["slug"] for w in json.loads(remote.stdout)["workflows"]} == {"sales-insights", "market-research", "article-desk"}
     assert "market-research" in cli("workflows", "--server", server.url).stdout
     unreachable = cli("workflows", "--server", "127.0.0.1:9")
     assert unreachable.returncode == 2 and "cannot reach" in unreachable.stderr and "Traceback" not in unreachable.stderr

@@ -385,23 +385,40 @@ def test_provider_keys_never_go_where_a_caller_points(secured: RunningServer, ll
             assert refused["error"]["details"]["agent_id"] == "thief"
             assert_error(c.post("/workflows/design/prompt", json={"prompt": "Write a memo", "default_llm": llm}), 422, "ERR_VALIDATION_001")
         # An agent that reaches storage some other way (a git pull, an editor) is refused when
-        # a run is asked for, and a stored workflow using it does not validate any more.
-        agent_id = c.get("/workflows/sales-insights/final/1.0").json()["agents"][0]
+        # a run of a copy that uses the registry is asked for, and such a copy no longer
+        # validates; a final version runs the agents it kept, so the planted file changes nothing there.
+        final = c.get("/workflows/sales-insights/final/1.0").json()
+        agent_id = final["agents"][0]
         agent_file = secured.storage / "agents" / f"{agent_id}.json"
         original = agent_file.read_text()
         planted = {**json.loads(original), "llm": attempts[0]}
+        as_temp = {k: v for k, v in final.items() if k != "agent_definitions"} | {"workflow_id": "wf_planted", "slug": "planted"}
+        assert c.post("/workflows/temp/save", json={**as_temp, "status": "validated"}).status_code == 200
+        planted_final = secured.storage / "workflows" / "final" / "wf_sales_insights.v9.0.json"
         try:
             agent_file.write_text(json.dumps(planted, indent=2) + "\n")
             deadline = time.monotonic() + 5
             while c.get(f"/agents/{agent_id}").json()["llm"].get("base_url") is None:
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
+            run = assert_error(c.post("/workflows/planted/execute", json={"inputs": {"input_data": "Q"}}), 422, "ERR_VALIDATION_001")
+            assert f"agents.{agent_id}.llm.base_url" == run["error"]["details"]["errors"][0]["field"]
+            check = c.post("/workflows/validate/final", json={"workflow": {**as_temp, "status": "draft"}})
+            assert any("ECHO_LLM_ALLOWED_BASE_URLS" in e for e in check.json()["errors"])
+            kept = c.post("/workflows/sales-insights/execute", json={"inputs": {"input_data": "Q"}})
+            assert kept.status_code == 202, kept.text  # 1.0 runs the agent it kept
+            # A version file planted with the agent inside it is refused all the same.
+            version = {**final, "version": "9.0", "agent_definitions": {**final["agent_definitions"], agent_id: planted}}
+            planted_final.write_text(json.dumps(version, indent=2) + "\n")
+            deadline = time.monotonic() + 5
+            while "9.0" not in c.get("/workflows/sales-insights/versions").json()["versions"]:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
             run = assert_error(c.post("/workflows/sales-insights/execute", json={"inputs": {"input_data": "Q"}}), 422, "ERR_VALIDATION_001")
             assert f"agents.{agent_id}.llm.base_url" == run["error"]["details"]["errors"][0]["field"]
-            check = c.post("/workflows/validate/final", json={"workflow": c.get("/workflows/sales-insights/final/1.0").json()})
-            assert any("ECHO_LLM_ALLOWED_BASE_URLS" in e for e in check.json()["errors"])
         finally:
             agent_file.write_text(original)
+            planted_final.unlink(missing_ok=True)
     assert len(httpx.get(f"{llm_listener}/_requests").json()) == before  # the listener heard nothing
 
 

@@ -38,7 +38,7 @@ def test_service_health_reports_storage(server: RunningServer) -> None:
     storage = body["storage"]
     assert storage["root"] == str(server.storage.resolve())
     assert storage["writable"] is True and storage["problems"] == []
-    assert storage["counts"] == {"agents": 7, "workflows": 3, "drafts": 1, "temps": 0, "finals": 2}
+    assert storage["counts"] == {"agents": 7, "workflows": 3, "drafts": 1, "temps": 0, "finals": 3}
 
 
 def test_metrics_count_requests_by_route(server: RunningServer) -> None:
