@@ -129,12 +129,23 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: errors.EchoError) 
     )
 
 
-def _field_errors(exc: ValidationException) -> list[dict[str, str]]:
+def _source_of(request: Request[Any, Any, Any], field: str) -> str:
+    """Where the failing value came from: a query or path parameter named like the field's
+    first part, else the body."""
+    name = field.split(".", 1)[0].split("[", 1)[0]
+    if name in request.query_params:
+        return "query"
+    if name in request.path_params:
+        return "path"
+    return "body"
+
+
+def _field_errors(request: Request[Any, Any, Any], exc: ValidationException) -> list[dict[str, str]]:
     """Field paths for a failed validation: `connections[0].from`, not just `data`."""
     cause = exc.__cause__
     if isinstance(cause, msgspec.ValidationError) and (match := _AT_PATH.match(str(cause))):
         field = match["path"].lstrip(".") or "(body)"
-        return [{"field": field, "message": match["message"], "source": "body"}]
+        return [{"field": field, "message": match["message"], "source": _source_of(request, field)}]
     out: list[dict[str, str]] = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
@@ -154,7 +165,7 @@ def handle_validation(request: Request[Any, Any, Any], exc: ValidationException)
         return error_response(
             request, status=400, type_="ValidationError", code="ERR_REQUEST_001", message="A JSON request body is required"
         )
-    fields = _field_errors(exc)
+    fields = _field_errors(request, exc)
     message = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "Request validation failed"
     return error_response(
         request,

@@ -20,13 +20,17 @@ _THREADED_BYTES = 256 * 1024
 
 
 async def checked_body(request: Request[Any, Any, Any]) -> bytes:
-    body = await request.body()
+    return await checked_json(request, await request.body())
+
+
+async def checked_json(request: Request[Any, Any, Any], data: bytes) -> bytes:
+    """`data` (a body, an uploaded JSON file) checked as every JSON body is: UTF-8, nesting."""
     depth = int(request.app.state.get("max_json_depth", DEFAULT_MAX_DEPTH))
-    if len(body) > _THREADED_BYTES:
-        await anyio.to_thread.run_sync(check_json_payload, body, depth)
+    if len(data) > _THREADED_BYTES:
+        await anyio.to_thread.run_sync(check_json_payload, data, depth)
     else:
-        check_json_payload(body, depth)
-    return body
+        check_json_payload(data, depth)
+    return data
 
 
 def parse_json(body: bytes) -> Any:

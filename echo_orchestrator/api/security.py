@@ -111,7 +111,9 @@ async def send_error(scope: Scope, receive: Receive, send: Send, exc: EchoError,
     await response.to_asgi_response(app=None, request=request)(scope, receive, send)
 
 
-async def deny_websocket(scope: Scope, receive: Receive, send: Send, status: int, exc: EchoError) -> None:
+async def deny_websocket(
+    scope: Scope, receive: Receive, send: Send, status: int, exc: EchoError, extra: dict[str, str] | None = None
+) -> None:
     """Refuse a WebSocket handshake with an HTTP status and the error body where the server
     can send one (uvicorn can), else with a policy-violation close."""
     message = await receive()
@@ -120,6 +122,7 @@ async def deny_websocket(scope: Scope, receive: Receive, send: Send, status: int
     if "websocket.http.response" in (scope.get("extensions") or {}):
         body = msgspec.json.encode({"detail": exc.message, "error": {"type": exc.type, "message": exc.message, "code": exc.code}})
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers += [(name.lower().encode(), value.encode()) for name, value in (extra or {}).items()]
         if status == 401:
             headers.append((b"www-authenticate", b'Bearer realm="echo-orchestrator"'))
         await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
@@ -219,12 +222,16 @@ class CallerRateLimit(RateLimitMiddleware):
     def __init__(self, app: ASGIApp, config: RateLimitConfig, counters: WindowCounters) -> None:
         super().__init__(app, config)
         self.counters = counters
+        # WebSocket handshakes count as requests too: a stream opened past the limit, or a
+        # key guessed over WebSockets, is refused like any request (429 before the upgrade).
+        self.scopes = {ScopeType.HTTP, ScopeType.WEBSOCKET}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         app = scope["litestar_app"]
         request: Request[Any, Any, Any] = app.request_class(scope)
         counted = await self.should_check_request(request=request)
-        if not counted and not self.headers_on_success:
+        is_socket = scope["type"] == ScopeType.WEBSOCKET
+        if not counted and (is_socket or not self.headers_on_success):
             await self.app(scope, receive, send)
             return
         key = self.cache_key_from_request(request)
@@ -237,11 +244,22 @@ class CallerRateLimit(RateLimitMiddleware):
                 retry_after=retry,
                 details={"limit": self.max_requests, "window": self.unit},
             )
-            await send_error(scope, receive, send, exc, headers)
+            if is_socket:
+                await deny_websocket(scope, receive, send, status_of(exc), exc, {**headers, "Retry-After": str(retry)})
+            else:
+                await send_error(scope, receive, send, exc, headers)
+            return
+        if is_socket:  # a handshake's answer carries no headers of ours
+            await self.app(scope, receive, send)
             return
         if self.headers_on_success:
             send = _with_headers(send, headers)
         await self.app(scope, receive, send)
+
+    def cache_key_from_request(self, request: Request[Any, Any, Any]) -> str:
+        # One window per caller, whatever it calls (Litestar's own key gives mounted apps,
+        # such as Socket.IO, a window of their own).
+        return f"{type(self).__name__}::{self.get_identifier_for_request(request)}"
 
     def _headers(self, window: Window) -> dict[str, str]:
         return {
@@ -270,7 +288,9 @@ def _with_headers(send: Send, headers: dict[str, str]) -> Send:
         if message["type"] == "http.response.start":
             target = MutableScopeHeaders.from_message(message)
             for name, value in headers.items():
-                target[name] = value
+                # A limit further in (tool calls) that refused the request set its own figures.
+                if name not in target:
+                    target[name] = value
         await send(message)
 
     return wrapped
@@ -288,8 +308,13 @@ async def _is_tool_call(request: Request[Any, Any, Any]) -> bool:
 
 
 async def _counted(request: Request[Any, Any, Any]) -> bool:
-    # Socket.IO's polling transport makes a request per packet: its connections are not counted.
-    return not is_open(request.scope)
+    scope = request.scope
+    handler = scope.get("route_handler")
+    if handler is not None and handler.opt.get(SELF_AUTHENTICATED):
+        # Socket.IO: a request without `sid` opens a session (a handshake, polling or a
+        # WebSocket): counted. Its packets (polling requests with the session's `sid`) are not.
+        return b"sid=" not in scope.get("query_string", b"")
+    return not is_open(scope)
 
 
 def _hourly(

@@ -8,6 +8,8 @@ outlive any request, so their forwarding tasks run in a task group the app's lif
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
@@ -15,8 +17,9 @@ from urllib.parse import parse_qs
 import socketio
 from anyio.abc import TaskGroup
 from litestar import asgi
+from litestar.enums import ScopeType
 from litestar.handlers import ASGIRouteHandler
-from litestar.types import Receive, Scope, Send
+from litestar.types import Receive, Scope, Send, WebSocketSendEvent
 
 from echo_orchestrator.api.security import SELF_AUTHENTICATED, SecurityPolicy
 from echo_orchestrator.container import Services
@@ -27,6 +30,7 @@ from echo_orchestrator.security.network import origin_allowed
 from echo_orchestrator.services.live import LiveSession, event_data
 
 NAMESPACE = "/executions"
+log = logging.getLogger(__name__)
 
 
 class _SioTransport:
@@ -81,7 +85,7 @@ class _ExecutionsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return False
         caller = await self._bridge.authenticate(environ, auth)
         transport = _SioTransport(self.server, sid, services.settings.stream_buffer)
-        session = self._sessions[sid] = LiveSession(services.feed, services.executions, transport, tasks, read_only=caller.read_only)
+        session = self._sessions[sid] = LiveSession(services.feed, services.executions, transport, tasks, caller=caller)
         # `?execution_id=` (the document's websocket_url) joins at once, after the handshake.
         query = parse_qs(str(environ.get("QUERY_STRING", "")))
         if "execution_id" in query:
@@ -90,6 +94,36 @@ class _ExecutionsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 data["after_seq"] = int(query["after_seq"][0])
             tasks.start_soon(session.handle, "join_execution", data)
         return True
+
+
+# A frame of the native protocol (`{"event": …}`) sent to the Socket.IO URL: engine.io packets
+# start with a digit, so this is a client speaking another protocol.
+PROTOCOL_HELP = (
+    "This is the Socket.IO endpoint (engine.io v4 packets, namespace /executions): use a Socket.IO "
+    'client, or send {"event": ..., "data": ...} JSON frames to the native WebSocket at /ws/executions'
+)
+CLOSE_PROTOCOL_ERROR = 1002
+ENGINE_IO_PACKET_TYPES = tuple("0123456")  # every engine.io text packet starts with its type
+
+
+def _refusing_foreign_frames(receive: Receive, send: Send) -> Receive:
+    """engine.io closes with 4500 and says nothing when a frame is not one of its packets;
+    a client that sent the native protocol's JSON gets an error frame naming the right URL
+    and a protocol-error close instead, and the log says so."""
+
+    async def checked() -> Any:
+        message = await receive()
+        text = message.get("text") if message["type"] == "websocket.receive" else None
+        if isinstance(text, str) and text[:1] not in ENGINE_IO_PACKET_TYPES:
+            log.warning("a client sent a frame that is not an engine.io packet to the Socket.IO endpoint (%r…)", text[:20])
+            error = {"type": "ProtocolError", "code": "ERR_REQUEST_001", "message": PROTOCOL_HELP}
+            frame: WebSocketSendEvent = {"type": "websocket.send", "text": json.dumps({"event": "error", "data": error}), "bytes": None}
+            await send(frame)
+            await send({"type": "websocket.close", "code": CLOSE_PROTOCOL_ERROR, "reason": "not a Socket.IO packet"})
+            return {"type": "websocket.disconnect", "code": CLOSE_PROTOCOL_ERROR}
+        return message
+
+    return checked
 
 
 class SocketIOBridge:
@@ -131,6 +165,8 @@ class SocketIOBridge:
         async def socket_io(scope: Scope, receive: Receive, send: Send) -> None:
             # Litestar strips the mount prefix; python-socketio routes on the full path.
             scope["path"] = "/socket.io" + scope["path"]
+            if scope["type"] == ScopeType.WEBSOCKET:
+                receive = _refusing_foreign_frames(receive, send)
             await app(scope, receive, send)
 
         return socket_io

@@ -60,7 +60,7 @@ class _SocketTransport:
 
 
 async def _serve(socket: WebSocket[Any, Any, Any], services: Services, execution_id: str | None, after_seq: int) -> None:
-    read_only = caller_of(socket.scope).read_only
+    caller = caller_of(socket.scope)
     await socket.accept()
     transport = _SocketTransport(socket)
 
@@ -73,7 +73,7 @@ async def _serve(socket: WebSocket[Any, Any, Any], services: Services, execution
         transport.closed.set()
 
     async with anyio.create_task_group() as tasks:
-        session = LiveSession(services.feed, services.executions, transport, tasks, read_only=read_only)
+        session = LiveSession(services.feed, services.executions, transport, tasks, caller=caller)
         tasks.start_soon(read, session)
         if execution_id is not None:
             await session.handle("join_execution", {"execution_id": execution_id, "after_seq": after_seq})

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypedDict
 
+import anyio.to_thread
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 
@@ -181,10 +182,17 @@ def _hierarchical(
     return [master_id, *delegates]
 
 
-def _router(source: str, branches: Sequence[tuple[str, str | None]]) -> Callable[[dict[str, Any]], list[str]]:
-    def route(state: dict[str, Any]) -> list[str]:
+def _router(source: str, branches: Sequence[tuple[str, str | None]]) -> Callable[[dict[str, Any]], Awaitable[list[str]]]:
+    def choose(state: dict[str, Any]) -> list[str]:
         chosen = [target for target, condition in branches if condition is None or evaluate(condition, state)]
         return chosen or [END]
+
+    async def route(state: dict[str, Any]) -> list[str]:
+        if not any(condition for _, condition in branches):
+            return choose(state)
+        # Off the event loop: a condition's work is bounded, but a bounded second is still
+        # a second no other request should wait for.
+        return await anyio.to_thread.run_sync(choose, state)
 
     route.__name__ = f"route_from_{source}"
     return route

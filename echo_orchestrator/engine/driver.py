@@ -12,6 +12,7 @@ import anyio
 import anyio.to_thread
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.config import get_config
 from langgraph.types import Command, StreamMode
 
 from echo_orchestrator.engine.context import EngineGraphContext, RunContext, current_context
@@ -98,7 +99,14 @@ class RunDriver:
         recorder = self.recorder
 
         async def on_tool(tool_id: str, phase: str, detail: dict[str, Any]) -> None:
-            await recorder.tool_used(live, tool_id, phase, detail)
+            await recorder.tool_used(live, tool_id, phase, detail, node=_current_node())
+
+        async def call_tool(tool_id: str, arguments: Mapping[str, Any]) -> Any:
+            """A tool step's call (or a graph's `ctx.call_tool`): recorded like an agent's."""
+            await on_tool(tool_id, "started", {"arguments": dict(arguments)})
+            result = await self._hub.call(tool_id, arguments)
+            await on_tool(tool_id, "completed", {"execution_time_ms": result.execution_time_ms, "cost_usd": result.cost_usd})
+            return result.output
 
         files = None
         if self._workspaces is not None:
@@ -109,9 +117,7 @@ class RunDriver:
             files = RunFiles(self._workspaces, live.execution.workspace, live.execution.execution_id, on_file)
             live.files = files
         current_files.set(files)
-        context = EngineGraphContext(
-            self._models, self._call_tool, lambda ids: langchain_tools(self._hub, ids, on_call=on_tool), files=files
-        )
+        context = EngineGraphContext(self._models, call_tool, lambda ids: langchain_tools(self._hub, ids, on_call=on_tool), files=files)
         current_context.set(context)
         live.policies = live.plan.policies(live.execution.config)
         current_run.set(_Hooks(recorder, live))
@@ -207,5 +213,13 @@ class RunDriver:
         made = 0 if files is None else len(await anyio.to_thread.run_sync(files.files))
         await self.recorder.finish(live, ending, error, made)
 
-    async def _call_tool(self, tool_id: str, arguments: Mapping[str, Any]) -> Any:
-        return (await self._hub.call(tool_id, arguments)).output
+
+def _current_node() -> str | None:
+    """The graph node whose task is running here (LangGraph keeps its config in a context
+    variable its node tasks inherit), so a tool call is put on that node's step."""
+    try:
+        config = get_config()
+    except RuntimeError:  # not inside a node
+        return None
+    node = (config.get("metadata") or {}).get("langgraph_node")
+    return node if isinstance(node, str) else None

@@ -221,26 +221,31 @@ class ExecutionManager:
         live.done = anyio.Event()
         return live
 
-    async def respond(self, execution_id: str, prompt_id: str, answer: Mapping[str, Any]) -> Execution:
-        """Answer a paused execution's prompt; it continues in the background."""
+    async def respond(self, execution_id: str, prompt_id: str, answer: Mapping[str, Any], caller: Caller | None = None) -> Execution:
+        """Answer a paused execution's prompt; it continues in the background. A run going on
+        again holds a slot like a new one: it counts against the answering caller's limit."""
         execution = await self.runtime.get_execution(execution_id)
         lifecycle.require_answerable(execution, prompt_id)
         tg = self._task_group()
-        if self.queue is not None:
-            await self._relive(execution)  # its plan still builds: refused here (409) rather than failing on a worker
-            await self._claim(execution, ("paused",), "answered", queued=True)
-            await self._submit(execution_id, answer)
+        key = None if caller is None else caller.limit_key
+        async with self._admission(caller):
+            if self.queue is not None:
+                await self._relive(execution)  # its plan still builds: refused here (409) rather than failing on a worker
+                await self._claim(execution, ("paused",), "answered", queued=True, limit_key=key)
+                await self._submit(execution_id, answer)
+                execution.pending_prompt = None
+                return execution
+            live = await self._relive(execution)
+            await self._claim(execution, ("paused",), "answered", limit_key=key)
+            live.limit_key = key
             execution.pending_prompt = None
-            return execution
-        live = await self._relive(execution)
-        await self._claim(execution, ("paused",), "answered")
-        execution.pending_prompt = None
-        self._live[execution_id] = live
+            self._live[execution_id] = live
         tg.start_soon(self._run, live, Command(resume=dict(answer)))
         return execution
 
-    async def resume(self, execution_id: str) -> Execution:
-        """Continue a failed or cancelled execution from its last checkpoint; finished steps are not redone."""
+    async def resume(self, execution_id: str, caller: Caller | None = None) -> Execution:
+        """Continue a failed or cancelled execution from its last checkpoint; finished steps are
+        not redone. It holds a slot again: admitted against the resuming caller's limit."""
         execution = await self._settle_orphan(await self.runtime.get_execution(execution_id), cancelled=False)
         lifecycle.require_resumable(execution)
         if self.checkpointer is None or not execution.config.enable_checkpoints:
@@ -255,16 +260,20 @@ class ExecutionManager:
                 raise Conflict(f"Execution '{execution_id}' has no checkpoint yet: start it again instead")
             first_input = dict(execution.inputs)
         queued = self.queue is not None
-        await self._claim(execution, sorted(lifecycle.RESUMABLE), "resumed", queued=queued)
-        lifecycle.move(execution, "initializing")
-        execution.error, execution.completed_at = None, None
-        execution.resumed_count += 1
-        await self.runtime.save_execution(execution, queued=queued)
-        await self.runtime.commit()
+        key = None if caller is None else caller.limit_key
+        async with self._admission(caller):
+            await self._claim(execution, sorted(lifecycle.RESUMABLE), "resumed", queued=queued, limit_key=key)
+            lifecycle.move(execution, "initializing")
+            execution.error, execution.completed_at = None, None
+            execution.resumed_count += 1
+            await self.runtime.save_execution(execution, queued=queued, limit_key=key)
+            await self.runtime.commit()
+            live.limit_key = key
+            if not queued:
+                self._live[execution_id] = live
         if queued:
             await self._submit(execution_id)
             return execution
-        self._live[execution_id] = live
         tg.start_soon(self._run, live, first_input)
         return execution
 
@@ -371,11 +380,13 @@ class ExecutionManager:
             await self.queue.submit(execution_id, answer=None if started else answer)
             log.warning("handed execution %s back to the queue: this worker is stopping", execution_id)
 
-    async def _claim(self, execution: Execution, statuses: Sequence[ExecutionStatus], what: str, *, queued: bool = False) -> None:
+    async def _claim(
+        self, execution: Execution, statuses: Sequence[ExecutionStatus], what: str, *, queued: bool = False, limit_key: str | None = None
+    ) -> None:
         """Take the execution for this process (or for the queue), atomically: of two
         requests (on any nodes) answering or resuming it at once, one runs it and the other
-        is refused."""
-        if not await self.runtime.claim(execution.execution_id, statuses, queued=queued):
+        is refused. `limit_key`: whose concurrency limit it counts against from now on."""
+        if not await self.runtime.claim(execution.execution_id, statuses, queued=queued, limit_key=limit_key):
             raise Conflict(
                 f"Execution '{execution.execution_id}' was {what} meanwhile by another request",
                 details={"execution_id": execution.execution_id},
@@ -430,6 +441,8 @@ class ExecutionManager:
 
     async def cancel(self, execution_id: str, *, graceful: bool, reason: str | None) -> Execution:
         execution = await self.runtime.get_execution(execution_id)
+        if execution.status == "paused":  # waiting for a human: nothing runs, it ends now
+            return await self._cancel_paused(execution, reason or "cancelled by request")
         if execution_id not in self._live and lifecycle.is_interruptible(execution.status):
             if await self._cancel_elsewhere(execution_id, graceful=graceful, reason=reason):
                 return execution  # the process that runs it ends it; its events say when
@@ -450,6 +463,18 @@ class ExecutionManager:
         else:
             live.stop_after_step = True  # still waiting for capacity: it will not start
         return live.execution
+
+    async def _cancel_paused(self, execution: Execution, reason: str) -> Execution:
+        """End a run that waits for a human: claimed first (an answer arriving on any node at
+        the same moment gets 409, or this cancel does), then recorded cancelled with its event."""
+        await self._claim(execution, ("paused",), "answered or cancelled")
+        await self.recorder.cancelled_while_paused(execution, reason)
+        live = self._live.pop(execution.execution_id, None)
+        if live is not None:
+            live.execution = execution
+            live.done.set()
+        self.stopped_elsewhere(execution.execution_id)
+        return execution
 
     async def _cancel_elsewhere(self, execution_id: str, *, graceful: bool, reason: str | None) -> bool:
         """Ask the live process that runs the execution to cancel it, where the runtime

@@ -43,7 +43,6 @@ def workflow_plan(
         def policies(config: ExecutionConfig) -> dict[str, StepPolicy]:
             return {a: policy_for(by_agent.get(a), config) for a in shape.agent_order}
 
-    estimates = [s.estimated_duration for s in workflow.strategy_definition.steps if s.estimated_duration]
     return RunPlan(
         kind="workflow",
         build=lambda ctx, config: build_workflow_graph(workflow, agents, ctx, policies(config), graphs).graph,
@@ -55,8 +54,14 @@ def workflow_plan(
         workflow_slug=workflow.key,
         workflow_version=workflow.version,
         execution_mode=mode,
-        estimated_seconds=sum(estimates) if estimates else None,
+        estimated_seconds=estimated_seconds(workflow),
     )
+
+
+def estimated_seconds(workflow: Workflow | None) -> float | None:
+    """What its strategy steps say a run takes (the sum of their `estimated_duration`)."""
+    estimates = [s.estimated_duration for s in workflow.strategy_definition.steps if s.estimated_duration] if workflow else []
+    return sum(estimates) if estimates else None
 
 
 def graph_plan(graph: RegisteredGraph, *, workflow: Workflow | None = None) -> RunPlan:
@@ -73,4 +78,5 @@ def graph_plan(graph: RegisteredGraph, *, workflow: Workflow | None = None) -> R
         workflow_id=workflow.workflow_id if workflow else None,
         workflow_slug=workflow.key if workflow else None,
         workflow_version=workflow.version if workflow else None,
+        estimated_seconds=estimated_seconds(workflow),
     )

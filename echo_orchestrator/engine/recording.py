@@ -18,7 +18,7 @@ from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.engine.runs import LiveRun
 from echo_orchestrator.errors import EchoError
 from echo_orchestrator.lifecycle import executions as lifecycle
-from echo_orchestrator.models import ErrorInfo, EventType, LLMUsage, NodeExecution, StepExecution, new_id, rfc3339, utcnow
+from echo_orchestrator.models import ErrorInfo, EventType, Execution, LLMUsage, NodeExecution, StepExecution, new_id, rfc3339, utcnow
 from echo_orchestrator.security.redaction import scrub
 from echo_orchestrator.store.runtime import RuntimeStore
 from echo_orchestrator.store.workspaces import FileEntry
@@ -61,6 +61,10 @@ class RunRecorder:
         lifecycle.move(execution, "running")
         if resumed_from is None or execution.started_at is None:
             execution.started_at = utcnow()
+        if resumed_from == "response":  # the question is answered
+            execution.pending_prompt = None
+            nodes = await self.runtime.list_nodes(execution.execution_id)
+            live.waiting_nodes = {n.node_name: n for n in nodes if n.status == "pending"}
         await self.save(live)
         common = {"workflow_slug": execution.workflow_slug, "graph_name": execution.graph_name, "status": "running"}
         if resumed_from is None:
@@ -115,9 +119,31 @@ class RunRecorder:
         await self.event(live, "execution_requeued", data)
         await self.runtime.commit()
 
+    async def cancelled_while_paused(self, execution: Execution, reason: str) -> None:
+        """A paused run cancelled: it ends `cancelled`, its question withdrawn, the review
+        nodes that waited for the answer cancelled with it."""
+        now = utcnow()
+        for node in await self.runtime.list_nodes(execution.execution_id):
+            if node.status == "pending":
+                node.status, node.completed_at = "cancelled", now
+                await self.runtime.save_node(node)
+        for step in await self.runtime.list_steps(execution.execution_id):
+            if step.status in lifecycle.UNFINISHED_STEPS:
+                step.status, step.completed_at = "cancelled", now
+                await self.runtime.save_step(step)
+        lifecycle.move(execution, "cancelled")
+        execution.completed_at, execution.pending_prompt = now, None
+        await self.runtime.save_execution(execution)
+        event = await self.runtime.append_event(
+            execution.execution_id, "execution_cancelled", {"status": "cancelled", "reason": reason, "cancelled_at": rfc3339(now)}
+        )
+        await self.runtime.commit()
+        self.bus.publish(event)
+
     async def finish(self, live: LiveRun, status: Ending, error: ErrorInfo | None, output_files: int = 0) -> None:
         execution, now = live.execution, utcnow()
         execution.output_files = output_files
+        execution.pending_prompt = None  # whatever it asked is answered or moot now
         await self._cut_short(live, status, error, now)
         lifecycle.move(execution, status)
         execution.completed_at, execution.error = now, error
@@ -162,12 +188,14 @@ class RunRecorder:
         execution, name, now = live.execution, str(payload["name"]), utcnow()
         if name.startswith(REVIEW_PREFIX) and name.removeprefix(REVIEW_PREFIX) in live.step_numbers:
             number = live.step_numbers[name.removeprefix(REVIEW_PREFIX)][0]
-            review = self._node(live, name, "review_node", number, None)
+            review = live.waiting_nodes.pop(name, None) or self._node(live, name, "review_node", number, None)
+            review.status = "running"
             live.nodes[str(payload["id"])] = review
             await self.runtime.save_node(review)
             return
         number, step_name = live.step_for(name)
-        node = self._node(live, name, live.plan.node_types.get(name, "node"), number, _jsonable(payload.get("input")))
+        node = live.waiting_nodes.pop(name, None) or self._node(live, name, live.plan.node_types.get(name, "node"), number, None)
+        node.status, node.input = "running", _jsonable(payload.get("input"))
         live.nodes[str(payload["id"])] = node
         await self.runtime.save_node(node)
         policy = live.policies.get(name)
@@ -333,10 +361,22 @@ class RunRecorder:
         await self.event(live, "llm_call_completed", {**msgspec.to_builtins(usage), "step_number": number})
         await self.event(live, "llm_call", {"model": usage.model, "tokens": usage.total_tokens, "step_number": number})
 
-    async def tool_used(self, live: LiveRun, tool_id: str, phase: str, detail: dict[str, Any]) -> None:
-        step = live.only_running_step()
-        if step is not None and phase == "started" and tool_id not in step.mcp_tools_used:
-            step.mcp_tools_used.append(tool_id)
+    async def tool_used(self, live: LiveRun, tool_id: str, phase: str, detail: dict[str, Any], *, node: str | None = None) -> None:
+        """A tool call of the step running `node` (else of the only step running): named in the
+        step's `mcp_tools_used`, its price (`cost_per_call_usd`) added to the step's and the
+        run's cost, and a `tool_call_started` / `tool_call_completed` event."""
+        execution = live.execution
+        step = live.running_steps.get(node or "") or live.only_running_step()
+        if phase == "started":
+            if step is not None and tool_id not in step.mcp_tools_used:
+                step.mcp_tools_used.append(tool_id)
+        else:
+            cost = float(detail.get("cost_usd") or 0.0)
+            execution.tool_calls += 1
+            execution.cost_usd = round(execution.cost_usd + cost, 8)
+            if step is not None:
+                step.tool_calls += 1
+                step.tool_cost_usd = round(step.tool_cost_usd + cost, 8)
         event: EventType = "tool_call_started" if phase == "started" else "tool_call_completed"
         await self.event(live, event, {"tool_id": tool_id, "step_number": step.step_number if step else None, **detail})
 

@@ -60,6 +60,9 @@ class LiveRun:
     cancel_reason: str | None = None
     running_steps: dict[str, StepExecution] = field(default_factory=dict)  # by node name
     nodes: dict[str, NodeExecution] = field(default_factory=dict)  # by LangGraph task id
+    # Nodes that asked a human and wait for the answer, by node name: the same record goes
+    # on when the answer comes (LangGraph runs the node again from its start).
+    waiting_nodes: dict[str, NodeExecution] = field(default_factory=dict)
     step_numbers: dict[str, tuple[int, str]] = field(default_factory=dict)
     completed_steps: set[int] = field(default_factory=set)
     policies: Mapping[str, StepPolicy] = field(default_factory=dict)

@@ -38,7 +38,7 @@ async def langchain_tools(hub: McpHub, tool_ids: Sequence[str], *, on_call: Tool
                 await on_call(_tool_id, "started", {"arguments": arguments})
             result = await hub.call(_tool_id, arguments)
             if on_call is not None:
-                await on_call(_tool_id, "completed", {"execution_time_ms": result.execution_time_ms})
+                await on_call(_tool_id, "completed", {"execution_time_ms": result.execution_time_ms, "cost_usd": result.cost_usd})
             return result.output
 
         tools.append(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
@@ -21,9 +22,11 @@ from echo_orchestrator.engine.structure import (
     hierarchy_problems,
     hybrid_starts,
     missing_agents,
+    plugin_graph,
     runs_as,
 )
 from echo_orchestrator.errors import EchoError
+from echo_orchestrator.mcp.schema import schema_problems
 from echo_orchestrator.models import Agent, Workflow
 from echo_orchestrator.registry.spec import GraphContext, GraphSpec, ProviderStatus
 
@@ -87,7 +90,19 @@ def validate_draft(workflow: Workflow, agents: Mapping[str, Agent]) -> Validatio
     _execution_model(c, workflow, edges, conditional)
     _state_keys(c, workflow, agents)
     _reviews_and_steps(c, workflow)
+    _input_fields(c, workflow)
     return c.report()
+
+
+def _input_fields(c: _Collector, workflow: Workflow) -> None:
+    """Each field's `validation` must be JSON Schema this server can check input with, in
+    linear time (its patterns run on RE2)."""
+    names = [f.name for f in workflow.input_fields]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        c.errors.append(f"Input field '{name}' is listed more than once")
+    for index, input_field in enumerate(workflow.input_fields):
+        if input_field.validation:
+            c.errors += schema_problems({"type": input_field.type, **input_field.validation}, f"input_fields[{index}].validation")
 
 
 def _members(c: _Collector, workflow: Workflow, agents: Mapping[str, Agent]) -> None:
@@ -227,6 +242,28 @@ class Capabilities:
     graph_spec: Callable[[str], GraphSpec] | None = None
 
 
+def graph_input_problems(workflow: Workflow, graph_schema: Mapping[str, Any]) -> list[str]:
+    """A workflow that runs a plugin graph passes its inputs to the graph as they are: every
+    input the graph requires must be one of its input fields (required, or with a default),
+    of a type the graph accepts."""
+    assert workflow.graph_name is not None
+    fields = {f.name: f for f in workflow.input_fields}
+    properties = graph_schema.get("properties") or {}
+    problems: list[str] = []
+    for name in graph_schema.get("required") or []:
+        field = fields.get(name)
+        if field is None:
+            problems.append(f"Graph '{workflow.graph_name}' needs the input '{name}', which no input field of the workflow provides")
+        elif not field.required and field.default is None:
+            problems.append(f"Graph '{workflow.graph_name}' needs the input '{name}': make the input field required or give it a default")
+    for name, field in fields.items():
+        wanted = (properties.get(name) or {}).get("type") if isinstance(properties.get(name), Mapping) else None
+        accepted = [wanted] if isinstance(wanted, str) else list(wanted or [])
+        if accepted and field.type not in accepted and not (field.type == "integer" and "number" in accepted):
+            problems.append(f"Input field '{name}' is a {field.type}; graph '{workflow.graph_name}' takes {' or '.join(accepted)}")
+    return problems
+
+
 def validate_final(workflow: Workflow, agents: Mapping[str, Agent], capabilities: Capabilities) -> ValidationReport:
     report = validate_draft(workflow, agents)
     c = _Collector(errors=list(report.errors), warnings=list(report.warnings))
@@ -255,6 +292,8 @@ def validate_final(workflow: Workflow, agents: Mapping[str, Agent], capabilities
             c.errors.append(f"Graph '{step.graph_name}' of step {step.step_number} is not available")
     if workflow.graph_name and not capabilities.graph_known(workflow.graph_name):
         c.errors.append(f"Graph '{workflow.graph_name}' is not available")
+    elif (graph := plugin_graph(workflow)) is not None and capabilities.graph_spec is not None:
+        c.errors += graph_input_problems(workflow, capabilities.graph_spec(graph).input_schema)
     if not c.errors and runs_as(workflow) in ("steps", "agents"):
         try:
             build_workflow_graph(workflow, agents, capabilities.context, graphs=capabilities.graph_spec).graph.compile()

@@ -91,7 +91,9 @@ class Execution(Record):
     output_files: int = 0
     total_steps: int = 0
     llm_calls: int = 0
+    tool_calls: int = 0
     total_tokens: int = 0
+    # LLM calls and tool calls together.
     cost_usd: float = 0.0
     created_at: datetime | None = None
     started_at: datetime | None = None
@@ -126,6 +128,9 @@ class StepExecution(Record):
     output: dict[str, Any] | None = None
     llm_calls: list[LLMUsage] = msgspec.field(default_factory=list)
     mcp_tools_used: list[str] = msgspec.field(default_factory=list)
+    # Tool calls this step made (MCP and plugin tools), and what they cost (`cost_per_call_usd`).
+    tool_calls: int = 0
+    tool_cost_usd: float = 0.0
     error: ErrorInfo | None = None
 
 

@@ -62,7 +62,9 @@ class WorkflowAnalyticsView(msgspec.Struct, kw_only=True):
     timeline: list[TimelinePoint]
 
 
-def _parse(value: str | None, field: str) -> datetime | None:
+def parse_moment(value: str | None, field: str) -> datetime | None:
+    """A query's date or date-time (`2026-12-01`, `2026-12-01T10:00:00Z`; without a zone:
+    UTC), the same for every route that takes one; None when absent."""
     if value is None or value == "":
         return None
     try:
@@ -130,8 +132,8 @@ class AnalyticsService:
                 "granularity", "hour, day, week or month", f"granularity must be hour, day, week or month, not {granularity[:20]!r}"
             )
         grain: Granularity = granularity  # type: ignore[assignment]
-        end = _parse(end_date, "end_date") or datetime.now(UTC)
-        start = _parse(start_date, "start_date") or end - DEFAULT_RANGE
+        end = parse_moment(end_date, "end_date") or datetime.now(UTC)
+        start = parse_moment(start_date, "start_date") or end - DEFAULT_RANGE
         if start >= end:
             raise Invalid.at("start_date", "before end_date", "start_date must be before end_date")
         keys = buckets(start, end, grain)

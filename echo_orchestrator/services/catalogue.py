@@ -182,13 +182,14 @@ class CatalogueService:
         )
 
     async def steps(self, ref: str) -> StepsView:
+        """The steps its runs record (its strategy steps, or one per agent or graph node)."""
         summary, workflow = await self._head(ref)
-        steps = sorted(workflow.strategy_definition.steps, key=lambda s: s.step_number)
+        steps = await self._workflows.run_steps(workflow)
         return StepsView(workflow_slug=summary.slug, total_steps=len(steps), steps=steps)
 
     async def step(self, ref: str, step_number: int) -> Step:
         summary, workflow = await self._head(ref)
-        found = next((s for s in workflow.strategy_definition.steps if s.step_number == step_number), None)
+        found = next((s for s in await self._workflows.run_steps(workflow) if s.step_number == step_number), None)
         if found is None:
             raise NotFound(
                 f"Workflow '{summary.slug}' has no step {step_number}",
@@ -213,7 +214,10 @@ class CatalogueService:
         data.setdefault("workflow_id", new_id("wf"))
         data.setdefault("version", "1.0")
         data["status"] = "final"
-        data["metadata"] = {**(data.get("metadata") or {}), "created_by": "catalogue", "created_at": utcnow_iso()}
+        metadata = data.get("metadata") or {}
+        if not isinstance(metadata, Mapping):
+            raise Invalid.at("metadata", "an object", f"Invalid workflow: metadata: an object is required, not {type(metadata).__name__}")
+        data["metadata"] = {**metadata, "created_by": "catalogue", "created_at": utcnow_iso()}
         workflow = codec.convert(data, Workflow, where="workflow")
         assert workflow.slug is not None
         if await self._taken(workflow.slug) or await self._taken(workflow.workflow_id):

@@ -26,6 +26,7 @@ from echo_orchestrator.registry import PluginRegistry
 from echo_orchestrator.registry.registry import RegisteredGraph
 from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.services.agents import agent_uses, workflow_agents
+from echo_orchestrator.services.analytics import parse_moment
 from echo_orchestrator.services.graphs import WORKFLOW_PREFIX
 from echo_orchestrator.store import DefinitionStore
 from echo_orchestrator.store.runtime import ExecutionStats
@@ -188,10 +189,19 @@ class ExecutionService:
             workflow = await self._store.get_final(execution.workflow_id, execution.workflow_version)
         return await self.workflow_plan(workflow)
 
-    async def respond(self, execution_id: str, prompt_id: str, response: str, changes: Mapping[str, Any], reason: str | None) -> Execution:
+    async def respond(
+        self,
+        execution_id: str,
+        prompt_id: str,
+        response: str,
+        changes: Mapping[str, Any],
+        reason: str | None,
+        caller: Caller | None = None,
+    ) -> Execution:
         if response not in ("approve", "reject", "modify"):
             raise Invalid.at("response", "approve | reject | modify", f"response must be approve, reject or modify, not {response!r}")
-        return await self.engine.respond(execution_id, prompt_id, {"response": response, "changes": dict(changes), "reason": reason})
+        answer = {"response": response, "changes": dict(changes), "reason": reason}
+        return await self.engine.respond(execution_id, prompt_id, answer, caller)
 
     async def _typical_duration(self, slug: str) -> float | None:
         """The median of the workflow's completed runs, remembered for a minute per slug once
@@ -236,8 +246,18 @@ class ExecutionService:
     ) -> tuple[list[StepExecution], int]:
         return await self.runtime.find_steps(execution_id=execution_id, workflow_slug=workflow_slug, status=status, limit=limit)
 
-    async def step_metrics(self, *, workflow_slug: str | None = None, start: float | None = None, end: float | None = None) -> StepMetrics:
-        return msgspec.convert(await self.runtime.step_metrics(workflow_slug=workflow_slug, start=start, end=end), StepMetrics)
+    async def step_metrics(
+        self, *, workflow_slug: str | None = None, start_date: str | None = None, end_date: str | None = None
+    ) -> StepMetrics:
+        """Over the step executions started in [start_date, end_date) (dates or date-times, as
+        the analytics route takes them), all of them by default."""
+        start, end = parse_moment(start_date, "start_date"), parse_moment(end_date, "end_date")
+        if start is not None and end is not None and start >= end:
+            raise Invalid.at("start_date", "before end_date", "start_date must be before end_date")
+        found = await self.runtime.step_metrics(
+            workflow_slug=workflow_slug, start=start.timestamp() if start else None, end=end.timestamp() if end else None
+        )
+        return msgspec.convert(found, StepMetrics)
 
     async def stats(self) -> ExecutionStats:
         return await self.runtime.stats()
@@ -262,8 +282,8 @@ class ExecutionService:
     async def cancel(self, execution_id: str, *, graceful: bool, reason: str | None) -> Execution:
         return await self.engine.cancel(execution_id, graceful=graceful, reason=reason)
 
-    async def resume(self, execution_id: str) -> Execution:
-        return await self.engine.resume(execution_id)
+    async def resume(self, execution_id: str, caller: Caller | None = None) -> Execution:
+        return await self.engine.resume(execution_id, caller)
 
     async def cancel_step(self, step_execution_id: str) -> StepExecution:
         return await self.engine.cancel_step(step_execution_id)

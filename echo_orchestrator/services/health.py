@@ -17,7 +17,7 @@ from echo_orchestrator.registry import PluginProblem, PluginRegistry
 from echo_orchestrator.security.redaction import SECRETS
 from echo_orchestrator.services.executions import ExecutionService
 from echo_orchestrator.store import DefinitionStore, Problem, StoreCounts
-from echo_orchestrator.store.runtime import ExecutionStats, RunQueue
+from echo_orchestrator.store.runtime import ExecutionStats, PoolStats, RunQueue
 from echo_orchestrator.system import ResourceMonitor, ResourceUsage
 
 T = TypeVar("T")
@@ -55,6 +55,10 @@ class DatabaseHealth(msgspec.Struct, kw_only=True):
     kind: str  # "sqlite" | "postgresql"
     status: str  # "connected" | "error"
     path: str  # relative to the storage root (never a server path), or the URL without its password
+    # Its connections (the ouroboros document's block): PostgreSQL's pool, or SQLite's one connection.
+    connection_pool: PoolStats | None = None
+    # The ouroboros document's own key for it: `connected`, or `error`.
+    postgresql: str | None = None
     error: str | None = None
 
 
@@ -211,11 +215,15 @@ class HealthService:
             kind, path = "sqlite", "(ECHO_RUNTIME_URL)"  # a file elsewhere: never a server path
         else:
             kind, path = "postgresql", self._executions.runtime.location  # the URL without its password
+        runtime = self._executions.runtime
+        postgres = "error" if kind == "postgresql" else None
         try:
             await self._executions.stats()  # a real query: the database answers
         except Exception as exc:  # reported, never raised: health must answer
-            return DatabaseHealth(kind=kind, status="error", path=path, error=SECRETS.scrub(f"{type(exc).__name__}: {exc}"))
-        return DatabaseHealth(kind=kind, status="connected", path=path)
+            error = SECRETS.scrub(f"{type(exc).__name__}: {exc}")
+            return DatabaseHealth(kind=kind, status="error", path=path, postgresql=postgres, error=error)
+        pool = runtime.pool_stats()
+        return DatabaseHealth(kind=kind, status="connected", path=path, connection_pool=pool, postgresql=postgres and "connected")
 
     async def execution_stats(self) -> ExecutionStats:
         return await self._executions.stats()

@@ -21,6 +21,7 @@ from anyio.abc import TaskGroup
 from echo_orchestrator.engine.feed import EventFeed
 from echo_orchestrator.errors import BadRequest, EchoError, Forbidden, Invalid, NotFound, SubscriberTooSlow
 from echo_orchestrator.models import Event, rfc3339
+from echo_orchestrator.security.callers import ANONYMOUS, Caller
 from echo_orchestrator.security.payloads import check_json_payload
 from echo_orchestrator.services.executions import ExecutionService
 
@@ -68,11 +69,13 @@ class Transport(Protocol):
 
 class LiveSession:
     def __init__(
-        self, feed: EventFeed, executions: ExecutionService, transport: Transport, tasks: TaskGroup, *, read_only: bool = False
+        self, feed: EventFeed, executions: ExecutionService, transport: Transport, tasks: TaskGroup, *, caller: Caller = ANONYMOUS
     ) -> None:
         self._feed, self._executions, self._transport, self._tasks = feed, executions, transport, tasks
-        # A read-only caller may follow executions but not answer their prompts.
-        self._read_only = read_only
+        # Who is connected: an answer counts against its limits; a read-only caller may
+        # follow executions but not answer their prompts.
+        self._caller = caller
+        self._read_only = caller.read_only
         self.joined: dict[str, anyio.CancelScope] = {}
 
     async def handle_text(self, text: str | bytes) -> None:
@@ -139,7 +142,12 @@ class LiveSession:
             raise Invalid.at("changes", "an object", "'changes' must be an object")
         reason = data.get("reason")
         execution = await self._executions.respond(
-            str(execution_id), prompt_id, str(data.get("response", "approve")), changes, None if reason is None else str(reason)
+            str(execution_id),
+            prompt_id,
+            str(data.get("response", "approve")),
+            changes,
+            None if reason is None else str(reason),
+            caller=self._caller,
         )
         await self._transport.send(
             "response_accepted",

@@ -10,15 +10,16 @@ from typing import Any, Literal
 
 import msgspec
 
+from echo_orchestrator.engine.compiler import REVIEW_PREFIX
 from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.designer import Design, design, slugify
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.permissions import allowed_targets, can_call, validate_permissions
 from echo_orchestrator.engine.validation import Capabilities, ValidationReport, validate_draft, validate_final
-from echo_orchestrator.errors import BadRequest, ConfigurationError, Conflict, Invalid, NotFound, NotValidated
+from echo_orchestrator.errors import BadRequest, ConfigurationError, Conflict, EchoError, Invalid, NotFound, NotValidated
 from echo_orchestrator.lifecycle import workflows as workflow_lifecycle
 from echo_orchestrator.mcp import McpHub
-from echo_orchestrator.models import Agent, Connection, ExecutionConfig, LLMConfig, LLMUsage, Workflow, new_id, utcnow_iso
+from echo_orchestrator.models import Agent, Connection, ExecutionConfig, LLMConfig, LLMUsage, Step, Workflow, new_id, utcnow_iso
 from echo_orchestrator.models.versions import version_key
 from echo_orchestrator.registry import PluginRegistry
 from echo_orchestrator.registry.graphs import GraphInfo
@@ -321,6 +322,45 @@ class WorkflowService:
             edges=edges,
             mermaid=info.mermaid,
         )
+
+    async def run_steps(self, workflow: Workflow) -> list[Step]:
+        """The steps a run of this copy records, numbered as its step executions are: its
+        strategy steps as written; else (agents, or a plugin graph's nodes) one step per
+        node the run plan counts, each depending on the steps before it in the graph."""
+        if workflow.strategy_definition.steps:
+            return sorted(workflow.strategy_definition.steps, key=lambda s: s.step_number)
+        try:
+            plan = await self._executions.workflow_plan(workflow)
+            info = await self._graphs.describe_workflow(workflow)
+            agents = await self.agents_for(workflow)
+        except EchoError:  # it does not build (yet): no steps to show
+            return []
+
+        def number(node: str) -> int | None:
+            found = plan.steps.get(node) or plan.steps.get(node.removeprefix(REVIEW_PREFIX))
+            return None if found is None else found[0]
+
+        before: dict[str, set[int]] = {}
+        for edge in info.edges:
+            if (source := number(edge.source)) is not None:
+                before.setdefault(edge.target, set()).add(source)
+        reviewed = {str(p) for p in workflow.human_in_loop.review_points} if workflow.human_in_loop.enabled else set()
+        steps = []
+        for node, (step_number, name) in sorted(plan.steps.items(), key=lambda item: item[1][0]):
+            agent = agents.get(node)
+            steps.append(
+                Step(
+                    step_number=step_number,
+                    name=name,
+                    description=(agent.description or agent.role) if agent else "",
+                    # Back edges (a delegate reporting to its master) are not dependencies.
+                    dependencies=sorted(n for n in before.get(node, ()) if n < step_number),
+                    agent_id=node if agent else None,
+                    parallel_execution=workflow.execution_model == "parallel" and agent is not None,
+                    interactive=node in reviewed or str(step_number) in reviewed,
+                )
+            )
+        return steps
 
     # -- permissions ---------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from echo_orchestrator.store.postgres_connect import advisory_lock, conninfo, sh
 from echo_orchestrator.store.postgres_queue import ProcrastinateQueue
 from echo_orchestrator.store.postgres_schema import CHECKPOINT_SETUP_LOCK, cluster_id, migrate
 from echo_orchestrator.store.redis_channels import RedisChannels
-from echo_orchestrator.store.runtime import Signals
+from echo_orchestrator.store.runtime import PoolStats, Signals
 from echo_orchestrator.store.sql_analytics import POSTGRES_BUCKETS
 from echo_orchestrator.store.sql_runtime import EVENT_INSERT, EXECUTION_ID_AT, Pending, SqlRuntimeStore, rows_without
 
@@ -113,6 +113,17 @@ class PostgresRuntimeStore(SqlRuntimeStore):
     @property
     def location(self) -> str:
         return shown_url(self.url)
+
+    def pool_stats(self) -> PoolStats:
+        stats = self.pool.get_stats()
+        size, available = stats.get("pool_size", 0), stats.get("pool_available", 0)
+        return PoolStats(
+            size=stats.get("pool_max", self._pool_size),
+            open=size,
+            available=available,
+            in_use=max(0, size - available),
+            waiting=stats.get("requests_waiting", 0),
+        )
 
     @property
     def redis_location(self) -> str | None:

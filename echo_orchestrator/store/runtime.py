@@ -87,6 +87,16 @@ class WorkflowAnalytics(msgspec.Struct, kw_only=True):
 Granularity = Literal["hour", "day", "week", "month"]
 
 
+class PoolStats(msgspec.Struct, kw_only=True):
+    """The runtime database's connections (the ouroboros document's `connection_pool`)."""
+
+    size: int  # the most it opens
+    open: int  # open now
+    available: int  # open and idle
+    in_use: int
+    waiting: int = 0  # requests waiting for a connection
+
+
 class OwnedExecution(msgspec.Struct, kw_only=True):
     """An execution with the process that last saved it (`lifecycle.ownership`)."""
 
@@ -182,6 +192,11 @@ class RuntimeStore(Protocol):
         shared database, a process on another host is alive while its heartbeat is fresh."""
         ...
 
+    def pool_stats(self) -> PoolStats:
+        """Its connections now: PostgreSQL's pool; SQLite's one connection, in use while its
+        lock is held."""
+        ...
+
     @property
     def redis_location(self) -> str | None:
         """The Redis that carries this cluster's signals and limits (its URL without the
@@ -239,11 +254,13 @@ class RuntimeStore(Protocol):
 
     async def get_execution(self, execution_id: str) -> Execution: ...
 
-    async def claim(self, execution_id: str, statuses: Sequence[ExecutionStatus], *, queued: bool = False) -> bool:
+    async def claim(
+        self, execution_id: str, statuses: Sequence[ExecutionStatus], *, queued: bool = False, limit_key: str | None = None
+    ) -> bool:
         """Atomically take an execution that is in one of `statuses` for this process (it
-        becomes `initializing`, owned here, or by no one when `queued`): of processes
-        claiming it at once, exactly one gets True. Its full record is saved by the claimer
-        right after."""
+        becomes `initializing`, owned here, or by no one when `queued`; counted from now on
+        against `limit_key` when one is given): of processes claiming it at once, exactly
+        one gets True. Its full record is saved by the claimer right after."""
         ...
 
     async def adopt(self, execution_id: str, previous_owner: str | None) -> bool:

@@ -185,11 +185,14 @@ class SqlRuntimeStore(ABC):
             raise NotFound(f"Execution '{execution_id}' not found", details={"execution_id": execution_id})
         return msgspec.json.decode(row[0], type=Execution)
 
-    async def claim(self, execution_id: str, statuses: Sequence[ExecutionStatus], *, queued: bool = False) -> bool:
+    async def claim(
+        self, execution_id: str, statuses: Sequence[ExecutionStatus], *, queued: bool = False, limit_key: str | None = None
+    ) -> bool:
         marks = ",".join("?" * len(statuses))
         changed = await self._update(
-            f"UPDATE executions SET status = 'initializing', owner = ? WHERE execution_id = ? AND status IN ({marks})",
-            [None if queued else self.owner, execution_id, *statuses],
+            "UPDATE executions SET status = 'initializing', owner = ?, limit_key = COALESCE(?, limit_key)"
+            f" WHERE execution_id = ? AND status IN ({marks})",
+            [None if queued else self.owner, limit_key, execution_id, *statuses],
         )
         return changed == 1
 

@@ -18,7 +18,7 @@ import aiosqlite
 from echo_orchestrator.lifecycle import ownership
 from echo_orchestrator.store.checkpoints import RecordsFirstSaver
 from echo_orchestrator.store.layout import ensure_ignored_folder
-from echo_orchestrator.store.runtime import Signals
+from echo_orchestrator.store.runtime import PoolStats, Signals
 from echo_orchestrator.store.sql_analytics import SQLITE_BUCKETS
 from echo_orchestrator.store.sql_runtime import Pending, SqlRuntimeStore
 from echo_orchestrator.store.sqlite_schema import connect, migrate
@@ -68,6 +68,11 @@ class SqliteRuntimeStore(SqlRuntimeStore):
         return
 
     redis_location = None  # one machine: no Redis (refused with SQLite)
+
+    def pool_stats(self) -> PoolStats:
+        # One connection, shared by the records and LangGraph's saver behind one lock.
+        busy = 1 if self._db_lock.locked() else 0
+        return PoolStats(size=1, open=1 if self._db is not None else 0, available=1 - busy, in_use=busy)
 
     async def redis_ping_ms(self) -> float | None:
         return None

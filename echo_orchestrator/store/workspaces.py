@@ -32,6 +32,9 @@ from echo_orchestrator.store.safe_paths import open_regular, path_parts, resolve
 WORKING = "Working_Directory"
 LONGTERM = "Longterm_Directory"
 DEFAULT = "default"
+# When the workspace was made, written once in it: Linux has no folder birth time, and a
+# folder's ctime moves whenever anything is added to it. Hidden from listings and sizes.
+CREATED_MARKER = ".echo-workspace-created"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _EXTENSION = re.compile(r"^\.?[A-Za-z0-9_+-]{1,32}$")
 _MB = 1024 * 1024
@@ -75,7 +78,7 @@ def _walk(folder: Path) -> Iterator[tuple[Path, os.stat_result]]:
     except (FileNotFoundError, NotADirectoryError, PermissionError):
         return
     for entry in entries:
-        if entry.is_symlink() or is_temp_name(entry.name):
+        if entry.is_symlink() or is_temp_name(entry.name) or entry.name == CREATED_MARKER:
             continue
         if entry.is_dir(follow_symlinks=False):
             yield from _walk(Path(entry.path))
@@ -123,9 +126,27 @@ class Workspaces:
 
     def _make(self, name: str) -> Path:
         folder = self.root / name
+        made = not folder.is_dir()
         for sub in (WORKING, LONGTERM):
             (folder / sub).mkdir(parents=True, exist_ok=True)
+        if made:  # one that existed gets its marker from its folders' times when first asked
+            self._mark_created(folder)
         return folder
+
+    @staticmethod
+    def _mark_created(folder: Path, when: datetime | None = None) -> datetime:
+        """The workspace's creation time, written once (exclusive create) and read after."""
+        marker = folder / CREATED_MARKER
+        try:
+            with marker.open("x", encoding="utf-8") as file:
+                moment = when or datetime.now(UTC)
+                file.write(moment.isoformat() + "\n")
+                return moment
+        except FileExistsError:
+            try:
+                return datetime.fromisoformat(marker.read_text(encoding="utf-8").strip())
+            except (OSError, ValueError):
+                return when or _time(folder.stat().st_mtime)
 
     def names(self) -> list[str]:
         try:
@@ -161,8 +182,13 @@ class Workspaces:
         return self._make(name)
 
     def created_at(self, name: str) -> datetime:
-        info = self.folder(name).stat()
-        return _time(getattr(info, "st_birthtime", info.st_ctime))
+        """Stable: what the marker says. A workspace made before markers gets one now, from
+        the oldest time its folders show (their change times only move later)."""
+        folder = self.folder(name)
+        if not (folder / CREATED_MARKER).exists():
+            oldest = min(p.stat().st_ctime for p in (folder, folder / WORKING, folder / LONGTERM) if p.exists())
+            return self._mark_created(folder, _time(oldest))
+        return self._mark_created(folder)
 
     def shown(self, name: str, relative: str = "") -> str:
         """A path as responses show it: under the configured root, never resolved."""

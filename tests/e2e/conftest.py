@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.helpers.server import RunningServer, running_server
+from tests.helpers.storage import copy_storage
 
 HERE = Path(__file__).parent
 
@@ -14,3 +18,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in Path(item.path).parents:
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Path:
+    """A fresh copy of the shipped storage folder (a file may define its own)."""
+    return copy_storage(tmp_path / "storage")
+
+
+@pytest.fixture
+def server(storage: Path, tmp_path: Path) -> Iterator[RunningServer]:
+    """The real server on it, logging at info (a file may define its own)."""
+    with running_server(storage, "--plugins-dir", str(tmp_path / "plugins"), "--log-level", "info") as running:
+        yield running

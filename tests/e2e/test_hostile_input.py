@@ -4,10 +4,12 @@ and schemathesis over the whole OpenAPI document."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -66,41 +68,146 @@ def test_hand_found_cases_are_4xx(server: RunningServer) -> None:
     assert "Traceback" not in server.output()
 
 
+MEMBERS = ("cond_a", "cond_b", "cond_d")
+
+
+def hybrid(workflow_id: str, condition: str, **extra: Any) -> dict[str, Any]:
+    """A validated hybrid workflow of the test agents whose first edge has `condition`."""
+    return {
+        "workflow_id": workflow_id, "status": "validated", "execution_model": "hybrid", "agents": list(MEMBERS),
+        "connections": [{"from": "cond_a", "to": "cond_b", "condition": condition}, {"from": "cond_a", "to": "cond_d"}],
+        **extra,
+    }  # fmt: skip
+
+
+def register_members(c: httpx.Client) -> None:
+    for agent_id in MEMBERS:
+        c.post("/agents/register", json={"agent_id": agent_id, "output_schema": [f"{agent_id}_out"]})
+
+
+def run_to_end(c: httpx.Client, slug: str, body: str = '{"inputs": {}}') -> dict[str, Any]:
+    started = c.post(f"/workflows/{slug}/execute", content=body, headers={"Content-Type": "application/json"})
+    assert started.status_code == 202, started.text
+    deadline = time.monotonic() + 60
+    while (status := c.get(f"/executions/{started.json()['execution_id']}").json())["status"] not in ("completed", "failed"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return dict(status)
+
+
 def test_a_condition_cannot_exhaust_memory(server: RunningServer) -> None:
     process = psutil.Process(server.process.pid)
     with httpx.Client(base_url=server.url, timeout=60) as c:
-        for agent_id in ("cond_a", "cond_b", "cond_d"):
-            c.post("/agents/register", json={"agent_id": agent_id, "output_schema": [f"{agent_id}_out"]})
+        register_members(c)
         before = process.memory_info().rss
-        hybrid = {
-            "workflow_id": "wf_greedy",
-            "status": "validated",
-            "execution_model": "hybrid",
-            "agents": ["cond_a", "cond_b", "cond_d"],
-            "connections": [
-                {"from": "cond_a", "to": "cond_b", "condition": "len('x' * 1000000000) > 0"},
-                {"from": "cond_a", "to": "cond_d"},
-            ],
-        }
-        report = c.post("/workflows/validate/final", json={"workflow": hybrid}).json()
+        greedy = hybrid("wf_greedy", "len('x' * 1000000000) > 0")
+        report = c.post("/workflows/validate/final", json={"workflow": greedy}).json()
         assert not report["valid"] and any("at most 100,000" in e for e in report["errors"]), report
-        error(c.post("/workflows/temp/save", json=hybrid), 400, 422)
+        error(c.post("/workflows/temp/save", json=greedy), 400, 422)
         # A bound broken only by the run's state fails the run with the reason.
-        on_state = {**hybrid, "workflow_id": "wf_greedy_state", "slug": "greedy-state"}
-        on_state["connections"] = [
-            {"from": "cond_a", "to": "cond_b", "condition": "len(cond_a_out * 100000) > 0"},
-            {"from": "cond_a", "to": "cond_d"},
-        ]
+        on_state = hybrid("wf_greedy_state", "len(cond_a_out * 100000) > 0", slug="greedy-state")
         assert c.post("/workflows/temp/save", json=on_state).status_code == 200
-        run = c.post("/workflows/greedy-state/execute", json={"inputs": {}}).json()
-        deadline = time.monotonic() + 30
-        while (status := c.get(f"/executions/{run['execution_id']}").json())["status"] not in ("completed", "failed"):
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        status = run_to_end(c, "greedy-state")
         assert status["status"] == "failed" and "at most 100,000" in status["error"]["message"]
         grown = (process.memory_info().rss - before) / 2**20
     print(f"server RSS grew {grown:.1f} MB")
     assert grown < 30  # a few MB of ordinary work; 'x' * 10**9 alone would be 1 GB
+
+
+def while_health_is_polled(
+    server: RunningServer, send: Callable[[], httpx.Response], *, at_least: float = 0.3
+) -> tuple[httpx.Response, float]:
+    """Send a hostile request in a thread while `GET /health` is asked every few ms: its
+    answer, and the slowest `/health` answer meanwhile (ms), which a blocked event loop
+    would show."""
+    answer: list[httpx.Response] = []
+    worker = threading.Thread(target=lambda: answer.append(send()))
+    worst = 0.0
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        started = time.monotonic()
+        worker.start()
+        while worker.is_alive() or time.monotonic() - started < at_least:
+            asked = time.perf_counter()
+            assert c.get("/health").status_code == 200
+            worst = max(worst, time.perf_counter() - asked)
+            time.sleep(0.005)
+    worker.join()
+    return answer[0], worst * 1000
+
+
+def test_conditions_bound_their_work_and_never_hold_the_server(server: RunningServer) -> None:
+    process = psutil.Process(server.process.pid)
+    with httpx.Client(base_url=server.url, timeout=120) as c:
+        register_members(c)
+        before = process.memory_info().rss
+        # n² comparisons hidden in 56 characters: refused by what they weigh, at once.
+        quadratic = "[['a'*100000]*3000]*3000 == [['a'*100000]*3000]*3000"
+        report, worst = while_health_is_polled(
+            server, lambda: c.post("/workflows/validate/final", json={"workflow": hybrid("wf_quadratic", quadratic)})
+        )
+        assert not report.json()["valid"] and any("weighing more than 1,000,000" in e for e in report.json()["errors"]), report.text
+        print(f"quadratic condition: /health at worst {worst:.1f} ms")
+        assert worst < 100
+        # Text estimated before it is built: no 400 MB string on the way to a refusal.
+        text = c.post("/workflows/validate/final", json={"workflow": hybrid("wf_text", "str(['a'*1000]*90) == ''")}).json()
+        assert not text["valid"] and any("into text of more than 100,000" in e for e in text["errors"]), text
+        big = c.post("/workflows/validate/final", json={"workflow": hybrid("wf_text2", "str(['a'*100000]*4000) == ''")}).json()
+        assert not big["valid"], big
+        grown = (process.memory_info().rss - before) / 2**20
+        assert grown < 30, grown
+        # A heavy value from the run's own state: the run fails with the reason, evaluated
+        # off the event loop (its numbers walked in a worker thread).
+        heavy = hybrid("wf_heavy", "data == data", slug="heavy-state", input_fields=[{"name": "data", "type": "array", "required": True}])
+        assert c.post("/workflows/temp/save", json=heavy).status_code == 200
+        body = json.dumps({"inputs": {"data": [[0] * 1000] * 600}})  # compared with itself: 1.2 million
+        status, worst = while_health_is_polled(server, lambda: httpx.Response(200, json=run_to_end(c, "heavy-state", body)))
+        assert status.json()["status"] == "failed" and "weighing more than 1,000,000" in status.json()["error"]["message"]
+        print(f"a run's heavy condition: /health at worst {worst:.1f} ms")
+        assert worst < 100
+
+
+def test_input_patterns_run_in_linear_time_and_unusable_ones_are_refused(server: RunningServer) -> None:
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        workflow = {
+            "name": "Pattern Trap", "graph_name": "ASIS",
+            "input_fields": [
+                {"name": "task", "type": "string", "required": True},
+                {"name": "code", "type": "string", "validation": {"pattern": "^(a+)+$"}},
+            ],
+        }  # fmt: skip
+        created = c.post("/workflows", json=workflow)
+        assert created.status_code == 201, created.text
+        for size in (26, 20_000):
+            evil = {"inputs": {"task": "t", "code": "a" * size + "!"}}
+            checked, worst = while_health_is_polled(server, lambda evil=evil: c.post("/workflows/pattern-trap/validate-input", json=evil))
+            assert checked.json()["valid"] is False and checked.json()["errors"][0]["field"] == "code", checked.text
+            print(f"pattern ^(a+)+$ on {size + 1} characters: /health at worst {worst:.1f} ms")
+            assert worst < 100
+            refused = c.post("/workflows/pattern-trap/execute", json=evil)
+            assert refused.status_code == 422 and "code" in refused.text
+        assert c.post("/workflows/pattern-trap/validate-input", json={"inputs": {"task": "t", "code": "aaa"}}).json()["valid"]
+        # A pattern the linear-time engine cannot run (lookahead) is refused when saved, by its place.
+        lookahead = {**workflow, "name": "Lookahead", "input_fields": [
+            {"name": "task", "type": "string", "required": True},
+            {"name": "code", "type": "string", "validation": {"pattern": "^(?=.*[0-9]).+$"}},
+        ]}  # fmt: skip
+        refused = error(c.post("/workflows", json=lookahead), 422)
+        messages = [e["message"] for e in refused["error"]["details"]["errors"]]
+        assert any(m.startswith("input_fields[1].validation.pattern: pattern") and "lookaround" in m for m in messages), messages
+
+
+def test_an_uploaded_workflow_file_is_checked_like_a_body(server: RunningServer) -> None:
+    def upload(content: bytes) -> httpx.Response:
+        return httpx.post(f"{server.url}/workflows", files={"file": ("wf.json", content, "application/json")}, timeout=60)
+
+    for depth in (100_000, 950):
+        deep = ('{"name": "deep", "metadata": {"x": ' + "[" * depth + "]" * depth + "}}").encode()
+        assert "nested deeper than 64" in error(upload(deep), 400)["detail"]
+    assert "UTF-8" in error(upload(b'{"name": "bad \xff"}'), 400)["detail"]
+    for send in (lambda b: upload(json.dumps(b).encode()), lambda b: httpx.post(f"{server.url}/workflows", json=b)):
+        wrong = error(send({"name": "m", "metadata": [1]}), 422)
+        assert wrong["error"]["details"]["errors"][0]["field"] == "metadata"
+    assert "Traceback" not in server.output()
 
 
 @pytest.mark.slow

@@ -16,7 +16,6 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,17 +55,6 @@ def finish(c: httpx.Client, execution_id: str, *, approve: bool = True) -> dict[
         assert time.monotonic() < deadline, status
         time.sleep(0.05)
     return dict(c.get(f"/executions/{execution_id}/info").json())
-
-
-@pytest.fixture
-def storage(tmp_path: Path) -> Path:
-    return copy_storage(tmp_path / "storage")
-
-
-@pytest.fixture
-def server(storage: Path, tmp_path: Path) -> Iterator[RunningServer]:
-    with running_server(storage, "--plugins-dir", str(tmp_path / "plugins"), "--log-level", "info") as running:
-        yield running
 
 
 # -- 1. the checkout and git ---------------------------------------------------------------

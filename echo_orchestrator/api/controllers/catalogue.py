@@ -12,7 +12,7 @@ from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from echo_orchestrator.api.requests import checked_body, parse_json
+from echo_orchestrator.api.requests import checked_body, checked_json, parse_json
 from echo_orchestrator.api.schemas.catalogue import (
     ArchiveResult,
     CatalogueList,
@@ -49,6 +49,7 @@ async def _workflow_body(request: Request[Any, Any, Any]) -> Any:
     content = await upload.read(MAX_UPLOAD_BYTES + 1)
     if len(content) > MAX_UPLOAD_BYTES:
         raise Invalid.at("file", f"at most {MAX_UPLOAD_BYTES // 2**20} MiB")
+    await checked_json(request, content)  # the file is JSON like any body: UTF-8, nesting
     try:
         return msgspec.json.decode(content)
     except msgspec.DecodeError as exc:

@@ -39,7 +39,7 @@ from echo_orchestrator.api.schemas.executions import (
 )
 from echo_orchestrator.api.schemas.paging import MAX_OFFSET
 from echo_orchestrator.container import Services
-from echo_orchestrator.models import ExecutionConfig, rfc3339, utcnow
+from echo_orchestrator.models import ExecutionConfig, ExecutionStatus, rfc3339, utcnow
 from echo_orchestrator.security.callers import Caller
 
 
@@ -107,7 +107,7 @@ class ExecutionController(Controller):
         self,
         services: NamedDependency[Services],
         workflow_slug: FromQuery[str | None] = None,
-        status: FromQuery[str | None] = None,
+        status: FromQuery[ExecutionStatus | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
         offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)] = 0,
     ) -> ExecutionList:
@@ -207,7 +207,14 @@ class ExecutionController(Controller):
         self, services: NamedDependency[Services], execution_id: FromPath[str], data: JSONBody[CancelRequest | None] = None
     ) -> CancelAccepted:
         request = data or CancelRequest()
-        await services.executions.cancel(execution_id, graceful=request.graceful, reason=request.reason)
+        execution = await services.executions.cancel(execution_id, graceful=request.graceful, reason=request.reason)
+        if execution.status == "cancelled":  # nothing ran it (it waited for a response, or its process died): ended now
+            return CancelAccepted(
+                execution_id=execution_id,
+                status="cancelled",
+                message="Execution cancelled.",
+                cancelled_at=rfc3339(execution.completed_at or utcnow()),
+            )
         when = "Current step will complete before stopping." if request.graceful else "Stopping now."
         return CancelAccepted(
             execution_id=execution_id,
@@ -218,9 +225,13 @@ class ExecutionController(Controller):
 
     @post("/executions/{execution_id:str}/respond", status_code=HTTP_200_OK, summary="Answer a paused execution's prompt")
     async def respond_to_prompt(
-        self, services: NamedDependency[Services], execution_id: FromPath[str], data: JSONBody[RespondRequest]
+        self,
+        services: NamedDependency[Services],
+        caller: NamedDependency[Caller],
+        execution_id: FromPath[str],
+        data: JSONBody[RespondRequest],
     ) -> RespondAccepted:
-        await services.executions.respond(execution_id, data.prompt_id, data.response, data.changes, data.reason)
+        await services.executions.respond(execution_id, data.prompt_id, data.response, data.changes, data.reason, caller=caller)
         return RespondAccepted(execution_id=execution_id, prompt_id=data.prompt_id, response=data.response, status="resuming")
 
     @post(
@@ -228,8 +239,10 @@ class ExecutionController(Controller):
         status_code=HTTP_202_ACCEPTED,
         summary="Continue a failed or cancelled execution from its last checkpoint",
     )
-    async def resume_execution(self, services: NamedDependency[Services], execution_id: FromPath[str]) -> ResumeAccepted:
-        execution = await services.executions.resume(execution_id)
+    async def resume_execution(
+        self, services: NamedDependency[Services], caller: NamedDependency[Caller], execution_id: FromPath[str]
+    ) -> ResumeAccepted:
+        execution = await services.executions.resume(execution_id, caller)
         return ResumeAccepted(
             execution_id=execution_id,
             status=execution.status,

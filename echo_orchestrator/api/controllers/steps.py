@@ -3,7 +3,6 @@ Endpoints, checkpoint and metrics routes)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from litestar import Controller, get, post
@@ -23,7 +22,7 @@ from echo_orchestrator.api.schemas.executions import (
 )
 from echo_orchestrator.api.schemas.paging import MAX_OFFSET
 from echo_orchestrator.container import Services
-from echo_orchestrator.models import utcnow
+from echo_orchestrator.models import StepStatus, utcnow
 
 
 class StepController(Controller):
@@ -35,7 +34,7 @@ class StepController(Controller):
         services: NamedDependency[Services],
         execution_id: FromQuery[str | None] = None,
         workflow_slug: FromQuery[str | None] = None,
-        status: FromQuery[str | None] = None,
+        status: FromQuery[StepStatus | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
     ) -> StepExecutionList:
         steps, total = await services.executions.find_steps(
@@ -79,14 +78,11 @@ class StepController(Controller):
         self,
         services: NamedDependency[Services],
         workflow_slug: FromQuery[str | None] = None,
-        start_date: FromQuery[datetime | None] = None,
-        end_date: FromQuery[datetime | None] = None,
+        start_date: FromQuery[str | None] = None,
+        end_date: FromQuery[str | None] = None,
     ) -> StepMetrics:
-        return await services.executions.step_metrics(
-            workflow_slug=workflow_slug,
-            start=start_date.timestamp() if start_date else None,
-            end=end_date.timestamp() if end_date else None,
-        )
+        """`start_date` and `end_date` as the analytics route takes them: a date or a date-time."""
+        return await services.executions.step_metrics(workflow_slug=workflow_slug, start_date=start_date, end_date=end_date)
 
     @get("/workflows/checkpoints", summary="Checkpoints of executions (newest first)")
     async def list_checkpoints(

@@ -383,7 +383,7 @@ def graph_result(execution: Execution, nodes: int, input_field: str, files: list
 def _costs(step: StepExecution) -> dict[str, Any]:
     calls = step.llm_calls
     tokens = sum(c.total_tokens for c in calls)
-    cost = round(sum(c.cost_usd or 0.0 for c in calls), 8)
+    cost = round(sum(c.cost_usd or 0.0 for c in calls) + step.tool_cost_usd, 8)  # its LLM calls and tool calls
     latency = round(sum(c.latency_ms for c in calls) / len(calls), 2) if calls else None
     metrics = StepCostMetrics(total_tokens=tokens, total_cost_usd=cost, avg_latency_ms=latency)
     return {"llm_call_count": len(calls), "tokens_used": tokens, "cost_usd": cost, "metrics": metrics}

@@ -6,7 +6,7 @@ import pytest
 
 from echo_orchestrator.container import build_registry
 from echo_orchestrator.engine.context import EngineGraphContext
-from echo_orchestrator.engine.validation import Capabilities, validate_draft, validate_final
+from echo_orchestrator.engine.validation import Capabilities, graph_input_problems, validate_draft, validate_final
 from echo_orchestrator.models import Agent, Connection, Hierarchy, HumanInLoop, InputField, LLMConfig, Step, StrategyDefinition, Workflow
 from echo_orchestrator.registry.spec import ProviderStatus
 from echo_orchestrator.settings import Settings
@@ -148,3 +148,30 @@ def test_final_validation_of_graph_steps(capabilities: Capabilities) -> None:
 
 def test_provider_status_is_used_as_is() -> None:
     assert ProviderStatus(False, "x").reason == "x"
+
+
+def test_input_fields_are_checked_when_a_workflow_is_validated() -> None:
+    workflow = Workflow(
+        workflow_id="wf_p",
+        agents=[],
+        graph_name="ASIS",
+        input_fields=[
+            InputField(name="task", required=True, validation={"pattern": "^(?!x).*$"}),
+            InputField(name="task", type="integer"),
+        ],
+    )
+    errors = validate_draft(workflow, {}).errors
+    assert "Input field 'task' is listed more than once" in errors
+    assert any(e.startswith("input_fields[0].validation.pattern: pattern") for e in errors), errors
+
+
+def test_a_graph_workflow_provides_what_its_graph_requires() -> None:
+    graph = {"type": "object", "required": ["task"], "properties": {"task": {"type": "string"}, "n": {"type": "number"}}}
+    missing = Workflow(workflow_id="wf_g", graph_name="ASIS", input_fields=[InputField(name="industry", required=True)])
+    assert graph_input_problems(missing, graph) == ["Graph 'ASIS' needs the input 'task', which no input field of the workflow provides"]
+    optional = Workflow(workflow_id="wf_g", graph_name="ASIS", input_fields=[InputField(name="task")])
+    assert "make the input field required or give it a default" in graph_input_problems(optional, graph)[0]
+    typed = Workflow(
+        workflow_id="wf_g", graph_name="ASIS", input_fields=[InputField(name="task", required=True), InputField(name="n", type="integer")]
+    )
+    assert graph_input_problems(typed, graph) == []  # an integer is a number
