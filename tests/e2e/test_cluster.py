@@ -126,7 +126,10 @@ async def test_a_run_is_known_to_every_node_as_soon_as_its_id_is_answered(nodes:
 async def test_health_shows_what_carries_the_signals(nodes: tuple[RunningServer, RunningServer], cluster_env: dict[str, str]) -> None:
     async with httpx.AsyncClient(base_url=nodes[0].url) as c:
         health = (await c.get("/service/health")).json()
-    assert health["database"]["kind"] == "postgresql" and health["database"]["status"] == "connected"
+    database = health["database"]
+    assert database["kind"] == "postgresql" and database["status"] == "connected" and database["postgresql"] == "connected"
+    pool = database["connection_pool"]
+    assert pool["size"] >= 2 and pool["open"] >= 1 and pool["in_use"] + pool["available"] == pool["open"], pool
     if "ECHO_REDIS_URL" not in cluster_env:
         assert health["redis"] is None
         return
