@@ -22,7 +22,7 @@ from echo_orchestrator.api.controllers.service import ServiceController
 from echo_orchestrator.api.controllers.steps import StepController
 from echo_orchestrator.api.controllers.workflows import WorkflowLifecycleController
 from echo_orchestrator.api.controllers.workspaces import WorkspaceController
-from echo_orchestrator.api.docs import assets_router, document_errors, openapi_config
+from echo_orchestrator.api.docs import assets_router, document_errors, openapi_config, restore_optional_constraints
 from echo_orchestrator.api.error_handling import EXCEPTION_HANDLERS
 from echo_orchestrator.api.request_context import RequestMetrics, make_before_send
 from echo_orchestrator.api.requests import EchoRequest
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         install_log_filter()  # the handlers exist by now (uvicorn's and the CLI's)
         document_errors(app.openapi_schema)  # built once, before the first request reads it
+        restore_optional_constraints(app.openapi_schema)
         await policy.counters.open()
         try:
             async with open_services(settings) as services, anyio.create_task_group() as live_tasks:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -117,6 +118,55 @@ def _error_schema() -> Schema:
         },
     )
     return Schema(type=OpenAPIType.OBJECT, required=["detail", "error"], properties={"detail": text, "error": info})
+
+
+# msgspec's constraint keywords and the attribute Litestar's Schema holds each in.
+_CONSTRAINTS = {
+    "exclusiveMinimum": "exclusive_minimum",
+    "minimum": "minimum",
+    "exclusiveMaximum": "exclusive_maximum",
+    "maximum": "maximum",
+    "minLength": "min_length",
+    "maxLength": "max_length",
+    "pattern": "pattern",
+}
+
+
+def _our_structs() -> dict[str, type[msgspec.Struct]]:
+    found: dict[str, type[msgspec.Struct]] = {}
+    stack: list[type[msgspec.Struct]] = [msgspec.Struct]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            if sub.__module__.startswith("echo_orchestrator."):
+                found.setdefault(sub.__name__, sub)
+            stack.append(sub)
+    return found
+
+
+def restore_optional_constraints(openapi: OpenAPI) -> None:
+    """Litestar drops the constraints of an optional field (`Annotated[float, Meta(gt=0)] |
+    None` is documented as a bare number); msgspec's own schema of the struct has them, so
+    they are copied back: a client sees `exclusiveMinimum: 0` where the server enforces it."""
+    schemas = (openapi.components.schemas if openapi.components else None) or {}
+    structs = _our_structs()
+    for name, component in schemas.items():
+        struct = structs.get(name)
+        if struct is None or not isinstance(component, Schema) or not component.properties:
+            continue
+        try:
+            own = msgspec.json.schema(struct)["$defs"][name]["properties"]
+        except (KeyError, TypeError, ValueError):
+            continue
+        for field, prop in component.properties.items():
+            options = (own.get(field) or {}).get("anyOf") or []
+            constrained = next((o for o in options if o.get("type") != "null" and set(o) & set(_CONSTRAINTS)), None)
+            if constrained is None or not isinstance(prop, Schema) or not prop.one_of:
+                continue
+            for alternative in prop.one_of:
+                if isinstance(alternative, Schema) and alternative.type not in (None, OpenAPIType.NULL):
+                    for keyword, attribute in _CONSTRAINTS.items():
+                        if keyword in constrained:
+                            setattr(alternative, attribute, constrained[keyword])
 
 
 def document_errors(openapi: OpenAPI) -> None:

@@ -27,7 +27,7 @@ from langgraph.types import Command
 
 from echo_orchestrator.engine.agent_node import make_agent_node, output_keys
 from echo_orchestrator.engine.conditions import evaluate, parse_condition
-from echo_orchestrator.engine.review import make_review_node
+from echo_orchestrator.engine.review import REVIEW_PREFIX, make_review_node
 from echo_orchestrator.engine.step_graph import (
     GraphLookup,
     add_node,
@@ -51,7 +51,6 @@ from echo_orchestrator.models import Agent, Workflow
 from echo_orchestrator.registry.spec import GraphContext, GraphSpec
 
 MERGE = "merge"
-REVIEW_PREFIX = "review_"
 
 
 _DIRECTIVE = re.compile(r"\b(?:DELEGATE(?:\s+TO)?|NEXT)\s*:?\s*(?P<agent>[A-Za-z0-9_.-]+)|\b(?P<finish>FINISH)\b")
@@ -267,6 +266,13 @@ def build_workflow_graph(
         """The node an agent's outgoing edges leave from: its review node, if it has one."""
         return f"{REVIEW_PREFIX}{agent_id}" if agent_id in reviewed else agent_id
 
+    # Review nodes first: a join edge (`[a, b] -> merge`) must find the nodes it leaves from.
+    for agent_id in dict.fromkeys(workflow.agents):
+        if agent_id in reviewed:
+            review = f"{REVIEW_PREFIX}{agent_id}"
+            add_node(graph, review, make_review_node(agents[agent_id]))
+            graph.add_edge(agent_id, review)
+            types[review] = "review_node"
     if workflow.execution_model == "hierarchical":
         order = _hierarchical(graph, workflow, agents, agent_node, types, out)
     elif workflow.execution_model == "hybrid":
@@ -279,12 +285,6 @@ def build_workflow_graph(
             _sequential(graph, order, out)
         else:
             _parallel(graph, order, types, out)
-    for agent_id in order:
-        if agent_id in reviewed:
-            review = f"{REVIEW_PREFIX}{agent_id}"
-            add_node(graph, review, make_review_node(agents[agent_id]))
-            graph.add_edge(agent_id, review)
-            types[review] = "review_node"
     for agent_id in order:
         types.setdefault(agent_id, "agent_node")
     return WorkflowGraph(graph=graph, node_types=types, agent_order=list(order))

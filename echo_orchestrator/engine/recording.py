@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 import msgspec
 
-from echo_orchestrator.engine.compiler import REVIEW_PREFIX
 from echo_orchestrator.engine.events import EventBus
+from echo_orchestrator.engine.review import REVIEW_PREFIX
 from echo_orchestrator.engine.runs import LiveRun
 from echo_orchestrator.errors import EchoError
 from echo_orchestrator.lifecycle import executions as lifecycle
@@ -87,7 +87,8 @@ class RunRecorder:
         execution = live.execution
         prompt = dict(prompt) if isinstance(prompt, dict) else {"prompt_id": new_id("prompt"), "message": str(prompt)}
         agent = prompt.get("agent_id")
-        prompt["step_number"] = live.step_for(str(agent))[0] if agent in live.step_numbers else None
+        if prompt.get("step_number") is None:  # a step's review names its step; an agent's, its agent
+            prompt["step_number"] = live.step_for(str(agent))[0] if agent in live.step_numbers else None
         for node in live.nodes.values():
             node.status = "pending"  # waiting for the answer; the review runs again when it comes
             await self.runtime.save_node(node)

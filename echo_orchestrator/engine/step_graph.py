@@ -16,9 +16,10 @@ from typing import Any, cast
 
 from langgraph.graph import END, START, StateGraph
 
-from echo_orchestrator.engine.agent_node import make_agent_node
+from echo_orchestrator.engine.agent_node import make_agent_node, output_keys
+from echo_orchestrator.engine.review import REVIEW_PREFIX, review_node
 from echo_orchestrator.engine.step_policy import StepPolicy, with_policy
-from echo_orchestrator.engine.structure import dependency_problems, refuse
+from echo_orchestrator.engine.structure import dependency_problems, refuse, reviewed_steps
 from echo_orchestrator.errors import Invalid
 from echo_orchestrator.models import Agent, Step, Workflow
 from echo_orchestrator.registry.spec import GraphContext, GraphSpec
@@ -85,6 +86,13 @@ def build_step_graph(
     graph: StateGraph[Any] = StateGraph(state_type)
     types: dict[str, str] = {}
     refuse(dependency_problems(workflow))
+    reviewed_numbers = reviewed_steps(workflow)
+
+    def out(step: Step) -> str:
+        """The node a step's outgoing edges leave from: its review, if it has one."""
+        name = step_node_name(step)
+        return f"{REVIEW_PREFIX}{name}" if step.step_number in reviewed_numbers else name
+
     dependents: dict[int, list[int]] = {n: [] for n in steps}
     for step in steps.values():
         for dep in step.dependencies:
@@ -105,10 +113,18 @@ def build_step_graph(
         # A join (several dependencies) runs once, after the branches that actually ran.
         add_node(graph, name, wrapped, defer=len(step.dependencies) > 1)
         types[name] = kind
+        if number in reviewed_numbers:  # its dependents wait for the human's answer, not only for the step
+            review = f"{REVIEW_PREFIX}{name}"
+            label = f"step {number} ({step.name})"
+            keys = output_keys(agents[step.agent_id]) if step.agent_id is not None else step_output_keys(step)
+            add_node(graph, review, review_node(label, keys, {"step_number": number, "agent_id": step.agent_id}, name))
+            graph.add_edge(name, review)
+            types[review] = "review_node"
         if not step.dependencies:
             graph.add_edge(START, name)
-        for dep in step.dependencies:
-            graph.add_edge(step_node_name(steps[dep]), name)
         if not dependents[number]:
-            graph.add_edge(name, END)
+            graph.add_edge(out(step), END)
+    for step in steps.values():
+        for dep in step.dependencies:
+            graph.add_edge(out(steps[dep]), step_node_name(step))
     return graph, types

@@ -84,6 +84,43 @@ def reviewed_agents(workflow: Workflow) -> set[str]:
     return {p for p in points if p in workflow.agents}
 
 
+def reviewed_steps(workflow: Workflow) -> set[int]:
+    """Steps after which a workflow run from its steps pauses for a human: steps marked
+    `interactive`, and `human_in_loop.review_points` (when enabled) naming a step number or
+    the agent a step runs."""
+    points = set(workflow.human_in_loop.review_points) if workflow.human_in_loop.enabled else set()
+    return {
+        s.step_number
+        for s in workflow.strategy_definition.steps
+        if s.interactive or s.step_number in points or (s.agent_id is not None and s.agent_id in points)
+    }
+
+
+def review_problems(workflow: Workflow) -> list[str]:
+    """Review points that could not pause a run, named so the workflow is refused rather
+    than run without the review it asks for."""
+    hil = workflow.human_in_loop
+    points = list(hil.review_points) if hil.enabled else []
+    interactive = [s for s in workflow.strategy_definition.steps if s.interactive]
+    if not points and not interactive:
+        return []
+    mode = runs_as(workflow)
+    if mode == "graph":
+        return [
+            f"Workflow runs plugin graph '{workflow.graph_name}', whose own nodes decide its steps: it cannot pause for a review "
+            "(review points and interactive steps need steps that run an agent, a tool or a graph)"
+        ]
+    problems = [
+        f"Step {s.step_number} is interactive but runs nothing (no agent_id, tool_id or graph_name): there is nothing to review"
+        for s in interactive
+        if not (s.agent_id or s.tool_id or s.graph_name)
+    ]
+    if mode == "steps":
+        run_by_steps = {s.agent_id for s in workflow.strategy_definition.steps if s.agent_id}
+        problems += [f"Review point '{p}' names an agent no step runs" for p in points if isinstance(p, str) and p not in run_by_steps]
+    return problems
+
+
 def graph_order(workflow: Workflow) -> list[str]:
     """Agents in dependency order: topological over connections, ties by list order."""
     members = list(dict.fromkeys(workflow.agents))

@@ -23,6 +23,7 @@ from echo_orchestrator.engine.structure import (
     hybrid_starts,
     missing_agents,
     plugin_graph,
+    review_problems,
     runs_as,
 )
 from echo_orchestrator.errors import EchoError
@@ -212,13 +213,16 @@ def _state_keys(c: _Collector, workflow: Workflow, agents: Mapping[str, Agent]) 
 def _reviews_and_steps(c: _Collector, workflow: Workflow) -> None:
     members = set(workflow.agents)
     step_numbers = [s.step_number for s in workflow.strategy_definition.steps]
+    by_steps = runs_as(workflow) == "steps"
     if workflow.human_in_loop.enabled:
         for point in workflow.human_in_loop.review_points:
             if isinstance(point, int):
-                if point not in step_numbers and not 1 <= point <= len(workflow.agents):
+                # Run from its steps, a number names a step; else a step or the n-th agent.
+                if point not in step_numbers and (by_steps or not 1 <= point <= len(workflow.agents)):
                     c.errors.append(f"Review point {point} is not a step number")
             elif point not in members:
                 c.errors.append(f"Review point '{point}' is not a member agent")
+    c.errors += review_problems(workflow)
     for number in sorted({n for n in step_numbers if step_numbers.count(n) > 1}):
         c.errors.append(f"Step number {number} is used more than once")
     c.errors += dependency_problems(workflow)

@@ -5,8 +5,11 @@ catalogue shows.
                             └──────save final──► final X.Y (immutable, one file per version)
     archived: a draft or temp copy marked so; hidden from lists unless asked for.
 
-A workflow runs its highest final version, else its temp copy; a draft never runs. The
-catalogue status is `archived`, else `active` (something runs), else the draft's status.
+A workflow runs its highest final version, else its temp copy; a draft never runs. A
+workflow has one status, shown and filtered alike: the furthest stage it has reached,
+`archived`, else `final` (it has a saved version), else `testing` (a temp copy), else its
+draft's (`draft` or `validated`). The filter `active` means runnable and not archived:
+`final` or `testing`.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from echo_orchestrator.errors import BadRequest, Conflict
 from echo_orchestrator.models import Agent, Workflow, utcnow_iso
 from echo_orchestrator.models.versions import version_key
 
-# The statuses a catalogue filters by: the stored ones plus `active` (runnable, not archived).
+# The statuses a catalogue filters by: a workflow's statuses plus `active` (runnable, not archived).
 CATALOGUE_STATUSES: Final = ("active", "archived", "draft", "validated", "testing", "final")
+# What `active` stands for: the statuses of a workflow something of which runs.
+RUNNABLE_STATUSES: Final = frozenset({"testing", "final"})
 # A copy in one of these has passed full validation and may be saved as temp or final.
 VALIDATED: Final = frozenset({"validated", "testing", "final"})
 
@@ -37,13 +42,21 @@ def runnable(finals: Mapping[str, Workflow], temp: Workflow | None) -> Workflow 
     return latest_final(finals) or temp
 
 
-def catalogue_status(draft: Workflow | None, temp: Workflow | None, runs: bool) -> str:
+def catalogue_status(draft: Workflow | None, temp: Workflow | None, has_finals: bool) -> str:
+    """The workflow's one status: the furthest stage of its lifecycle it has reached."""
     if any(w is not None and w.status == "archived" for w in (draft, temp)):
         return "archived"
-    if runs:
-        return "active"
-    assert draft is not None, "a workflow with nothing that runs has a draft"
+    if has_finals:
+        return "final"
+    if temp is not None:
+        return "testing"
+    assert draft is not None, "a workflow with no final version and no temp copy has a draft"
     return draft.status
+
+
+def status_matches(status: str, wanted: str) -> bool:
+    """Whether a workflow of this status is one the catalogue filter `wanted` asks for."""
+    return status in RUNNABLE_STATUSES if wanted == "active" else status == wanted
 
 
 def mode_of(workflow: Workflow) -> Mode:

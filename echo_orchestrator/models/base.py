@@ -23,6 +23,8 @@ Version = Annotated[str, msgspec.Meta(pattern=VERSION_PATTERN, examples=["1.0", 
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
+# Durations that must be more than nothing (a timeout of 0 or less could never be met).
+Seconds = Annotated[float, msgspec.Meta(gt=0, description="seconds, more than 0")]
 
 
 class Model(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from echo_orchestrator.models.base import Record
+from echo_orchestrator.models.base import NonNegativeInt, Record, Seconds
 
 ExecutionStatus = Literal["initializing", "running", "completed", "failed", "cancelled", "paused"]
 # The document's list less `skipped`: nothing skips a step (a conditional branch not taken
@@ -45,9 +45,9 @@ class ExecutionConfig(Record):
     enable_tracing: bool = True
     enable_checkpoints: bool = True
     notify_on_completion: bool = False
-    timeout_per_step: float | None = None
-    timeout: float | None = None
-    max_retries: int | None = None
+    timeout_per_step: Seconds | None = None
+    timeout: Seconds | None = None
+    max_retries: NonNegativeInt | None = None
     # The workspace whose folder the run's files go to (also accepted at the request's top level).
     workspace: str | None = None
     # When checkpoints are written; None: the graph's own choice, else "async" (docs/engine.md).

@@ -10,11 +10,11 @@ from typing import Any, Literal
 
 import msgspec
 
-from echo_orchestrator.engine.compiler import REVIEW_PREFIX
 from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.designer import Design, design, slugify
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.permissions import allowed_targets, can_call, validate_permissions
+from echo_orchestrator.engine.review import REVIEW_PREFIX
 from echo_orchestrator.engine.validation import Capabilities, ValidationReport, validate_draft, validate_final
 from echo_orchestrator.errors import BadRequest, ConfigurationError, Conflict, EchoError, Invalid, NotFound, NotValidated
 from echo_orchestrator.lifecycle import workflows as workflow_lifecycle

@@ -28,13 +28,12 @@ class Row:
     tags: frozenset[str]
     category: str
     status: str
-    draft_status: str | None
 
     def matches(self, query: WorkflowQuery, tags: frozenset[str], search: str | None) -> bool:
         if query.status is None:
             if self.status == "archived" and not query.include_archived:
                 return False
-        elif self.status != query.status and not (query.status in ("draft", "validated") and self.draft_status == query.status):
+        elif not workflow_lifecycle.status_matches(self.status, query.status):
             return False
         if query.category is not None and self.category != query.category:
             return False
@@ -65,7 +64,7 @@ class WorkflowEntry:
         return shown
 
     def catalogue_status(self) -> str:
-        return workflow_lifecycle.catalogue_status(self.draft, self.temp, self.runnable() is not None)
+        return workflow_lifecycle.catalogue_status(self.draft, self.temp, bool(self.finals))
 
     def summary(self) -> WorkflowSummary:
         return self.build_row().summary
@@ -101,7 +100,6 @@ class WorkflowEntry:
             tags=frozenset(head.tags),
             category=head.category,
             status=summary.status,
-            draft_status=None if self.draft is None else self.draft.status,
         )
         return self.row
 

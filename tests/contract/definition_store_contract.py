@@ -191,7 +191,12 @@ class DefinitionStoreContract:
         assert await slugs(include_archived=True) == ["alpha", "beta", "gamma"]
         assert await slugs(status="archived") == ["gamma"]
         assert await slugs(status="active") == ["alpha"]
+        assert await slugs(status="final") == ["alpha"]
         assert await slugs(status="draft") == ["beta"]
+        # A final version cloned to a draft is still a released workflow: `final`, not `draft`.
+        await store.save_draft(workflow("wf_a", slug="alpha", category="business", tags=["x", "y"]))
+        assert await slugs(status="draft") == ["beta"] and await slugs(status="final") == ["alpha"]
+        assert {w.slug: w.status for w in (await store.list_workflows(WorkflowQuery())).items} == {"alpha": "final", "beta": "draft"}
         assert await slugs(category="research") == ["beta"]
         assert await slugs(tags=["x"]) == ["alpha", "beta"]
         assert await slugs(tags=["x", "y"]) == ["alpha"]

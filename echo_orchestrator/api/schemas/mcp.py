@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from echo_orchestrator.mcp import ServerStatus, ToolInfo
+from echo_orchestrator.models.base import Seconds
 
 
 class McpServerList(msgspec.Struct, kw_only=True):
@@ -57,7 +58,7 @@ class McpSettingsView(msgspec.Struct, kw_only=True):
 
 
 class ToolExecuteConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    timeout: float | None = msgspec.field(default=None)
+    timeout: Seconds | None = msgspec.field(default=None)
     retry_on_failure: bool = False
 
 

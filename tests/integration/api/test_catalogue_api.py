@@ -55,7 +55,7 @@ def test_create_then_inspect_run_and_list(shipped_client: Client) -> None:
     error(c.post("/workflows", json=MARKET), 409)  # the derived slug is taken
 
     detail = c.get("/workflows/market-research-workflow").json()
-    assert detail["status"] == "active" and detail["version"] == "1.0" and detail["graph_name"] == "ASIS"
+    assert detail["status"] == "final" and detail["version"] == "1.0" and detail["graph_name"] == "ASIS"
     assert [s["name"] for s in detail["strategy_definition"]["steps"]] == ["Market Analysis", "Report"]
     assert detail["statistics"] == {
         "total_executions": 0,
@@ -136,7 +136,7 @@ def test_archived_workflows_are_hidden_and_not_runnable(shipped_client: Client) 
     assert [w["slug"] for w in c.get("/workflows", params={"status": "archived"}).json()["workflows"]] == [slug]
     assert error(c.post(f"/workflows/{slug}/execute", json={"inputs": {"task": "x"}}), 409)["error"]["details"]["status"] == "archived"
     assert c.get(f"/workflows/{slug}").json()["status"] == "archived"  # still inspectable
-    assert c.post(f"/workflows/{slug}/unarchive").json()["status"] == "active"
+    assert c.post(f"/workflows/{slug}/unarchive").json()["status"] == "final"
     assert c.post(f"/workflows/{slug}/execute", json={"inputs": {"task": "x"}}).status_code == 202
 
 

@@ -18,11 +18,18 @@ def test_the_highest_final_runs_else_the_temp_copy_never_the_draft() -> None:
     assert lifecycle.runnable({}, None) is None
 
 
-def test_catalogue_status() -> None:
+def test_a_workflow_has_one_status_the_furthest_stage_it_reached() -> None:
     draft, temp = workflow("wf_1", status="validated"), workflow("wf_1", status="testing")
-    assert lifecycle.catalogue_status(draft, None, runs=False) == "validated"
-    assert lifecycle.catalogue_status(draft, temp, runs=True) == "active"
-    assert lifecycle.catalogue_status(workflow("wf_1", status="archived"), temp, runs=True) == "archived"
+    assert lifecycle.catalogue_status(draft, None, has_finals=False) == "validated"
+    assert lifecycle.catalogue_status(draft, temp, has_finals=False) == "testing"
+    assert lifecycle.catalogue_status(workflow("wf_1", status="draft"), temp, has_finals=True) == "final"  # a clone being edited
+    assert lifecycle.catalogue_status(workflow("wf_1", status="archived"), temp, has_finals=True) == "archived"
+    # the filter `active` stands for the runnable statuses; every other filter is the status itself
+    assert [s for s in ("draft", "validated", "testing", "final", "archived") if lifecycle.status_matches(s, "active")] == [
+        "testing",
+        "final",
+    ]
+    assert lifecycle.status_matches("draft", "draft") and not lifecycle.status_matches("final", "draft")
 
 
 def test_only_a_validated_copy_is_saved_and_each_stage_marks_its_copy() -> None:
