@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import argparse
 import random
 import statistics
 import sys
@@ -25,8 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.bench_storage import generate
 from echo_orchestrator.models import Execution, LLMUsage, StepExecution, utcnow
 from echo_orchestrator.services.catalogue import CatalogueService
-from echo_orchestrator.store import FileDefinitionStore, WorkflowQuery
-from echo_orchestrator.store.sqlite_runtime import SqliteRuntimeStore
+from echo_orchestrator.store.definitions.base import WorkflowQuery
+from echo_orchestrator.store.definitions.files import FileDefinitionStore
+from echo_orchestrator.store.runtime.sqlite import SqliteRuntimeStore
 
 WORKFLOWS = 10_000
 RUNS = 15_000  # 10,000 of them of one workflow
@@ -67,6 +69,11 @@ async def _fill_runs(runtime: SqliteRuntimeStore, slugs: list[str], rng: random.
 
 
 async def main() -> None:
+    global WORKFLOWS, RUNS, REPEAT
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that only shows the script works (the suite runs it)")
+    if parser.parse_args().smoke:
+        WORKFLOWS, RUNS, REPEAT = 20, 40, 2
     rng = random.Random(20261123)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "storage"

@@ -83,7 +83,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--redis", metavar="URL", help="also measure the latency with signals over this Redis")
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that only shows the script works (the suite runs it)")
     args = parser.parse_args()
+    if args.smoke:
+        args.seconds, args.clients, args.runs = 0.5, 2, 2
 
     root = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     plugin = root / "plugins" / "echo-noop3"

@@ -31,9 +31,10 @@ from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.llm.prices import PriceTable
 from echo_orchestrator.engine.llm.providers import echo
 from echo_orchestrator.engine.plans import workflow_plan
+from echo_orchestrator.lifecycle.ownership import this_process
 from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import Agent, Connection, ExecutionConfig, LLMConfig, McpSettings, Workflow
-from echo_orchestrator.store.runtime import sqlite_runtime_store
+from echo_orchestrator.store.runtime.sqlite import SqliteRuntimeStore
 
 
 def chain(steps: int, latency_ms: int = 0) -> tuple[Workflow, dict[str, Agent]]:
@@ -60,7 +61,7 @@ def chain(steps: int, latency_ms: int = 0) -> tuple[Workflow, dict[str, Agent]]:
 async def overhead(root: Path, runs: int) -> None:
     models = ModelFactory({"echo": echo}.get)
     workflow, agents = chain(20)
-    runtime = sqlite_runtime_store(root / "runtime.sqlite")
+    runtime = SqliteRuntimeStore(root / "runtime.sqlite", owner=this_process())
     await runtime.open()
     saver = await runtime.checkpointer()
     hub = McpHub(lambda: McpSettings(), dict, dict)
@@ -94,7 +95,7 @@ async def overhead(root: Path, runs: int) -> None:
 async def concurrency(root: Path, count: int) -> None:
     models = ModelFactory({"echo": echo}.get)
     workflow, agents = chain(1, latency_ms=1000)
-    runtime = sqlite_runtime_store(root / "concurrency.sqlite")
+    runtime = SqliteRuntimeStore(root / "concurrency.sqlite", owner=this_process())
     await runtime.open()
     saver = await runtime.checkpointer()
     hub = McpHub(lambda: McpSettings(), dict, dict)
@@ -117,7 +118,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--concurrent", type=int, default=200)
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that only shows the script works (the suite runs it)")
     args = parser.parse_args()
+    if args.smoke:
+        args.runs, args.concurrent = 2, 4
     with tempfile.TemporaryDirectory() as tmp:
         anyio.run(overhead, Path(tmp), args.runs)
         anyio.run(concurrency, Path(tmp), args.concurrent)

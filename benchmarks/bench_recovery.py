@@ -25,7 +25,10 @@ from tests.helpers.storage import copy_storage
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--executions", type=int, default=20)
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that only shows the script works (the suite runs it)")
     args = parser.parse_args()
+    if args.smoke:
+        args.executions = 2
     body = {"input": {"task": "recover me", "llm": {"provider": "echo", "latency_ms": 500}}, "async": True}
     with tempfile.TemporaryDirectory() as tmp:
         storage = Path(tmp) / "storage"

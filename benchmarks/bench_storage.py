@@ -21,8 +21,10 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from echo_orchestrator.models import Connection, InputField, Step, StrategyDefinition, Workflow
-from echo_orchestrator.store import FileDefinitionStore, WorkflowQuery, codec
-from echo_orchestrator.store.layout import Layout
+from echo_orchestrator.store.definitions import codec
+from echo_orchestrator.store.definitions.base import WorkflowQuery
+from echo_orchestrator.store.definitions.files import FileDefinitionStore
+from echo_orchestrator.store.definitions.layout import Layout
 from tests.helpers.server import running_server
 
 CATEGORIES = ["business", "research", "education", "creative", "technical", "custom"]
@@ -122,7 +124,10 @@ async def store_figures(root: Path, rng: random.Random) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workflows", type=int, default=10_000)
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that only shows the script works (the suite runs it)")
     args = parser.parse_args()
+    if args.smoke:
+        args.workflows = 30
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "storage"

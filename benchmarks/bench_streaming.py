@@ -133,7 +133,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100, help="bytes of random padding per event")
     parser.add_argument("--processes", type=int, default=4, help="client processes")
     parser.add_argument("--compression", choices=["deflate"], help="clients negotiate permessage-deflate (browsers do)")
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that only shows the script works (the suite runs it)")
     args = parser.parse_args()
+    if args.smoke:
+        args.subscribers, args.rate, args.seconds, args.processes = 3, 50, 1, 1
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         copy_storage(root / "storage")

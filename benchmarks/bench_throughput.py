@@ -282,7 +282,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--only", choices=["runs", "reads"], default=None)
     parser.add_argument("--profile", type=Path, default=None, help="write py-spy collapsed stacks of the server per figure here")
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that only shows the script works (the suite runs it)")
     args = parser.parse_args()
+    if args.smoke:
+        args.rounds, args.seconds, args.clients = 1, 0.5, 2
     global PROFILE_DIR
     PROFILE_DIR = args.profile
     if PROFILE_DIR:

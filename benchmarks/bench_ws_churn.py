@@ -62,7 +62,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--connections", type=int, default=6000)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that only shows the script works (the suite runs it)")
     args = parser.parse_args()
+    if args.smoke:
+        args.connections, args.batch = 20, 10
     root = Path(tempfile.mkdtemp())
     copy_storage(root / "storage")
     env = {"ECHO_RATE_LIMIT_PER_HOUR": "0"}

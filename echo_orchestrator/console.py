@@ -244,7 +244,7 @@ async def follow(execution_id: str, *, server: str | None, settings: Settings, c
         async with server_client(server) as client:
             remote = RemoteSource(client)
             return await interruptible(console, lambda: watch(remote, execution_id, console, output=output))
-    from echo_orchestrator.store.runtime import runtime_store
+    from echo_orchestrator.backends import runtime_store
 
     runtime = runtime_store(settings.runtime_url, settings.storage_dir)
     await runtime.open()

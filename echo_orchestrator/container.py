@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import anyio
 from anyio.abc import TaskGroup
 
+from echo_orchestrator.backends import entity_mutexes, run_queue_for, runtime_store
 from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.engine.executions import ExecutionManager
@@ -28,7 +29,6 @@ from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import McpServerConfig
 from echo_orchestrator.registry import PluginRegistry
 from echo_orchestrator.registry.spec import ToolSpec
-from echo_orchestrator.security.egress import EgressPolicy
 from echo_orchestrator.security.redaction import SECRETS, environment_secrets
 from echo_orchestrator.services.agents import AgentService
 from echo_orchestrator.services.analytics import AnalyticsService
@@ -37,12 +37,14 @@ from echo_orchestrator.services.checkpoints import CheckpointService
 from echo_orchestrator.services.executions import ExecutionService
 from echo_orchestrator.services.graphs import GraphCatalog
 from echo_orchestrator.services.health import HealthService
+from echo_orchestrator.services.plugins import build_registry
 from echo_orchestrator.services.workflows import WorkflowService
 from echo_orchestrator.services.workspaces import WorkspaceService
 from echo_orchestrator.settings import Settings
-from echo_orchestrator.store import DefinitionStore, FileDefinitionStore
-from echo_orchestrator.store.runtime import RunQueue, RuntimeStore, entity_mutexes, runtime_store
-from echo_orchestrator.store.workspaces import Workspaces
+from echo_orchestrator.store.definitions.base import DefinitionStore
+from echo_orchestrator.store.definitions.files import FileDefinitionStore
+from echo_orchestrator.store.runtime.base import RunQueue, RuntimeStore
+from echo_orchestrator.store.workspaces.folders import Workspaces
 from echo_orchestrator.system import ResourceMonitor
 
 log = logging.getLogger(__name__)
@@ -79,14 +81,6 @@ async def _never_fatal(what: str, run: Callable[[], Awaitable[None]]) -> None:
         await run()
     except Exception:
         log.exception("%s stopped with an error", what)
-
-
-def build_registry(settings: Settings) -> tuple[PluginRegistry, ModelFactory]:
-    """The plugin registry and the model factory, which depend on each other's lookups."""
-    registry: PluginRegistry
-    models = ModelFactory(lambda name: registry.provider(name), EgressPolicy(settings.llm_allowed_base_urls))
-    registry = PluginRegistry(settings.plugins_dir, EngineGraphContext(models))
-    return registry, models
 
 
 def register_secrets(settings: Settings) -> None:
@@ -272,7 +266,9 @@ async def open_services(settings: Settings, *, queued: bool = True) -> AsyncIter
         redis_url=settings.redis_url,
     )
     await runtime.open()
-    queue = runtime.run_queue(capacity=settings.max_concurrent_executions, grace_seconds=settings.stop_grace_seconds) if queued else None
+    queue = (
+        run_queue_for(runtime, capacity=settings.max_concurrent_executions, grace_seconds=settings.stop_grace_seconds) if queued else None
+    )
     try:
         services = await _assemble(settings, store, registry, models, runtime)
         _log_loaded(store, registry)

@@ -47,6 +47,14 @@ class Invalid(EchoError):
     code = "ERR_VALIDATION_001"
 
 
+class EgressRefused(Invalid):
+    """An `llm` block names an address the operator did not allow; `field` says where in it."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message, details={"field": field})
+        self.field = field
+
+
 class NotValidated(Invalid):
     """A stored draft asked to be saved fails full validation: each problem in `errors`."""
 

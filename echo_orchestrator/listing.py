@@ -13,10 +13,10 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
-from echo_orchestrator.store.base import WorkflowQuery
-from echo_orchestrator.store.index import DefinitionIndex
-from echo_orchestrator.store.layout import Layout
-from echo_orchestrator.store.loader import candidate_files, load
+from echo_orchestrator.store.definitions.base import WorkflowQuery
+from echo_orchestrator.store.definitions.index import DefinitionIndex
+from echo_orchestrator.store.definitions.layout import Layout
+from echo_orchestrator.store.definitions.loader import candidate_files, load
 
 WORKFLOW_COLUMNS = ("slug", "workflow_id", "name", "status", "version", "execution_model", "category")
 EXECUTION_COLUMNS = ("execution_id", "status", "workflow_slug", "graph_name", "created_at", "caller")
@@ -34,7 +34,7 @@ def local_workflows(root: Path, query: WorkflowQuery) -> tuple[list[dict[str, An
 async def local_executions(
     root: Path, *, runtime_url: str | None, status: str | None, workflow: str | None, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
-    from echo_orchestrator.store.runtime import runtime_store
+    from echo_orchestrator.backends import runtime_store
 
     if runtime_url is None and not (root / "runtime" / "runtime.sqlite").exists():
         return [], 0

@@ -10,10 +10,8 @@ from typing import Any
 import msgspec
 
 from echo_orchestrator.errors import ConfigurationError
-from echo_orchestrator.security.network import is_loopback
 
 ENV_PREFIX = "ECHO_"
-DEFAULT_REQUESTS_PER_HOUR = 1000
 
 
 def _decode_path(type_: type, value: Any) -> Any:
@@ -112,7 +110,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     # -- limits per caller (0 switches one off) ------------------------------------------
     # Requests per caller per hour; unset: 1000, except on a private local server (see
-    # `requests_per_hour`), where one person's scripts and tools would only lock them out.
+    # `security.network.requests_per_hour`), where one person's scripts would only lock them out.
     rate_limit_per_hour: int | None = None
     max_executions_per_caller: int = 50
     mcp_tool_calls_per_hour: int = 100
@@ -155,25 +153,6 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     def workspace_root(self) -> Path:
         """The workspaces folder as configured (relative paths stay relative)."""
         return self.workspaces_dir if self.workspaces_dir is not None else self.storage_dir / "workspaces"
-
-    @property
-    def private_local(self) -> bool:
-        """Served to this machine's own users only: bound to loopback, no keys or tokens, no
-        proxy in front (no trusted proxies, no public Host name allowed)."""
-        return (
-            is_loopback(self.host)
-            and not self.auth_configured
-            and not self.trusted_proxies
-            and all(is_loopback(host) for host in self.allowed_hosts)
-        )
-
-    @property
-    def requests_per_hour(self) -> int:
-        """The per-caller request limit in force: as set; unset, off (0) on a private local
-        server and 1000 (the ouroboros document's) anywhere else."""
-        if self.rate_limit_per_hour is not None:
-            return self.rate_limit_per_hour
-        return 0 if self.private_local else DEFAULT_REQUESTS_PER_HOUR
 
     @property
     def auth_configured(self) -> bool:

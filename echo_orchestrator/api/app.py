@@ -31,6 +31,7 @@ from echo_orchestrator.api.socketio import SocketIOBridge
 from echo_orchestrator.api.streaming import StreamController, ws_execution, ws_executions
 from echo_orchestrator.container import Services, open_services
 from echo_orchestrator.security.callers import Caller
+from echo_orchestrator.security.network import requests_per_hour
 from echo_orchestrator.security.redaction import install_log_filter
 from echo_orchestrator.settings import Settings
 
@@ -108,7 +109,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
 def _log_limits(settings: Settings) -> None:
     """Say at start-up which limits apply, so nobody learns it from a 429."""
-    hourly = settings.requests_per_hour
+    hourly = requests_per_hour(settings)
     if hourly:
         log.info("limits: %d requests per caller per hour (ECHO_RATE_LIMIT_PER_HOUR; 0 turns it off)", hourly)
     else:

@@ -10,8 +10,8 @@ from litestar import Response
 from litestar.params import HeaderParameter
 
 from echo_orchestrator.services.preconditions import matches
-from echo_orchestrator.store import codec
-from echo_orchestrator.store.representations import Encoded
+from echo_orchestrator.store.definitions import codec
+from echo_orchestrator.store.definitions.representations import Encoded
 
 T = TypeVar("T")
 

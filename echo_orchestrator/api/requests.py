@@ -11,7 +11,7 @@ from litestar import Request
 
 from echo_orchestrator.errors import BadRequest
 from echo_orchestrator.security.payloads import DEFAULT_MAX_DEPTH, check_json_payload
-from echo_orchestrator.store import codec
+from echo_orchestrator.store.definitions import codec
 
 T = TypeVar("T")
 

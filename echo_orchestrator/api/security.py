@@ -32,18 +32,20 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from echo_orchestrator.api.error_handling import handle_domain_error, status_of
 from echo_orchestrator.api.request_context import request_id_of
+from echo_orchestrator.backends import counters_for
 from echo_orchestrator.errors import BadRequest, EchoError, Forbidden, RateLimited, Unauthorized, UnsupportedMediaType
 from echo_orchestrator.logs import REQUEST_ID
 from echo_orchestrator.security.callers import ANONYMOUS, Authenticator, Caller, bearer_of
-from echo_orchestrator.security.counters import Window, WindowCounters, counters_for
 from echo_orchestrator.security.network import (
     client_address,
     effective_allowed_hosts,
     host_allowed,
     local_by_name,
     origin_allowed,
+    requests_per_hour,
 )
 from echo_orchestrator.settings import Settings
+from echo_orchestrator.store.counters import Window, WindowCounters
 
 # Open to anyone: liveness, and the docs (they hold no secret).
 OPEN_PATHS = ("/health", "/health/ready")
@@ -75,7 +77,7 @@ class SecurityPolicy:
             allowed_hosts=effective_allowed_hosts(settings.host, settings.allowed_hosts),
             allowed_origins=settings.allowed_origins,
             trusted_proxies=settings.trusted_proxies,
-            rate_limit_per_hour=settings.requests_per_hour,
+            rate_limit_per_hour=requests_per_hour(settings),
             tool_calls_per_hour=settings.mcp_tool_calls_per_hour,
             counters=counters_for(settings.runtime_url, settings.redis_url),
         )
@@ -212,7 +214,7 @@ class Guard:
 
 class CallerRateLimit(RateLimitMiddleware):
     """Litestar's rate-limit middleware, counting in fixed windows per caller (one small
-    record per caller instead of a timestamp per request) in `security.counters` (this
+    record per caller instead of a timestamp per request) in `store.counters` (this
     process, or one PostgreSQL table for every node), with the document's headers:
     `X-RateLimit-Reset` in epoch seconds, `Retry-After` on a 429. Requests it does not
     count (/health, the docs) still carry the caller's current figures."""

@@ -8,7 +8,7 @@ import msgspec
 from echo_orchestrator.engine.files import MAX_TOOL_READ, run_files
 from echo_orchestrator.errors import BadRequest
 from echo_orchestrator.registry.spec import tool
-from echo_orchestrator.store.workspaces import FileEntry
+from echo_orchestrator.store.workspaces.folders import FileEntry
 
 
 class RunFile(msgspec.Struct):

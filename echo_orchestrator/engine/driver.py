@@ -30,7 +30,7 @@ from echo_orchestrator.lifecycle import executions as lifecycle
 from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import ErrorInfo
 from echo_orchestrator.security.redaction import scrub
-from echo_orchestrator.store.workspaces import FileEntry, Workspaces
+from echo_orchestrator.store.workspaces.folders import FileEntry, Workspaces
 
 RunInput = dict[str, Any] | Command[Any] | None
 

@@ -16,7 +16,7 @@ from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.errors import SubscriberTooSlow
 from echo_orchestrator.lifecycle.executions import TERMINAL_EVENTS
 from echo_orchestrator.models import Event
-from echo_orchestrator.store.runtime import RuntimeStore
+from echo_orchestrator.store.runtime.base import RuntimeStore
 
 PAGE = 500
 

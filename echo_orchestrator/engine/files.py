@@ -16,8 +16,8 @@ from pathlib import Path
 import anyio.to_thread
 
 from echo_orchestrator.errors import BadRequest, NotFound, TooLarge
-from echo_orchestrator.store.safe_paths import open_regular, resolve_inside
-from echo_orchestrator.store.workspaces import WORKING, FileEntry, Workspaces
+from echo_orchestrator.store.workspaces.folders import WORKING, FileEntry, Workspaces
+from echo_orchestrator.store.workspaces.safe_paths import open_regular, resolve_inside
 
 FileObserver = Callable[[FileEntry], Awaitable[None]]
 

@@ -20,8 +20,8 @@ from echo_orchestrator.errors import EchoError
 from echo_orchestrator.lifecycle import executions as lifecycle
 from echo_orchestrator.models import ErrorInfo, EventType, Execution, LLMUsage, NodeExecution, StepExecution, new_id, rfc3339, utcnow
 from echo_orchestrator.security.redaction import scrub
-from echo_orchestrator.store.runtime import RuntimeStore
-from echo_orchestrator.store.workspaces import FileEntry
+from echo_orchestrator.store.runtime.base import RuntimeStore
+from echo_orchestrator.store.workspaces.folders import FileEntry
 
 Ending = Literal["completed", "failed", "cancelled"]
 
@@ -85,7 +85,10 @@ class RunRecorder:
 
     async def pause(self, live: LiveRun, prompt: Any) -> None:
         execution = live.execution
-        prompt = dict(prompt) if isinstance(prompt, dict) else {"prompt_id": new_id("prompt"), "message": str(prompt)}
+        prompt = dict(prompt) if isinstance(prompt, dict) else {"message": str(prompt)}
+        # A plugin graph may ask with anything: the prompt still has an id to answer it by.
+        prompt.setdefault("prompt_id", new_id("prompt"))
+        prompt.setdefault("message", "Your answer is needed")
         agent = prompt.get("agent_id")
         if prompt.get("step_number") is None:  # a step's review names its step; an agent's, its agent
             prompt["step_number"] = live.step_for(str(agent))[0] if agent in live.step_numbers else None

@@ -17,8 +17,8 @@ from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.engine.executions import ExecutionManager
 from echo_orchestrator.errors import EchoError
 from echo_orchestrator.lifecycle.executions import TERMINAL_EVENTS
-from echo_orchestrator.store.base import DefinitionStore
-from echo_orchestrator.store.runtime import RuntimeStore
+from echo_orchestrator.store.definitions.base import DefinitionStore
+from echo_orchestrator.store.runtime.base import RuntimeStore
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -20,6 +20,9 @@ VERSION_PATTERN = r"^(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,8})){0,3}(?!\n)$"
 Identifier = Annotated[str, msgspec.Meta(pattern=IDENTIFIER_PATTERN, description="letters, digits, _ . -")]
 Slug = Annotated[str, msgspec.Meta(pattern=SLUG_PATTERN, description="lower-case letters, digits and -")]
 Version = Annotated[str, msgspec.Meta(pattern=VERSION_PATTERN, examples=["1.0", "1.10", "2.1.0"])]
+# A JSON object whose shape is its author's (inputs, outputs, run state, metadata, a JSON
+# Schema): kept free-form on purpose, and named so where it appears.
+FreeForm = dict[str, Any]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]

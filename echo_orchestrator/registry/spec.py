@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, get_type_hints
 
 import msgspec
@@ -24,8 +25,26 @@ if TYPE_CHECKING:
     from langchain_core.tools import BaseTool
     from langgraph.graph import StateGraph
 
-    from echo_orchestrator.engine.files import RunFiles
     from echo_orchestrator.models import LLMConfig
+    from echo_orchestrator.store.workspaces.folders import FileEntry
+
+
+class RunFolder(Protocol):
+    """A running execution's own folder, `Working_Directory/<execution_id>` of its workspace
+    (docs/workspaces.md): paths are relative to it and never leave it."""
+
+    @property
+    def relative_root(self) -> str: ...
+
+    def directory(self) -> Path: ...
+
+    async def write(self, path: str, content: bytes) -> FileEntry: ...
+
+    async def read(self, path: str, offset: int = 0, limit: int = ...) -> tuple[bytes, int]: ...
+
+    async def listing(self, directory: str = "") -> list[FileEntry]: ...
+
+    def files(self) -> list[FileEntry]: ...
 
 
 class GraphContext(Protocol):
@@ -39,7 +58,7 @@ class GraphContext(Protocol):
         """LangChain tools for the given tool ids, to bind to a chat model."""
         ...
 
-    def run_files(self) -> RunFiles:
+    def run_files(self) -> RunFolder:
         """The running execution's own folder (`directory()`, `write`, `read`, `list`),
         `Working_Directory/<execution_id>` of its workspace; see docs/workspaces.md."""
         ...

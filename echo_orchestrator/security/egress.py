@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from echo_orchestrator.errors import EgressRefused
+
 SETTING = "ECHO_LLM_ALLOWED_BASE_URLS"
 # Environment variables an operator sets to point a built-in provider elsewhere.
 OPERATOR_BASE_URL_VARIABLES = ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL")
@@ -54,14 +56,6 @@ class _Prefix:
         if (self.scheme, self.host, self.port) != (other.scheme, other.host, other.port):
             return False
         return not self.path or other.path == self.path or other.path.startswith(self.path + "/")
-
-
-class EgressRefused(ValueError):
-    """An `llm` block names an address the operator did not allow; `field` says where."""
-
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class EgressPolicy:

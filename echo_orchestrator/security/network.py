@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from echo_orchestrator.settings import Settings
+
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
@@ -111,3 +113,25 @@ def client_address(peer: str | None, forwarded_for: str | None, trusted: Sequenc
         if not is_trusted(hop):
             break
     return address
+
+
+DEFAULT_REQUESTS_PER_HOUR = 1000  # the ouroboros document's limit
+
+
+def private_local(settings: Settings) -> bool:
+    """Served to this machine's own users only: bound to loopback, no keys or tokens, no
+    proxy in front (no trusted proxies, no public Host name allowed)."""
+    return (
+        is_loopback(settings.host)
+        and not settings.auth_configured
+        and not settings.trusted_proxies
+        and all(is_loopback(host) for host in settings.allowed_hosts)
+    )
+
+
+def requests_per_hour(settings: Settings) -> int:
+    """The per-caller request limit in force: as set; unset, off (0) on a private local
+    server and the document's 1000 anywhere else."""
+    if settings.rate_limit_per_hour is not None:
+        return settings.rate_limit_per_hour
+    return 0 if private_local(settings) else DEFAULT_REQUESTS_PER_HOUR

@@ -17,9 +17,9 @@ from echo_orchestrator.mcp import McpHub, ToolBinding
 from echo_orchestrator.models import Agent, AgentUse, LLMConfig, Workflow, new_id, utcnow_iso
 from echo_orchestrator.models.base import IDENTIFIER_PATTERN
 from echo_orchestrator.services.preconditions import require_match
-from echo_orchestrator.store import DefinitionStore, codec
-from echo_orchestrator.store.base import EntityRef
-from echo_orchestrator.store.representations import Encoded
+from echo_orchestrator.store.definitions import codec
+from echo_orchestrator.store.definitions.base import DefinitionStore, EntityRef
+from echo_orchestrator.store.definitions.representations import Encoded
 
 # Ids that would shadow the fixed routes under /agents/.
 RESERVED_IDS = frozenset({"list", "register", "registry", "role", "instantiate", "permissions", "create", "validate", "batch"})
@@ -66,13 +66,21 @@ class LLMReadiness(msgspec.Struct, kw_only=True):
     reason: str | None
 
 
+class ConstraintsView(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """An agent's constraints that are set (the document shows only those)."""
+
+    max_steps: int | None = None
+    timeout_seconds: float | None = None
+    budget_tokens: int | None = None
+
+
 class AgentInstance(msgspec.Struct, kw_only=True):
     agent_id: str
     name: str
     role: str
     llm: LLMReadiness
     tools: list[ToolBinding]
-    constraints: dict[str, Any]
+    constraints: ConstraintsView
     runtime_ready: bool
     reasons: list[str]
 
@@ -196,7 +204,7 @@ class AgentService:
                 provider=agent.llm.provider, model=agent.llm.model, temperature=agent.llm.temperature, ready=ready, reason=reason
             ),
             tools=bindings,
-            constraints={k: v for k, v in msgspec.to_builtins(agent.constraints).items() if v is not None},
+            constraints=msgspec.convert(msgspec.to_builtins(agent.constraints), ConstraintsView),
             runtime_ready=ready and (not bind_tools or all(b.bound for b in bindings)),
             reasons=reasons,
         )

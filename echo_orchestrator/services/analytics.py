@@ -11,8 +11,8 @@ import msgspec
 
 from echo_orchestrator.errors import Invalid
 from echo_orchestrator.models import rfc3339
-from echo_orchestrator.store import DefinitionStore
-from echo_orchestrator.store.runtime import Granularity, ModelUsage, RuntimeStore, StepRunStats, TimelineBucket
+from echo_orchestrator.store.definitions.base import DefinitionStore
+from echo_orchestrator.store.runtime.base import Granularity, ModelUsage, RuntimeStore, StepRunStats, TimelineBucket
 
 DEFAULT_RANGE = timedelta(days=30)
 MAX_BUCKETS = 2000  # a year by day, three months by hour; finer than that is refused (422)
@@ -97,7 +97,7 @@ def _next(moment: datetime, granularity: Granularity) -> datetime:
 
 
 def bucket_key(moment: datetime, granularity: Granularity) -> str:
-    """As the runtime backends format the same bucket (`store.sql_analytics`)."""
+    """As the runtime backends format the same bucket (`store.runtime.analytics`)."""
     if granularity == "hour":
         return moment.strftime("%Y-%m-%dT%H:00:00Z")
     if granularity == "month":

@@ -16,10 +16,12 @@ from echo_orchestrator.engine.validation import validate_final
 from echo_orchestrator.errors import Conflict, Invalid, NotFound
 from echo_orchestrator.lifecycle import workflows as workflow_lifecycle
 from echo_orchestrator.mcp.schema import input_errors
-from echo_orchestrator.models import InputField, Step, Workflow, new_id, utcnow_iso
+from echo_orchestrator.models import InputField, Step, StrategyDefinition, Workflow, new_id, utcnow_iso
+from echo_orchestrator.models.base import FreeForm
 from echo_orchestrator.services.workflows import WorkflowService
-from echo_orchestrator.store import DefinitionStore, WorkflowQuery, WorkflowSummary, codec
-from echo_orchestrator.store.runtime import RuntimeStore, WorkflowRunStats
+from echo_orchestrator.store.definitions import codec
+from echo_orchestrator.store.definitions.base import DefinitionStore, WorkflowQuery, WorkflowSummary
+from echo_orchestrator.store.runtime.base import RuntimeStore, WorkflowRunStats
 
 Sort = Literal["slug", "name", "updated_at", "execution_count"]
 SORTS: tuple[str, ...] = ("slug", "name", "updated_at", "execution_count")
@@ -48,7 +50,7 @@ class WorkflowDetail(WorkflowSummary, kw_only=True):
     """A catalogue row with what the workflow runs: agents, strategy, input fields, statistics."""
 
     agents: list[str]
-    strategy_definition: dict[str, Any]
+    strategy_definition: StrategyDefinition
     input_fields: list[InputField]
     statistics: WorkflowStatistics
 
@@ -64,7 +66,7 @@ class WorkflowCreated(msgspec.Struct, kw_only=True):
 class InputFieldsView(msgspec.Struct, kw_only=True):
     workflow_slug: str
     input_fields: list[InputField]
-    json_schema: dict[str, Any]
+    json_schema: FreeForm  # a JSON Schema document
 
 
 class InputProblem(msgspec.Struct, kw_only=True):
@@ -77,7 +79,7 @@ class InputValidation(msgspec.Struct, kw_only=True, omit_defaults=True):
     message: str | None = None
     errors: list[InputProblem] = msgspec.field(default_factory=list)
     # The input as a run would receive it: defaults applied.
-    normalized_inputs: dict[str, Any] | None = None
+    normalized_inputs: FreeForm | None = None
 
 
 class StepsView(msgspec.Struct, kw_only=True):
@@ -88,7 +90,7 @@ class StepsView(msgspec.Struct, kw_only=True):
 
 class MiscView(msgspec.Struct, kw_only=True):
     workflow_slug: str
-    misc_data: dict[str, Any]
+    misc_data: FreeForm
 
 
 class ArchiveResult(msgspec.Struct, kw_only=True):
@@ -160,7 +162,7 @@ class CatalogueService:
         return WorkflowDetail(
             **msgspec.structs.asdict(summary),
             agents=workflow.agents,
-            strategy_definition=msgspec.to_builtins(workflow.strategy_definition),
+            strategy_definition=workflow.strategy_definition,
             input_fields=workflow.input_fields,
             statistics=_statistics(stats),
         )

@@ -11,7 +11,16 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from echo_orchestrator.lifecycle.executions import CONTINUABLE
 from echo_orchestrator.models import rfc3339
-from echo_orchestrator.store.runtime import RuntimeStore
+from echo_orchestrator.models.base import FreeForm
+from echo_orchestrator.store.runtime.base import RuntimeStore
+
+
+class StateSnapshot(msgspec.Struct, kw_only=True):
+    """What a checkpoint holds, as the document shows it."""
+
+    completed_steps: list[int]
+    current_step: int | None
+    intermediate_results: FreeForm  # the run's state at that point
 
 
 class CheckpointView(msgspec.Struct, kw_only=True):
@@ -24,7 +33,7 @@ class CheckpointView(msgspec.Struct, kw_only=True):
     superstep: int | None
     created_at: str
     size_kb: float
-    state_snapshot: dict[str, Any]
+    state_snapshot: StateSnapshot
     resumable: bool
 
 
@@ -80,11 +89,11 @@ class CheckpointService:
                         superstep=item.metadata.get("step") if item.metadata else None,
                         created_at=_timestamp(str(checkpoint["ts"])),
                         size_kb=round(len(msgspec.json.encode(values, enc_hook=str)) / 1024, 2),
-                        state_snapshot={
-                            "completed_steps": numbers,
-                            "current_step": (max(numbers) + 1) if numbers and max(numbers) < execution.total_steps else None,
-                            "intermediate_results": msgspec.to_builtins(values, enc_hook=str),
-                        },
+                        state_snapshot=StateSnapshot(
+                            completed_steps=numbers,
+                            current_step=(max(numbers) + 1) if numbers and max(numbers) < execution.total_steps else None,
+                            intermediate_results=msgspec.to_builtins(values, enc_hook=str),
+                        ),
                         resumable=latest and execution.status in CONTINUABLE,
                     )
                 )

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from echo_orchestrator.container import build_registry
 from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.validation import Capabilities, validate_final
 from echo_orchestrator.models import McpSettings, Workflow
+from echo_orchestrator.services.plugins import build_registry
 from echo_orchestrator.settings import Settings
-from echo_orchestrator.store.base import Problem
-from echo_orchestrator.store.index import DefinitionIndex
-from echo_orchestrator.store.layout import Layout
-from echo_orchestrator.store.loader import candidate_files, load, relative
+from echo_orchestrator.store.definitions.base import Problem
+from echo_orchestrator.store.definitions.index import DefinitionIndex
+from echo_orchestrator.store.definitions.layout import Layout
+from echo_orchestrator.store.definitions.loader import candidate_files, load, relative
 
 PLUGIN_PREFIX = "plugins-"
 

@@ -28,9 +28,9 @@ from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.services.agents import agent_uses, workflow_agents
 from echo_orchestrator.services.analytics import parse_moment
 from echo_orchestrator.services.graphs import WORKFLOW_PREFIX
-from echo_orchestrator.store import DefinitionStore
-from echo_orchestrator.store.runtime import ExecutionStats
-from echo_orchestrator.store.workspaces import FileEntry
+from echo_orchestrator.store.definitions.base import DefinitionStore
+from echo_orchestrator.store.runtime.base import ExecutionStats
+from echo_orchestrator.store.workspaces.folders import FileEntry
 
 
 class LLMCallSummary(msgspec.Struct, kw_only=True):

@@ -22,7 +22,7 @@ from echo_orchestrator.registry.registry import RegisteredGraph
 from echo_orchestrator.registry.spec import GraphContext
 from echo_orchestrator.security.redaction import SECRETS
 from echo_orchestrator.services.agents import workflow_agents
-from echo_orchestrator.store import DefinitionStore, WorkflowQuery, WorkflowSummary
+from echo_orchestrator.store.definitions.base import DefinitionStore, WorkflowQuery, WorkflowSummary
 
 WORKFLOW_PREFIX = "workflow:"
 Source = Literal["plugin", "workflow"]

@@ -16,8 +16,8 @@ from echo_orchestrator.models import utcnow_iso
 from echo_orchestrator.registry import PluginProblem, PluginRegistry
 from echo_orchestrator.security.redaction import SECRETS
 from echo_orchestrator.services.executions import ExecutionService
-from echo_orchestrator.store import DefinitionStore, Problem, StoreCounts
-from echo_orchestrator.store.runtime import ExecutionStats, PoolStats, RunQueue
+from echo_orchestrator.store.definitions.base import DefinitionStore, Problem, StoreCounts
+from echo_orchestrator.store.runtime.base import ExecutionStats, PoolStats, RunQueue
 from echo_orchestrator.system import ResourceMonitor, ResourceUsage
 
 T = TypeVar("T")

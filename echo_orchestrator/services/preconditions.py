@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from echo_orchestrator.errors import PreconditionFailed
-from echo_orchestrator.store import codec
+from echo_orchestrator.store.definitions import codec
 
 
 def matches(if_match: str, current_etag: str | None) -> bool:

@@ -19,7 +19,7 @@ from echo_orchestrator.engine.validation import Capabilities, ValidationReport, 
 from echo_orchestrator.errors import BadRequest, ConfigurationError, Conflict, EchoError, Invalid, NotFound, NotValidated
 from echo_orchestrator.lifecycle import workflows as workflow_lifecycle
 from echo_orchestrator.mcp import McpHub
-from echo_orchestrator.models import Agent, Connection, ExecutionConfig, LLMConfig, LLMUsage, Step, Workflow, new_id, utcnow_iso
+from echo_orchestrator.models import Agent, Connection, ExecutionConfig, LLMConfig, Step, Workflow, new_id, utcnow_iso
 from echo_orchestrator.models.versions import version_key
 from echo_orchestrator.registry import PluginRegistry
 from echo_orchestrator.registry.graphs import GraphInfo
@@ -28,50 +28,13 @@ from echo_orchestrator.services.agents import AgentService, agent_uses, workflow
 from echo_orchestrator.services.executions import ExecutionService
 from echo_orchestrator.services.graphs import GraphCatalog
 from echo_orchestrator.services.preconditions import require_match
-from echo_orchestrator.store import DefinitionStore, codec
-from echo_orchestrator.store.base import EntityRef
-from echo_orchestrator.store.representations import Encoded
-from echo_orchestrator.store.workspaces import FileEntry
+from echo_orchestrator.services.workflow_views import GraphEdgeView, GraphNodeView, RunError, RunResult, WorkflowGraphView
+from echo_orchestrator.store.definitions import codec
+from echo_orchestrator.store.definitions.base import DefinitionStore, EntityRef
+from echo_orchestrator.store.definitions.representations import Encoded
 
 GraphState = Literal["draft", "temp", "final"]
 FIRST_VERSION = "1.0"
-
-
-class GraphNodeView(msgspec.Struct, kw_only=True):
-    id: str
-    label: str
-    type: str
-    metadata: dict[str, Any]
-
-
-class GraphEdgeView(msgspec.Struct, kw_only=True):
-    source: str
-    target: str
-    condition: str | None
-
-
-class WorkflowGraphView(msgspec.Struct, kw_only=True):
-    workflow_id: str
-    state: str
-    version: str
-    execution_model: str
-    nodes: list[GraphNodeView]
-    edges: list[GraphEdgeView]
-    mermaid: str
-
-
-class RunResult(msgspec.Struct, kw_only=True):
-    run_id: str
-    workflow_id: str
-    version: str
-    status: str  # completed | failed | cancelled
-    execution_mode: str
-    output: dict[str, Any]
-    error: dict[str, Any] | None
-    llm_calls: list[LLMUsage]
-    duration_seconds: float
-    workspace: str
-    output_files: list[FileEntry]  # the run's files (docs/workspaces.md)
 
 
 class WorkflowService:
@@ -461,9 +424,7 @@ class WorkflowService:
         execution = await self._executions.start_definition(workflow, inputs, mode=mode, caller=caller, config=config)
         finished = await self._executions.wait(execution.execution_id)
         error = (
-            None
-            if finished.error is None
-            else {"type": finished.error.type, "message": finished.error.message, "code": finished.error.code}
+            None if finished.error is None else RunError(type=finished.error.type, message=finished.error.message, code=finished.error.code)
         )
         started = finished.started_at or finished.created_at
         return RunResult(

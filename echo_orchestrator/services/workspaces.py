@@ -18,8 +18,8 @@ import msgspec
 from echo_orchestrator.errors import NotFound, TooLarge
 from echo_orchestrator.lifecycle.executions import ACTIVE
 from echo_orchestrator.settings import Settings
-from echo_orchestrator.store.runtime import RuntimeStore
-from echo_orchestrator.store.workspaces import DEFAULT, LONGTERM, WORKING, FileEntry, Workspaces, mime_type, older_than
+from echo_orchestrator.store.runtime.base import RuntimeStore
+from echo_orchestrator.store.workspaces.folders import DEFAULT, LONGTERM, WORKING, FileEntry, Workspaces, mime_type, older_than
 
 log = logging.getLogger(__name__)
 

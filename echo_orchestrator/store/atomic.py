@@ -100,3 +100,20 @@ def sweep_temp_files(folder: Path) -> list[Path]:
             path.unlink()
             removed.append(path)
     return removed
+
+
+# A folder of runtime data ignores itself (as virtualenvs do): git leaves it out wherever it sits.
+SELF_IGNORE = "# Written by echo-orchestrator: runtime data, never versioned.\n*\n"
+
+
+def ensure_ignored_folder(folder: Path) -> None:
+    """A folder of runtime data that git ignores wherever it sits."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_if_missing(folder / ".gitignore", SELF_IGNORE)
+
+
+def write_if_missing(path: Path, text: str) -> None:
+    """Write a small file unless it exists (then it is the user's). Other errors are
+    ignored: a read-only folder still serves reads."""
+    with contextlib.suppress(OSError), path.open("x", encoding="utf-8") as file:
+        file.write(text)

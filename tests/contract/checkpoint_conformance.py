@@ -8,8 +8,8 @@ from typing import Any
 
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 
-from echo_orchestrator.store.checkpoints import RecordsFirst
-from echo_orchestrator.store.runtime import RuntimeStore
+from echo_orchestrator.store.runtime.base import RuntimeStore
+from echo_orchestrator.store.runtime.checkpoints import RecordsFirst
 
 
 async def assert_conformance(name: str, new_store: Callable[[], Awaitable[RuntimeStore]]) -> None:

@@ -14,8 +14,8 @@ import pytest
 
 from echo_orchestrator.errors import Conflict, Invalid, NotFound
 from echo_orchestrator.models import McpServerConfig, McpSettings
-from echo_orchestrator.store import DefinitionStore, WorkflowQuery, codec
-from echo_orchestrator.store.base import EntityRef
+from echo_orchestrator.store.definitions import codec
+from echo_orchestrator.store.definitions.base import DefinitionStore, EntityRef, WorkflowQuery
 from tests.factories import agent, workflow
 
 StoreFactory = Callable[[], Awaitable[DefinitionStore]]

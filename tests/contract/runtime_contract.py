@@ -15,7 +15,7 @@ import pytest
 
 from echo_orchestrator.errors import NotFound
 from echo_orchestrator.models import Execution, LLMUsage, NodeExecution, StepExecution, utcnow
-from echo_orchestrator.store.runtime import RuntimeStore
+from echo_orchestrator.store.runtime.base import RuntimeStore
 
 RuntimeFactory = Callable[[str], Awaitable[RuntimeStore]]
 

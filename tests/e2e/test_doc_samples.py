@@ -18,7 +18,7 @@ import anyio
 import httpx
 import pytest
 
-from echo_orchestrator.container import build_registry
+from echo_orchestrator.backends import runtime_store
 from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.engine.executions import ExecutionManager
@@ -27,9 +27,9 @@ from echo_orchestrator.engine.runs import RunPlan
 from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import Execution, LLMConfig, McpSettings
 from echo_orchestrator.registry import GraphSpec, ProviderSpec, ToolSpec
+from echo_orchestrator.services.plugins import build_registry
 from echo_orchestrator.settings import Settings
-from echo_orchestrator.store.runtime import runtime_store
-from echo_orchestrator.store.workspaces import Workspaces
+from echo_orchestrator.store.workspaces.folders import Workspaces
 from tests.helpers.server import REPO, RunningServer, running_server
 from tests.helpers.storage import copy_storage
 

@@ -11,7 +11,7 @@ import yaml
 
 from echo_orchestrator.cli import build_parser
 from echo_orchestrator.settings import ENV_PREFIX, Settings
-from echo_orchestrator.store.runtime import is_shared
+from echo_orchestrator.store.runtime.base import is_shared
 
 REPO = Path(__file__).resolve().parents[2]
 

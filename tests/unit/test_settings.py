@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from echo_orchestrator.errors import ConfigurationError
+from echo_orchestrator.security.network import requests_per_hour
 from echo_orchestrator.settings import Settings
 
 
@@ -32,13 +33,13 @@ def test_bad_value_is_a_configuration_error() -> None:
 
 
 def test_the_hourly_limit_is_off_only_on_a_private_local_server() -> None:
-    assert Settings.from_env({}).requests_per_hour == 0  # loopback, no keys, no proxy
-    assert Settings.from_env({"ECHO_RATE_LIMIT_PER_HOUR": "50"}).requests_per_hour == 50  # as set
+    assert requests_per_hour(Settings.from_env({})) == 0  # loopback, no keys, no proxy
+    assert requests_per_hour(Settings.from_env({"ECHO_RATE_LIMIT_PER_HOUR": "50"})) == 50  # as set
     for exposed in (
         {"ECHO_API_KEYS": "eo_0123456789abcdef0123"},
         {"ECHO_HOST": "0.0.0.0", "ECHO_ALLOW_UNAUTHENTICATED": "true"},
         {"ECHO_TRUSTED_PROXIES": "127.0.0.1"},
         {"ECHO_ALLOWED_HOSTS": "api.example.com"},
     ):
-        assert Settings.from_env(exposed).requests_per_hour == 1000, exposed
-    assert Settings.from_env({"ECHO_ALLOWED_HOSTS": "localhost"}).requests_per_hour == 0
+        assert requests_per_hour(Settings.from_env(exposed)) == 1000, exposed
+    assert requests_per_hour(Settings.from_env({"ECHO_ALLOWED_HOSTS": "localhost"})) == 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
@@ -89,7 +88,7 @@ class AgentController(Controller):
     @post("/instantiate/batch", status_code=200, summary="Instantiate several agents")
     async def instantiate_agents(self, services: NamedDependency[Services], data: JSONBody[BatchRequest]) -> BatchResponse:
         instances = await services.agents.instantiate_batch(data.agent_ids)
-        return BatchResponse(instances=msgspec.to_builtins(instances), count=len(instances))
+        return BatchResponse(instances=instances, count=len(instances))
 
     @post("/instantiate/{agent_id:str}", status_code=200, summary="Build the runtime agent: model and tools")
     async def instantiate_agent(

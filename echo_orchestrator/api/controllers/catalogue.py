@@ -32,7 +32,7 @@ from echo_orchestrator.container import Services
 from echo_orchestrator.errors import Invalid
 from echo_orchestrator.lifecycle.workflows import CATALOGUE_STATUSES
 from echo_orchestrator.services.catalogue import SORTS
-from echo_orchestrator.store import WorkflowQuery
+from echo_orchestrator.store.definitions.base import WorkflowQuery
 
 MAX_UPLOAD_BYTES = 5 * 2**20
 

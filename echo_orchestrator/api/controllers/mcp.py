@@ -12,6 +12,7 @@ from litestar.params import FromQuery, JSONBody, QueryParameter
 from echo_orchestrator.api.schemas.mcp import (
     McpServerCheck,
     McpServerList,
+    McpServerOptions,
     McpServerSettingsView,
     McpSettingsView,
     McpStatusReport,
@@ -75,20 +76,17 @@ class McpController(Controller):
                     env={k: MASK for k in sorted(config.env)},
                     env_vars=sorted(config.env),
                     headers={k: MASK for k in sorted(config.headers)},
-                    config={
-                        "timeout": config.timeout,
-                        "display_name": config.display_name,
-                        "description": config.description,
-                        "capabilities": list(config.capabilities),
-                        "cost_per_call_usd": config.cost_per_call_usd,
-                        "max_retries": config.max_retries,
-                        # The variable that carries the server's key, by name (its value never shown).
-                        "api_key_env": api_key_env(config.env),
-                        # What it inherits from the service's environment, by name only.
-                        "inherit_env": list(config.inherit_env),
-                        # A relative folder says how it is laid out; an absolute one is a server path.
-                        "cwd": config.cwd if config.cwd is None or not Path(config.cwd).is_absolute() else MASK,
-                    },
+                    config=McpServerOptions(
+                        timeout=config.timeout,
+                        display_name=config.display_name,
+                        description=config.description,
+                        capabilities=list(config.capabilities),
+                        cost_per_call_usd=config.cost_per_call_usd,
+                        max_retries=config.max_retries,
+                        api_key_env=api_key_env(config.env),
+                        inherit_env=list(config.inherit_env),
+                        cwd=config.cwd if config.cwd is None or not Path(config.cwd).is_absolute() else MASK,
+                    ),
                 )
             )
         # The configured root, as the operator gave it, never the resolved server path.

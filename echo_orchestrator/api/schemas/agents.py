@@ -4,14 +4,12 @@ its legacy routes). Service results answered as they are (`AgentInstance`,
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
 from echo_orchestrator.api.schemas.base import StrictBody
 from echo_orchestrator.engine.validation import ValidationReport
 from echo_orchestrator.models import Agent, LLMConfig, Workflow
-from echo_orchestrator.services.agents import AgentInstance
+from echo_orchestrator.services.agents import AgentInstance, BatchInstance
 
 __all__ = ["AgentInstance", "ValidationReport"]
 
@@ -48,7 +46,7 @@ class BatchRequest(StrictBody, kw_only=True, forbid_unknown_fields=True):
 
 
 class BatchResponse(msgspec.Struct, kw_only=True):
-    instances: dict[str, Any]
+    instances: dict[str, BatchInstance]
     count: int
 
 

@@ -9,6 +9,7 @@ import msgspec
 
 from echo_orchestrator.api.schemas.base import StrictBody
 from echo_orchestrator.models import Step
+from echo_orchestrator.models.base import FreeForm
 from echo_orchestrator.services.analytics import WorkflowAnalyticsView
 from echo_orchestrator.services.catalogue import (
     ArchiveResult,
@@ -44,8 +45,8 @@ class CatalogueList(msgspec.Struct, kw_only=True):
 class ValidateInputRequest(StrictBody, kw_only=True, forbid_unknown_fields=True):
     """`inputs` as the document names it (`input` is taken too, as on the execute routes)."""
 
-    inputs: dict[str, Any] | None = None
-    input: dict[str, Any] | None = None
+    inputs: FreeForm | None = None
+    input: FreeForm | None = None
 
     @property
     def values(self) -> dict[str, Any]:

@@ -4,6 +4,7 @@ Endpoints, Step Execution Endpoints)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -22,9 +23,10 @@ from echo_orchestrator.models import (
     rfc3339,
     utcnow,
 )
+from echo_orchestrator.models.base import FreeForm
 from echo_orchestrator.services.checkpoints import CheckpointView
 from echo_orchestrator.services.executions import LLMCallSummary, StepMetrics
-from echo_orchestrator.store.workspaces import FileEntry
+from echo_orchestrator.store.workspaces.folders import FileEntry
 
 __all__ = ["CheckpointView", "FileEntry", "LLMCallSummary", "StepMetrics"]  # service results answered as they are
 
@@ -35,8 +37,8 @@ class RunInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The documents name a run's input `inputs` (workflows) and `input` (graphs): every
     execute route takes either, so no client trips on the difference."""
 
-    input: dict[str, Any] | None = None
-    inputs: dict[str, Any] | None = None
+    input: FreeForm | None = None
+    inputs: FreeForm | None = None
     # The workspace for the run's files; the same as `config.workspace` (docs/workspaces.md).
     workspace: str | None = None
 
@@ -65,7 +67,7 @@ class RunInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class WorkflowExecuteRequest(RunInput, kw_only=True, forbid_unknown_fields=True):
     config: ExecutionConfig = msgspec.field(default_factory=ExecutionConfig)
-    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    metadata: FreeForm = msgspec.field(default_factory=dict)
 
 
 class GraphExecuteRequest(RunInput, kw_only=True, forbid_unknown_fields=True, rename={"run_async": "async"}):
@@ -80,7 +82,7 @@ class LegacyExecuteRequest(RunInput, kw_only=True, forbid_unknown_fields=True):
 class RespondRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     prompt_id: str
     response: str
-    changes: dict[str, Any] = msgspec.field(default_factory=dict)
+    changes: FreeForm = msgspec.field(default_factory=dict)
     reason: str | None = None
 
 
@@ -99,6 +101,38 @@ class ProgressView(msgspec.Struct, kw_only=True):
     percentage: float
 
 
+class PromptView(msgspec.Struct, kw_only=True):
+    """The question a paused run waits on (`interactive_prompt`)."""
+
+    prompt_id: str
+    message: str
+    prompt_type: str
+    options: list[str]
+    step_number: int | None
+    agent_id: str | None
+    output: FreeForm | None  # what is to be reviewed
+    details: FreeForm  # anything else a plugin graph's `interrupt()` asked with
+
+
+PROMPT_FIELDS = frozenset(PromptView.__struct_fields__) - {"details"}
+
+
+def prompt_view(prompt: Mapping[str, Any] | None) -> PromptView | None:
+    if prompt is None:
+        return None
+    output = prompt.get("output")
+    return PromptView(
+        prompt_id=str(prompt.get("prompt_id", "")),
+        message=str(prompt.get("message", "")),
+        prompt_type=str(prompt.get("prompt_type") or "confirmation"),
+        options=[str(o) for o in prompt.get("options") or ["approve", "reject", "modify"]],
+        step_number=prompt.get("step_number") if isinstance(prompt.get("step_number"), int) else None,
+        agent_id=str(prompt["agent_id"]) if prompt.get("agent_id") is not None else None,
+        output=output if isinstance(output, dict) else None if output is None else {"value": output},
+        details={k: v for k, v in prompt.items() if k not in PROMPT_FIELDS},
+    )
+
+
 class ExecutionStatusView(msgspec.Struct, kw_only=True):
     execution_id: str
     workflow_slug: str | None
@@ -110,9 +144,9 @@ class ExecutionStatusView(msgspec.Struct, kw_only=True):
     completed_at: str | None
     estimated_completion: str | None
     elapsed_seconds: float | None
-    metadata: dict[str, Any]
+    metadata: FreeForm
     error: ErrorInfo | None
-    pending_prompt: dict[str, Any] | None
+    pending_prompt: PromptView | None
     # Who started it: `key:<id>` or `token:<subject>`; None when anonymous.
     caller: str | None
 
@@ -134,8 +168,8 @@ class InfoCheckpoint(msgspec.Struct, kw_only=True):
 
 class ExecutionInfoView(ExecutionStatusView, kw_only=True):
     duration_seconds: float | None
-    inputs: dict[str, Any]
-    outputs: dict[str, Any] | None
+    inputs: FreeForm
+    outputs: FreeForm | None
     steps_completed: list[CompletedStepView]
     llm_calls: LLMCallSummary
     # Its checkpoints, newest first (a resume continues from the first).
@@ -198,7 +232,7 @@ class GraphRunMetadata(msgspec.Struct, kw_only=True):
 
 
 class GraphRunOutput(msgspec.Struct, kw_only=True):
-    output: dict[str, Any] | None
+    output: FreeForm | None
     metadata: GraphRunMetadata
 
 
@@ -355,7 +389,7 @@ def status_fields(execution: Execution) -> dict[str, Any]:
         "elapsed_seconds": elapsed(execution),
         "metadata": execution.metadata,
         "error": execution.error,
-        "pending_prompt": execution.pending_prompt,
+        "pending_prompt": prompt_view(execution.pending_prompt),
         "caller": execution.caller,
     }
 

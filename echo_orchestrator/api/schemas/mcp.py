@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from echo_orchestrator.mcp import ServerStatus, ToolInfo
-from echo_orchestrator.models.base import Seconds
+from echo_orchestrator.models.base import FreeForm, Seconds
 
 
 class McpServerList(msgspec.Struct, kw_only=True):
@@ -48,7 +48,24 @@ class McpServerSettingsView(msgspec.Struct, kw_only=True):
     env: dict[str, str]
     env_vars: list[str]
     headers: dict[str, str]
-    config: dict[str, Any]
+    config: McpServerOptions
+
+
+class McpServerOptions(msgspec.Struct, kw_only=True):
+    """A server's options of ours, as `GET /mcp-servers/settings` shows them (no secret)."""
+
+    timeout: float
+    display_name: str | None
+    description: str | None
+    capabilities: list[str]
+    cost_per_call_usd: float | None
+    max_retries: int
+    # The variable of `env` that carries the server's key, by name (its value never shown).
+    api_key_env: str | None
+    # What it inherits from the service's environment, by name only.
+    inherit_env: list[str]
+    # A relative folder says how it is laid out; an absolute one is a server path (masked).
+    cwd: str | None
 
 
 class McpSettingsView(msgspec.Struct, kw_only=True):
@@ -64,7 +81,7 @@ class ToolExecuteConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
 
 class ToolExecuteRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     tool_id: str
-    input: dict[str, Any] = msgspec.field(default_factory=dict)
+    input: FreeForm = msgspec.field(default_factory=dict)
     config: ToolExecuteConfig = msgspec.field(default_factory=ToolExecuteConfig)
 
 
@@ -72,6 +89,6 @@ class ToolExecuteResponse(msgspec.Struct, kw_only=True):
     tool_id: str
     status: str
     output: Any
-    content: list[dict[str, Any]]
+    content: list[FreeForm]  # the MCP content blocks, as the server sent them
     execution_time_ms: float
     cost_usd: float | None

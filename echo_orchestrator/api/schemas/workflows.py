@@ -4,7 +4,7 @@ they are (`RunResult`, `WorkflowGraphView`, `ValidationReport`) are named here t
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 
@@ -12,7 +12,8 @@ from echo_orchestrator.api.schemas.agents import WorkflowWithAgents
 from echo_orchestrator.api.schemas.base import StrictBody
 from echo_orchestrator.engine.validation import ValidationReport
 from echo_orchestrator.models import Agent, LLMConfig, Workflow
-from echo_orchestrator.services.workflows import RunResult, WorkflowGraphView
+from echo_orchestrator.models.base import FreeForm
+from echo_orchestrator.services.workflow_views import RunResult, WorkflowGraphView
 
 __all__ = ["RunResult", "ValidationReport", "WorkflowGraphView", "WorkflowWithAgents"]
 
@@ -67,7 +68,7 @@ class ExecuteRequest(StrictBody, kw_only=True, forbid_unknown_fields=True):
     workflow_id: str
     mode: Literal["test", "final"] = "test"
     version: str | None = None
-    input_payload: dict[str, Any] = msgspec.field(default_factory=dict)
+    input_payload: FreeForm = msgspec.field(default_factory=dict)
     # The workspace for the run's files (docs/workspaces.md); `default` when not given.
     workspace: str | None = None
 
@@ -82,7 +83,7 @@ class CreatedWorkflow(msgspec.Struct, kw_only=True):
 class CanvasNode(StrictBody, kw_only=True, forbid_unknown_fields=True):
     id: str
     agent_id: str | None = None
-    agent: dict[str, Any] | None = None
+    agent: FreeForm | None = None
 
 
 class CanvasEdge(StrictBody, kw_only=True, forbid_unknown_fields=True):

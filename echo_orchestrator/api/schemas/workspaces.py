@@ -16,7 +16,7 @@ from echo_orchestrator.services.workspaces import (
     WorkspaceDirectories,
     WorkspaceSummary,
 )
-from echo_orchestrator.store.workspaces import FileEntry
+from echo_orchestrator.store.workspaces.folders import FileEntry
 
 __all__ = [  # the workspace service's answers
     "DirectoryChanged",

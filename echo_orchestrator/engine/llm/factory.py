@@ -8,10 +8,10 @@ from typing import Any
 import msgspec
 from langchain_core.language_models import BaseChatModel
 
-from echo_orchestrator.errors import ConfigurationError, Invalid
+from echo_orchestrator.errors import ConfigurationError, EgressRefused, Invalid
 from echo_orchestrator.models import LLMConfig
 from echo_orchestrator.registry.spec import ProviderSpec, ProviderStatus
-from echo_orchestrator.security.egress import EgressPolicy, EgressRefused
+from echo_orchestrator.security.egress import EgressPolicy
 
 
 def as_llm_config(llm: LLMConfig | Mapping[str, Any] | None) -> LLMConfig:

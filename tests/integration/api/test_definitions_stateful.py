@@ -17,7 +17,7 @@ from litestar.testing import TestClient
 
 from echo_orchestrator.api.app import create_app
 from echo_orchestrator.settings import Settings
-from echo_orchestrator.store.check import check_storage
+from echo_orchestrator.store.definitions.check import check_storage
 from tests.helpers.server import LOCAL
 
 AGENT_IDS = st.sampled_from(["alpha", "beta", "gamma"])

@@ -11,7 +11,7 @@ from litestar.testing import TestClient
 from echo_orchestrator.api.app import create_app
 from echo_orchestrator.models import McpServerConfig, McpSettings
 from echo_orchestrator.settings import Settings
-from echo_orchestrator.store import codec
+from echo_orchestrator.store.definitions import codec
 from tests.helpers.mcp_servers import stdio_test_server
 from tests.helpers.plugins import copy_example
 from tests.helpers.server import LOCAL

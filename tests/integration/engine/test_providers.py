@@ -8,12 +8,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from echo_orchestrator.container import build_registry
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.llm.prices import PriceTable
 from echo_orchestrator.engine.llm.usage import UsageRecorder
 from echo_orchestrator.errors import ConfigurationError
 from echo_orchestrator.models import LLMConfig, LLMUsage
+from echo_orchestrator.services.plugins import build_registry
 from echo_orchestrator.settings import Settings
 from tests.helpers.fake_llm import fake_llm_server
 

@@ -12,6 +12,7 @@ import anyio
 import pytest
 from langgraph.graph import END, START, StateGraph
 
+from echo_orchestrator.backends import runtime_store
 from echo_orchestrator.builtins.files import list_files, read_file, write_file
 from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.engine.executions import ExecutionManager
@@ -23,8 +24,7 @@ from echo_orchestrator.errors import BadRequest, EchoError, NotFound
 from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import Execution, ExecutionConfig, McpSettings
 from echo_orchestrator.registry.spec import GraphContext
-from echo_orchestrator.store.runtime import runtime_store
-from echo_orchestrator.store.workspaces import WORKING, Workspaces
+from echo_orchestrator.store.workspaces.folders import WORKING, Workspaces
 from tests.helpers.traversal import CORPUS, DECOY_NAME, DECOY_TEXT, OTHER_TEXT, outside_snapshot, plant
 
 pytestmark = pytest.mark.anyio

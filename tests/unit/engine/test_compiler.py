@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from echo_orchestrator.container import build_registry
 from echo_orchestrator.engine.compiler import build_workflow_graph
 from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.structure import graph_order
 from echo_orchestrator.errors import Invalid
 from echo_orchestrator.models import Agent, AgentConstraints, Connection, Hierarchy, LLMConfig, Workflow
 from echo_orchestrator.registry.graphs import describe_state_graph
+from echo_orchestrator.services.plugins import build_registry
 from echo_orchestrator.settings import Settings
 
 pytestmark = pytest.mark.anyio

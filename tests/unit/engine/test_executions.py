@@ -15,6 +15,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from echo_orchestrator.backends import runtime_store
 from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.engine.executions import ExecutionManager
@@ -37,7 +38,6 @@ from echo_orchestrator.models import (
     utcnow,
 )
 from echo_orchestrator.registry.spec import ProviderSpec
-from echo_orchestrator.store.runtime import runtime_store
 
 pytestmark = pytest.mark.anyio
 

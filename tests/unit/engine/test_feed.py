@@ -9,11 +9,12 @@ import anyio
 import anyio.lowlevel
 import pytest
 
+from echo_orchestrator.backends import runtime_store
 from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.engine.feed import EventFeed
 from echo_orchestrator.errors import NotFound, SubscriberTooSlow
 from echo_orchestrator.models import Execution, utcnow
-from echo_orchestrator.store.runtime import RuntimeStore, runtime_store
+from echo_orchestrator.store.runtime.base import RuntimeStore
 
 pytestmark = pytest.mark.anyio
 

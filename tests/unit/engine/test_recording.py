@@ -11,7 +11,7 @@ import pytest
 from echo_orchestrator.engine.recording import record_interrupted
 from echo_orchestrator.lifecycle.ownership import MACHINE
 from echo_orchestrator.models import Execution, StepExecution, utcnow
-from echo_orchestrator.store.sqlite_runtime import SqliteRuntimeStore
+from echo_orchestrator.store.runtime.sqlite import SqliteRuntimeStore
 
 pytestmark = pytest.mark.anyio
 

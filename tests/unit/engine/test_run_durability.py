@@ -10,6 +10,7 @@ import anyio
 import pytest
 from langgraph.graph import END, START, StateGraph
 
+from echo_orchestrator.backends import runtime_store
 from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.engine.executions import ExecutionManager
 from echo_orchestrator.engine.llm.factory import ModelFactory
@@ -21,7 +22,6 @@ from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import Execution, ExecutionConfig, McpSettings
 from echo_orchestrator.models.execution import Durability
 from echo_orchestrator.registry.spec import GraphContext
-from echo_orchestrator.store.runtime import runtime_store
 
 pytestmark = pytest.mark.anyio
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from echo_orchestrator.container import build_registry
 from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.validation import Capabilities, graph_input_problems, validate_draft, validate_final
 from echo_orchestrator.models import Agent, Connection, Hierarchy, HumanInLoop, InputField, LLMConfig, Step, StrategyDefinition, Workflow
 from echo_orchestrator.registry.spec import ProviderStatus
+from echo_orchestrator.services.plugins import build_registry
 from echo_orchestrator.settings import Settings
 
 

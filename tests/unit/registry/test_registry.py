@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from echo_orchestrator.container import build_registry
 from echo_orchestrator.registry import PluginRegistry
+from echo_orchestrator.services.plugins import build_registry
 from echo_orchestrator.settings import Settings
 from tests.helpers.plugins import copy_example, write_plugin
 

@@ -4,7 +4,8 @@ import time
 
 import pytest
 
-from echo_orchestrator.security.counters import MemoryCounters, counters_for
+from echo_orchestrator.backends import counters_for
+from echo_orchestrator.store.counters import MemoryCounters
 
 
 @pytest.mark.anyio
@@ -20,11 +21,11 @@ async def test_a_window_counts_then_starts_over_when_it_ends() -> None:
 
 
 def test_the_shared_runtime_gets_shared_counters() -> None:
-    from echo_orchestrator.store.postgres_counters import PostgresCounters
+    from echo_orchestrator.store.cluster.postgres_counters import PostgresCounters
 
     assert isinstance(counters_for(None), MemoryCounters)
     assert isinstance(counters_for("sqlite:///x.sqlite"), MemoryCounters)
     assert isinstance(counters_for("postgresql://u@h/db"), PostgresCounters)
-    from echo_orchestrator.store.redis_counters import RedisCounters
+    from echo_orchestrator.store.cluster.redis_counters import RedisCounters
 
     assert isinstance(counters_for("postgresql://u@h/db", "redis://h:6379/0"), RedisCounters)

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from echo_orchestrator.security.egress import EgressPolicy, EgressRefused
+from echo_orchestrator.errors import EgressRefused
+from echo_orchestrator.security.egress import EgressPolicy
 
 
 def test_only_allowed_prefixes_on_segment_boundaries() -> None:

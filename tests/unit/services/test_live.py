@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 import pytest
 
+from echo_orchestrator.backends import runtime_store
 from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.engine.executions import ExecutionManager
@@ -23,7 +24,6 @@ from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import Agent, Connection, Event, HumanInLoop, LLMConfig, McpSettings, Workflow
 from echo_orchestrator.services.executions import ExecutionService
 from echo_orchestrator.services.live import LiveSession
-from echo_orchestrator.store.runtime import runtime_store
 
 pytestmark = pytest.mark.anyio
 

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from echo_orchestrator.backends import runtime_store
 from echo_orchestrator.models import Execution
 from echo_orchestrator.services.workspaces import WorkspaceService
 from echo_orchestrator.settings import Settings
-from echo_orchestrator.store.runtime import RuntimeStore, runtime_store
-from echo_orchestrator.store.workspaces import WORKING, Workspaces
+from echo_orchestrator.store.runtime.base import RuntimeStore
+from echo_orchestrator.store.workspaces.folders import WORKING, Workspaces
 
 pytestmark = pytest.mark.anyio
 

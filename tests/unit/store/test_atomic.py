@@ -21,7 +21,7 @@ WRITER = """
 import sys, anyio
 from pathlib import Path
 from echo_orchestrator.models import Agent
-from echo_orchestrator.store import FileDefinitionStore
+from echo_orchestrator.store.definitions.files import FileDefinitionStore
 
 async def main():
     store = FileDefinitionStore(Path(sys.argv[1]))
@@ -60,7 +60,7 @@ def test_sigkill_mid_write_leaves_old_or_new_file_and_next_start_sweeps_temp(tmp
                 sys.executable,
                 "-c",
                 "import sys, anyio; from pathlib import Path;"
-                "from echo_orchestrator.store import FileDefinitionStore as S\n"
+                "from echo_orchestrator.store.definitions.files import FileDefinitionStore as S\n"
                 "async def m():\n"
                 "    s = S(Path(sys.argv[1])); await s.open(); print(len(s.problems()), s.counts().agents)\n"
                 "anyio.run(m)",
@@ -93,7 +93,7 @@ import sys, time, anyio
 from pathlib import Path
 from echo_orchestrator.errors import Conflict
 from echo_orchestrator.models import Workflow
-from echo_orchestrator.store import FileDefinitionStore
+from echo_orchestrator.store.definitions.files import FileDefinitionStore
 
 async def main():
     store = FileDefinitionStore(Path(sys.argv[1]))

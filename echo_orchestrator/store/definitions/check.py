@@ -1,0 +1,42 @@
+"""Check a whole storage folder without starting anything: what `echo-orchestrator validate` runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+
+from echo_orchestrator.store.definitions.base import Problem
+from echo_orchestrator.store.definitions.index import DefinitionIndex
+from echo_orchestrator.store.definitions.layout import Layout
+from echo_orchestrator.store.definitions.loader import candidate_files, load
+
+
+class CheckReport(msgspec.Struct, kw_only=True):
+    files: int
+    problems: list[Problem]
+
+
+def check_storage(root: Path) -> CheckReport:
+    layout = Layout(root)
+    index = DefinitionIndex()
+    files = candidate_files(layout)
+    # Oldest first, as the server loads them: of two files claiming a slug, the earlier keeps it.
+    for loaded in sorted((load(layout, path) for path in files), key=lambda item: item.signature or (0, 0, 0)):
+        index.apply(loaded)
+    return CheckReport(files=len(files), problems=all_problems(index))
+
+
+def all_problems(index: DefinitionIndex) -> list[Problem]:
+    """Files that do not load, and workflows claiming a slug another workflow holds."""
+    problems = sorted(index.problems.values(), key=lambda p: p.file)
+    for slug, (holder, *newcomers) in sorted(index.slug_conflicts().items()):
+        for newcomer in newcomers:
+            problems.append(
+                Problem(
+                    "workflows",
+                    "slug",
+                    f"workflow '{newcomer}' claims slug '{slug}', which workflow '{holder}' holds: give '{newcomer}' another slug",
+                )
+            )
+    return problems

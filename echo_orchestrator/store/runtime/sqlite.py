@@ -1,0 +1,119 @@
+"""The runtime store (`store.runtime.RuntimeStore`) in SQLite: the embedded default.
+
+`storage/runtime/runtime.sqlite` (WAL; schema and migrations in `store.runtime.sqlite_schema`). The
+records and their SQL are `store.runtime.sql`'s; this module gives the one connection, the
+lock every use of it holds, and LangGraph's SQLite saver sharing both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from echo_orchestrator.lifecycle import ownership
+from echo_orchestrator.store.atomic import ensure_ignored_folder
+from echo_orchestrator.store.runtime.analytics import SQLITE_BUCKETS
+from echo_orchestrator.store.runtime.base import PoolStats, Signals
+from echo_orchestrator.store.runtime.checkpoints import RecordsFirstSaver
+from echo_orchestrator.store.runtime.sql import SqlRuntimeStore
+from echo_orchestrator.store.runtime.sqlite_schema import connect, migrate
+from echo_orchestrator.store.runtime.statements import Pending
+
+
+class SqliteRuntimeStore(SqlRuntimeStore):
+    """The runtime store in one SQLite file."""
+
+    buckets = SQLITE_BUCKETS
+    shared = False  # one machine; `serve --workers N` refuses it
+
+    def __init__(self, path: Path, *, owner: str, in_storage: bool = False) -> None:
+        super().__init__(owner=owner)
+        self.path = path
+        self._in_storage = in_storage  # storage/runtime/: a folder git must ignore
+        self._db: aiosqlite.Connection | None = None
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        assert self._db is not None, "open() first"
+        return self._db
+
+    async def open(self) -> None:
+        if self._in_storage:
+            ensure_ignored_folder(self.path.parent)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = await connect(self.path)
+        await self._db.execute("PRAGMA synchronous=NORMAL")
+        self.schema_change = await migrate(self._db)
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self.commit()
+            await self._db.close()
+            self._db = None
+
+    async def owned_elsewhere(self, owner: str | None) -> bool:
+        # One machine shares a SQLite file: whether a process lives is known exactly.
+        return ownership.owned_elsewhere(owner)
+
+    async def keep_alive(self) -> None:
+        return
+
+    redis_location = None  # one machine: no Redis (refused with SQLite)
+
+    def pool_stats(self) -> PoolStats:
+        # One connection, shared by the records and LangGraph's saver behind one lock.
+        busy = 1 if self._db_lock.locked() else 0
+        return PoolStats(size=1, open=1 if self._db is not None else 0, available=1 - busy, in_use=busy)
+
+    async def redis_ping_ms(self) -> float | None:
+        return None
+
+    def admission(self, limit_key: str) -> AbstractAsyncContextManager[None]:
+        return contextlib.nullcontext()  # one process owns its runs: it counts them itself
+
+    async def listen(self, signals: Signals) -> None:
+        return  # `serve --workers N` on SQLite is refused (one process owns its runs)
+
+    async def send_control(self, owner: str, message: dict[str, Any]) -> bool:
+        return False
+
+    async def announce_definitions(self, paths: Sequence[str]) -> None:
+        return  # one machine: the other processes' watchers see the files
+
+    async def checkpointer(self) -> RecordsFirstSaver:
+        """LangGraph's SQLite saver on this connection and this lock: checkpoints live in
+        the same database, and one writer means no lock conflicts between two connections.
+        It writes the buffered records before each checkpoint write (see `RecordsFirstSaver`)."""
+        saver = RecordsFirstSaver(self.db, self.flush)
+        self._db_lock = saver.lock
+        await saver.setup()
+        return saver
+
+    async def _write_batches(self, pending: Pending) -> None:
+        for sql, rows in pending.items():
+            await self.db.executemany(sql, list(rows.values()))
+        await self.db.commit()
+
+    async def _rows(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        async with self._db_lock:
+            await self._flush_locked()
+            async with self.db.execute(sql, tuple(args)) as cursor:
+                return list(await cursor.fetchall())
+
+    async def _update(self, sql: str, args: Sequence[Any]) -> int:
+        async with self._db_lock:
+            await self._flush_locked()
+            async with self.db.execute(sql, tuple(args)) as cursor:
+                changed = cursor.rowcount
+            await self.db.commit()
+        return int(changed)
