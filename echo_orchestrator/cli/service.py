@@ -45,13 +45,16 @@ def _serve(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=None if settings.reload else settings.workers,
         reload=settings.reload,
-        reload_dirs=[str(Path(__file__).parent)] if settings.reload else None,
+        reload_dirs=[str(Path(__file__).parents[1])] if settings.reload else None,
         log_level=settings.log_level,
         # JSON: our handler formats uvicorn's records too, and our access records (with the
         # request id, route, caller and duration) replace uvicorn's access line.
         log_config=None if json_logs else uvicorn.config.LOGGING_CONFIG,
         access_log=not json_logs,
         timeout_graceful_shutdown=10,
+        # ECHO_TRUSTED_PROXIES is the one rule for X-Forwarded-For (`security.network.client_address`):
+        # uvicorn's own would believe it from 127.0.0.1 and rewrite the client address before us.
+        proxy_headers=False,
     )
     return 0
 
