@@ -211,6 +211,10 @@ class ConfigurationError(EchoError):
     code = "ERR_CONFIG_001"
 
 
+class UnsetVariable(ConfigurationError):
+    """A setting refers to an environment variable (`${VAR}`) the service does not have."""
+
+
 class SubscriberTooSlow(EchoError):
     """A live-event subscriber fell too far behind and was dropped; it may rejoin and replay."""
 

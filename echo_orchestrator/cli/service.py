@@ -138,6 +138,7 @@ def _keys_new(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from echo_orchestrator.security.secret_scan import scan_folder
     from echo_orchestrator.store.definitions.check import check_storage
 
     root = Path(args.path or os.environ.get("ECHO_STORAGE_DIR") or "storage")
@@ -152,8 +153,14 @@ def _validate(args: argparse.Namespace) -> int:
     for problem in report.problems:
         where = problem.file if problem.file == "workflows" else (root / problem.file).as_posix()
         print(f"{where}: {problem.field or '-'}: {problem.message}")
-    print(f"{report.files} file(s) checked, {len(report.problems)} problem(s)", file=sys.stderr)
-    return 1 if report.problems else 0
+    secrets = scan_folder(root)
+    for finding in secrets:  # where and why, never the value
+        print(
+            f"{(root / finding.file).as_posix()}: {finding.where}: warning: {finding.reason}; keep secrets out of "
+            "the folder: write ${VAR} and set VAR where the service runs (docs/mcp.md)"
+        )
+    print(f"{report.files} file(s) checked, {len(report.problems)} problem(s), {len(secrets)} secret warning(s)", file=sys.stderr)
+    return 1 if report.problems or (args.strict and secrets) else 0
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -238,4 +245,7 @@ def add_commands(commands: Commands) -> None:
         "--deep", action="store_true", help="also validate and compile every workflow as a run would (plugins, providers, tools)"
     )
     validate.add_argument("--plugins-dir", type=Path, help="drop-in plugins folder for --deep (env ECHO_PLUGINS_DIR)")
+    validate.add_argument(
+        "--strict", action="store_true", help="exit 1 on warnings too: literal values that look like secrets (keys, tokens, passwords)"
+    )
     validate.set_defaults(handler=_validate)

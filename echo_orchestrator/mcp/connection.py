@@ -24,8 +24,10 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
+from echo_orchestrator.errors import EchoError
 from echo_orchestrator.mcp.types import ServerState, ToolInfo
 from echo_orchestrator.models import McpServerConfig, utcnow_iso
+from echo_orchestrator.models.mcp import McpLaunch
 
 log = logging.getLogger("echo_orchestrator.mcp.hub")
 
@@ -70,22 +72,24 @@ class Server:
         return sorted({*self.config.capabilities, *self.protocol_capabilities})
 
 
-def stdio_environment(config: McpServerConfig, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+def stdio_environment(config: McpServerConfig, launch: McpLaunch, environ: Mapping[str, str]) -> dict[str, str]:
     """What a stdio server gets besides the SDK's few safe variables (HOME, LOGNAME, PATH,
     SHELL, TERM, USER): the variables `inherit_env` names that are set here, then `env`."""
-    environ = os.environ if environ is None else environ
-    return {**{name: environ[name] for name in config.inherit_env if name in environ}, **config.env}
+    return {**{name: environ[name] for name in config.inherit_env if name in environ}, **launch.env}
 
 
-def client_for(server: Server, errlog: Any) -> Client:
+def client_for(server: Server, errlog: Any, environ: Mapping[str, str] | None = None) -> Client:
+    """A client for the server, its `${VAR}` references resolved from the environment now."""
     config = server.config
-    if config.command is not None:
-        env = stdio_environment(config)
-        params = StdioServerParameters(command=config.command, args=config.args, env=env or None, cwd=config.cwd)
+    environ = os.environ if environ is None else environ
+    launch = config.resolved(environ, server.name)
+    if launch.command is not None:
+        env = stdio_environment(config, launch, environ)
+        params = StdioServerParameters(command=launch.command, args=launch.args, env=env or None, cwd=launch.cwd)
         return Client(stdio_client(params, errlog=errlog), read_timeout_seconds=config.timeout)
-    assert config.url is not None
-    http = create_mcp_http_client(headers=config.headers or None)
-    return Client(streamable_http_client(config.url, http_client=http), read_timeout_seconds=config.timeout)
+    assert launch.url is not None
+    http = create_mcp_http_client(headers=launch.headers or None)
+    return Client(streamable_http_client(launch.url, http_client=http), read_timeout_seconds=config.timeout)
 
 
 def stderr_path(log_dir: Path | None, server: Server) -> Path | None:
@@ -165,6 +169,8 @@ def describe(exc: BaseException, stderr_path: Path | None, config: McpServerConf
             return f"cannot start {command!r}: its working folder {config.cwd!r} does not exist"
         where = "no such file" if "/" in command else "no such command on the server's PATH"
         return f"cannot start {command!r}: {where} (install it, or give its full path in mcp_settings.json)"
+    if isinstance(exc, EchoError):  # ours (an unset `${VAR}`): its message says it all
+        return exc.message
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if stderr_path is not None and stderr_path.exists():
         # What the server wrote since its latest start: usually the reason it died.

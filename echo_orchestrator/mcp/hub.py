@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +32,7 @@ from echo_orchestrator.mcp.connection import Attempt, Server, list_all_tools, se
 from echo_orchestrator.mcp.plugin_tools import call_plugin_tool, check_input
 from echo_orchestrator.mcp.types import PLUGIN_SERVER, ServerStatus, ToolBinding, ToolCallResult, ToolInfo, text_of
 from echo_orchestrator.models import McpServerConfig, McpSettings, utcnow_iso
+from echo_orchestrator.models.references import references_in
 from echo_orchestrator.registry.spec import ToolSpec
 from echo_orchestrator.security.redaction import SECRETS, arg_secrets, url_secrets
 
@@ -394,15 +396,19 @@ class McpHub:
         )
 
 
-def _config_secrets(configs: Any) -> list[str]:
-    """Every value in MCP server settings that is a secret: `env` and `headers` values, URL
+def _config_secrets(configs: Iterable[McpServerConfig], environ: Mapping[str, str] | None = None) -> list[str]:
+    """Every value in MCP server settings that is a secret, as the servers get it (`${VAR}`
+    references resolved; an unset one is nothing): `env` and `headers` values, URL
     credentials, and the values of secret-looking args."""
+    environ = os.environ if environ is None else environ
     found: list[str] = []
     for config in configs:
-        found += [*config.env.values(), *config.headers.values(), *arg_secrets(config.args)]
-        if config.url:
-            found += url_secrets(config.url)
-            if config.headers:
+        names = {name for _, text in config.referring_settings() for name in references_in(text)}
+        launch = config.resolved({name: environ.get(name, "") for name in names})
+        found += [*launch.env.values(), *launch.headers.values(), *arg_secrets(launch.args)]
+        if launch.url:
+            found += url_secrets(launch.url)
+            if launch.headers:
                 # `Authorization: Bearer X` quoted without its scheme is still X.
-                found += [v.split(" ", 1)[1] for v in config.headers.values() if " " in v]
+                found += [v.split(" ", 1)[1] for v in launch.headers.values() if " " in v]
     return found

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from echo_orchestrator.models.references import NAME
+
 MASK = "********"
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.I)
 # Flags whose value is a secret: --api-key=X, --token X, -p X is not guessed.
@@ -105,6 +107,16 @@ def api_key_env(env: Mapping[str, str]) -> str | None:
 def environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
     env = os.environ if environ is None else environ
     return [value for name, value in env.items() if _SECRET_NAME.search(name)]
+
+
+# A value that only refers to variables (with an auth scheme before it, at most) holds no
+# secret: shown as written, so an operator sees where the value comes from.
+_REFERENCES_ONLY = re.compile(r"(?:(?:Bearer|Basic|Token|token|Bot)\s+)?(?:\$\{(?:env:)?" + NAME + r"\})+")
+
+
+def mask_value(value: str) -> str:
+    """A setting's value as shown: `${VAR}` references as written, anything else masked."""
+    return value if _REFERENCES_ONLY.fullmatch(value) else MASK
 
 
 def url_secrets(url: str) -> list[str]:

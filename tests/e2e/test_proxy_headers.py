@@ -19,14 +19,16 @@ FORGED = ("203.0.113.7", "198.51.100.23", "192.0.2.99")
 
 def _remaining_after_forged_requests(root: Path, env: dict[str, str]) -> list[int]:
     copy_storage(root / "storage")
-    with running_server(root / "storage", "--plugins-dir", str(root / "plugins"), env=env) as running:
-        with httpx.Client(base_url=running.url) as client:
-            seen = []
-            for address in FORGED:
-                response = client.get("/agents/list", headers={"X-Forwarded-For": address})
-                assert response.status_code == 200, response.text
-                seen.append(int(response.headers["x-ratelimit-remaining"]))
-            return seen
+    seen = []
+    with (
+        running_server(root / "storage", "--plugins-dir", str(root / "plugins"), env=env) as running,
+        httpx.Client(base_url=running.url) as client,
+    ):
+        for address in FORGED:
+            response = client.get("/agents/list", headers={"X-Forwarded-For": address})
+            assert response.status_code == 200, response.text
+            seen.append(int(response.headers["x-ratelimit-remaining"]))
+    return seen
 
 
 def test_forged_forwarded_for_from_loopback_is_ignored_without_a_trusted_proxy(tmp_path: Path) -> None:

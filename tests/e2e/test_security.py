@@ -47,6 +47,8 @@ MCP_SECRETS = {
     "HEADER_TOKEN": "hdr-secret-66666",
 }
 PROVIDER_KEYS = {"OPENAI_API_KEY": "sk-server-openai-77777", "ANTHROPIC_API_KEY": "sk-ant-server-88888"}
+# Secrets the settings only refer to (`${VAR}`), in variables whose names say nothing of a secret.
+REFERENCED = {"REF_ARG_VALUE": "ref-arg-secret-99999", "REF_ENV_VALUE": "ref-env-secret-12121"}
 LEAKY = REPO / "tests" / "fixtures" / "leaky_mcp_server.py"
 
 
@@ -119,6 +121,13 @@ def secured(tmp_path_factory: pytest.TempPathFactory, jwks: tuple[_Jwks, str]) -
                         "env": {"LEAKY_SECRET": s["ENV_SECRET"]},
                         "timeout": 10,
                     },
+                    "referring": {
+                        "command": sys.executable,
+                        "args": [str(LEAKY), "--api-key=${REF_ARG_VALUE}"],
+                        "env": {"LEAKY_SECRET": "${REF_ENV_VALUE}"},
+                        "timeout": 10,
+                    },
+                    "unset": {"url": "http://127.0.0.1:9/mcp", "headers": {"Authorization": "Bearer ${ECHO_TEST_NEVER_SET}"}},
                     "remote": {
                         "url": f"http://user:{s['URL_PASSWORD']}@127.0.0.1:9/mcp?api_key={s['URL_QUERY']}&v=1",
                         "headers": {"Authorization": f"Bearer {s['HEADER_TOKEN']}"},
@@ -142,6 +151,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory, jwks: tuple[_Jwks, str]) -
         "ECHO_JWT_AUDIENCE": AUDIENCE,
         "ECHO_JWT_ISSUER": ISSUER,
         **PROVIDER_KEYS,
+        **REFERENCED,
     }
     with running_server(storage, "--plugins-dir", str(root / "plugins"), "--log-level", "info", env=env) as running:
         yield running
@@ -332,11 +342,22 @@ def test_mcp_secrets_are_masked_and_scrubbed_everywhere(secured: RunningServer) 
         assert call.status_code == 503, call.text
         assert "stderr" in call.json()["detail"] and "was refused" in call.json()["detail"]  # the reason survives
         texts.append(call.text)
+        # `${VAR}` references: shown as written, resolved when the server starts (it printed the
+        # value it got, scrubbed), and a variable the service lacks is named
+        assert servers["referring"]["env"] == {"LEAKY_SECRET": "${REF_ENV_VALUE}"}
+        assert servers["unset"]["headers"] == {"Authorization": "Bearer ${ECHO_TEST_NEVER_SET}"}
+        referring = c.post("/mcp-tools/execute", json={"tool_id": "referring-anything", "input": {}})
+        assert referring.status_code == 503, referring.text
+        assert "fatal: key ******** was refused" in referring.json()["detail"]
+        texts.append(referring.text)
+        unset = c.post("/mcp-tools/execute", json={"tool_id": "unset-anything", "input": {}})
+        assert unset.status_code == 503, unset.text
+        assert "environment variable ECHO_TEST_NEVER_SET is not set (mcpServers.unset.headers.Authorization refers to it)" in unset.text
         texts.append(c.get("/mcp-servers").text)
         texts.append(c.get("/mcp-servers/status").text)
         texts.append(c.get("/mcp-servers/tools").text)
         texts.append(c.get("/service/health").text)
-    secrets = [*MCP_SECRETS.values(), *PROVIDER_KEYS.values(), FULL_KEY, READ_KEY, JWT_SECRET]
+    secrets = [*MCP_SECRETS.values(), *REFERENCED.values(), *PROVIDER_KEYS.values(), FULL_KEY, READ_KEY, JWT_SECRET]
     for text in [*texts, secured.output()]:
         for secret in secrets:
             assert secret not in text

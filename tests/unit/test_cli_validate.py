@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -40,3 +41,50 @@ def test_missing_folder_is_a_usage_error(tmp_path: Path) -> None:
     result = validate(str(tmp_path / "nope"))
     assert result.returncode == 2
     assert "no such storage folder" in result.stderr
+
+
+def test_literal_secrets_are_warnings_and_strict_makes_them_fail(tmp_path: Path) -> None:
+    root = copy_storage(tmp_path / "storage")
+    token = "ghp_" + "a1B2c3D4e5" * 4
+    settings = {"mcpServers": {"github": {"command": "github-mcp", "env": {"GITHUB_TOKEN": token, "GH_HOST": "${GH_HOST:-github.com}"}}}}
+    (root / "mcp_settings.json").write_text(json.dumps(settings))
+    warned = validate(str(root))
+    assert warned.returncode == 0, warned.stdout + warned.stderr  # a warning, not a problem
+    assert warned.stdout.splitlines() == [
+        f"{root.as_posix()}/mcp_settings.json: mcpServers.github.env.GITHUB_TOKEN: warning: looks like a GitHub token; "
+        "keep secrets out of the folder: write ${VAR} and set VAR where the service runs (docs/mcp.md)"
+    ]
+    assert "0 problem(s), 1 secret warning(s)" in warned.stderr
+    strict = validate("--strict", str(root))
+    assert strict.returncode == 1
+    assert token not in warned.stdout + warned.stderr + strict.stdout + strict.stderr
+    # written as a reference, it passes even --strict
+    settings["mcpServers"]["github"]["env"]["GITHUB_TOKEN"] = "${GITHUB_TOKEN}"
+    (root / "mcp_settings.json").write_text(json.dumps(settings))
+    assert validate("--strict", str(root)).returncode == 0
+
+
+def test_a_malformed_reference_is_a_problem(tmp_path: Path) -> None:
+    root = copy_storage(tmp_path / "storage")
+    (root / "mcp_settings.json").write_text(json.dumps({"mcpServers": {"s": {"url": "https://${HOST/mcp"}}}))
+    result = validate(str(root))
+    assert result.returncode == 1
+    assert "mcp_settings.json" in result.stdout and "'${HOST/mcp' is not a reference" in result.stdout
+
+
+def test_the_readme_pre_commit_hook_passes_on_the_shipped_storage_and_fails_on_a_key(tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text()
+    entry = next(line.split("entry:", 1)[1] for line in readme.splitlines() if line.strip().startswith("entry: echo-orchestrator"))
+    command = entry.split("#", 1)[0].split()  # as YAML reads it: the comment is not part of it
+    assert command[:2] == ["echo-orchestrator", "validate"] and command[-1] == "storage"
+    copy_storage(tmp_path / "storage")
+
+    def hook() -> int:
+        return subprocess.run([sys.executable, "-m", "echo_orchestrator", *command[1:]], cwd=tmp_path, capture_output=True).returncode
+
+    assert hook() == 0
+    agent = tmp_path / "storage" / "agents" / "writer.json"
+    document = json.loads(agent.read_text())
+    document["metadata"] = {"openai_api_key": "sk-proj-" + "Qw9eR" * 8}
+    agent.write_text(json.dumps(document))
+    assert hook() == 1

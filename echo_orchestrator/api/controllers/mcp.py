@@ -22,7 +22,7 @@ from echo_orchestrator.api.schemas.mcp import (
 )
 from echo_orchestrator.container import Services
 from echo_orchestrator.models import utcnow_iso
-from echo_orchestrator.security.redaction import MASK, api_key_env, mask_args, mask_url
+from echo_orchestrator.security.redaction import MASK, api_key_env, mask_args, mask_url, mask_value
 
 
 class McpController(Controller):
@@ -73,9 +73,9 @@ class McpController(Controller):
                     command=config.command,
                     args=mask_args(config.args),
                     url=None if config.url is None else mask_url(config.url),
-                    env={k: MASK for k in sorted(config.env)},
+                    env={k: mask_value(config.env[k]) for k in sorted(config.env)},
                     env_vars=sorted(config.env),
-                    headers={k: MASK for k in sorted(config.headers)},
+                    headers={k: mask_value(config.headers[k]) for k in sorted(config.headers)},
                     config=McpServerOptions(
                         timeout=config.timeout,
                         display_name=config.display_name,

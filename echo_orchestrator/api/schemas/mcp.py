@@ -44,7 +44,7 @@ class McpServerSettingsView(msgspec.Struct, kw_only=True):
     command: str | None
     args: list[str]
     url: str | None
-    # Variable names only; values are never shown.
+    # Values are never shown: masked, or the `${VAR}` reference they are written as.
     env: dict[str, str]
     env_vars: list[str]
     headers: dict[str, str]
