@@ -282,6 +282,8 @@ async def open_services(settings: Settings, *, queued: bool = True) -> AsyncIter
                 tg.start_soon(_never_fatal, "storage watcher", store.follow_changes)
             if settings.watch_plugins:
                 tg.start_soon(_never_fatal, "plugin watcher", registry.follow_changes)
+            # Rows a failed write left buffered (database away or full) are written once it is back.
+            tg.start_soon(_never_fatal, "runtime writer", runtime.keep_written)
             if runtime.shared:
                 _share_with_other_nodes(tg, services, queue)
             if settings.auto_cleanup_enabled:

@@ -19,16 +19,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 from typing import Any
 
 import anyio
 import anyio.to_thread
+import msgspec
 from anyio.abc import TaskGroup
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 
+from echo_orchestrator.engine.cancels import CancelSide
 from echo_orchestrator.engine.driver import RunDriver, RunInput
 from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.engine.llm.factory import ModelFactory
@@ -36,11 +38,11 @@ from echo_orchestrator.engine.llm.prices import PriceTable
 from echo_orchestrator.engine.queued import QueueSide
 from echo_orchestrator.engine.recording import RunRecorder, record_interrupted
 from echo_orchestrator.engine.runs import LiveRun, PlanFactory, RunPlan
-from echo_orchestrator.errors import Conflict, ExecutionFailed, RateLimited
+from echo_orchestrator.errors import Conflict, ExecutionFailed, RateLimited, StorageError
 from echo_orchestrator.lifecycle import executions as lifecycle
 from echo_orchestrator.logs import EXECUTION_ID
 from echo_orchestrator.mcp import McpHub
-from echo_orchestrator.models import Execution, ExecutionConfig, ExecutionStatus, Progress, StepExecution, new_id, utcnow
+from echo_orchestrator.models import Execution, ExecutionConfig, Progress, new_id, utcnow
 from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.store.runtime.base import RunQueue, RuntimeStore
 from echo_orchestrator.store.workspaces.folders import DEFAULT, Workspaces
@@ -51,7 +53,7 @@ log = logging.getLogger(__name__)
 WAIT_RECHECK_SECONDS = 2.0
 
 
-class ExecutionManager(QueueSide):
+class ExecutionManager(QueueSide, CancelSide):
     def __init__(
         self,
         runtime: RuntimeStore,
@@ -156,9 +158,6 @@ class ExecutionManager(QueueSide):
                 workspace=workspace,
                 agents=list(plan.agents),
             )
-            # On SQLite, committed by the run's own task on its first turn (in `_run` or
-            # `started`), not here: a caller starting many runs is not held behind the
-            # checkpointer's lock once per run (200 starts went from 2.0 s to 0.01 s).
             limit_key = None if caller is None else caller.limit_key
             queued = self.queue is not None
             await self.runtime.save_execution(execution, limit_key=limit_key, queued=queued)
@@ -166,9 +165,7 @@ class ExecutionManager(QueueSide):
             live = LiveRun(execution=execution, plan=plan, step_numbers=dict(plan.steps))
             live.limit_key = limit_key
             await self.recorder.accepted(live)  # buffered with the record, committed with it
-            if self.runtime.shared:
-                # Other nodes may be asked for it the moment its id is answered.
-                await self.runtime.commit()
+            await self._record_accepted(execution.execution_id)
             if queued:
                 self.runtime.forget_sequence(execution.execution_id)  # the worker numbers its events
                 await self._submit(execution.execution_id)
@@ -176,6 +173,19 @@ class ExecutionManager(QueueSide):
             self._live[execution.execution_id] = live
             tg.start_soon(self._run, live, dict(inputs))
             return execution
+
+    async def _record_accepted(self, execution_id: str) -> None:
+        """Accepted means recorded: the new execution is committed before its id is answered
+        (any node may be asked for it at once; a crash right after must not lose it). When
+        it cannot be (disk full, database gone) nothing of it is kept, and the caller gets
+        the `StorageError` (503) with no id. Shielded: a caller that goes away meanwhile does
+        not leave a record written with no run behind it."""
+        try:
+            with anyio.CancelScope(shield=True):
+                await self.runtime.commit()
+        except Exception:
+            self.runtime.discard(execution_id)
+            raise
 
     @contextlib.asynccontextmanager
     async def _admission(self, caller: Caller | None) -> AsyncIterator[None]:
@@ -231,14 +241,12 @@ class ExecutionManager(QueueSide):
         async with self._admission(caller):
             if self.queue is not None:
                 await self._relive(execution)  # its plan still builds: refused here (409) rather than failing on a worker
-                await self._claim(execution, ("paused",), "answered", queued=True, limit_key=key)
+                await self._claim(execution, ("paused",), "answered", queued=True, limit_key=key, record=_answered(execution))
                 await self._submit(execution_id, answer)
-                execution.pending_prompt = None
                 return execution
             live = await self._relive(execution)
-            await self._claim(execution, ("paused",), "answered", limit_key=key)
+            await self._claim(execution, ("paused",), "answered", limit_key=key, record=_answered(execution))
             live.limit_key = key
-            execution.pending_prompt = None
             self._live[execution_id] = live
         tg.start_soon(self._run, live, Command(resume=dict(answer)))
         return execution
@@ -262,12 +270,15 @@ class ExecutionManager(QueueSide):
         queued = self.queue is not None
         key = None if caller is None else caller.limit_key
         async with self._admission(caller):
-            await self._claim(execution, sorted(lifecycle.RESUMABLE), "resumed", queued=queued, limit_key=key)
+            before = execution.status
             lifecycle.move(execution, "initializing")
             execution.error, execution.completed_at = None, None
             execution.resumed_count += 1
-            await self.runtime.save_execution(execution, queued=queued, limit_key=key)
-            await self.runtime.commit()
+            try:  # claimed and saved in one statement: resumed, or left as it was
+                await self._claim(execution, [before], "resumed", queued=queued, limit_key=key, record=execution)
+            except BaseException:
+                execution.status, execution.resumed_count = before, execution.resumed_count - 1
+                raise
             live.limit_key = key
             if not queued:
                 self._live[execution_id] = live
@@ -276,18 +287,6 @@ class ExecutionManager(QueueSide):
             return execution
         tg.start_soon(self._run, live, first_input)
         return execution
-
-    async def _claim(
-        self, execution: Execution, statuses: Sequence[ExecutionStatus], what: str, *, queued: bool = False, limit_key: str | None = None
-    ) -> None:
-        """Take the execution for this process (or for the queue), atomically: of two
-        requests (on any nodes) answering or resuming it at once, one runs it and the other
-        is refused. `limit_key`: whose concurrency limit it counts against from now on."""
-        if not await self.runtime.claim(execution.execution_id, statuses, queued=queued, limit_key=limit_key):
-            raise Conflict(
-                f"Execution '{execution.execution_id}' was {what} meanwhile by another request",
-                details={"execution_id": execution.execution_id},
-            )
 
     async def wait(self, execution_id: str) -> Execution:
         """The execution once it has ended or paused, wherever it runs."""
@@ -321,82 +320,6 @@ class ExecutionManager(QueueSide):
         for woken in self._waiters.get(execution_id, ()):
             woken.set()
 
-    # -- cancelling ----------------------------------------------------------------------
-
-    async def _settle_orphan(self, execution: Execution, *, cancelled: bool) -> Execution:
-        """An execution recorded running that no process runs any more (its process died: a
-        CLI run interrupted, a worker killed) is ended now, so cancel and resume work on it
-        from any process. One that another live process runs is that process's to change."""
-        if execution.execution_id in self._live or not lifecycle.is_interruptible(execution.status):
-            return execution
-        if not await record_interrupted(self.runtime, [execution.execution_id], cancelled=cancelled):
-            raise Conflict(
-                f"Execution '{execution.execution_id}' is running in another process; cancel or resume it there",
-                details={"execution_id": execution.execution_id, "status": execution.status},
-            )
-        return await self.runtime.get_execution(execution.execution_id)
-
-    async def cancel(self, execution_id: str, *, graceful: bool, reason: str | None) -> Execution:
-        execution = await self.runtime.get_execution(execution_id)
-        if execution.status == "paused":  # waiting for a human: nothing runs, it ends now
-            return await self._cancel_paused(execution, reason or "cancelled by request")
-        if execution_id not in self._live and lifecycle.is_interruptible(execution.status):
-            if await self._cancel_elsewhere(execution_id, graceful=graceful, reason=reason):
-                return execution  # the process that runs it ends it; its events say when
-            try:
-                return await self._settle_orphan(execution, cancelled=True)
-            except Conflict:  # a worker took the queued run meanwhile: it is that worker's to end
-                if await self._cancel_elsewhere(execution_id, graceful=graceful, reason=reason):
-                    return execution
-                raise
-        live = self._live.get(execution_id)
-        if live is None or lifecycle.is_terminal(execution.status):
-            raise lifecycle.not_cancellable(execution)
-        live.cancel_reason = reason or "cancelled by request"
-        if graceful and live.running_steps:
-            live.stop_after_step = True
-        elif live.scope is not None:
-            live.scope.cancel()
-        else:
-            live.stop_after_step = True  # still waiting for capacity: it will not start
-        return live.execution
-
-    async def _cancel_paused(self, execution: Execution, reason: str) -> Execution:
-        """End a run that waits for a human: claimed first (an answer arriving on any node at
-        the same moment gets 409, or this cancel does), then recorded cancelled with its event."""
-        await self._claim(execution, ("paused",), "answered or cancelled")
-        await self.recorder.cancelled_while_paused(execution, reason)
-        live = self._live.pop(execution.execution_id, None)
-        if live is not None:
-            live.execution = execution
-            live.done.set()
-        self.stopped_elsewhere(execution.execution_id)
-        return execution
-
-    async def _cancel_elsewhere(self, execution_id: str, *, graceful: bool, reason: str | None) -> bool:
-        """Ask the live process that runs the execution to cancel it, where the runtime
-        database carries messages between processes (PostgreSQL)."""
-        owned = await self.runtime.executions_in(lifecycle.INTERRUPTIBLE, [execution_id])
-        owner = owned[0].owner if owned else None
-        if owner is None or not await self.runtime.owned_elsewhere(owner):
-            return False
-        message = {"action": "cancel", "execution_id": execution_id, "graceful": graceful, "reason": reason}
-        return await self.runtime.send_control(owner, message)
-
-    async def cancel_step(self, step_execution_id: str) -> StepExecution:
-        step = await self.runtime.get_step(step_execution_id)
-        live = self._live.get(step.execution_id)
-        if live is None or step.status not in lifecycle.UNFINISHED_STEPS:
-            raise Conflict(
-                f"Step execution '{step_execution_id}' is {step.status}; only a running step can be cancelled",
-                details={"step_execution_id": step_execution_id, "status": step.status},
-            )
-        live.cancel_reason = f"step {step.step_number} ({step.step_name}) cancelled"
-        if live.scope is not None:
-            live.scope.cancel()
-        await live.done.wait()
-        return await self.runtime.get_step(step_execution_id)
-
     # -- the run -------------------------------------------------------------------------
 
     async def _run(self, live: LiveRun, first_input: RunInput) -> None:
@@ -411,14 +334,15 @@ class ExecutionManager(QueueSide):
                         await self.recorder.finish(live, "cancelled", None)
                     return
                 await self._driver.execute(live, first_input, self.checkpointer)
-        except Exception:  # a bug of ours must still end the execution, never leave it running
+        except Exception as exc:  # a bug of ours, or the database gone: the run still ends, never left running
             log.exception("execution %s crashed", execution.execution_id)
             if not lifecycle.is_terminal(execution.status):
+                error = exc if isinstance(exc, StorageError) else ExecutionFailed("internal error")
                 with anyio.CancelScope(shield=True):
                     try:
-                        await self.recorder.finish(live, "failed", lifecycle.error_info(ExecutionFailed("internal error")))
-                    except Exception:  # the database is away too: one run lost its ending, not the process
-                        log.exception("could not record the end of execution %s", execution.execution_id)
+                        await self.recorder.finish(live, "failed", lifecycle.error_info(error))
+                    except StorageError:  # buffered: written when the database takes writes again
+                        log.warning("the end of execution %s is written when the runtime database is back", execution.execution_id)
         finally:
             live.done.set()
             self.stopped_elsewhere(execution.execution_id)
@@ -426,3 +350,10 @@ class ExecutionManager(QueueSide):
             if execution.status != "paused" or self.queue is not None:
                 self._live.pop(execution.execution_id, None)
                 self.runtime.forget_sequence(execution.execution_id)
+
+
+def _answered(execution: Execution) -> Execution:
+    """A paused execution once its question is answered: waiting for the process that goes on with it."""
+    answered = msgspec.structs.replace(execution, pending_prompt=None)
+    lifecycle.move(answered, "initializing")
+    return answered

@@ -8,7 +8,7 @@ through `lifecycle.executions`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import msgspec
@@ -123,10 +123,10 @@ class RunRecorder:
         await self.event(live, "execution_requeued", data)
         await self.runtime.commit()
 
-    async def cancelled_while_paused(self, execution: Execution, reason: str) -> None:
-        """A paused run cancelled: it ends `cancelled`, its question withdrawn, the review
-        nodes that waited for the answer cancelled with it."""
-        now = utcnow()
+    async def cancelled_while_paused(self, execution: Execution, reason: str, now: datetime) -> None:
+        """A paused run cancelled (its record already says so, `ExecutionManager.cancel`):
+        the review nodes that waited for the answer and its unfinished steps are cancelled
+        with it, and `execution_cancelled` says why."""
         for node in await self.runtime.list_nodes(execution.execution_id):
             if node.status == "pending":
                 node.status, node.completed_at = "cancelled", now
@@ -135,9 +135,6 @@ class RunRecorder:
             if step.status in lifecycle.UNFINISHED_STEPS:
                 step.status, step.completed_at = "cancelled", now
                 await self.runtime.save_step(step)
-        lifecycle.move(execution, "cancelled")
-        execution.completed_at, execution.pending_prompt = now, None
-        await self.runtime.save_execution(execution)
         event = await self.runtime.append_event(
             execution.execution_id, "execution_cancelled", {"status": "cancelled", "reason": reason, "cancelled_at": rfc3339(now)}
         )

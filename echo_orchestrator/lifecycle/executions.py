@@ -26,7 +26,8 @@ TRANSITIONS: Final[dict[ExecutionStatus, frozenset[ExecutionStatus]]] = {
     # running -> initializing: taken over by another process after the one running it died
     # (shared runtime; `ExecutionManager.run_queued`).
     "running": frozenset({"completed", "failed", "cancelled", "paused", "initializing"}),
-    "paused": frozenset({"running", "cancelled", "failed"}),
+    # paused -> initializing: answered, waiting for the process (or worker) that continues it.
+    "paused": frozenset({"running", "cancelled", "failed", "initializing"}),
     "failed": frozenset({"initializing"}),
     "cancelled": frozenset({"initializing"}),
     "completed": frozenset(),

@@ -4,13 +4,16 @@ followers and resources (ouroboros document, Health & Service Endpoints)."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+import anyio
 import msgspec
 
 from echo_orchestrator import __version__
 from echo_orchestrator.engine.events import EventBus
+from echo_orchestrator.errors import EchoError
 from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import utcnow_iso
 from echo_orchestrator.registry import PluginProblem, PluginRegistry
@@ -21,6 +24,9 @@ from echo_orchestrator.store.runtime.base import ExecutionStats, PoolStats, RunQ
 from echo_orchestrator.system import ResourceMonitor, ResourceUsage
 
 T = TypeVar("T")
+
+# A database that takes longer to answer is reported as failing (a probe must not hang).
+READY_WITHIN_SECONDS = 3.0
 
 
 class StorageHealth(msgspec.Struct, kw_only=True):
@@ -134,8 +140,23 @@ class HealthService:
     def uptime_seconds(self) -> float:
         return round(time.monotonic() - self.started_at, 3)
 
-    def readiness(self) -> dict[str, bool]:
-        return {"started": True, "storage_writable": self._store.writable(), "engine_running": self._executions.engine_running}
+    async def readiness(self) -> dict[str, bool]:
+        return {
+            "started": True,
+            "storage_writable": self._store.writable(),
+            "engine_running": self._executions.engine_running,
+            "runtime_database": await self._runtime_answers(),
+        }
+
+    async def _runtime_answers(self) -> bool:
+        """The runtime database takes writes and answers a query, within a probe's patience."""
+        with anyio.move_on_after(READY_WITHIN_SECONDS):
+            try:
+                await self._executions.runtime.ping()
+            except Exception:  # reported as not ready, never raised
+                return False
+            return True
+        return False
 
     async def report(self) -> ServiceHealth:
         store, snapshot = self._store, self._registry.snapshot
@@ -218,11 +239,16 @@ class HealthService:
         runtime = self._executions.runtime
         postgres = "error" if kind == "postgresql" else None
         try:
-            await self._executions.stats()  # a real query: the database answers
+            with anyio.fail_after(READY_WITHIN_SECONDS):
+                await self._executions.stats()  # a real query: the database answers
         except Exception as exc:  # reported, never raised: health must answer
-            error = SECRETS.scrub(f"{type(exc).__name__}: {exc}")
-            return DatabaseHealth(kind=kind, status="error", path=path, postgresql=postgres, error=error)
+            message = exc.message if isinstance(exc, EchoError) else f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            return DatabaseHealth(kind=kind, status="error", path=path, postgresql=postgres, error=SECRETS.scrub(message))
         pool = runtime.pool_stats()
+        if runtime.unwritten_since is not None:  # it answers reads, yet what runs record waits in memory
+            since = datetime.fromtimestamp(runtime.unwritten_since, UTC).isoformat().replace("+00:00", "Z")
+            error = SECRETS.scrub(f"writes failing since {since}: {runtime.last_failure}")
+            return DatabaseHealth(kind=kind, status="error", path=path, connection_pool=pool, postgresql=postgres, error=error)
         return DatabaseHealth(kind=kind, status="connected", path=path, connection_pool=pool, postgresql=postgres and "connected")
 
     async def execution_stats(self) -> ExecutionStats:

@@ -37,11 +37,13 @@ class ServiceController(Controller):
     async def get_health(self) -> Health:
         return Health(status="healthy", timestamp=utcnow_iso())
 
-    @get("/health/ready", summary="Readiness for container probes: 503 until storage and the engine can serve")
+    @get("/health/ready", summary="Readiness for container probes: 503 until storage, the engine and the runtime database can serve")
     async def get_readiness(self, request: Request[Any, Any, Any]) -> Readiness:
         services = request.app.state.get("services")
         checks = (
-            services.health.readiness() if services is not None else dict.fromkeys(("started", "storage_writable", "engine_running"), False)
+            await services.health.readiness()
+            if services is not None
+            else dict.fromkeys(("started", "storage_writable", "engine_running", "runtime_database"), False)
         )
         if not all(checks.values()):
             failing = ", ".join(name for name, ok in checks.items() if not ok)

@@ -192,6 +192,11 @@ class RuntimeStore(Protocol):
     owner: str
     # Other processes, on other hosts too, read and write this database at the same time.
     shared: bool
+    kind: str  # "sqlite" | "postgresql"
+    # While buffered rows could not be written (the database is away, full or locked): since
+    # when (epoch seconds) and why. They are written when it takes writes again.
+    unwritten_since: float | None
+    last_failure: str | None
     # Set by `open`: (schema version found, schema version now); 0 found: a new database.
     schema_change: tuple[int, int] | None
 
@@ -208,7 +213,24 @@ class RuntimeStore(Protocol):
         """Make every buffered write durable."""
         ...
 
-    async def commit(self) -> None: ...
+    async def commit(self) -> None:
+        """`flush`; raises `StorageError` when the database cannot take the rows (they stay
+        buffered and are written when it can, unless `discard`ed)."""
+        ...
+
+    async def ping(self) -> None:
+        """Write what is buffered and run a trivial query; raises `StorageError` when the
+        database cannot do either (readiness)."""
+        ...
+
+    def discard(self, execution_id: str) -> None:
+        """Forget the buffered rows of an execution whose first commit failed: it was never
+        accepted, and nothing of it may be written later."""
+        ...
+
+    async def keep_written(self, interval: float = 1.0) -> None:
+        """Until cancelled: write what a failed flush left buffered once the database is back."""
+        ...
 
     async def owned_elsewhere(self, owner: str | None) -> bool:
         """Is a run recorded with this owner run by another process that is alive? Not when
@@ -274,12 +296,19 @@ class RuntimeStore(Protocol):
     async def get_execution(self, execution_id: str) -> Execution: ...
 
     async def claim(
-        self, execution_id: str, statuses: Sequence[ExecutionStatus], *, queued: bool = False, limit_key: str | None = None
+        self,
+        execution_id: str,
+        statuses: Sequence[ExecutionStatus],
+        *,
+        queued: bool = False,
+        limit_key: str | None = None,
+        record: Execution | None = None,
     ) -> bool:
-        """Atomically take an execution that is in one of `statuses` for this process (it
-        becomes `initializing`, owned here, or by no one when `queued`; counted from now on
-        against `limit_key` when one is given): of processes claiming it at once, exactly
-        one gets True. Its full record is saved by the claimer right after."""
+        """Atomically take an execution that is in one of `statuses` for this process (owned
+        here, or by no one when `queued`; counted from now on against `limit_key` when one is
+        given): of processes claiming it at once, exactly one gets True. It becomes `record`
+        (its status and document, in the same statement: claimed and saved, or neither), or
+        without one `initializing`, its full record saved by the claimer right after."""
         ...
 
     async def adopt(self, execution_id: str, previous_owner: str | None) -> bool:

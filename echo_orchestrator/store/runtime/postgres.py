@@ -46,6 +46,7 @@ class RecordsFirstPostgresSaver(RecordsFirst, AsyncPostgresSaver):
         self._lost = lost
 
 
+POOL_WAIT_SECONDS = 5.0
 EVENTS_CHANNEL = "echo_events"
 CONTROL_CHANNEL = "echo_control"
 DEFINITIONS_CHANNEL = "echo_definitions"
@@ -84,7 +85,9 @@ class PostgresRuntimeStore(SqlRuntimeStore):
     """The runtime store in a PostgreSQL database."""
 
     buckets = POSTGRES_BUCKETS
+    kind = "postgresql"
     shared = True
+    failures = (psycopg.Error,)  # the pool's timeout too: the server is down or unreachable
 
     def __init__(
         self,
@@ -151,9 +154,14 @@ class PostgresRuntimeStore(SqlRuntimeStore):
             self._conninfo,
             min_size=1,
             max_size=self._pool_size,
-            kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+            kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row, "connect_timeout": 5},
             open=False,
             name="echo-runtime",
+            # A connection the server closed (restarted, failed over) is replaced before it is
+            # handed out, not failed on: the first requests after a restart succeed.
+            check=AsyncConnectionPool.check_connection,
+            # A request waits this long for a connection while the database is away, then 503.
+            timeout=POOL_WAIT_SECONDS,
         )
         try:
             await pool.open(wait=True, timeout=15)
@@ -345,12 +353,14 @@ class PostgresRuntimeStore(SqlRuntimeStore):
 
     async def _update(self, sql: str, args: Sequence[Any]) -> int:
         await self.flush()
-        async with self.pool.connection() as conn, conn.cursor() as cursor:
-            await cursor.execute(_dialect(sql), tuple(args))
-            return int(cursor.rowcount)
+        with self._reporting():
+            async with self.pool.connection() as conn, conn.cursor() as cursor:
+                await cursor.execute(_dialect(sql), tuple(args))
+                return int(cursor.rowcount)
 
     async def _rows(self, sql: str, args: Sequence[Any]) -> list[Any]:
         await self.flush()
-        async with self.pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
-            await cursor.execute(_dialect(sql), tuple(args))
-            return list(await cursor.fetchall())
+        with self._reporting():
+            async with self.pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
+                await cursor.execute(_dialect(sql), tuple(args))
+                return list(await cursor.fetchall())

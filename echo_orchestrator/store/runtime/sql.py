@@ -7,27 +7,34 @@ the models. Writes are buffered and reach the database in one short transaction 
 before it. Events are appended with a per-execution `seq` from 1, written before anyone is
 told about them. The SQL is written once, with `?` placeholders and portable expressions;
 a backend gives the connection, the transaction, the time buckets and the checkpointer
-(`store.runtime.sqlite`, `store.runtime.postgres`); the buffered writes are `statements`.
+(`store.runtime.sqlite`, `store.runtime.postgres`); the buffer is `buffer`, its statements `statements`.
 """
 
 from __future__ import annotations
 
 import time
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import anyio
 import msgspec
 
-from echo_orchestrator.errors import NotFound
+from echo_orchestrator.errors import NotFound, StorageError
 from echo_orchestrator.lifecycle.executions import ACTIVE
 from echo_orchestrator.models import Event, EventType, Execution, ExecutionStatus, LLMUsage, NodeExecution, StepExecution, utcnow
 from echo_orchestrator.store.runtime import analytics as sql_analytics
 from echo_orchestrator.store.runtime.analytics import Buckets, count_if, share_if
 from echo_orchestrator.store.runtime.base import ExecutionStats, Granularity, OwnedExecution, WorkflowAnalytics, WorkflowRunStats
-from echo_orchestrator.store.runtime.statements import EVENT_INSERT, EXECUTION_UPSERT, LLM_INSERT, NODE_UPSERT, STEP_UPSERT, Pending
+from echo_orchestrator.store.runtime.buffer import BufferedWrites
+from echo_orchestrator.store.runtime.statements import (
+    EVENT_INSERT,
+    EXECUTION_UPSERT,
+    LLM_INSERT,
+    NODE_UPSERT,
+    STEP_UPSERT,
+    rows_without,
+)
 
 STEP_COMPLETED = count_if("s.status = 'completed'")
 STEP_FAILED = count_if("s.status = 'failed'")
@@ -45,26 +52,19 @@ def _ts(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
 
-class SqlRuntimeStore(ABC):
+class SqlRuntimeStore(BufferedWrites):
     """The records of `store.runtime.RuntimeStore` over a backend's connection."""
 
     buckets: Buckets
 
     def __init__(self, *, owner: str) -> None:
+        super().__init__()
         # Recorded with every execution this process saves (`lifecycle.ownership`).
         self.owner = owner
         self.schema_change: tuple[int, int] | None = None
         self._seq: dict[str, int] = {}
-        self._pending: Pending = {}
-        self._flushing = False
-        # Held while a flush writes (and, on SQLite, for every use of the one connection).
-        self._db_lock: Any = anyio.Lock()
 
     # -- what a backend gives ------------------------------------------------------------
-
-    @abstractmethod
-    async def _write_batches(self, pending: Pending) -> None:
-        """Write the rows in one transaction and commit."""
 
     @abstractmethod
     async def _rows(self, sql: str, args: Sequence[Any]) -> list[Any]:
@@ -74,36 +74,24 @@ class SqlRuntimeStore(ABC):
     async def _update(self, sql: str, args: Sequence[Any]) -> int:
         """Flush, then run one statement in its own committed transaction; the rows it changed."""
 
-    # -- buffering -----------------------------------------------------------------------
-
-    def _write(self, sql: str, params: tuple[Any, ...], key: str | None = None) -> None:
-        # Buffered: the rows reach the database in one short transaction at the next flush.
-        rows = self._pending.setdefault(sql, {})
-        rows[key if key is not None else ("insert", len(rows))] = params
-
-    async def flush(self) -> None:
-        """Write the buffered rows and commit, in one short transaction. Called at status
-        changes, before each checkpoint write and before every read, so readers never miss a
-        row and no write lock is held across an await."""
-        if not self._pending and not self._flushing:
-            return  # nothing to write: not even the lock (the checkpointer calls this often)
-        # Also when another task's flush is under way with rows saved before this call:
-        # waiting for the lock waits for its commit.
-        async with self._db_lock:
-            await self._flush_locked()
-
-    async def _flush_locked(self) -> None:
-        if not self._pending:
-            return
-        pending, self._pending = self._pending, {}
-        self._flushing = True
+    async def ping(self) -> None:
+        await self._rows("SELECT 1", [])  # flushes first: raises while buffered rows cannot be written
         try:
-            await self._write_batches(pending)
-        finally:
-            self._flushing = False
+            await self._can_write()
+        except StorageError as exc:
+            self._failing(exc)
+            raise
+        if not self._pending:
+            self._recovered()
 
-    async def commit(self) -> None:
-        await self.flush()
+    async def _can_write(self) -> None:
+        """Raise `StorageError` where the backend knows a write would fail (a full disk)."""
+
+    def discard(self, execution_id: str) -> None:
+        """Forget the buffered rows of an execution that was never recorded (its first commit
+        failed): nothing of it is written later."""
+        self._pending = rows_without(self._pending, {execution_id})
+        self._seq.pop(execution_id, None)
 
     # -- executions ----------------------------------------------------------------------
 
@@ -147,14 +135,27 @@ class SqlRuntimeStore(ABC):
         return msgspec.json.decode(row[0], type=Execution)
 
     async def claim(
-        self, execution_id: str, statuses: Sequence[ExecutionStatus], *, queued: bool = False, limit_key: str | None = None
+        self,
+        execution_id: str,
+        statuses: Sequence[ExecutionStatus],
+        *,
+        queued: bool = False,
+        limit_key: str | None = None,
+        record: Execution | None = None,
     ) -> bool:
         marks = ",".join("?" * len(statuses))
-        changed = await self._update(
-            "UPDATE executions SET status = 'initializing', owner = ?, limit_key = COALESCE(?, limit_key)"
-            f" WHERE execution_id = ? AND status IN ({marks})",
-            [None if queued else self.owner, limit_key, execution_id, *statuses],
-        )
+        owner = None if queued else self.owner
+        if record is None:
+            sql = "UPDATE executions SET status = 'initializing', owner = ?, limit_key = COALESCE(?, limit_key)"
+            args: list[Any] = [owner, limit_key]
+        else:  # the whole new record in the same statement: claimed and saved at once, or neither
+            sql = (
+                "UPDATE executions SET status = ?, owner = ?, limit_key = COALESCE(?, limit_key), doc = ?,"
+                " completed_at = ?, started_at = ?, duration_seconds = ?, total_tokens = ?, cost_usd = ?"
+            )
+            args = [record.status, owner, limit_key, msgspec.json.encode(record), _ts(record.completed_at), _ts(record.started_at)]
+            args += [_duration(record), record.total_tokens, record.cost_usd]
+        changed = await self._update(f"{sql} WHERE execution_id = ? AND status IN ({marks})", [*args, execution_id, *statuses])
         return changed == 1
 
     async def adopt(self, execution_id: str, previous_owner: str | None) -> bool:

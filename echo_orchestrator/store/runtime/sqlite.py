@@ -8,13 +8,18 @@ lock every use of it holds, and LangGraph's SQLite saver sharing both.
 from __future__ import annotations
 
 import contextlib
+import shutil
+import sqlite3
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import anyio
+import anyio.to_thread
 
+from echo_orchestrator.errors import StorageError
 from echo_orchestrator.lifecycle import ownership
 from echo_orchestrator.store.atomic import ensure_ignored_folder
 from echo_orchestrator.store.runtime.analytics import SQLITE_BUCKETS
@@ -24,12 +29,17 @@ from echo_orchestrator.store.runtime.sql import SqlRuntimeStore
 from echo_orchestrator.store.runtime.sqlite_schema import connect, migrate
 from echo_orchestrator.store.runtime.statements import Pending
 
+# Less free space than this on the database's disk and it is reported full (readiness, health).
+MIN_FREE_BYTES = 1 << 20
+
 
 class SqliteRuntimeStore(SqlRuntimeStore):
     """The runtime store in one SQLite file."""
 
     buckets = SQLITE_BUCKETS
+    kind = "sqlite"
     shared = False  # one machine; `serve --workers N` refuses it
+    failures = (sqlite3.Error,)  # full disk, locked past the busy timeout, I/O errors
 
     def __init__(self, path: Path, *, owner: str, in_storage: bool = False) -> None:
         super().__init__(owner=owner)
@@ -99,21 +109,45 @@ class SqliteRuntimeStore(SqlRuntimeStore):
         await saver.setup()
         return saver
 
+    async def _can_write(self) -> None:
+        # A full disk still answers reads (and small writes into WAL space it already has):
+        # readiness looks at the space itself.
+        free = await anyio.to_thread.run_sync(lambda: shutil.disk_usage(self.path.parent).free)
+        if free < MIN_FREE_BYTES:
+            raise StorageError(
+                f"The runtime database is unavailable: database or disk is full ({free // 1024} KiB free on its disk)",
+                details={"database": self.kind},
+            )
+
     async def _write_batches(self, pending: Pending) -> None:
-        for sql, rows in pending.items():
-            await self.db.executemany(sql, list(rows.values()))
-        await self.db.commit()
+        try:
+            for sql, rows in pending.items():
+                await self.db.executemany(sql, list(rows.values()))
+            await self.db.commit()
+        except BaseException:
+            # A full disk fails the statement or the commit: none of the batch stays behind
+            # in an open transaction for the next writer to commit by accident.
+            with anyio.CancelScope(shield=True), contextlib.suppress(sqlite3.Error):
+                await self.db.rollback()
+            raise
 
     async def _rows(self, sql: str, args: Sequence[Any]) -> list[Any]:
         async with self._db_lock:
             await self._flush_locked()
-            async with self.db.execute(sql, tuple(args)) as cursor:
-                return list(await cursor.fetchall())
+            with self._reporting():
+                async with self.db.execute(sql, tuple(args)) as cursor:
+                    return list(await cursor.fetchall())
 
     async def _update(self, sql: str, args: Sequence[Any]) -> int:
         async with self._db_lock:
             await self._flush_locked()
-            async with self.db.execute(sql, tuple(args)) as cursor:
-                changed = cursor.rowcount
-            await self.db.commit()
+            with self._reporting():
+                try:
+                    async with self.db.execute(sql, tuple(args)) as cursor:
+                        changed = cursor.rowcount
+                    await self.db.commit()
+                except BaseException:
+                    with anyio.CancelScope(shield=True), contextlib.suppress(sqlite3.Error):
+                        await self.db.rollback()
+                    raise
         return int(changed)

@@ -111,14 +111,19 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+# How long a writer waits for another connection's (short) transaction before "database is
+# locked" (a 503 for the request that waited): long beside any transaction of ours.
+BUSY_TIMEOUT_SECONDS = 5
+
+
 async def connect(path: Path, *, autocommit: bool = False) -> aiosqlite.Connection:
     """A connection to the runtime database: WAL (readers never block the writer), and a
-    writer that waits up to 30 s for another connection's (short) transaction. With
+    writer that waits `BUSY_TIMEOUT_SECONDS` for another connection's transaction. With
     `autocommit` every statement is its own transaction: for the LangGraph checkpointer,
     which otherwise can leave an implicit transaction (and the write lock) open."""
-    db = await aiosqlite.connect(path, timeout=30, isolation_level=None if autocommit else "DEFERRED")
+    db = await aiosqlite.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None if autocommit else "DEFERRED")
     await db.execute("PRAGMA journal_mode=WAL")
-    await db.execute("PRAGMA busy_timeout=30000")
+    await db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
     return db
 
 

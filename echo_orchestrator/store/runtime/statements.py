@@ -21,7 +21,8 @@ EXECUTION_UPSERT = (
     # taken for dead and wakes up cannot take back a run another process adopted.
     " WHERE executions.owner IS NULL OR executions.owner = excluded.owner"
 )
-EVENT_INSERT = "INSERT INTO events (execution_id, seq, event_type, doc) VALUES (?, ?, ?, ?)"
+# Idempotent: a batch written again after a flush whose outcome was unknown adds nothing twice.
+EVENT_INSERT = "INSERT INTO events (execution_id, seq, event_type, doc) VALUES (?, ?, ?, ?) ON CONFLICT (execution_id, seq) DO NOTHING"
 STEP_UPSERT = (
     "INSERT INTO step_executions (step_execution_id, execution_id, step_number, step_name, status, workflow_slug,"
     " started_at, duration_seconds, retry_count, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -43,3 +44,11 @@ EXECUTION_ID_AT = {EXECUTION_UPSERT: 0, EVENT_INSERT: 0, STEP_UPSERT: 1, NODE_UP
 def rows_without(pending: Pending, executions: set[str]) -> Pending:
     """The buffered rows, less those of these executions."""
     return {sql: {key: row for key, row in rows.items() if row[EXECUTION_ID_AT[sql]] not in executions} for sql, rows in pending.items()}
+
+
+def merged(older: Pending, newer: Pending) -> Pending:
+    """Rows buffered before (`older`, first) and after: a newer row for the same key wins."""
+    out = {sql: dict(rows) for sql, rows in older.items()}
+    for sql, rows in newer.items():
+        out.setdefault(sql, {}).update(rows)
+    return out
