@@ -13,7 +13,7 @@ from pathlib import Path
 
 from echo_orchestrator.errors import ConfigurationError
 from echo_orchestrator.lifecycle.ownership import this_process
-from echo_orchestrator.store.counters import MemoryCounters, WindowCounters
+from echo_orchestrator.store.counters import FailOpen, MemoryCounters, WindowCounters
 from echo_orchestrator.store.definitions.locks import Mutexes
 from echo_orchestrator.store.runtime.base import RunQueue, RuntimeStore, SignalChannel, check_redis, is_shared
 from echo_orchestrator.store.runtime.sqlite import SqliteRuntimeStore
@@ -102,9 +102,9 @@ def counters_for(runtime_url: str | None, redis_url: str | None = None) -> Windo
     if is_shared(runtime_url) and redis_url:
         from echo_orchestrator.store.cluster.redis_counters import RedisCounters
 
-        return RedisCounters(redis_url, str(runtime_url))
+        return FailOpen(RedisCounters(redis_url, str(runtime_url)))
     if is_shared(runtime_url):
         from echo_orchestrator.store.cluster.postgres_counters import PostgresCounters
 
-        return PostgresCounters(str(runtime_url))
+        return FailOpen(PostgresCounters(str(runtime_url)))
     return MemoryCounters()

@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -41,6 +42,7 @@ from echo_orchestrator.services.plugins import build_registry
 from echo_orchestrator.services.workflows import WorkflowService
 from echo_orchestrator.services.workspaces import WorkspaceService
 from echo_orchestrator.settings import Settings
+from echo_orchestrator.stopping import HAND_BACK_SECONDS, closing, closing_together
 from echo_orchestrator.store.definitions.base import DefinitionStore
 from echo_orchestrator.store.definitions.files import FileDefinitionStore
 from echo_orchestrator.store.runtime.base import RunQueue, RuntimeStore
@@ -292,14 +294,13 @@ async def open_services(settings: Settings, *, queued: bool = True) -> AsyncIter
                 yield services
             finally:
                 if queue is not None:  # its runs end or go back to the queue while all else still works
-                    with anyio.CancelScope(shield=True), anyio.move_on_after(settings.stop_grace_seconds + 30):
-                        await queue.stop()
-                await store.close()
-                await registry.close()
+                    await closing("the run queue's worker", queue.stop, settings.stop_grace_seconds + HAND_BACK_SECONDS)
+                await closing_together((("the storage watcher", store.close), ("the plugin watcher", registry.close)))
                 tg.cancel_scope.cancel()
     finally:
         # Also when the body failed: the database's worker thread would keep the process alive.
-        with anyio.CancelScope(shield=True):
-            if queue is not None:
-                await queue.close()
-            await runtime.close()
+        # Each bounded: a database that is gone or hangs delays the stop, never holds it.
+        closes: list[tuple[str, Callable[[], Awaitable[Any]]]] = [("the runtime database", runtime.close)]
+        if queue is not None:
+            closes.append(("the run queue", queue.close))
+        await closing_together(closes)

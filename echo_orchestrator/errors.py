@@ -206,6 +206,11 @@ class StorageError(EchoError):
     code = "ERR_STORAGE_001"
 
 
+class RuntimeUnavailable(StorageError):
+    """The runtime database cannot be used now (gone, full, locked): a run that meets it is
+    continued from its last checkpoint once the database is back."""
+
+
 class ConfigurationError(EchoError):
     type = "ConfigurationError"
     code = "ERR_CONFIG_001"

@@ -13,6 +13,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.types import Scope
 
+from echo_orchestrator import stopping
 from echo_orchestrator.api.controllers.agents import AgentController
 from echo_orchestrator.api.controllers.catalogue import CatalogueController
 from echo_orchestrator.api.controllers.executions import ExecutionController
@@ -47,6 +48,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         install_log_filter()  # the handlers exist by now (uvicorn's and the CLI's)
+        # uvicorn's handlers are installed by now: a second signal exits at once, and a stop
+        # ends by the deadline whatever it waits for (HTTP requests, runs' grace, closes).
+        stopping.chain_signals(stopping.HTTP_GRACE_SECONDS + settings.stop_grace_seconds + stopping.STOP_MARGIN_SECONDS)
         document_errors(app.openapi_schema)  # built once, before the first request reads it
         restore_optional_constraints(app.openapi_schema)
         await policy.counters.open()
@@ -60,7 +64,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 finally:
                     live_tasks.cancel_scope.cancel()  # Socket.IO forwarders: their clients are gone
         finally:
-            await policy.counters.close()
+            await stopping.closing("the rate-limit counters", policy.counters.close, 2.0)
+            stopping.wind_up()
 
     def provide_services() -> Services:
         return app.state.services  # type: ignore[no-any-return]

@@ -35,6 +35,7 @@ def _serve(args: argparse.Namespace) -> int:
     # resolved settings travel there; flags have already won over the inherited values.
     os.environ.update(settings.to_env())
     from echo_orchestrator.logs import configure
+    from echo_orchestrator.stopping import HTTP_GRACE_SECONDS
 
     configure(settings.log_level, settings.log_format)
     json_logs = settings.log_format == "json"
@@ -51,7 +52,7 @@ def _serve(args: argparse.Namespace) -> int:
         # request id, route, caller and duration) replace uvicorn's access line.
         log_config=None if json_logs else uvicorn.config.LOGGING_CONFIG,
         access_log=not json_logs,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=HTTP_GRACE_SECONDS,
         # ECHO_TRUSTED_PROXIES is the one rule for X-Forwarded-For (`security.network.client_address`):
         # uvicorn's own would believe it from 127.0.0.1 and rewrite the client address before us.
         proxy_headers=False,

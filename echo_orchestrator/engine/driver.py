@@ -25,7 +25,7 @@ from echo_orchestrator.engine.runs import INTERNAL_KEYS, LiveRun
 from echo_orchestrator.engine.step_policy import current_run
 from echo_orchestrator.engine.tools import langchain_tools
 from echo_orchestrator.engine.tracking import TaskTracker
-from echo_orchestrator.errors import EchoError, ExecutionCancelled, ExecutionFailed, TimeoutExceeded
+from echo_orchestrator.errors import EchoError, ExecutionCancelled, ExecutionFailed, RuntimeUnavailable, TimeoutExceeded
 from echo_orchestrator.lifecycle import executions as lifecycle
 from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import ErrorInfo
@@ -85,8 +85,12 @@ class RunDriver:
                 outcome = await self._drive(live, graph, self._run_config(live), first_input)
             except Exception as exc:
                 outcome.error, outcome.rejected = self._failure(exc, live)
+                # The database went away under it: with checkpoints it goes on once it is back.
+                live.database_lost = _database_lost(exc) and live.checkpointed
         live.scope = None
         outcome.cancelled = scope.cancelled_caught
+        if live.database_lost and not outcome.cancelled:
+            return
         if outcome.error is not None and live.failed_step is not None:
             failed, error = live.failed_step, outcome.error
             error.step_number, error.retry_count = failed.step_number, failed.retry_count
@@ -212,6 +216,13 @@ class RunDriver:
         files = live.files
         made = 0 if files is None else len(await anyio.to_thread.run_sync(files.files))
         await self.recorder.finish(live, ending, error, made)
+
+
+def _database_lost(exc: BaseException) -> bool:
+    """Whether the runtime database's unavailability stopped the run (LangGraph may wrap it)."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return isinstance(exc, RuntimeUnavailable) or isinstance(exc.__cause__, RuntimeUnavailable)
 
 
 def _current_node() -> str | None:

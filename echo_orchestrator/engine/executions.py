@@ -38,7 +38,7 @@ from echo_orchestrator.engine.llm.prices import PriceTable
 from echo_orchestrator.engine.queued import QueueSide
 from echo_orchestrator.engine.recording import RunRecorder, record_interrupted
 from echo_orchestrator.engine.runs import LiveRun, PlanFactory, RunPlan
-from echo_orchestrator.errors import Conflict, ExecutionFailed, RateLimited, StorageError
+from echo_orchestrator.errors import Conflict, ExecutionFailed, RateLimited, RuntimeUnavailable, StorageError
 from echo_orchestrator.lifecycle import executions as lifecycle
 from echo_orchestrator.logs import EXECUTION_ID
 from echo_orchestrator.mcp import McpHub
@@ -51,6 +51,10 @@ log = logging.getLogger(__name__)
 
 # A waiter reads the record again after this long without being woken.
 WAIT_RECHECK_SECONDS = 2.0
+# A run the runtime database's unavailability stopped waits this long for it, then ends
+# failed; it is continued from its checkpoint at most this many times.
+DATABASE_WAIT_SECONDS = 600.0
+DATABASE_LOST_CONTINUATIONS = 5
 
 
 class ExecutionManager(QueueSide, CancelSide):
@@ -333,7 +337,7 @@ class ExecutionManager(QueueSide, CancelSide):
                     if not live.handed_back:
                         await self.recorder.finish(live, "cancelled", None)
                     return
-                await self._driver.execute(live, first_input, self.checkpointer)
+                await self._execute(live, first_input)
         except Exception as exc:  # a bug of ours, or the database gone: the run still ends, never left running
             log.exception("execution %s crashed", execution.execution_id)
             if not lifecycle.is_terminal(execution.status):
@@ -350,6 +354,48 @@ class ExecutionManager(QueueSide, CancelSide):
             if execution.status != "paused" or self.queue is not None:
                 self._live.pop(execution.execution_id, None)
                 self.runtime.forget_sequence(execution.execution_id)
+
+    async def _execute(self, live: LiveRun, first_input: RunInput) -> None:
+        """Drive the run; while the runtime database is away, wait for it, then continue the
+        run from its last checkpoint (the steps cut off run again), up to a few times."""
+        try:
+            await self._driver.execute(live, first_input, self.checkpointer)
+        except RuntimeUnavailable:  # before it started, or recording its end (then that end is buffered)
+            checkpointed = self.checkpointer is not None and live.execution.config.enable_checkpoints
+            if lifecycle.is_terminal(live.execution.status) or not checkpointed:
+                raise
+            live.database_lost = True
+        for _ in range(DATABASE_LOST_CONTINUATIONS):
+            if not live.database_lost:
+                return
+            live.database_lost = False
+            execution_id = live.execution.execution_id
+            log.warning("execution %s stopped: the runtime database is unavailable; it continues once it is back", execution_id)
+            await self._database_back()
+            if live.stop_after_step:  # cancelled meanwhile
+                await self.recorder.finish(live, "cancelled", None)
+                return
+            steps = await self.runtime.list_steps(execution_id)
+            live.completed_steps = {s.step_number for s in steps if s.status == "completed"}
+            live.failed_step = None
+            await self.recorder.requeued(live, "the runtime database was unavailable; the run continues from its last checkpoint")
+            # From its checkpoint; from its inputs if it stopped before its first one was written.
+            await self._driver.execute(live, await self._first_input(live.execution, None), self.checkpointer)
+        if live.database_lost:
+            raise RuntimeUnavailable("The runtime database was unavailable too often during this run")
+
+    async def _database_back(self) -> None:
+        """Return once the runtime database answers and takes writes (`DATABASE_WAIT_SECONDS` at most)."""
+        delay = 0.2
+        with anyio.move_on_after(DATABASE_WAIT_SECONDS):
+            while True:
+                try:
+                    await self.runtime.ping()
+                    return
+                except StorageError:
+                    await anyio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+        raise RuntimeUnavailable(f"The runtime database was unavailable for over {DATABASE_WAIT_SECONDS:g}s")
 
 
 def _answered(execution: Execution) -> Execution:

@@ -19,7 +19,7 @@ from langgraph.types import Command
 from echo_orchestrator.engine.driver import RunInput
 from echo_orchestrator.engine.recording import RunRecorder, record_interrupted
 from echo_orchestrator.engine.runs import LiveRun
-from echo_orchestrator.errors import EchoError, OwnedElsewhere, Unavailable
+from echo_orchestrator.errors import EchoError, OwnedElsewhere, RuntimeUnavailable, Unavailable
 from echo_orchestrator.lifecycle import executions as lifecycle
 from echo_orchestrator.models import Execution
 from echo_orchestrator.security.redaction import scrub
@@ -69,6 +69,8 @@ class QueueSide:
         try:
             live = await self._relive(execution)
             first_input = await self._first_input(execution, None if retried else answer)
+        except RuntimeUnavailable:  # the database, not the run: the job is tried again
+            raise
         except Exception as exc:  # this worker cannot build it (a plugin it lacks, a definition gone): it ends, said why
             reason = exc.message if isinstance(exc, EchoError) else f"{type(exc).__name__}: {exc}"
             log.warning("cannot run execution %s here: %s", execution_id, reason)
@@ -140,7 +142,10 @@ class QueueSide:
             await self.recorder.requeued(live, "the worker running it is stopping; another continues it from its last checkpoint")
         except Exception:  # the record says `running` a while longer; the run still goes back
             log.exception("could not record that execution %s goes back to the queue", execution_id)
-        if await self.runtime.release(execution_id):
-            assert self.queue is not None
-            await self.queue.submit(execution_id, answer=None if started else answer)
-            log.warning("handed execution %s back to the queue: this worker is stopping", execution_id)
+        try:
+            if await self.runtime.release(execution_id):
+                assert self.queue is not None
+                await self.queue.submit(execution_id, answer=None if started else answer)
+                log.warning("handed execution %s back to the queue: this worker is stopping", execution_id)
+        except Exception as exc:  # the database is away: as after a crash, the others' sweep continues it
+            log.warning("could not hand execution %s back (%s): another worker continues it once this one is gone", execution_id, exc)

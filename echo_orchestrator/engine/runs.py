@@ -75,6 +75,9 @@ class LiveRun:
     # over while this one was unresponsive): nothing more is recorded.
     handed_back: bool = False
     adopted: bool = False  # taken from the queue: its record names this process as owner
+    # Stopped because the runtime database could not be used: continued from its last
+    # checkpoint once it is back (`ExecutionManager._run`).
+    database_lost: bool = False
 
     @property
     def durability(self) -> Durability:

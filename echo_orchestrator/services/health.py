@@ -213,7 +213,8 @@ class HealthService:
         if self.queue is None:
             return None
         try:
-            queued, running = await self.queue.counts()
+            with anyio.fail_after(READY_WITHIN_SECONDS):
+                queued, running = await self.queue.counts()
         except Exception as exc:  # reported, never raised
             return QueueHealth(queued=0, running=0, takes_runs=self.takes_runs, error=SECRETS.scrub(type(exc).__name__))
         return QueueHealth(queued=queued, running=running, takes_runs=self.takes_runs)
@@ -224,7 +225,8 @@ class HealthService:
             return None
         carries = ["events", "cancels", "definition changes", "rate limits"]
         try:
-            latency = await runtime.redis_ping_ms()
+            with anyio.fail_after(READY_WITHIN_SECONDS):
+                latency = await runtime.redis_ping_ms()
         except Exception as exc:  # reported, never raised
             return RedisHealth(status="error", url=url, carries=carries, error=SECRETS.scrub(f"{type(exc).__name__}: {exc}"))
         return RedisHealth(status="connected", url=url, carries=carries, response_time_ms=latency)

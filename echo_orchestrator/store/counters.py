@@ -9,10 +9,14 @@ step (count and window read together), so two nodes never both let the last requ
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Protocol
 
+import anyio
 import msgspec
+
+log = logging.getLogger(__name__)
 
 
 class Window(msgspec.Struct, frozen=True):
@@ -61,3 +65,35 @@ class MemoryCounters:
             return
         self._next_sweep = now + 60
         self._windows = {k: v for k, v in self._windows.items() if v[1] > now}
+
+
+class FailOpen:
+    """Counters in a store that may be away (PostgreSQL, Redis): a hit that fails, or takes
+    over `seconds`, lets the request through uncounted, said in the log once a minute. The
+    limits must not take the service down with their store (health and readiness still
+    answer, and say what is wrong)."""
+
+    def __init__(self, inner: WindowCounters, *, seconds: float = 2.0) -> None:
+        self._inner, self._seconds = inner, seconds
+        self._said_at = 0.0
+
+    @property
+    def inner(self) -> WindowCounters:
+        return self._inner
+
+    async def open(self) -> None:
+        await self._inner.open()
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+    async def hit(self, key: str, seconds: int, *, count: bool) -> Window:
+        try:
+            with anyio.fail_after(self._seconds):
+                return await self._inner.hit(key, seconds, count=count)
+        except Exception as exc:
+            now = time.monotonic()
+            if now - self._said_at > 60:
+                self._said_at = now
+                log.warning("rate-limit counters unavailable (%s): requests pass uncounted until they are back", type(exc).__name__)
+            return Window(count=0, reset=int(time.time()) + seconds)

@@ -8,10 +8,16 @@ never pass by skipping them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
@@ -73,3 +79,98 @@ def new_schema(database_url: str) -> str:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     return with_schema(database_url, schema)
+
+
+class Cluster:
+    """A PostgreSQL server of a test's own (`throwaway_cluster`), to stop, start and freeze."""
+
+    def __init__(self, pg_bin: Path, data: Path, port: int, user: str | None) -> None:
+        self.pg_bin, self.data, self.port, self.user = pg_bin, data, port, user
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        self.log = data.parent / "server.log"
+
+    def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(self.pg_bin / "pg_ctl"), "-D", str(self.data), *args], user=self.user, capture_output=True, text=True, check=check
+        )
+
+    def start(self) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data.parent} -c fsync=off -c max_connections=60"
+        self._pg_ctl("-l", str(self.log), "-o", options, "-w", "-t", "30", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """`fast`: connections are cut, as a restart or failover cuts them; `immediate`: a crash."""
+        self._pg_ctl("-m", mode, "-w", "-t", "30", "stop", check=False)
+
+    def processes(self) -> list[int]:
+        """The postmaster and its children: what `freeze` stops."""
+        import psutil
+
+        pid_file = self.data / "postmaster.pid"
+        try:  # the server (or one of its backends) may be going as we look
+            main = psutil.Process(int(pid_file.read_text().split()[0]))
+            return [main.pid, *(child.pid for child in main.children(recursive=True))]
+        except (OSError, ValueError, IndexError, psutil.Error):
+            return []
+
+    def _signal(self, sig: signal.Signals) -> None:
+        for pid in self.processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    def freeze(self) -> None:
+        """The server hangs: every PostgreSQL process stopped (SIGSTOP), connections left open."""
+        self._signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self._signal(signal.SIGCONT)
+
+
+def _pg_bin() -> Path | None:
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).resolve().parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    return versions[-1].parent if versions else None
+
+
+@contextmanager
+def throwaway_cluster() -> Iterator[Cluster]:
+    """A new PostgreSQL cluster (`initdb`, trust authentication) on a free loopback port,
+    started; stopped and removed afterwards. As root, it runs as the `postgres` user."""
+    pg_bin = _pg_bin()
+    if pg_bin is None or not (pg_bin / "initdb").exists():
+        unavailable("initdb and pg_ctl are not installed (Debian: apt-get install postgresql)")
+        raise AssertionError  # unreachable: unavailable() skips or fails
+    user = None
+    root = Path(tempfile.mkdtemp(prefix="echo-pg-"))
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        import pwd
+
+        try:
+            account = pwd.getpwnam("postgres")
+        except KeyError:
+            unavailable("running as root and there is no `postgres` user to run initdb as")
+            raise
+        os.chown(root, account.pw_uid, account.pw_gid)
+        user = "postgres"
+    data = root / "data"
+    try:
+        subprocess.run(
+            [str(pg_bin / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"],
+            user=user,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        from tests.helpers.server import free_port
+
+        cluster = Cluster(pg_bin, data, free_port(), user)
+        cluster.start()
+        try:
+            yield cluster
+        finally:
+            cluster.thaw()
+            cluster.stop("immediate")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

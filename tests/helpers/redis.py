@@ -9,6 +9,12 @@ tests never see each other's; `forget_cluster` removes a test's keys afterwards.
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -47,3 +53,56 @@ def forget_cluster(runtime_url: str) -> None:
     with redis.Redis.from_url(redis_url()) as client:
         for key in client.scan_iter(match=f"echo:{row[0]}:*", count=500):
             client.delete(key)
+
+
+class ThrowawayRedis:
+    """A redis-server of a test's own (`throwaway_redis`), to stop or freeze."""
+
+    def __init__(self, process: subprocess.Popen[bytes], port: int) -> None:
+        self.process, self.url = process, f"redis://127.0.0.1:{port}/0"
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait(10)
+
+    def freeze(self) -> None:
+        """The server hangs: stopped (SIGSTOP), its connections left open."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+
+
+@contextmanager
+def throwaway_redis() -> Iterator[ThrowawayRedis]:
+    """A new redis-server on a free loopback port, keeping nothing on disk; killed afterwards."""
+    import redis
+
+    from tests.helpers.server import free_port
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("ECHO_REQUIRE_REDIS"):
+            pytest.fail("redis-server is required here (ECHO_REQUIRE_REDIS is set) but not installed")
+        pytest.skip("redis-server is not installed (Debian: apt-get install redis-server)")
+    port = free_port()
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    server = ThrowawayRedis(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), port)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with redis.Redis.from_url(server.url, socket_connect_timeout=1) as client:
+                    client.ping()
+                break
+            except (redis.RedisError, OSError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield server
+    finally:
+        server.thaw()
+        if server.process.poll() is None:
+            server.stop()

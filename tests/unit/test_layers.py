@@ -16,6 +16,7 @@ LOWER = {
     "settings": {"errors"},
     "logs": set(),
     "system": set(),
+    "stopping": set(),
     "lifecycle": {"errors", "models"},
     "security": {"errors", "models", "settings"},
     "store": {"errors", "models", "lifecycle"},

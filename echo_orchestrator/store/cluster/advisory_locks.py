@@ -13,7 +13,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from echo_orchestrator.store.runtime.postgres_connect import advisory_lock, conninfo
+from echo_orchestrator.store.runtime.postgres_connect import advisory_lock, conninfo, opened_pool
 
 
 class PostgresMutexes:
@@ -23,10 +23,8 @@ class PostgresMutexes:
         self._pool: AsyncConnectionPool[Any] | None = None
 
     async def open(self) -> None:
-        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            self._conninfo, min_size=1, max_size=self._max_held, kwargs={"autocommit": True}, open=False, name="echo-locks"
-        )
-        await pool.open(wait=True, timeout=15)
+        # A write waits 5 s at most for a lock's connection while the server is away (503).
+        pool = await opened_pool(self._conninfo, name="echo-locks", max_size=self._max_held, wait_seconds=5.0)
         self._pool = pool
 
     async def close(self) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from echo_orchestrator.store.counters import Window
-from echo_orchestrator.store.runtime.postgres_connect import conninfo
+from echo_orchestrator.store.runtime.postgres_connect import conninfo, opened_pool
 
 # The table is made here (not by the runtime's migrations): rows are throw-away counts,
 # an UNLOGGED table skips the write-ahead log for them.
@@ -33,17 +33,14 @@ class PostgresCounters:
         self._next_sweep = 0.0
 
     async def open(self) -> None:
-        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            self._conninfo, min_size=1, max_size=self._max, kwargs={"autocommit": True}, open=False, name="echo-limits"
-        )
-        await pool.open(wait=True, timeout=15)
+        pool = await opened_pool(self._conninfo, name="echo-limits", max_size=self._max, wait_seconds=2.0)
         self._pool = pool
         async with pool.connection() as conn:
             await conn.execute(_TABLE)
 
     async def close(self) -> None:
         if self._pool is not None:
-            await self._pool.close()
+            await self._pool.close(timeout=0.5)
             self._pool = None
 
     async def hit(self, key: str, seconds: int, *, count: bool) -> Window:

@@ -24,7 +24,7 @@ from procrastinate import exceptions as procrastinate_errors
 from procrastinate.jobs import Status
 from procrastinate.worker import Worker
 
-from echo_orchestrator.errors import OwnedElsewhere
+from echo_orchestrator.errors import OwnedElsewhere, RuntimeUnavailable
 from echo_orchestrator.store.runtime.base import RunHandler
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,8 @@ class ProcrastinateQueue:
         self._name, self._capacity = name, capacity
         self._heartbeat, self._dead_after, self._grace = heartbeat_seconds, dead_after_seconds, grace_seconds
         self._app = App(connector=PsycopgConnector(conninfo=conninfo, min_size=1, max_size=POOL_SIZE, name="echo-queue"))
-        retry = RetryStrategy(wait=max(1, round(heartbeat_seconds)), retry_exceptions=[OwnedElsewhere])
+        # Tried again: a run another process still holds, and a database away for a moment.
+        retry = RetryStrategy(wait=max(1, round(heartbeat_seconds)), retry_exceptions=[OwnedElsewhere, RuntimeUnavailable])
         self._task = self._app.task(name=TASK, queue=QUEUE, pass_context=True, retry=retry)(self._run_job)
         self._handler: RunHandler | None = None
         self._worker: Worker | None = None

@@ -7,9 +7,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import anyio
 import psycopg
 
-from echo_orchestrator.store.cluster.redis_signals import connect
+from echo_orchestrator.store.cluster.redis_signals import COMMAND_SECONDS, connect
 from echo_orchestrator.store.counters import Window
 from echo_orchestrator.store.runtime.postgres_connect import conninfo
 from echo_orchestrator.store.runtime.postgres_schema import cluster_id
@@ -44,7 +45,8 @@ class RedisCounters:
 
     async def close(self) -> None:
         if self._client is not None:
-            await self._client.aclose()
+            with anyio.move_on_after(COMMAND_SECONDS, shield=True):
+                await self._client.aclose()
             self._client = None
 
     async def hit(self, key: str, seconds: int, *, count: bool) -> Window:

@@ -25,9 +25,15 @@ from echo_orchestrator.store.runtime.postgres_connect import shown_url
 log = logging.getLogger(__name__)
 
 
-async def connect(url: str) -> Redis:
-    """A client that answered a PING, or a clear error naming the URL (without its password)."""
-    client: Redis = Redis.from_url(url, socket_connect_timeout=10, health_check_interval=30)
+# A command Redis does not answer within this fails (a Redis that hangs must not hang the
+# writes that publish, the limits that count, or a stop).
+COMMAND_SECONDS = 5.0
+
+
+async def connect(url: str, *, socket_timeout: float | None = COMMAND_SECONDS) -> Redis:
+    """A client that answered a PING, or a clear error naming the URL (without its password).
+    `socket_timeout=None` for a subscriber, which waits on its connection by design."""
+    client: Redis = Redis.from_url(url, socket_connect_timeout=10, socket_timeout=socket_timeout, health_check_interval=30)
     try:
         await client.ping()
     except (redis_errors.RedisError, OSError, ValueError) as exc:
@@ -39,17 +45,21 @@ async def connect(url: str) -> Redis:
 class RedisChannels:
     def __init__(self, url: str) -> None:
         self.url = url
-        self._client: Redis | None = None
+        self._client: Redis | None = None  # commands (publish, ping): bounded by COMMAND_SECONDS
+        self._subscriber: Redis | None = None  # the listener's: it waits for messages
         self._prefix = ""
 
     async def open(self, cluster: str) -> None:
         self._client = await connect(self.url)
+        self._subscriber = await connect(self.url, socket_timeout=None)
         self._prefix = f"echo:{cluster}:"
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        for client in (self._client, self._subscriber):
+            if client is not None:
+                with anyio.move_on_after(COMMAND_SECONDS, shield=True):
+                    await client.aclose()
+        self._client = self._subscriber = None
 
     async def ping_ms(self) -> float:
         """How long Redis takes to answer a PING (raises when it does not)."""
@@ -65,9 +75,9 @@ class RedisChannels:
     async def listen(self, kinds: tuple[str, ...], on_message: OnSignal) -> None:
         """Until cancelled: every message of these kinds to `on_message`; resubscribed
         after a lost connection."""
-        assert self._client is not None, "open() first"
+        assert self._subscriber is not None, "open() first"
         while True:
-            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            pubsub = self._subscriber.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(*(self._prefix + kind for kind in kinds))
                 async for message in pubsub.listen():
@@ -81,5 +91,5 @@ class RedisChannels:
                 # redis types `aclose` from 8.2 on only: called through a typed name, the
                 # check passes on every version the range allows (no ignore to go stale).
                 close: Callable[[], Awaitable[None]] = pubsub.aclose
-                with anyio.CancelScope(shield=True):
+                with anyio.move_on_after(COMMAND_SECONDS, shield=True):
                     await close()

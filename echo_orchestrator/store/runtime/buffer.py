@@ -19,7 +19,7 @@ from typing import Any
 
 import anyio
 
-from echo_orchestrator.errors import StorageError
+from echo_orchestrator.errors import RuntimeUnavailable, StorageError
 from echo_orchestrator.store.runtime.statements import Pending, merged
 
 log = logging.getLogger("echo_orchestrator.store.runtime")
@@ -55,7 +55,7 @@ class BufferedWrites(ABC):
         """The error callers get for a failure of the database itself."""
         text = str(exc).strip()
         reason = text.splitlines()[0][:300] if text else type(exc).__name__
-        return StorageError(f"The runtime database is unavailable: {reason}", details={"database": self.kind})
+        return RuntimeUnavailable(f"The runtime database is unavailable: {reason}", details={"database": self.kind})
 
     @contextlib.contextmanager
     def _reporting(self) -> Iterator[None]:

@@ -23,13 +23,13 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import AsyncConnectionPool
 
-from echo_orchestrator.errors import ConfigurationError
+from echo_orchestrator.errors import ConfigurationError, StorageError
 from echo_orchestrator.lifecycle import ownership
 from echo_orchestrator.lifecycle.executions import STOPPING_EVENTS
 from echo_orchestrator.store.runtime.analytics import POSTGRES_BUCKETS
 from echo_orchestrator.store.runtime.base import PoolStats, SignalChannel, Signals
 from echo_orchestrator.store.runtime.checkpoints import Flush, RecordsFirst
-from echo_orchestrator.store.runtime.postgres_connect import advisory_lock, conninfo, shown_url
+from echo_orchestrator.store.runtime.postgres_connect import advisory_lock, conninfo, opened_pool, shown_url
 from echo_orchestrator.store.runtime.postgres_schema import CHECKPOINT_SETUP_LOCK, cluster_id, migrate
 from echo_orchestrator.store.runtime.sql import SqlRuntimeStore
 from echo_orchestrator.store.runtime.statements import EVENT_INSERT, EXECUTION_ID_AT, Pending, rows_without
@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 class RecordsFirstPostgresSaver(RecordsFirst, AsyncPostgresSaver):
     """LangGraph's PostgreSQL saver that commits the runtime's buffered records first."""
 
+    _failures = (psycopg.Error,)
+
     def __init__(self, pool: AsyncConnectionPool[Any], flush: Flush, lost: set[str]) -> None:
         AsyncPostgresSaver.__init__(self, pool)
         self._flush_records = flush
@@ -47,6 +49,11 @@ class RecordsFirstPostgresSaver(RecordsFirst, AsyncPostgresSaver):
 
 
 POOL_WAIT_SECONDS = 5.0
+# A statement (with the wait for its connection) that takes longer fails: a server that hangs
+# gives 503s, not requests that never end.
+QUERY_SECONDS = 15.0
+# Closing: what is buffered and this process's heartbeat row go first, this long at most.
+FAREWELL_SECONDS = 2.5
 EVENTS_CHANNEL = "echo_events"
 CONTROL_CHANNEL = "echo_control"
 DEFINITIONS_CHANNEL = "echo_definitions"
@@ -87,7 +94,9 @@ class PostgresRuntimeStore(SqlRuntimeStore):
     buckets = POSTGRES_BUCKETS
     kind = "postgresql"
     shared = True
-    failures = (psycopg.Error,)  # the pool's timeout too: the server is down or unreachable
+    # The server down or unreachable (the pool's timeout is a psycopg error too), or not
+    # answering within QUERY_SECONDS (a hung server: `anyio.fail_after`).
+    failures = (psycopg.Error, TimeoutError)
 
     def __init__(
         self,
@@ -150,23 +159,16 @@ class PostgresRuntimeStore(SqlRuntimeStore):
         await probe.close()
         # Autocommit and no server-side prepared statements, as LangGraph's saver wants
         # (and as connection poolers like PgBouncer in transaction mode need).
-        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            self._conninfo,
-            min_size=1,
-            max_size=self._pool_size,
-            kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row, "connect_timeout": 5},
-            open=False,
-            name="echo-runtime",
-            # A connection the server closed (restarted, failed over) is replaced before it is
-            # handed out, not failed on: the first requests after a restart succeed.
-            check=AsyncConnectionPool.check_connection,
-            # A request waits this long for a connection while the database is away, then 503.
-            timeout=POOL_WAIT_SECONDS,
-        )
         try:
-            await pool.open(wait=True, timeout=15)
+            pool = await opened_pool(
+                self._conninfo,
+                name="echo-runtime",
+                max_size=self._pool_size,
+                wait_seconds=POOL_WAIT_SECONDS,
+                prepare_threshold=0,
+                row_factory=dict_row,
+            )
         except Exception as exc:
-            await pool.close()
             raise ConfigurationError(f"Cannot connect to the runtime database {self.location}: {type(exc).__name__}") from exc
         self._pool = pool
         async with pool.connection() as conn:
@@ -179,17 +181,24 @@ class PostgresRuntimeStore(SqlRuntimeStore):
         await self._heartbeat()
 
     async def close(self) -> None:
-        if self._pool is not None:
+        """Bounded whatever the servers do: a database or Redis that is gone or hangs delays
+        the close by seconds; what could not be written then is settled by the others' sweep."""
+        if self._pool is None:
+            return
+        with anyio.move_on_after(FAREWELL_SECONDS, shield=True):
             try:
                 await self.commit()
                 # Gone now, not after the heartbeat timeout: its interrupted runs are
                 # anyone's to settle at once.
                 await self._execute("DELETE FROM processes WHERE owner = ?", (self.owner,))
-            finally:
-                await self._pool.close()
-                self._pool = None
-                if self._redis is not None:
-                    await self._redis.close()
+            except (psycopg.Error, StorageError) as exc:
+                log.warning("closing the runtime database: could not write its last rows (%s)", type(exc).__name__)
+        pool, self._pool = self._pool, None
+        with anyio.move_on_after(1.0, shield=True):
+            await pool.close(timeout=0.5)
+        if self._redis is not None:
+            with anyio.move_on_after(0.5, shield=True):
+                await self._redis.close()
 
     async def checkpointer(self) -> RecordsFirstPostgresSaver:
         saver = RecordsFirstPostgresSaver(self.pool, self.flush, self.lost)
@@ -267,8 +276,9 @@ class PostgresRuntimeStore(SqlRuntimeStore):
     # -- statements ----------------------------------------------------------------------
 
     async def _execute(self, sql: str, params: tuple[Any, ...]) -> None:
-        async with self.pool.connection() as conn:
-            await conn.execute(_dialect(sql), params)
+        with anyio.fail_after(QUERY_SECONDS):
+            async with self.pool.connection() as conn:
+                await conn.execute(_dialect(sql), params)
 
     async def _write_batches(self, pending: Pending) -> None:
         if time.monotonic() - self._beat_at > self.dead_after_seconds / 2:
@@ -276,6 +286,13 @@ class PostgresRuntimeStore(SqlRuntimeStore):
         elif self.lost:  # what its stopped runs still record on the way out
             pending = rows_without(pending, self.lost)
         announcements = _announcements(self.owner, pending.get(EVENT_INSERT))
+        with anyio.fail_after(QUERY_SECONDS):
+            await self._write_rows(pending, announcements)
+        if self._redis is not None:  # after the commit, for the same reason
+            for payload in announcements:
+                await self._redis.publish(EVENTS_CHANNEL, payload)
+
+    async def _write_rows(self, pending: Pending, announcements: list[str]) -> None:
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
             for sql, rows in pending.items():
                 await cursor.executemany(_dialect(sql), list(rows.values()))
@@ -284,9 +301,6 @@ class PostgresRuntimeStore(SqlRuntimeStore):
             if self._redis is None:
                 for payload in announcements:
                     await cursor.execute("SELECT pg_notify(%s, %s)", (self._channel(EVENTS_CHANNEL), payload))
-        if self._redis is not None:  # after the commit, for the same reason
-            for payload in announcements:
-                await self._redis.publish(EVENTS_CHANNEL, payload)
 
     # -- signals between processes -------------------------------------------------------
 
@@ -353,14 +367,14 @@ class PostgresRuntimeStore(SqlRuntimeStore):
 
     async def _update(self, sql: str, args: Sequence[Any]) -> int:
         await self.flush()
-        with self._reporting():
+        with self._reporting(), anyio.fail_after(QUERY_SECONDS):
             async with self.pool.connection() as conn, conn.cursor() as cursor:
                 await cursor.execute(_dialect(sql), tuple(args))
                 return int(cursor.rowcount)
 
     async def _rows(self, sql: str, args: Sequence[Any]) -> list[Any]:
         await self.flush()
-        with self._reporting():
+        with self._reporting(), anyio.fail_after(QUERY_SECONDS):
             async with self.pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
                 await cursor.execute(_dialect(sql), tuple(args))
                 return list(await cursor.fetchall())

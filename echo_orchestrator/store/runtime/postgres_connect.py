@@ -10,9 +10,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from echo_orchestrator.errors import ConfigurationError
+from echo_orchestrator.errors import ConfigurationError, RuntimeUnavailable
 
 SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 _NAMESPACE = b"echo-orchestrator/"
@@ -36,6 +37,29 @@ def conninfo(url: str) -> str:
     return "postgresql://" + rest
 
 
+async def opened_pool(info: str, *, name: str, max_size: int, wait_seconds: float, **kwargs: Any) -> AsyncConnectionPool[Any]:
+    """An autocommit pool, open, that outlives the server's restarts: a connection the server
+    closed (restarted, failed over) is replaced before it is handed out, not failed on, and a
+    caller waits `wait_seconds` at most for one while the server is away (then a 503), not for
+    ever. `kwargs` go to each connection."""
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        info,
+        min_size=1,
+        max_size=max_size,
+        kwargs={"autocommit": True, "connect_timeout": 5, **kwargs},
+        open=False,
+        name=name,
+        check=AsyncConnectionPool.check_connection,
+        timeout=wait_seconds,
+    )
+    try:
+        await pool.open(wait=True, timeout=15)
+    except BaseException:
+        await pool.close(timeout=1.0)
+        raise
+    return pool
+
+
 def advisory_key(name: str) -> int:
     """The advisory lock of a named thing (an entity, a caller's admission): 64 bits of its
     hash, in a namespace of this service's own."""
@@ -47,16 +71,24 @@ def advisory_key(name: str) -> int:
 async def advisory_lock(pool: AsyncConnectionPool[Any], name: str) -> AsyncIterator[None]:
     """Hold the named session-level advisory lock on one of the pool's connections."""
     number = advisory_key(name)
-    async with pool.connection() as conn:
-        await conn.execute("SELECT pg_advisory_lock(%s)", (number,))
-        try:
-            yield
-        finally:
-            # Never back in the pool still holding the lock: unlock even when cancelled,
-            # and if that fails, close the session (PostgreSQL then releases its locks).
-            with anyio.CancelScope(shield=True):
-                try:
-                    await conn.execute("SELECT pg_advisory_unlock(%s)", (number,))
-                except Exception:
-                    await conn.close()
-                    raise
+    acquired = False
+    try:
+        async with pool.connection() as conn:
+            await conn.execute("SELECT pg_advisory_lock(%s)", (number,))
+            acquired = True
+            try:
+                yield
+            finally:
+                # Never back in the pool still holding the lock: unlock even when cancelled,
+                # and if that fails, close the session (PostgreSQL then releases its locks).
+                with anyio.CancelScope(shield=True):
+                    try:
+                        await conn.execute("SELECT pg_advisory_unlock(%s)", (number,))
+                    except Exception:
+                        await conn.close()
+                        raise
+    except psycopg.Error as exc:
+        if acquired:  # the holder's own error, or the unlock's: not ours to rename
+            raise
+        reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise RuntimeUnavailable(f"The runtime database is unavailable: {reason}", details={"database": "postgresql"}) from exc

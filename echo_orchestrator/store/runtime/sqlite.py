@@ -19,7 +19,7 @@ import aiosqlite
 import anyio
 import anyio.to_thread
 
-from echo_orchestrator.errors import StorageError
+from echo_orchestrator.errors import RuntimeUnavailable
 from echo_orchestrator.lifecycle import ownership
 from echo_orchestrator.store.atomic import ensure_ignored_folder
 from echo_orchestrator.store.runtime.analytics import SQLITE_BUCKETS
@@ -114,7 +114,7 @@ class SqliteRuntimeStore(SqlRuntimeStore):
         # readiness looks at the space itself.
         free = await anyio.to_thread.run_sync(lambda: shutil.disk_usage(self.path.parent).free)
         if free < MIN_FREE_BYTES:
-            raise StorageError(
+            raise RuntimeUnavailable(
                 f"The runtime database is unavailable: database or disk is full ({free // 1024} KiB free on its disk)",
                 details={"database": self.kind},
             )

@@ -68,7 +68,7 @@ async def test_a_start_that_cannot_be_recorded_is_refused_and_leaves_nothing(ref
     assert (await refusing.runtime.list_executions())[1] == 0  # nothing of it written later
 
 
-async def test_a_run_whose_end_cannot_be_written_ends_when_the_database_is_back(refusing: ExecutionManager) -> None:
+async def test_a_run_the_database_stops_goes_on_from_its_checkpoint_when_it_is_back(refusing: ExecutionManager) -> None:
     runtime = refusing.runtime
     ag = agents(a=LLMConfig(latency_ms=300), b=LLMConfig(latency_ms=300))
     started = await refusing.start(plan(refusing, ag), {"topic": "x"})
@@ -76,18 +76,24 @@ async def test_a_run_whose_end_cannot_be_written_ends_when_the_database_is_back(
         while (await runtime.get_execution(started.execution_id)).status != "running":
             await anyio.sleep(0.01)
     await refuse_writes(runtime, True)
-    with anyio.fail_after(10):
-        while refusing.is_live(started.execution_id):
+    with anyio.fail_after(10):  # the run stops at its next write and waits for the database
+        while runtime.unwritten_since is None:
             await anyio.sleep(0.02)
-    assert runtime.unwritten_since is not None
+    await anyio.sleep(0.5)
+    assert refusing.is_live(started.execution_id)  # waiting, neither failed nor lost
     await refuse_writes(runtime, False)
-    with anyio.fail_after(5):  # `keep_written` is the container's; here the next read writes them
-        ended = await runtime.get_execution(started.execution_id)
-    assert ended.status == "failed" and ended.error is not None
-    assert ended.error.code == "ERR_STORAGE_001" and "The runtime database is unavailable" in ended.error.message
+    with anyio.fail_after(20):
+        done = await refusing.wait(started.execution_id)
+    assert done.status == "completed", done.error
+    assert done.resumed_count == 1 and set(done.outputs or {}) >= {"a_out", "b_out"}
     events, _ = await runtime.list_events(started.execution_id, limit=1000)
-    assert events[-1].event_type == "execution_failed"
+    types = [e.event_type for e in events]
+    assert "execution_requeued" in types and "execution_resumed" in types and types[-1] == "execution_completed"
+    requeued = next(e for e in events if e.event_type == "execution_requeued")
+    assert "runtime database was unavailable" in requeued.data["reason"]
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    finished = [s.step_name for s in await runtime.list_steps(started.execution_id) if s.status == "completed"]
+    assert sorted(set(finished)) == ["A", "B"]
 
 
 async def test_keep_written_writes_without_a_request(refusing: ExecutionManager) -> None:

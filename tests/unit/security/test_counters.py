@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import time
 
+import anyio
 import pytest
 
 from echo_orchestrator.backends import counters_for
-from echo_orchestrator.store.counters import MemoryCounters
+from echo_orchestrator.store.counters import FailOpen, MemoryCounters, Window
 
 
 @pytest.mark.anyio
@@ -25,7 +26,34 @@ def test_the_shared_runtime_gets_shared_counters() -> None:
 
     assert isinstance(counters_for(None), MemoryCounters)
     assert isinstance(counters_for("sqlite:///x.sqlite"), MemoryCounters)
-    assert isinstance(counters_for("postgresql://u@h/db"), PostgresCounters)
+    shared = counters_for("postgresql://u@h/db")
+    assert isinstance(shared, FailOpen) and isinstance(shared.inner, PostgresCounters)
     from echo_orchestrator.store.cluster.redis_counters import RedisCounters
 
-    assert isinstance(counters_for("postgresql://u@h/db", "redis://h:6379/0"), RedisCounters)
+    on_redis = counters_for("postgresql://u@h/db", "redis://h:6379/0")
+    assert isinstance(on_redis, FailOpen) and isinstance(on_redis.inner, RedisCounters)
+
+
+class _Away:
+    """Counters whose store is gone (raises) or hangs."""
+
+    def __init__(self, hang: bool) -> None:
+        self.hang = hang
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def hit(self, key: str, seconds: int, *, count: bool) -> Window:
+        if self.hang:
+            await anyio.sleep(60)
+        raise ConnectionError("gone")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("hang", [False, True])
+async def test_counters_whose_store_is_away_let_requests_through_uncounted(hang: bool) -> None:
+    counters = FailOpen(_Away(hang), seconds=0.05)
+    with anyio.fail_after(2):  # a hung store costs the request its bound, not a hang
+        window = await counters.hit("key:a", 10, count=True)
+    assert window.count == 0 and window.reset >= int(time.time()) + 9
