@@ -39,6 +39,7 @@ from echo_orchestrator.services.executions import ExecutionService
 from echo_orchestrator.services.graphs import GraphCatalog
 from echo_orchestrator.services.health import HealthService
 from echo_orchestrator.services.plugins import build_registry
+from echo_orchestrator.services.retention import RetentionService
 from echo_orchestrator.services.workflows import WorkflowService
 from echo_orchestrator.services.workspaces import WorkspaceService
 from echo_orchestrator.settings import Settings
@@ -75,6 +76,7 @@ class Services:
     catalogue: CatalogueService
     analytics: AnalyticsService
     workspaces: WorkspaceService
+    retention: RetentionService
 
 
 async def _never_fatal(what: str, run: Callable[[], Awaitable[None]]) -> None:
@@ -143,6 +145,7 @@ async def _assemble(
     )
     executions = ExecutionService(store, registry, models, engine)
     engine.plan_factory = executions.plan_for
+    retention = RetentionService(settings, store, runtime, folders)
     agents = AgentService(store, models, hub)
     graphs = GraphCatalog(registry, store, EngineGraphContext(models))
     workflows = WorkflowService(store, agents, models, hub, registry, executions, graphs)
@@ -172,10 +175,12 @@ async def _assemble(
             storage_dir=settings.storage_dir,
             plugins_dir=settings.plugins_dir,
             runtime_url=settings.runtime_url,
+            retention=retention,
         ),
         catalogue=CatalogueService(store, runtime, workflows),
         analytics=AnalyticsService(store, runtime),
         workspaces=WorkspaceService(folders, runtime, settings, engine.is_live),
+        retention=retention,
     )
 
 
@@ -248,6 +253,21 @@ def _share_with_other_nodes(tg: TaskGroup, services: Services, queue: RunQueue |
 
 
 @asynccontextmanager
+async def open_retention(settings: Settings) -> AsyncIterator[RetentionService]:
+    """Retention alone, for `echo-orchestrator prune`: the definitions it reads workflows'
+    own policies from, the runtime database and the workspaces; no engine."""
+    register_secrets(settings)
+    store = FileDefinitionStore(settings.storage_dir)  # read only here: no cluster locks needed
+    await store.open()
+    runtime = runtime_store(settings.runtime_url, settings.storage_dir, redis_url=settings.redis_url)
+    try:
+        await runtime.open()
+        yield RetentionService(settings, store, runtime, build_workspaces(settings))
+    finally:
+        await closing_together((("the runtime database", runtime.close), ("the storage folder", store.close)))
+
+
+@asynccontextmanager
 async def open_services(settings: Settings, *, queued: bool = True) -> AsyncIterator[Services]:
     """Everything, open. `queued=False` (the CLI's own `run`): on a shared runtime this
     process runs what it starts itself, and takes nothing from the cluster's queue."""
@@ -290,6 +310,8 @@ async def open_services(settings: Settings, *, queued: bool = True) -> AsyncIter
                 _share_with_other_nodes(tg, services, queue)
             if settings.auto_cleanup_enabled:
                 tg.start_soon(_never_fatal, "workspace clean-up", services.workspaces.clean_up_forever)
+            if settings.retention_interval_seconds > 0:
+                tg.start_soon(_never_fatal, "retention", services.retention.prune_forever)
             try:
                 yield services
             finally:

@@ -108,6 +108,17 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # A file larger than this is served by the content route only in ranges (413 otherwise).
     max_file_read_mb: float = 100
 
+    # -- run history (docs/deployment.md, Operations) ------------------------------------
+    # Ended executions are deleted, with everything of theirs (events, steps, nodes, LLM
+    # calls, checkpoints, their run folder), once older than `retention_days` or beyond the
+    # newest `retention_max_executions`; 0 switches either off. A workflow's `retention`
+    # overrides both for its runs. Paused and running executions are never deleted.
+    retention_days: float = 30
+    retention_max_executions: int = 100_000
+    retention_interval_seconds: float = 3600
+    # Executions deleted per transaction: short enough that runs' writes are not held up.
+    retention_batch_size: int = 200
+
     # -- limits per caller (0 switches one off) ------------------------------------------
     # Requests per caller per hour; unset: 1000, except on a private local server (see
     # `security.network.requests_per_hour`), where one person's scripts would only lock them out.

@@ -23,8 +23,11 @@ def process_settings(args: argparse.Namespace, **flags: Any) -> Settings:
 
 
 def console_settings(args: argparse.Namespace) -> Settings:
-    # An in-process engine for one run: no file watching, no plugin reloading.
-    return Settings.from_env(storage_dir=args.storage, plugins_dir=args.plugins_dir, watch=False, watch_plugins=False)
+    # An in-process engine for one run: no file watching, no plugin reloading, no pruning
+    # (the server's schedule and `prune` do that).
+    return Settings.from_env(
+        storage_dir=args.storage, plugins_dir=args.plugins_dir, watch=False, watch_plugins=False, retention_interval_seconds=0
+    )
 
 
 def console_command(name: str, args: argparse.Namespace, run: Callable[[Settings, Any], Awaitable[int]]) -> int:

@@ -1,5 +1,5 @@
-"""`serve`, `worker`, `db upgrade`, `keys new`, `validate`: running the service and checking
-what it runs on."""
+"""`serve`, `worker`, `db upgrade`, `prune`, `keys new`, `validate`: running the service,
+keeping its history in bounds and checking what it runs on."""
 
 from __future__ import annotations
 
@@ -7,10 +7,14 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from echo_orchestrator.cli.common import Commands, innermost, process_settings, report
 from echo_orchestrator.errors import ConfigurationError
 from echo_orchestrator.settings import Settings
+
+if TYPE_CHECKING:
+    from echo_orchestrator.services.retention import PruneReport
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -184,6 +188,43 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prune(args: argparse.Namespace) -> int:
+    import anyio
+    import msgspec
+
+    from echo_orchestrator.container import open_retention
+
+    settings = Settings.from_env(storage_dir=args.storage)
+
+    async def prune() -> PruneReport:
+        async with open_retention(settings) as retention:
+            return await retention.prune(dry_run=args.dry_run)
+
+    found = anyio.run(prune)
+    if args.json:
+        print(msgspec.json.encode(found).decode())
+        return 0
+    print(describe_prune(found, settings))
+    return 0
+
+
+def describe_prune(found: PruneReport, settings: Settings) -> str:
+    if found.skipped:
+        return f"nothing pruned: {found.skipped}"
+    verb = "would delete" if found.dry_run else "deleted"
+    policy = f"older than {settings.retention_days:g} days" if settings.retention_days else "no age limit"
+    policy += f", beyond the newest {settings.retention_max_executions}" if settings.retention_max_executions else ", no count limit"
+    lines = [f"retention ({policy}; workflows' own retention applies to their runs): {verb} {found.executions} ended execution(s)"]
+    for workflow, count in sorted(found.by_workflow.items()):
+        lines.append(f"  {workflow}: {count}")
+    if found.executions:
+        lines.append("rows: " + ", ".join(f"{table} {count}" for table, count in found.rows.items()))
+        lines.append(f"run folders: {found.run_folders}" + ("" if found.dry_run else f"; space given back: {found.reclaimed_bytes} bytes"))
+    if found.database_bytes is not None:
+        lines.append(f"runtime database: {found.database_bytes} bytes; took {found.took_seconds:.2f}s")
+    return "\n".join(lines)
+
+
 def describe_schema_change(change: tuple[int, int] | None) -> str:
     before, after = change or (0, 0)
     if before == 0:
@@ -230,6 +271,15 @@ def add_commands(commands: Commands) -> None:
     )
     db_upgrade.add_argument("--storage", type=Path, help="storage folder (env ECHO_STORAGE_DIR, default ./storage)")
     db_upgrade.set_defaults(handler=_db_upgrade)
+
+    prune = commands.add_parser(
+        "prune",
+        help="delete ended executions past the retention policy (ECHO_RETENTION_DAYS, ECHO_RETENTION_MAX_EXECUTIONS), as serve does hourly",
+    )
+    prune.add_argument("--storage", type=Path, help="storage folder (env ECHO_STORAGE_DIR, default ./storage)")
+    prune.add_argument("--dry-run", action="store_true", help="say what would be deleted; delete nothing")
+    prune.add_argument("--json", action="store_true", help="the report as one JSON document")
+    prune.set_defaults(handler=_prune)
 
     keys = commands.add_parser("keys", help="make API keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)

@@ -78,7 +78,12 @@ class QueueSide:
             return
         # Known here before the record says so: a cancel that comes meanwhile finds it.
         self._live[execution_id] = live
-        if not await self.runtime.adopt(execution_id, owner):
+        try:
+            adopted = await self.runtime.adopt(execution_id, owner)
+        except BaseException:  # the database went away: the job's retry must not find it live here
+            self._live.pop(execution_id, None)
+            raise
+        if not adopted:
             self._live.pop(execution_id, None)
             return
         live.adopted = True

@@ -90,6 +90,15 @@ class InputField(Model):
     default: Any = None
 
 
+class Retention(Model):
+    """How long this workflow's ended executions are kept, over the service's policy
+    (`ECHO_RETENTION_DAYS`, `ECHO_RETENTION_MAX_EXECUTIONS`): a field left out follows the
+    service; 0 keeps them for ever (by age, or by count)."""
+
+    days: NonNegativeFloat | None = None
+    max_executions: NonNegativeInt | None = None
+
+
 class Workflow(Model):
     workflow_id: Identifier
     slug: Slug | None = None
@@ -115,6 +124,8 @@ class Workflow(Model):
     # drafts and temp copies, and on finals saved before versions kept their agents, which
     # run the registry's).
     agent_definitions: dict[str, Agent] | None = None
+    # Its own retention of run history (`services.retention`); None follows the service's.
+    retention: Retention | None = None
 
     @property
     def key(self) -> str:

@@ -19,6 +19,7 @@ from echo_orchestrator.models import utcnow_iso
 from echo_orchestrator.registry import PluginProblem, PluginRegistry
 from echo_orchestrator.security.redaction import SECRETS
 from echo_orchestrator.services.executions import ExecutionService
+from echo_orchestrator.services.retention import PruneReport, RetentionService, Rule
 from echo_orchestrator.store.definitions.base import DefinitionStore, Problem, StoreCounts
 from echo_orchestrator.store.runtime.base import ExecutionStats, PoolStats, RunQueue
 from echo_orchestrator.system import ResourceMonitor, ResourceUsage
@@ -66,6 +67,20 @@ class DatabaseHealth(msgspec.Struct, kw_only=True):
     # The ouroboros document's own key for it: `connected`, or `error`.
     postgresql: str | None = None
     error: str | None = None
+    # On disk (SQLite: the file and its log; PostgreSQL: this runtime's tables and indexes),
+    # and how much of it is free pages new rows reuse (SQLite).
+    size_bytes: int | None = None
+    free_bytes: int | None = None
+
+
+class RetentionHealth(msgspec.Struct, kw_only=True):
+    """How long run history is kept (`services.retention`), and the last prune."""
+
+    days: float  # 0: no limit by age
+    max_executions: int  # 0: no limit by count
+    interval_seconds: float
+    overrides: dict[str, Rule]
+    last_prune: PruneReport | None = None
 
 
 class RedisHealth(msgspec.Struct, kw_only=True):
@@ -99,6 +114,7 @@ class ServiceHealth(msgspec.Struct, kw_only=True):
     timestamp: str
     queue: QueueHealth | None = None  # with a PostgreSQL runtime
     redis: RedisHealth | None = None  # with ECHO_REDIS_URL
+    retention: RetentionHealth | None = None
 
 
 class LiveCounts(msgspec.Struct, kw_only=True):
@@ -125,12 +141,14 @@ class HealthService:
         storage_dir: Path,
         plugins_dir: Path | None,
         runtime_url: str | None = None,
+        retention: RetentionService | None = None,
     ) -> None:
         self._store, self._registry, self._hub = store, registry, hub
         self._executions, self._bus, self._resources = executions, bus, resources
         # The configured folders, as the operator gave them (never the resolved server path).
         self._storage_dir, self._plugins_dir = storage_dir, plugins_dir
         self._runtime_url = runtime_url
+        self._retention = retention
         self.started_at = time.monotonic()
         # Set when the process opens a run queue (`container.open_services`).
         self.queue: RunQueue | None = None
@@ -171,6 +189,7 @@ class HealthService:
         return ServiceHealth(
             queue=queue,
             redis=redis,
+            retention=await self._retention_health(),
             status="healthy" if healthy else "degraded",
             version=__version__,
             database=database,
@@ -231,6 +250,17 @@ class HealthService:
             return RedisHealth(status="error", url=url, carries=carries, error=SECRETS.scrub(f"{type(exc).__name__}: {exc}"))
         return RedisHealth(status="connected", url=url, carries=carries, response_time_ms=latency)
 
+    async def _retention_health(self) -> RetentionHealth | None:
+        if self._retention is None:
+            return None
+        try:
+            with anyio.fail_after(READY_WITHIN_SECONDS):
+                policy = await self._retention.policy()
+        except Exception:  # reported by the storage block, never raised
+            return None
+        fields = msgspec.structs.asdict(policy)
+        return RetentionHealth(**fields, last_prune=self._retention.last)
+
     async def _database(self) -> DatabaseHealth:
         if self._runtime_url is None:
             kind, path = "sqlite", "runtime/runtime.sqlite"  # relative to the storage root, as every saved path is
@@ -243,6 +273,7 @@ class HealthService:
         try:
             with anyio.fail_after(READY_WITHIN_SECONDS):
                 await self._executions.stats()  # a real query: the database answers
+                size = await runtime.database_size()
         except Exception as exc:  # reported, never raised: health must answer
             message = exc.message if isinstance(exc, EchoError) else f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             return DatabaseHealth(kind=kind, status="error", path=path, postgresql=postgres, error=SECRETS.scrub(message))
@@ -251,7 +282,15 @@ class HealthService:
             since = datetime.fromtimestamp(runtime.unwritten_since, UTC).isoformat().replace("+00:00", "Z")
             error = SECRETS.scrub(f"writes failing since {since}: {runtime.last_failure}")
             return DatabaseHealth(kind=kind, status="error", path=path, connection_pool=pool, postgresql=postgres, error=error)
-        return DatabaseHealth(kind=kind, status="connected", path=path, connection_pool=pool, postgresql=postgres and "connected")
+        return DatabaseHealth(
+            kind=kind,
+            status="connected",
+            path=path,
+            connection_pool=pool,
+            postgresql=postgres and "connected",
+            size_bytes=size.size_bytes,
+            free_bytes=size.free_bytes,
+        )
 
     async def execution_stats(self) -> ExecutionStats:
         return await self._executions.stats()

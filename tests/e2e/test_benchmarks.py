@@ -24,6 +24,7 @@ def test_every_script_is_listed_here() -> None:
         "bench_cluster.py",
         "bench_engine.py",
         "bench_recovery.py",
+        "bench_soak.py",
         "bench_storage.py",
         "bench_streaming.py",
         "bench_throughput.py",

@@ -65,7 +65,7 @@ def _wait_all_ended(client: httpx.Client, ids: list[str], timeout: float = 120) 
 def test_postgresql_restarted_under_load_loses_no_run(tmp_path: Path, cluster: Cluster) -> None:
     storage = copy_storage(tmp_path / "storage")
     with (
-        running_server(storage, "--plugins-dir", str(tmp_path / "plugins"), env=_env(cluster), timeout=40) as server,
+        running_server(storage, "--plugins-dir", str(tmp_path / "plugins"), "--log-level", "info", env=_env(cluster), timeout=40) as server,
         httpx.Client(base_url=server.url, timeout=60) as client,
     ):
         ids = []
@@ -88,7 +88,10 @@ def test_postgresql_restarted_under_load_loses_no_run(tmp_path: Path, cluster: C
         time.sleep(2)
         cluster.start()
 
-        ended = _wait_all_ended(client, ids)
+        try:
+            ended = _wait_all_ended(client, ids, timeout=60)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{server.output()[-8000:]}") from None
         assert {e["status"] for e in ended.values()} == {"completed"}, [
             (i, e.get("error")) for i, e in ended.items() if e["status"] != "completed"
         ]

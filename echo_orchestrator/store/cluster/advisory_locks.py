@@ -32,6 +32,6 @@ class PostgresMutexes:
             await self._pool.close()
             self._pool = None
 
-    def held(self, key: str) -> AbstractAsyncContextManager[None]:
+    def held(self, key: str) -> AbstractAsyncContextManager[object]:
         assert self._pool is not None, "open() first"
         return advisory_lock(self._pool, f"entity:{key}")

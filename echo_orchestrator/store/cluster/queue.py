@@ -26,6 +26,7 @@ from procrastinate.worker import Worker
 
 from echo_orchestrator.errors import OwnedElsewhere, RuntimeUnavailable
 from echo_orchestrator.store.runtime.base import RunHandler
+from echo_orchestrator.store.runtime.postgres_connect import RECONNECT_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,16 @@ class ProcrastinateQueue:
     ) -> None:
         self._name, self._capacity = name, capacity
         self._heartbeat, self._dead_after, self._grace = heartbeat_seconds, dead_after_seconds, grace_seconds
-        self._app = App(connector=PsycopgConnector(conninfo=conninfo, min_size=1, max_size=POOL_SIZE, name="echo-queue"))
+        connector = PsycopgConnector(
+            conninfo=conninfo,
+            min_size=1,
+            max_size=POOL_SIZE,
+            name="echo-queue",
+            # As the runtime's pools (`postgres_connect.opened_pool`) outlive a restart
+            # (procrastinate checks its connections itself).
+            reconnect_timeout=RECONNECT_SECONDS,
+        )
+        self._app = App(connector=connector)
         # Tried again: a run another process still holds, and a database away for a moment.
         retry = RetryStrategy(wait=max(1, round(heartbeat_seconds)), retry_exceptions=[OwnedElsewhere, RuntimeUnavailable])
         self._task = self._app.task(name=TASK, queue=QUEUE, pass_context=True, retry=retry)(self._run_job)

@@ -18,6 +18,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from echo_orchestrator.errors import ConfigurationError
 from echo_orchestrator.models import Event, EventType, Execution, ExecutionStatus, LLMUsage, NodeExecution, StepExecution
+from echo_orchestrator.store.runtime.retention import DatabaseSize, Expired, ExpiryScope
 
 
 class ExecutionStats(msgspec.Struct, kw_only=True):
@@ -288,7 +289,7 @@ class RuntimeStore(Protocol):
         """How many executions recorded with this limit key are in `statuses`."""
         ...
 
-    def admission(self, limit_key: str) -> AbstractAsyncContextManager[None]:
+    def admission(self, limit_key: str) -> AbstractAsyncContextManager[object]:
         """Held while a new execution of this limit key is counted and committed: across
         processes where the database is shared, a no-op where one process owns its runs."""
         ...
@@ -391,6 +392,26 @@ class RuntimeStore(Protocol):
     async def add_llm_call(self, execution_id: str, step_execution_id: str | None, usage: LLMUsage) -> None: ...
 
     async def llm_calls(self, execution_id: str) -> list[LLMUsage]: ...
+
+    # retention (`store.runtime.retention`; the policy is `services.retention`'s)
+    async def expired(self, scope: ExpiryScope, *, ended_before: float | None, keep: int, limit: int, skip: int = 0) -> list[Expired]:
+        """Up to `limit` ended executions of `scope`: ended before `ended_before` (oldest
+        first), else all but the newest `keep`; the first `skip` passed over."""
+        ...
+
+    async def delete_ended(self, execution_ids: Sequence[str]) -> tuple[list[str], dict[str, int]]:
+        """Delete those still ended with all their rows, in one transaction: the ids deleted, rows per table."""
+        ...
+
+    async def rows_of(self, execution_ids: Sequence[str]) -> dict[str, int]: ...
+
+    async def database_size(self) -> DatabaseSize: ...
+
+    async def reclaim_space(self, *, above_bytes: int | None = None) -> int: ...
+
+    def retention_turn(self) -> AbstractAsyncContextManager[bool]:
+        """True inside when this process may prune now (one node of a cluster at a time)."""
+        ...
 
 
 def is_shared(url: str | None) -> bool:

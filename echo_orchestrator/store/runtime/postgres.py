@@ -31,6 +31,7 @@ from echo_orchestrator.store.runtime.base import PoolStats, SignalChannel, Signa
 from echo_orchestrator.store.runtime.checkpoints import Flush, RecordsFirst
 from echo_orchestrator.store.runtime.postgres_connect import advisory_lock, conninfo, opened_pool, shown_url
 from echo_orchestrator.store.runtime.postgres_schema import CHECKPOINT_SETUP_LOCK, cluster_id, migrate
+from echo_orchestrator.store.runtime.retention import RECORD_TABLES, DatabaseSize, delete_children
 from echo_orchestrator.store.runtime.sql import SqlRuntimeStore
 from echo_orchestrator.store.runtime.statements import EVENT_INSERT, EXECUTION_ID_AT, Pending, rows_without
 
@@ -52,6 +53,9 @@ POOL_WAIT_SECONDS = 5.0
 # A statement (with the wait for its connection) that takes longer fails: a server that hangs
 # gives 503s, not requests that never end.
 QUERY_SECONDS = 15.0
+QUEUE_TABLES = ("procrastinate_jobs", "procrastinate_events")
+# VACUUM after a prune: a table of gigabytes takes minutes; cancelled at shutdown.
+VACUUM_SECONDS = 600.0
 # Closing: what is buffered and this process's heartbeat row go first, this long at most.
 FAREWELL_SECONDS = 2.5
 EVENTS_CHANNEL = "echo_events"
@@ -270,7 +274,7 @@ class PostgresRuntimeStore(SqlRuntimeStore):
         rows = await self._rows("SELECT last_seen FROM processes WHERE owner = ?", [owner])
         return bool(rows) and time.time() - float(rows[0][0]) < self.dead_after_seconds
 
-    def admission(self, limit_key: str) -> AbstractAsyncContextManager[None]:
+    def admission(self, limit_key: str) -> AbstractAsyncContextManager[object]:
         return advisory_lock(self.pool, f"admission:{limit_key}")
 
     # -- statements ----------------------------------------------------------------------
@@ -364,6 +368,59 @@ class PostgresRuntimeStore(SqlRuntimeStore):
                 await signals.control(dict(body["message"]))
         except Exception:  # one bad or failing signal must not stop the listener
             log.exception("runtime signal on %s failed", kind)
+
+    # -- retention (store.runtime.retention) ---------------------------------------------
+
+    checkpoint_tables = ("checkpoints", "checkpoint_blobs", "checkpoint_writes")  # LangGraph's PostgreSQL saver's
+
+    async def _delete_batch(
+        self, ids_sql: str, ids_args: Sequence[Any], children: Sequence[tuple[str, str]]
+    ) -> tuple[list[str], list[int]]:
+        await self.flush()
+        with self._reporting(), anyio.fail_after(QUERY_SECONDS):
+            async with self.pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=tuple_row) as cursor:
+                # Deleting the execution rows first locks them: a resume claiming one waits,
+                # then finds it gone; one that claimed it first has made it active (kept).
+                await cursor.execute(_dialect(ids_sql), tuple(ids_args))
+                ids = [str(row[0]) for row in await cursor.fetchall()]
+                counts = []
+                for table, column in children if ids else ():
+                    await cursor.execute(_dialect(delete_children(table, column, len(ids))), ids)
+                    counts.append(int(cursor.rowcount))
+        for execution_id in ids:
+            self.forget_sequence(execution_id)
+        return ids, counts or [0] * len(children)
+
+    async def _existing_tables(self, names: Sequence[str]) -> list[str]:
+        rows = await self._rows("SELECT " + ", ".join(["to_regclass(?) IS NOT NULL"] * len(names)), list(names))
+        return [name for name, found in zip(names, rows[0], strict=True) if found]
+
+    async def database_size(self) -> DatabaseSize:
+        # This runtime's tables (and their indexes and TOAST) in its schema: a database may
+        # hold other schemas and other services.
+        rows = await self._rows(
+            "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'm')",
+            [],
+        )
+        return DatabaseSize(size_bytes=int(rows[0][0]))
+
+    async def reclaim_space(self, *, above_bytes: int | None = None) -> int:
+        """VACUUM the tables a prune deleted from: their dead rows' space is reused by new rows
+        at once, whether autovacuum runs or not (it may be off, or not due for a while). Plain
+        VACUUM takes no lock that blocks reads or writes; VACUUM FULL would, so space goes back
+        to the disk only from the tables' empty tails (`above_bytes` has no say here)."""
+        before = await self.database_size()
+        # The queue's finished jobs are deleted as they end: their table is vacuumed too.
+        tables = ["executions", *RECORD_TABLES, *await self._existing_tables((*self.checkpoint_tables, *QUEUE_TABLES))]
+        with self._reporting(), anyio.fail_after(VACUUM_SECONDS):
+            async with self.pool.connection() as conn:
+                for table in tables:
+                    await conn.execute(f"VACUUM (ANALYZE) {table}")
+        return max(0, before.size_bytes - (await self.database_size()).size_bytes)
+
+    def retention_turn(self) -> AbstractAsyncContextManager[bool]:
+        return advisory_lock(self.pool, "retention", wait=False)
 
     async def _update(self, sql: str, args: Sequence[Any]) -> int:
         await self.flush()

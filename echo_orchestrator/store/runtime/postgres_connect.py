@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 from echo_orchestrator.errors import ConfigurationError, RuntimeUnavailable
 
 SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+RECONNECT_SECONDS = 4.0
 _NAMESPACE = b"echo-orchestrator/"
 
 
@@ -41,7 +42,10 @@ async def opened_pool(info: str, *, name: str, max_size: int, wait_seconds: floa
     """An autocommit pool, open, that outlives the server's restarts: a connection the server
     closed (restarted, failed over) is replaced before it is handed out, not failed on, and a
     caller waits `wait_seconds` at most for one while the server is away (then a 503), not for
-    ever. `kwargs` go to each connection."""
+    ever. A connection attempt that failed is retried with backoff for RECONNECT_SECONDS, then
+    given up: psycopg_pool's backoff doubles up to its 5-minute default, and while one attempt
+    waits the pool grows no more, so requests after a restart waited for a retry seconds away
+    (a 503 with the database back). `kwargs` go to each connection."""
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         info,
         min_size=1,
@@ -51,6 +55,7 @@ async def opened_pool(info: str, *, name: str, max_size: int, wait_seconds: floa
         name=name,
         check=AsyncConnectionPool.check_connection,
         timeout=wait_seconds,
+        reconnect_timeout=RECONNECT_SECONDS,
     )
     try:
         await pool.open(wait=True, timeout=15)
@@ -68,16 +73,25 @@ def advisory_key(name: str) -> int:
 
 
 @contextlib.asynccontextmanager
-async def advisory_lock(pool: AsyncConnectionPool[Any], name: str) -> AsyncIterator[None]:
-    """Hold the named session-level advisory lock on one of the pool's connections."""
+async def advisory_lock(pool: AsyncConnectionPool[Any], name: str, *, wait: bool = True) -> AsyncIterator[bool]:
+    """Hold the named session-level advisory lock on one of the pool's connections. With
+    `wait=False` it is only tried: False inside when another session holds it."""
     number = advisory_key(name)
-    acquired = False
+    entered = False
     try:
         async with pool.connection() as conn:
-            await conn.execute("SELECT pg_advisory_lock(%s)", (number,))
-            acquired = True
+            if wait:
+                await conn.execute("SELECT pg_advisory_lock(%s)", (number,))
+            else:
+                cursor = await conn.execute("SELECT pg_try_advisory_lock(%s) AS got", (number,))
+                row = await cursor.fetchone()
+                if not (row["got"] if isinstance(row, dict) else row and row[0]):
+                    entered = True
+                    yield False
+                    return
+            entered = True
             try:
-                yield
+                yield True
             finally:
                 # Never back in the pool still holding the lock: unlock even when cancelled,
                 # and if that fails, close the session (PostgreSQL then releases its locks).
@@ -88,7 +102,7 @@ async def advisory_lock(pool: AsyncConnectionPool[Any], name: str) -> AsyncItera
                         await conn.close()
                         raise
     except psycopg.Error as exc:
-        if acquired:  # the holder's own error, or the unlock's: not ours to rename
+        if entered:  # the holder's own error, or the unlock's: not ours to rename
             raise
         reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise RuntimeUnavailable(f"The runtime database is unavailable: {reason}", details={"database": "postgresql"}) from exc

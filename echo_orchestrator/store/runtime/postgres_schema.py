@@ -123,6 +123,8 @@ MIGRATIONS: tuple[str | Callable[[], str], ...] = (
     CREATE INDEX IF NOT EXISTS echo_jobs_by_execution ON procrastinate_jobs ((args ->> 'execution_id'))
     WHERE status IN ('todo', 'doing')
     """,
+    # 6: ended executions by when they ended (retention finds the oldest).
+    "CREATE INDEX IF NOT EXISTS executions_by_end ON executions (status, completed_at)",
 )
 
 

@@ -27,6 +27,7 @@ from echo_orchestrator.store.runtime import analytics as sql_analytics
 from echo_orchestrator.store.runtime.analytics import Buckets, count_if, share_if
 from echo_orchestrator.store.runtime.base import ExecutionStats, Granularity, OwnedExecution, WorkflowAnalytics, WorkflowRunStats
 from echo_orchestrator.store.runtime.buffer import BufferedWrites
+from echo_orchestrator.store.runtime.retention import Retaining
 from echo_orchestrator.store.runtime.statements import (
     EVENT_INSERT,
     EXECUTION_UPSERT,
@@ -52,7 +53,7 @@ def _ts(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
 
-class SqlRuntimeStore(BufferedWrites):
+class SqlRuntimeStore(Retaining, BufferedWrites):
     """The records of `store.runtime.RuntimeStore` over a backend's connection."""
 
     buckets: Buckets

@@ -8,6 +8,7 @@ lock every use of it holds, and LangGraph's SQLite saver sharing both.
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 import sqlite3
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from typing import Any
 
 import aiosqlite
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 
 from echo_orchestrator.errors import RuntimeUnavailable
@@ -25,12 +27,20 @@ from echo_orchestrator.store.atomic import ensure_ignored_folder
 from echo_orchestrator.store.runtime.analytics import SQLITE_BUCKETS
 from echo_orchestrator.store.runtime.base import PoolStats, Signals
 from echo_orchestrator.store.runtime.checkpoints import RecordsFirstSaver
+from echo_orchestrator.store.runtime.retention import DatabaseSize, delete_children
 from echo_orchestrator.store.runtime.sql import SqlRuntimeStore
 from echo_orchestrator.store.runtime.sqlite_schema import connect, migrate
 from echo_orchestrator.store.runtime.statements import Pending
 
 # Less free space than this on the database's disk and it is reported full (readiness, health).
 MIN_FREE_BYTES = 1 << 20
+# `PRAGMA auto_vacuum` INCREMENTAL, how many free pages one reclaiming step gives back (4 MB
+# of 4 KiB pages: milliseconds under the lock), and how much free space is worth giving back.
+INCREMENTAL = 2
+RECLAIM_PAGES = 1024
+RECLAIM_ABOVE_BYTES = 64 << 20
+
+log = logging.getLogger(__name__)
 
 
 class SqliteRuntimeStore(SqlRuntimeStore):
@@ -40,6 +50,7 @@ class SqliteRuntimeStore(SqlRuntimeStore):
     kind = "sqlite"
     shared = False  # one machine; `serve --workers N` refuses it
     failures = (sqlite3.Error,)  # full disk, locked past the busy timeout, I/O errors
+    checkpoint_tables = ("checkpoints", "writes")  # LangGraph's SQLite saver's
 
     def __init__(self, path: Path, *, owner: str, in_storage: bool = False) -> None:
         super().__init__(owner=owner)
@@ -64,6 +75,22 @@ class SqliteRuntimeStore(SqlRuntimeStore):
         self._db = await connect(self.path)
         await self._db.execute("PRAGMA synchronous=NORMAL")
         self.schema_change = await migrate(self._db)
+        await self._vacuum_incrementally()
+
+    async def _vacuum_incrementally(self) -> None:
+        """Free pages (what retention's deletes leave) go back to the file system a few at a
+        time (`reclaim_space`). A new database is made so (`connect`); one made before is
+        rewritten so once (VACUUM: a moment per 100 MB, and as much free disk space)."""
+        async with self.db.execute("PRAGMA auto_vacuum") as cursor:
+            row = await cursor.fetchone()
+        if row is not None and int(row[0]) == INCREMENTAL:
+            return
+        log.info("runtime database %s: switching to incremental vacuum (once; VACUUM)", self.path)
+        try:
+            await self.db.execute(f"PRAGMA auto_vacuum = {INCREMENTAL}")
+            await self.db.execute("VACUUM")
+        except sqlite3.Error as exc:  # a full disk: space is still reused, only not given back
+            log.warning("runtime database %s: could not switch to incremental vacuum (%s); trying at the next start", self.path, exc)
 
     async def close(self) -> None:
         if self._db is not None:
@@ -88,7 +115,7 @@ class SqliteRuntimeStore(SqlRuntimeStore):
     async def redis_ping_ms(self) -> float | None:
         return None
 
-    def admission(self, limit_key: str) -> AbstractAsyncContextManager[None]:
+    def admission(self, limit_key: str) -> AbstractAsyncContextManager[object]:
         return contextlib.nullcontext()  # one process owns its runs: it counts them itself
 
     async def listen(self, signals: Signals) -> None:
@@ -108,6 +135,77 @@ class SqliteRuntimeStore(SqlRuntimeStore):
         self._db_lock = saver.lock
         await saver.setup()
         return saver
+
+    # -- retention (store.runtime.retention) ---------------------------------------------
+
+    async def _delete_batch(
+        self, ids_sql: str, ids_args: Sequence[Any], children: Sequence[tuple[str, str]]
+    ) -> tuple[list[str], list[int]]:
+        async with self._db_lock:
+            await self._flush_locked()
+            with self._reporting():
+                try:
+                    async with self.db.execute(ids_sql, tuple(ids_args)) as cursor:
+                        ids = [str(row[0]) for row in await cursor.fetchall()]
+                    counts = []
+                    for table, column in children if ids else ():
+                        async with self.db.execute(delete_children(table, column, len(ids)), ids) as cursor:
+                            counts.append(int(cursor.rowcount))
+                    await self.db.commit()
+                except BaseException:
+                    with anyio.CancelScope(shield=True), contextlib.suppress(sqlite3.Error):
+                        await self.db.rollback()
+                    raise
+        for execution_id in ids:
+            self.forget_sequence(execution_id)
+        return ids, counts or [0] * len(children)
+
+    async def _existing_tables(self, names: Sequence[str]) -> list[str]:
+        marks = ",".join("?" * len(names))
+        rows = await self._rows(f"SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ({marks})", list(names))
+        found = {str(row[0]) for row in rows}
+        return [name for name in names if name in found]
+
+    async def database_size(self) -> DatabaseSize:
+        rows = await self._rows("SELECT * FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()", [])
+        pages, free, page_size = (int(value) for value in rows[0])
+
+        def on_disk() -> int:
+            wal = self.path.with_name(self.path.name + "-wal")
+            return sum(p.stat().st_size for p in (self.path, wal) if p.exists())
+
+        return DatabaseSize(size_bytes=max(pages * page_size, await anyio.to_thread.run_sync(on_disk)), free_bytes=free * page_size)
+
+    async def reclaim_space(self, *, above_bytes: int | None = None) -> int:
+        """Free pages back to the file system once they are more than `above_bytes`
+        (RECLAIM_ABOVE_BYTES) and a quarter of the file: below that new runs reuse them soon
+        (giving them back only to grow again costs a page move each, under the lock runs write
+        through); 0 gives back whatever is free. RECLAIM_PAGES at a time, the lock held for
+        each step only; then the write-ahead log truncated."""
+        before = await self.database_size()
+        above = RECLAIM_ABOVE_BYTES if above_bytes is None else above_bytes
+        if above and (before.free_bytes or 0) <= max(above, before.size_bytes // 4):
+            return 0
+        while True:
+            async with self._db_lock:
+                await self._flush_locked()
+                with self._reporting():
+                    async with self.db.execute("PRAGMA freelist_count") as cursor:
+                        row = await cursor.fetchone()
+                    if row is None or int(row[0]) == 0:
+                        break
+                    await self.db.execute(f"PRAGMA incremental_vacuum({RECLAIM_PAGES})")
+                    await self.db.commit()
+            await anyio.lowlevel.checkpoint()  # runs' writes go between steps
+        async with self._db_lock:
+            with self._reporting():
+                await self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # busy: a row saying so, not an error
+        return max(0, before.size_bytes - (await self.database_size()).size_bytes)
+
+    def retention_turn(self) -> AbstractAsyncContextManager[bool]:
+        # One process owns a SQLite runtime; `prune` from the CLI meanwhile only deletes the
+        # same ended rows (SQLite's write lock takes them in turn).
+        return contextlib.nullcontext(True)
 
     async def _can_write(self) -> None:
         # A full disk still answers reads (and small writes into WAL space it already has):

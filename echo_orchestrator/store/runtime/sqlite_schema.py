@@ -108,6 +108,8 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE executions SET limit_key = json_extract(CAST(doc AS TEXT), '$.caller');
     CREATE INDEX IF NOT EXISTS executions_by_limit_key ON executions (limit_key, status)
     """,
+    # 6: ended executions by when they ended (retention finds the oldest).
+    "CREATE INDEX IF NOT EXISTS executions_by_end ON executions (status, completed_at)",
 )
 
 
@@ -122,6 +124,8 @@ async def connect(path: Path, *, autocommit: bool = False) -> aiosqlite.Connecti
     `autocommit` every statement is its own transaction: for the LangGraph checkpointer,
     which otherwise can leave an implicit transaction (and the write lock) open."""
     db = await aiosqlite.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None if autocommit else "DEFERRED")
+    # Before any table: a new database frees pages incrementally (`SqliteRuntimeStore.reclaim_space`).
+    await db.execute("PRAGMA auto_vacuum = INCREMENTAL")
     await db.execute("PRAGMA journal_mode=WAL")
     await db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
     return db

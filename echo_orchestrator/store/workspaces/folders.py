@@ -322,11 +322,14 @@ class Workspaces:
                 found.append((entry.name, newest))
         return found
 
-    def remove_run_folder(self, name: str, execution_id: str) -> None:
+    def remove_run_folder(self, name: str, execution_id: str) -> bool:
+        """Remove a run's folder; False when it has none."""
         folder = self.folder(name) / WORKING / execution_id
         if folder.is_dir() and not folder.is_symlink():
             shutil.rmtree(folder)
             self._sizes.pop(name, None)
+            return True
+        return False
 
 
 def older_than(days: float) -> float:

@@ -139,3 +139,8 @@ def test_service_health_has_plugin_and_mcp_sections(client: TestClient[Litestar]
     assert body["database"]["kind"] == "sqlite" and body["database"]["status"] == "connected"
     assert body["database"]["path"] == "runtime/runtime.sqlite"  # relative to the storage root
     assert body["services"]["workflow_engine"] == "running" and body["services"]["mcp_servers"] == "degraded"
+    # How big the run history is and how long it is kept (the prune at start has run).
+    assert body["database"]["size_bytes"] > 0 and body["database"]["free_bytes"] >= 0
+    retention = body["retention"]
+    assert (retention["days"], retention["max_executions"], retention["overrides"]) == (30, 100_000, {})
+    assert retention["last_prune"] is None or retention["last_prune"]["executions"] == 0

@@ -21,6 +21,7 @@ from echo_orchestrator.store.runtime.postgres_schema import MIGRATIONS
 from echo_orchestrator.store.runtime.sqlite import SqliteRuntimeStore
 from tests.contract.checkpoint_conformance import assert_conformance
 from tests.contract.opening import opening
+from tests.contract.retention_contract import RetentionContract
 from tests.contract.runtime_contract import RuntimeFactory, RuntimeStoreContract
 from tests.helpers.postgres import new_schema
 
@@ -30,7 +31,7 @@ def schema_url(postgres_database: str) -> str:
     return new_schema(postgres_database)
 
 
-class TestPostgresRuntimeContract(RuntimeStoreContract):
+class TestPostgresRuntimeContract(RuntimeStoreContract, RetentionContract):
     @pytest.fixture
     async def make_runtime(self, schema_url: str) -> AsyncIterator[RuntimeFactory]:
         async with opening(lambda owner: PostgresRuntimeStore(schema_url, owner=owner)) as factory:
@@ -135,3 +136,20 @@ async def test_a_process_that_closes_is_dead_at_once(schema_url: str) -> None:
     await other.close()
     assert not await here.owned_elsewhere("otherhost/boot-x:42")
     await here.close()
+
+
+@pytest.mark.anyio
+async def test_one_node_of_a_cluster_prunes_at_a_time(schema_url: str) -> None:
+    first, second = PostgresRuntimeStore(schema_url, owner="a"), PostgresRuntimeStore(schema_url, owner="b")
+    await first.open()
+    await second.open()
+    try:
+        async with first.retention_turn() as mine:
+            assert mine
+            async with second.retention_turn() as theirs:
+                assert not theirs  # tried, not waited for
+        async with second.retention_turn() as theirs:
+            assert theirs  # given back when the first was done
+    finally:
+        await first.close()
+        await second.close()
