@@ -10,6 +10,7 @@ withdrawn; one step cancelled.
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import msgspec
@@ -24,7 +25,9 @@ from echo_orchestrator.store.runtime.base import RuntimeStore
 log = logging.getLogger("echo_orchestrator.engine.executions")
 
 
-class CancelSide:
+class CancelSide(ABC):
+    """The cancel paths of `ExecutionManager`, which gives what is abstract here."""
+
     runtime: RuntimeStore
     recorder: RunRecorder
     _live: dict[str, LiveRun]
@@ -49,8 +52,9 @@ class CancelSide:
                 details={"execution_id": execution.execution_id},
             )
 
+    @abstractmethod
     def stopped_elsewhere(self, execution_id: str) -> None:
-        raise NotImplementedError
+        """The execution ended or paused (here, or in the process that ran it): wake its waiters."""
 
     async def _settle_orphan(self, execution: Execution, *, cancelled: bool) -> Execution:
         """An execution recorded running that no process runs any more (its process died: a

@@ -8,6 +8,7 @@ back; a worker taken for dead that wakes stops the runs another took over (fenci
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,21 +29,26 @@ from echo_orchestrator.store.runtime.base import RunQueue, RuntimeStore
 log = logging.getLogger("echo_orchestrator.engine.executions")
 
 
-class QueueSide:
+class QueueSide(ABC):
+    """The queue's side of `ExecutionManager`, which gives what is abstract here."""
+
     runtime: RuntimeStore
     queue: RunQueue | None
     recorder: RunRecorder
     checkpointer: BaseCheckpointSaver[Any] | None
     _live: dict[str, LiveRun]
 
+    @abstractmethod
     def _task_group(self) -> TaskGroup:
-        raise NotImplementedError
+        """The engine's task group, where runs go."""
 
+    @abstractmethod
     async def _relive(self, execution: Execution) -> LiveRun:
-        raise NotImplementedError
+        """The live state of a recorded execution, ready to run here."""
 
+    @abstractmethod
     async def _run(self, live: LiveRun, first_input: RunInput) -> None:
-        raise NotImplementedError
+        """Run it to its end, pause or hand-back."""
 
     async def _submit(self, execution_id: str, answer: Mapping[str, Any] | None = None) -> None:
         """Queue the run; if the queue cannot take it, it ends `failed` rather than waiting forever."""

@@ -79,7 +79,7 @@ class RetentionHealth(msgspec.Struct, kw_only=True):
     days: float  # 0: no limit by age
     max_executions: int  # 0: no limit by count
     interval_seconds: float
-    overrides: dict[str, Rule]
+    overrides: dict[str, Rule]  # as the last prune read them
     last_prune: PruneReport | None = None
 
 
@@ -189,7 +189,7 @@ class HealthService:
         return ServiceHealth(
             queue=queue,
             redis=redis,
-            retention=await self._retention_health(),
+            retention=self._retention_health(),
             status="healthy" if healthy else "degraded",
             version=__version__,
             database=database,
@@ -250,15 +250,10 @@ class HealthService:
             return RedisHealth(status="error", url=url, carries=carries, error=SECRETS.scrub(f"{type(exc).__name__}: {exc}"))
         return RedisHealth(status="connected", url=url, carries=carries, response_time_ms=latency)
 
-    async def _retention_health(self) -> RetentionHealth | None:
+    def _retention_health(self) -> RetentionHealth | None:
         if self._retention is None:
             return None
-        try:
-            with anyio.fail_after(READY_WITHIN_SECONDS):
-                policy = await self._retention.policy()
-        except Exception:  # reported by the storage block, never raised
-            return None
-        fields = msgspec.structs.asdict(policy)
+        fields = msgspec.structs.asdict(self._retention.known_policy())
         return RetentionHealth(**fields, last_prune=self._retention.last)
 
     async def _database(self) -> DatabaseHealth:

@@ -73,14 +73,22 @@ class RetentionService:
     def __init__(self, settings: Settings, store: DefinitionStore, runtime: RuntimeStore, workspaces: Workspaces) -> None:
         self._settings, self._store, self._runtime, self._workspaces = settings, store, runtime, workspaces
         self.last: PruneReport | None = None  # the last scheduled or requested prune (health)
+        self._overrides_seen: dict[str, Rule] = {}
 
     async def policy(self) -> RetentionPolicy:
+        """The policy now: every workflow's own rule read (a walk of the catalogue)."""
+        self._overrides_seen = await self._overrides()
+        return self.known_policy()
+
+    def known_policy(self) -> RetentionPolicy:
+        """The policy with the workflows' rules as the last prune read them: what health
+        shows, without walking the catalogue at each probe."""
         s = self._settings
         return RetentionPolicy(
             days=s.retention_days,
             max_executions=s.retention_max_executions,
             interval_seconds=s.retention_interval_seconds,
-            overrides=await self._overrides(),
+            overrides=dict(self._overrides_seen),
         )
 
     async def _overrides(self) -> dict[str, Rule]:
