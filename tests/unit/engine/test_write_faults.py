@@ -72,8 +72,10 @@ async def test_a_run_the_database_stops_goes_on_from_its_checkpoint_when_it_is_b
     runtime = refusing.runtime
     ag = agents(a=LLMConfig(latency_ms=300), b=LLMConfig(latency_ms=300))
     started = await refusing.start(plan(refusing, ag), {"topic": "x"})
-    with anyio.fail_after(5):
-        while (await runtime.get_execution(started.execution_id)).status != "running":
+    thread = {"configurable": {"thread_id": started.execution_id}}
+    assert refusing.checkpointer is not None
+    with anyio.fail_after(5):  # its first checkpoint is written (LangGraph writes it beside the first step)
+        while await refusing.checkpointer.aget_tuple(thread) is None:
             await anyio.sleep(0.01)
     await refuse_writes(runtime, True)
     with anyio.fail_after(10):  # the run stops at its next write and waits for the database
