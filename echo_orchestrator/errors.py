@@ -177,6 +177,15 @@ class McpToolFailed(EchoError):
     code = "ERR_MCP_002"
 
 
+class CallTooDeep(EchoError):
+    """A run called workflows through the MCP server face, which called others, deeper than
+    `ECHO_MCP_MAX_DEPTH` (a workflow calling itself would never end). A 409: the call is
+    refused as the state of the chain stands, not for its input."""
+
+    type = "ExecutionError"
+    code = "ERR_EXEC_004"
+
+
 class ExecutionFailed(EchoError):
     """A run failed: one of its steps raised, or the engine could not go on (ERR_EXEC_001)."""
 

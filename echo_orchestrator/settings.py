@@ -119,6 +119,23 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Executions deleted per transaction: short enough that runs' writes are not held up.
     retention_batch_size: int = 200
 
+    # -- the MCP server face (docs/mcp.md, Serving workflows as MCP tools) ----------------
+    # `/mcp` (Streamable HTTP) and `echo-orchestrator mcp` (stdio) offer runnable workflows
+    # and plugin graphs as tools. Every workflow is offered unless its definition says
+    # `"mcp": {"expose": false}`; with `mcp_expose_workflows` false only those saying
+    # `"expose": true` are.
+    mcp_server: bool = True
+    mcp_expose_workflows: bool = True
+    mcp_expose_graphs: bool = True
+    # A tool call waits this long for its run, then answers with the execution id to follow.
+    mcp_call_timeout_seconds: float = 120
+    # How deep runs may call workflows through MCP (a run calling itself ends here).
+    mcp_max_depth: int = 3
+    # Sessions for clients of the handshake protocol versions (2025-*): unset, on with the
+    # SQLite runtime (one process), off with PostgreSQL (several nodes behind a balancer
+    # need no affinity). 2026-07-28 clients need no session either way.
+    mcp_sessions: bool | None = None
+
     # -- limits per caller (0 switches one off) ------------------------------------------
     # Requests per caller per hour; unset: 1000, except on a private local server (see
     # `security.network.requests_per_hour`), where one person's scripts would only lock them out.

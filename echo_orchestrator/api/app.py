@@ -25,6 +25,7 @@ from echo_orchestrator.api.controllers.workflows import WorkflowLifecycleControl
 from echo_orchestrator.api.controllers.workspaces import WorkspaceController
 from echo_orchestrator.api.docs import assets_router, document_errors, openapi_config, restore_optional_constraints
 from echo_orchestrator.api.error_handling import EXCEPTION_HANDLERS
+from echo_orchestrator.api.mcp_endpoint import McpEndpoint
 from echo_orchestrator.api.request_context import RequestMetrics, make_before_send
 from echo_orchestrator.api.requests import EchoRequest
 from echo_orchestrator.api.security import SecurityPolicy, caller_of, middleware
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     request_metrics = RequestMetrics()
     policy = SecurityPolicy.from_settings(settings)
     socket_io = SocketIOBridge(policy)
+    mcp = McpEndpoint()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -60,7 +62,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 _log_limits(settings)
                 socket_io.attach(services, live_tasks)
                 try:
-                    yield
+                    async with mcp.serving(services):
+                        yield
                 finally:
                     live_tasks.cancel_scope.cancel()  # Socket.IO forwarders: their clients are gone
         finally:
@@ -91,6 +94,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ws_executions,
             ws_execution,
             socket_io.route(),
+            mcp.route(),
             assets_router(),
         ],
         dependencies={
@@ -129,8 +133,17 @@ def _cors(settings: Settings) -> CORSConfig | None:
     return CORSConfig(
         allow_origins=list(settings.allowed_origins),
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "X-API-Key", "Content-Type", "Last-Event-ID", "X-Request-ID", "If-Match"],
-        expose_headers=["X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"],
+        allow_headers=[
+            "Authorization",
+            "X-API-Key",
+            "Content-Type",
+            "Last-Event-ID",
+            "X-Request-ID",
+            "If-Match",
+            "Mcp-Session-Id",
+            "Mcp-Protocol-Version",
+        ],
+        expose_headers=["X-Request-ID", "Mcp-Session-Id", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"],
     )
 
 

@@ -18,26 +18,9 @@ from litestar.types import ExceptionHandlersMap
 
 from echo_orchestrator import errors
 from echo_orchestrator.api.request_context import request_id_of
-from echo_orchestrator.models import utcnow_iso
-from echo_orchestrator.security.redaction import SECRETS
+from echo_orchestrator.services.error_bodies import ErrorBody, domain_error_body, error_body
 
 log = logging.getLogger(__name__)
-
-
-class ErrorDetail(msgspec.Struct, kw_only=True):
-    """The `error` object of every error body (the record of an error in a run is `models.ErrorInfo`)."""
-
-    type: str
-    message: str
-    code: str
-    details: dict[str, Any]
-    timestamp: str
-    request_id: str
-
-
-class ErrorBody(msgspec.Struct, kw_only=True):
-    detail: str
-    error: ErrorDetail
 
 
 STATUS_OF: dict[type[errors.EchoError], int] = {
@@ -46,6 +29,7 @@ STATUS_OF: dict[type[errors.EchoError], int] = {
     errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
+    errors.CallTooDeep: 409,
     errors.PreconditionFailed: 412,
     errors.TooLarge: 413,
     errors.UnsupportedMediaType: 415,
@@ -94,17 +78,7 @@ def error_response(
     details: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[ErrorBody]:
-    body = ErrorBody(
-        detail=message,
-        error=ErrorDetail(
-            type=type_,
-            message=message,
-            code=code,
-            details=details or {},
-            timestamp=utcnow_iso(),
-            request_id=request_id_of(request.scope),
-        ),
-    )
+    body = error_body(type_=type_, code=code, message=message, details=details, request_id=request_id_of(request.scope))
     return Response(body, status_code=status, headers=headers)
 
 
@@ -117,16 +91,7 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: errors.EchoError) 
         headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, errors.RangeNotSatisfiable):
         headers["Content-Range"] = f"bytes */{exc.size}"
-    # Outside text (a tool's error, a provider's message) may quote a secret or a server path.
-    return error_response(
-        request,
-        status=status,
-        type_=exc.type,
-        code=exc.code,
-        message=SECRETS.scrub(exc.message),
-        details=SECRETS.scrub_data(exc.details),
-        headers=headers or None,
-    )
+    return Response(domain_error_body(exc, request_id_of(request.scope)), status_code=status, headers=headers or None)
 
 
 def _source_of(request: Request[Any, Any, Any], field: str) -> str:

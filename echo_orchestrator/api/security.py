@@ -57,6 +57,11 @@ JSON_TYPES = ("application/json",)
 UPLOAD_TYPE = "multipart/form-data"
 # A route handler's `opt` key saying it takes multipart uploads besides JSON.
 ACCEPTS_UPLOAD = "accepts_upload"
+# `opt` keys of a protocol endpoint whose every request is a POST (MCP's `/mcp`): it tells a
+# read-only caller's reads from writes itself, and checks `Origin` on every method (the MCP
+# specification's rule against DNS rebinding), not only on writes.
+READS_BY_PROTOCOL = "reads_by_protocol"
+ORIGIN_ON_EVERY_METHOD = "origin_on_every_method"
 TOOL_ROUTE = "/mcp-tools/execute"
 
 
@@ -180,7 +185,10 @@ class Guard:
             raise BadRequest("This server does not answer to that Host name (see ECHO_ALLOWED_HOSTS)", details={"host": (host or "")[:100]})
         method = scope.get("method", "GET")
         is_socket = scope["type"] == ScopeType.WEBSOCKET
-        if (is_socket or method not in READ_METHODS) and not self.policy.origin_ok(headers, scope.get("scheme", "http")):
+        handler = scope.get("route_handler")
+        opt = handler.opt if handler is not None else {}
+        checks_origin = is_socket or method not in READ_METHODS or opt.get(ORIGIN_ON_EVERY_METHOD)
+        if checks_origin and not self.policy.origin_ok(headers, scope.get("scheme", "http")):
             raise Forbidden(
                 "Requests from this browser origin are not allowed (see ECHO_ALLOWED_ORIGINS)",
                 details={"origin": (headers.get("origin") or "")[:200]},
@@ -192,7 +200,7 @@ class Guard:
         state = scope.get("state", {})
         if (error := state.get("auth_error")) is not None:
             raise error
-        if caller_of(scope).read_only and not is_socket and method not in READ_METHODS:
+        if caller_of(scope).read_only and not is_socket and method not in READ_METHODS and not opt.get(READS_BY_PROTOCOL):
             raise Forbidden("This key may only read (GET and live streams)")
 
     @staticmethod

@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Sequence
 
 from echo_orchestrator import __version__
-from echo_orchestrator.cli import lists, runs, service
+from echo_orchestrator.cli import lists, mcp, runs, service
 from echo_orchestrator.cli.common import innermost, report
 
 
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     service.add_commands(commands)
     runs.add_commands(commands)
     lists.add_commands(commands)
+    mcp.add_commands(commands)
     return parser
 
 

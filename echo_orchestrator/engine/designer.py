@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 from langchain_core.language_models import BaseChatModel
@@ -209,6 +210,32 @@ _SYSTEM = """You design multi-agent workflows. Answer with one JSON object and n
  "master_agent": agent key or null}
 Rules: the first agent reads "input_data"; each state key is written by exactly one agent;
 connections name agent keys; a hierarchical workflow names its master_agent."""
+
+
+# The answer format, for a model outside the service too (the MCP server face's prompt).
+DESIGN_FORMAT = _SYSTEM
+
+
+def as_answer(design: Design) -> dict[str, Any]:
+    """A design in the answer format the model is asked for (agents keyed by their ids)."""
+    workflow = design.workflow
+    return {
+        "name": workflow.name,
+        "execution_model": workflow.execution_model,
+        "agents": [
+            {
+                "key": agent_id,
+                "name": agent.name,
+                "role": agent.role,
+                "description": agent.description,
+                "input_schema": list(agent.input_schema),
+                "output_schema": list(agent.output_schema),
+            }
+            for agent_id, agent in design.agents.items()
+        ],
+        "connections": [{"from": c.from_, "to": c.to, "condition": c.condition} for c in workflow.connections],
+        "master_agent": workflow.hierarchy.master_agent if workflow.hierarchy is not None else None,
+    }
 
 
 class _DesignedAgent(msgspec.Struct, kw_only=True):

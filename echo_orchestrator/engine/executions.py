@@ -42,6 +42,8 @@ from echo_orchestrator.errors import Conflict, ExecutionFailed, RateLimited, Run
 from echo_orchestrator.lifecycle import executions as lifecycle
 from echo_orchestrator.logs import EXECUTION_ID
 from echo_orchestrator.mcp import McpHub
+from echo_orchestrator.mcp.lineage import CURRENT as CURRENT_RUN
+from echo_orchestrator.mcp.lineage import RunLineage
 from echo_orchestrator.models import Execution, ExecutionConfig, Progress, new_id, utcnow
 from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.store.runtime.base import RunQueue, RuntimeStore
@@ -134,7 +136,10 @@ class ExecutionManager(QueueSide, CancelSide):
         config: ExecutionConfig | None = None,
         metadata: Mapping[str, Any] | None = None,
         caller: Caller | None = None,
+        parent: RunLineage | None = None,
     ) -> Execution:
+        """Accept a run (recorded before this returns) and start it. `parent`: the run whose
+        tool call, through the MCP server face, started this one."""
         tg = self._task_group()
         async with self._admission(caller):
             config = config or ExecutionConfig()
@@ -161,6 +166,8 @@ class ExecutionManager(QueueSide, CancelSide):
                 caller=None if caller is None else caller.id,
                 workspace=workspace,
                 agents=list(plan.agents),
+                parent_execution_id=None if parent is None else parent.execution_id,
+                call_depth=0 if parent is None else parent.depth,
             )
             limit_key = None if caller is None else caller.limit_key
             queued = self.queue is not None
@@ -329,6 +336,8 @@ class ExecutionManager(QueueSide, CancelSide):
     async def _run(self, live: LiveRun, first_input: RunInput) -> None:
         execution = live.execution
         EXECUTION_ID.set(execution.execution_id)  # every log record of this run names it
+        # Its tool calls say which run made them (a call to this service's own MCP face).
+        CURRENT_RUN.set(RunLineage(execution.execution_id, execution.call_depth))
         try:
             if not self._limiter.available_tokens:
                 await self.runtime.commit()  # waiting for capacity: its `initializing` record is durable

@@ -29,6 +29,7 @@ from mcp import Client
 
 from echo_orchestrator.errors import EchoError, McpToolFailed, McpUnavailable, NotFound, TimeoutExceeded
 from echo_orchestrator.mcp.connection import Attempt, Server, list_all_tools, session, tool_info
+from echo_orchestrator.mcp.lineage import call_meta
 from echo_orchestrator.mcp.plugin_tools import call_plugin_tool, check_input
 from echo_orchestrator.mcp.types import PLUGIN_SERVER, ServerStatus, ToolBinding, ToolCallResult, ToolInfo, text_of
 from echo_orchestrator.models import McpServerConfig, McpSettings, utcnow_iso
@@ -360,7 +361,8 @@ class McpHub:
         began = time.perf_counter()
         try:
             with anyio.fail_after(limit):
-                result = await client.call_tool(tool_name, dict(arguments))
+                # The calling run travels along, for a server that is this service's own face.
+                result = await client.call_tool(tool_name, dict(arguments), meta=call_meta())
         except TimeoutError:
             raise TimeoutExceeded(
                 f"Tool '{tool_id}' did not answer within {limit:g}s", details={"tool_id": tool_id, "timeout": limit}

@@ -107,6 +107,10 @@ class Execution(Record):
     caller: str | None = None
     # The agent definitions it ran (workflow runs of agents).
     agents: list[AgentUse] = msgspec.field(default_factory=list)
+    # Started by another run's tool call through the MCP server face: that run, and how
+    # deep the chain of such calls is (0: started by a person or a program).
+    parent_execution_id: str | None = None
+    call_depth: int = 0
 
 
 class StepExecution(Record):

@@ -99,6 +99,13 @@ class Retention(Model):
     max_executions: NonNegativeInt | None = None
 
 
+class McpExposure(Model):
+    """Whether the MCP server face offers this workflow as a tool; None follows the
+    service's `ECHO_MCP_EXPOSE_WORKFLOWS`."""
+
+    expose: bool | None = None
+
+
 class Workflow(Model):
     workflow_id: Identifier
     slug: Slug | None = None
@@ -126,6 +133,8 @@ class Workflow(Model):
     agent_definitions: dict[str, Agent] | None = None
     # Its own retention of run history (`services.retention`); None follows the service's.
     retention: Retention | None = None
+    # Offered as a tool by the MCP server face (`mcp_server`); None follows the service's.
+    mcp: McpExposure | None = None
 
     @property
     def key(self) -> str:

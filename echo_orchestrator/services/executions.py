@@ -21,6 +21,7 @@ from echo_orchestrator.engine.structure import plugin_graph
 from echo_orchestrator.errors import Invalid
 from echo_orchestrator.lifecycle import executions as lifecycle
 from echo_orchestrator.lifecycle import workflows as workflow_lifecycle
+from echo_orchestrator.mcp.lineage import RunLineage
 from echo_orchestrator.models import Event, Execution, ExecutionConfig, LLMUsage, NodeExecution, StepExecution, Workflow
 from echo_orchestrator.registry import PluginRegistry
 from echo_orchestrator.registry.registry import RegisteredGraph
@@ -144,11 +145,12 @@ class ExecutionService:
         config: ExecutionConfig,
         metadata: Mapping[str, Any],
         caller: Caller | None = None,
+        parent: RunLineage | None = None,
     ) -> Execution:
         """Run what a workflow runs by id or slug: its highest final version, else its temp copy."""
         workflow_lifecycle.require_not_archived((await self._store.get_summary(ref)).status, ref)
         workflow = await self._store.get_runnable(ref)
-        return await self.start_definition(workflow, inputs, config=config, metadata=metadata, caller=caller)
+        return await self.start_definition(workflow, inputs, config=config, metadata=metadata, caller=caller, parent=parent)
 
     async def start_definition(
         self,
@@ -159,6 +161,7 @@ class ExecutionService:
         config: ExecutionConfig | None = None,
         metadata: Mapping[str, Any] | None = None,
         caller: Caller | None = None,
+        parent: RunLineage | None = None,
     ) -> Execution:
         """Start this copy of a workflow: its inputs checked against its fields (defaults
         applied), any `llm` block in them checked against the egress policy, then planned."""
@@ -168,15 +171,25 @@ class ExecutionService:
         # With history, a run is expected to take what its workflow's runs typically take.
         if (typical := await self._typical_duration(workflow.key)) is not None:
             plan = dataclasses.replace(plan, estimated_seconds=typical)
-        return await self.engine.start(plan, apply_defaults(workflow.input_fields, inputs), config=config, metadata=metadata, caller=caller)
+        inputs = apply_defaults(workflow.input_fields, inputs)
+        return await self.engine.start(plan, inputs, config=config, metadata=metadata, caller=caller, parent=parent)
 
-    async def start_graph(self, name: str, inputs: Mapping[str, Any], config: ExecutionConfig, caller: Caller | None = None) -> Execution:
+    async def start_graph(
+        self,
+        name: str,
+        inputs: Mapping[str, Any],
+        config: ExecutionConfig,
+        caller: Caller | None = None,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        parent: RunLineage | None = None,
+    ) -> Execution:
         if name.startswith(WORKFLOW_PREFIX):
-            return await self.start_workflow(name.removeprefix(WORKFLOW_PREFIX), inputs, config, {}, caller)
+            return await self.start_workflow(name.removeprefix(WORKFLOW_PREFIX), inputs, config, metadata or {}, caller, parent)
         plan = self._graph_plan(name)
         check_inputs(self._registry.graph(name).obj.input_schema, inputs)
         self.check_input_llms(inputs)
-        return await self.engine.start(plan, inputs, config=config, caller=caller)
+        return await self.engine.start(plan, inputs, config=config, metadata=metadata, caller=caller, parent=parent)
 
     async def plan_for(self, execution: Execution) -> RunPlan:
         """Rebuild the plan of a stored execution (to answer its prompt or resume it after a restart):

@@ -113,6 +113,12 @@ class DefinitionStore(Protocol):
     async def close(self) -> None: ...
 
     @property
+    def revision(self) -> int:
+        """Grows with every change the store sees (its own writes, the watcher's, a refresh):
+        a view built at one revision may be stale at a later one."""
+        ...
+
+    @property
     def is_following(self) -> bool:
         """Whether external changes are being followed now (health reports it)."""
         ...

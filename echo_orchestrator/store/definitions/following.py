@@ -76,6 +76,10 @@ class FollowedFolder:
             self._stop.set()
 
     @property
+    def revision(self) -> int:
+        return self._index.revision
+
+    @property
     def is_following(self) -> bool:
         return self._following_now
 

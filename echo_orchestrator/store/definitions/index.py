@@ -113,6 +113,8 @@ class DefinitionIndex:
     signatures: dict[Path, Signature] = field(default_factory=dict)
     # What each path currently contributes, so a deleted or renamed file can be undone.
     locations: dict[Path, Location] = field(default_factory=dict)
+    # Counts changes: whoever shows a view of the definitions can tell it may be stale.
+    revision: int = 0
     # Who claims each slug, in the order they claimed it: the first holds it, later claimants
     # (an external edit, a git pull) are reported as the problem and resolve nothing.
     _claims: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -129,6 +131,7 @@ class DefinitionIndex:
 
     def apply(self, loaded: Loaded) -> None:
         """Make the index reflect `loaded.path` as it is now on disk."""
+        self.revision += 1
         self._forget(loaded.path)
         if loaded.signature is None:
             return

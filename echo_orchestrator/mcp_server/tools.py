@@ -1,0 +1,211 @@
+"""What the MCP server face offers as tools, under which names, with which schemas.
+
+- Every runnable workflow (a final version, else its temp copy; never archived, never a
+  draft alone) under its slug, unless its definition says `"mcp": {"expose": false}` (or the
+  service's `ECHO_MCP_EXPOSE_WORKFLOWS` is false and it does not say `"expose": true`).
+- Every plugin graph as `graph_<name>` (dots become `_`) unless `ECHO_MCP_EXPOSE_GRAPHS` is false.
+- Two tools of the face itself: `respond_to_execution` (answer a run waiting for a person)
+  and `wait_for_execution` (go on waiting for a run a call left running).
+
+Slugs are `[a-z0-9-]`, so no slug can take a name with `_`: the names never collide. Every
+tool answers one result shape (`result_schema`), whatever happened to its run. The list is
+built once per change of the definitions or the plugins (the store's revision, the
+registry's generation), not per request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import mcp_types as types
+
+from echo_orchestrator.engine.inputs import input_schema
+from echo_orchestrator.errors import EchoError, NotFound
+from echo_orchestrator.registry import PluginRegistry
+from echo_orchestrator.settings import Settings
+from echo_orchestrator.store.definitions.base import DefinitionStore, WorkflowQuery
+
+log = logging.getLogger(__name__)
+
+RESPOND_TOOL = "respond_to_execution"
+WAIT_TOOL = "wait_for_execution"
+GRAPH_PREFIX = "graph_"
+NAME_LIMIT = 128  # the MCP specification's bound on a tool name
+ALL = 1_000_000
+META_KEY = "io.echo-orchestrator/runs"
+OUTCOMES = ("completed", "failed", "cancelled", "paused", "running", "refused")
+
+TargetKind = Literal["workflow", "graph", "respond", "wait"]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    kind: TargetKind
+    ref: str  # the workflow's slug, the graph's name; the tool's name for the face's own
+
+
+def result_schema(outputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The one shape every tool answers: what became of the run, and its outputs when it
+    completed (described by the graph's own output schema where it declares one)."""
+    return {
+        "type": "object",
+        "properties": {
+            "status": {"type": "string", "enum": list(OUTCOMES)},
+            "execution_id": {"type": "string"},
+            "outputs": dict(outputs or {"type": "object"}),
+            "files": {"type": "array", "items": {"type": "string"}, "description": "files the run wrote in its workspace"},
+            "error": {"type": "object", "description": "type, message, code, details (the API's error object)"},
+            "pending_prompt": {"type": "object", "description": "the question a paused run waits on"},
+            "next": {"type": "object", "description": "how to go on: the tool to call, the resource, the HTTP route"},
+            "duration_seconds": {"type": ["number", "null"]},
+            "cost_usd": {"type": "number"},
+            "total_tokens": {"type": "integer"},
+        },
+        "required": ["status"],
+    }
+
+
+_RUNS = types.ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
+
+_RESPOND = types.Tool(
+    name=RESPOND_TOOL,
+    title="Answer a paused execution",
+    description=(
+        "Answer the question a paused execution waits on (a human review), then wait for it as a workflow "
+        "tool does. `response`: approve, reject or modify (with `changes`)."
+    ),
+    input_schema={
+        "type": "object",
+        "properties": {
+            "execution_id": {"type": "string"},
+            "prompt_id": {"type": "string", "description": "the question's id; the one it waits on when left out"},
+            "response": {"type": "string", "enum": ["approve", "reject", "modify"]},
+            "changes": {"type": "object", "description": "with modify: the changes to apply"},
+            "reason": {"type": "string"},
+        },
+        "required": ["execution_id", "response"],
+        "additionalProperties": False,
+    },
+    output_schema=result_schema(),
+    annotations=_RUNS,
+)
+
+_WAIT = types.Tool(
+    name=WAIT_TOOL,
+    title="Wait for an execution",
+    description="Wait for an execution to end or pause (as long as a tool call waits), then answer what became of it.",
+    input_schema={
+        "type": "object",
+        "properties": {"execution_id": {"type": "string"}},
+        "required": ["execution_id"],
+        "additionalProperties": False,
+    },
+    output_schema=result_schema(),
+    annotations=types.ToolAnnotations(read_only_hint=True, open_world_hint=False),
+)
+
+
+def graph_tool_name(graph: str) -> str:
+    return GRAPH_PREFIX + graph.replace(".", "_")
+
+
+def fingerprint(items: list[Any]) -> str:
+    """What a list looks like to a client: a change here is worth a list_changed notification."""
+    encoded = json.dumps([item.model_dump(mode="json", by_alias=True, exclude_none=True) for item in items], sort_keys=True)
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+class ToolCatalogue:
+    def __init__(self, store: DefinitionStore, registry: PluginRegistry, settings: Settings) -> None:
+        self._store, self._registry, self._settings = store, registry, settings
+        self._built: tuple[tuple[int, int], list[types.Tool], dict[str, Target]] | None = None
+
+    def _revision(self) -> tuple[int, int]:
+        return self._store.revision, self._registry.snapshot.generation
+
+    async def tools(self) -> list[types.Tool]:
+        return (await self._current())[0]
+
+    async def resolve(self, name: str) -> Target:
+        """The workflow, graph or own tool a name calls; `NotFound` for one not offered."""
+        target = (await self._current())[1].get(name)
+        if target is None:
+            raise NotFound(f"No tool '{name}' is offered by this server", details={"tool": name[:NAME_LIMIT]})
+        return target
+
+    async def _current(self) -> tuple[list[types.Tool], dict[str, Target]]:
+        revision = self._revision()
+        if self._built is None or self._built[0] != revision:
+            tools, targets = await self._build()
+            # Built from what the store held at the start: a change meanwhile rebuilds next time.
+            self._built = (revision, tools, targets)
+        return self._built[1], self._built[2]
+
+    async def _build(self) -> tuple[list[types.Tool], dict[str, Target]]:
+        tools: list[types.Tool] = [_RESPOND, _WAIT]
+        targets: dict[str, Target] = {RESPOND_TOOL: Target("respond", RESPOND_TOOL), WAIT_TOOL: Target("wait", WAIT_TOOL)}
+        for tool, target in [*await self._workflow_tools(), *self._graph_tools()]:
+            if tool.name in targets:
+                log.warning("MCP tool name %s is taken; %s %s is not offered", tool.name, target.kind, target.ref)
+                continue
+            tools.append(tool)
+            targets[tool.name] = target
+        return tools, targets
+
+    async def _workflow_tools(self) -> list[tuple[types.Tool, Target]]:
+        found: list[tuple[types.Tool, Target]] = []
+        page = await self._store.list_workflows(WorkflowQuery(limit=ALL))
+        for summary in page.items:
+            if not summary.versions and not summary.has_temp:
+                continue  # a draft alone runs nowhere
+            try:
+                workflow = await self._store.get_runnable(summary.workflow_id)
+            except EchoError:  # removed since the listing
+                continue
+            exposed = workflow.mcp.expose if workflow.mcp is not None else None
+            if not (self._settings.mcp_expose_workflows if exposed is None else exposed):
+                continue
+            kind = f"version {workflow.version}" if summary.versions else "its temp copy (test mode)"
+            about = workflow.description or workflow.name or summary.slug
+            tool = types.Tool(
+                name=summary.slug,
+                title=workflow.name or summary.slug,
+                description=(
+                    f"{about}\n\nRuns the workflow '{summary.slug}' ({kind}) and answers its outputs; a run longer than "
+                    f"{self._settings.mcp_call_timeout_seconds:g} s answers its execution id (go on with {WAIT_TOOL})."
+                ),
+                input_schema=input_schema(workflow.input_fields),
+                output_schema=result_schema(),
+                annotations=_RUNS,
+                _meta={META_KEY: {"workflow_id": workflow.workflow_id, "version": workflow.version}},
+            )
+            found.append((tool, Target("workflow", summary.slug)))
+        return found
+
+    def _graph_tools(self) -> list[tuple[types.Tool, Target]]:
+        if not self._settings.mcp_expose_graphs:
+            return []
+        found: list[tuple[types.Tool, Target]] = []
+        for name, registered in sorted(self._registry.snapshot.graphs.items()):
+            spec = registered.obj
+            tool_name = graph_tool_name(name)
+            if len(tool_name) > NAME_LIMIT:
+                log.warning("graph %s is not offered over MCP: its tool name would be over %d characters", name, NAME_LIMIT)
+                continue
+            declared = dict(spec.output_schema)
+            tool = types.Tool(
+                name=tool_name,
+                title=spec.display_name or name,
+                description=(f"{spec.description or spec.display_name or name}\n\nRuns the plugin graph '{name}' and answers its outputs."),
+                input_schema=dict(spec.input_schema),
+                output_schema=result_schema(declared if declared != {"type": "object"} else None),
+                annotations=_RUNS,
+                _meta={META_KEY: {"graph": name, "version": spec.version}},
+            )
+            found.append((tool, Target("graph", name)))
+        return found
