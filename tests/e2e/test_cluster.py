@@ -276,3 +276,34 @@ def test_a_definition_written_on_one_node_is_listed_on_the_other_without_a_watch
         within_a_second(lambda: any(x["role"] == "Editor" for x in httpx.get(f"{b.url}/agents/role/Editor").json()["agents"]))
         assert httpx.delete(f"{a.url}/agents/shared_agent").status_code in (200, 204)
         within_a_second(lambda: "shared_agent" not in listed_on_b())
+
+
+async def test_mcp_clients_need_no_affinity_to_a_node(nodes: tuple[RunningServer, RunningServer]) -> None:
+    """The MCP server face on a cluster: a 2026-07-28 client's requests are self-contained,
+    and handshake-era sessions are off (ECHO_MCP_SESSIONS unset with PostgreSQL), so a load
+    balancer may send any request to any node."""
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    a, b = nodes
+    async with Client(streamable_http_client(f"{a.url}/mcp")) as on_a, Client(streamable_http_client(f"{b.url}/mcp")) as on_b:
+        assert "graph_ASIS" in {t.name for t in (await on_a.list_tools()).tools}
+        result = await on_b.call_tool("graph_ASIS", SLOW["input"])
+        assert result.structured_content["status"] == "completed", result.structured_content
+        record = await on_a.read_resource(f"echo://executions/{result.structured_content['execution_id']}")
+        assert json.loads(record.contents[0].text)["execution"]["status"] == "completed"
+    legacy = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    async with httpx.AsyncClient() as c:
+        opened = await c.post(f"{a.url}/mcp", json=legacy, headers={"Accept": "application/json, text/event-stream"})
+        assert opened.status_code == 200 and "mcp-session-id" not in opened.headers
+        listed = await c.post(
+            f"{b.url}/mcp",
+            json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+            headers={"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"},
+        )
+    assert listed.status_code == 200 and "graph_ASIS" in listed.text

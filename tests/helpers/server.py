@@ -44,8 +44,10 @@ def running_server(
     timeout: float = 20.0,
     env: dict[str, str] | None = None,
     python: str = sys.executable,
+    port: int | None = None,
 ) -> Iterator[RunningServer]:
-    port = free_port()
+    """`port`: one chosen beforehand (a storage folder that names the server's own URL)."""
+    port = port or free_port()
     log = storage.parent / f"server-{port}.log"
     started = time.perf_counter()
     with log.open("wb") as out:

@@ -149,6 +149,10 @@ class ExecutionStatusView(msgspec.Struct, kw_only=True):
     pending_prompt: PromptView | None
     # Who started it: `key:<id>` or `token:<subject>`; None when anonymous.
     caller: str | None
+    # The run whose tool call started it through the MCP server face, and how deep that
+    # chain is (0: started by a person or a program).
+    parent_execution_id: str | None
+    call_depth: int
 
 
 class CompletedStepView(msgspec.Struct, kw_only=True):
@@ -391,6 +395,8 @@ def status_fields(execution: Execution) -> dict[str, Any]:
         "error": execution.error,
         "pending_prompt": prompt_view(execution.pending_prompt),
         "caller": execution.caller,
+        "parent_execution_id": execution.parent_execution_id,
+        "call_depth": execution.call_depth,
     }
 
 

@@ -264,3 +264,14 @@ async def test_clients_hear_when_the_tools_change_and_not_for_a_draft(services: 
                     break
         assert "fresh" in {t.name for t in (await client.list_tools()).tools}
         tg.cancel_scope.cancel()
+
+
+async def test_an_llm_block_pointing_where_the_operator_did_not_allow_is_refused_as_over_rest(services: Services) -> None:
+    arguments = {"task": "x", "llm": {"provider": "openai", "model": "gpt-4o", "base_url": "http://169.254.169.254/v1"}}
+    async with face_client(services) as client:
+        result = await client.call_tool("graph_ASIS", arguments)
+    assert result.is_error and result.structured_content["status"] == "refused"
+    error = result.structured_content["error"]
+    assert error["code"] == "ERR_VALIDATION_001" and "ECHO_LLM_ALLOWED_BASE_URLS" in error["message"]
+    assert error["details"]["errors"][0]["field"] == "input.llm.base_url"
+    assert (await services.executions.list_executions())[1] == 0
