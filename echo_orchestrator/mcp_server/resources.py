@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from urllib.parse import unquote, urlsplit
 
 import mcp_types as types
@@ -69,6 +70,11 @@ class Resources:
                     )
             self._built = (revision, found)
         return self._built[1]
+
+    async def fingerprint(self) -> str:
+        """What the list looks like to a client (`list_changed` when it changes)."""
+        listed = "\n".join(f"{r.uri}\t{r.title}\t{r.description}" for r in await self.all())
+        return hashlib.sha256(listed.encode()).hexdigest()
 
     async def page(self, cursor: str | None) -> types.ListResourcesResult:
         start = int(cursor) if cursor and cursor.isdigit() else 0

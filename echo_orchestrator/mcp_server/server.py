@@ -38,7 +38,7 @@ from echo_orchestrator.mcp.lineage import from_meta
 from echo_orchestrator.mcp_server.calls import Progress, RunCalls, refused
 from echo_orchestrator.mcp_server.prompts import PROMPTS, Prompts
 from echo_orchestrator.mcp_server.resources import TEMPLATES, Resources
-from echo_orchestrator.mcp_server.tools import ToolCatalogue, fingerprint
+from echo_orchestrator.mcp_server.tools import ToolCatalogue
 from echo_orchestrator.models import new_id
 from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.security.payloads import check_json_payload
@@ -235,7 +235,7 @@ class McpFace:
         what a client would see, so a change no list shows (a draft) says nothing."""
         store, registry = self.services.store, self.services.registry
         seen = (store.revision, registry.snapshot.generation)
-        tools, resources = fingerprint(await self.catalogue.tools()), fingerprint(await self.resources.all())
+        tools, resources = await self.catalogue.fingerprint(), await self.resources.fingerprint()
         while True:
             await anyio.sleep(CHANGES_INTERVAL)
             now = (store.revision, registry.snapshot.generation)
@@ -243,7 +243,7 @@ class McpFace:
                 continue
             seen = now
             try:
-                listed, readable = fingerprint(await self.catalogue.tools()), fingerprint(await self.resources.all())
+                listed, readable = await self.catalogue.fingerprint(), await self.resources.fingerprint()
             except Exception:  # a definition half-written: the next change tells
                 log.exception("could not list the MCP tools and resources after a change")
                 continue

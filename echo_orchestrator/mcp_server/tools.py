@@ -28,7 +28,7 @@ from echo_orchestrator.engine.inputs import input_schema
 from echo_orchestrator.errors import EchoError, NotFound
 from echo_orchestrator.registry import PluginRegistry
 from echo_orchestrator.settings import Settings
-from echo_orchestrator.store.definitions.base import DefinitionStore, WorkflowQuery
+from echo_orchestrator.store.definitions.base import DefinitionStore, WorkflowQuery, WorkflowSummary
 
 log = logging.getLogger(__name__)
 
@@ -114,78 +114,115 @@ def graph_tool_name(graph: str) -> str:
     return GRAPH_PREFIX + graph.replace(".", "_")
 
 
-def fingerprint(items: list[Any]) -> str:
-    """What a list looks like to a client: a change here is worth a list_changed notification."""
-    encoded = json.dumps([item.model_dump(mode="json", by_alias=True, exclude_none=True) for item in items], sort_keys=True)
+def digest(item: Any) -> str:
+    """What one listed item looks like to a client."""
+    encoded = json.dumps(item.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=True)
     return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def fingerprint(digests: list[str]) -> str:
+    """What a list looks like to a client: a change here is worth a list_changed notification."""
+    return hashlib.sha256("\n".join(digests).encode()).hexdigest()
+
+
+_RESPOND_DIGEST, _WAIT_DIGEST = digest(_RESPOND), digest(_WAIT)
+
+
+@dataclass(frozen=True, slots=True)
+class _Built:
+    revision: tuple[int, int]
+    tools: list[types.Tool]
+    targets: dict[str, Target]
+    fingerprint: str
 
 
 class ToolCatalogue:
     def __init__(self, store: DefinitionStore, registry: PluginRegistry, settings: Settings) -> None:
         self._store, self._registry, self._settings = store, registry, settings
-        self._built: tuple[tuple[int, int], list[types.Tool], dict[str, Target]] | None = None
+        self._built: _Built | None = None
+        # Per workflow: the catalogue row it was built from, its tool (None: not offered), its
+        # digest. The store hands out a new row when a workflow changes, so one change costs
+        # one tool, not the whole catalogue (5,000 workflows: 0.5 s a change otherwise).
+        self._made: dict[str, tuple[WorkflowSummary, types.Tool | None, str]] = {}
 
     def _revision(self) -> tuple[int, int]:
         return self._store.revision, self._registry.snapshot.generation
 
     async def tools(self) -> list[types.Tool]:
-        return (await self._current())[0]
+        return (await self._current()).tools
+
+    async def fingerprint(self) -> str:
+        return (await self._current()).fingerprint
 
     async def resolve(self, name: str) -> Target:
         """The workflow, graph or own tool a name calls; `NotFound` for one not offered."""
-        target = (await self._current())[1].get(name)
+        target = (await self._current()).targets.get(name)
         if target is None:
             raise NotFound(f"No tool '{name}' is offered by this server", details={"tool": name[:NAME_LIMIT]})
         return target
 
-    async def _current(self) -> tuple[list[types.Tool], dict[str, Target]]:
+    async def _current(self) -> _Built:
         revision = self._revision()
-        if self._built is None or self._built[0] != revision:
-            tools, targets = await self._build()
+        if self._built is None or self._built.revision != revision:
             # Built from what the store held at the start: a change meanwhile rebuilds next time.
-            self._built = (revision, tools, targets)
-        return self._built[1], self._built[2]
+            self._built = await self._build(revision)
+        return self._built
 
-    async def _build(self) -> tuple[list[types.Tool], dict[str, Target]]:
+    async def _build(self, revision: tuple[int, int]) -> _Built:
         tools: list[types.Tool] = [_RESPOND, _WAIT]
         targets: dict[str, Target] = {RESPOND_TOOL: Target("respond", RESPOND_TOOL), WAIT_TOOL: Target("wait", WAIT_TOOL)}
-        for tool, target in [*await self._workflow_tools(), *self._graph_tools()]:
+        digests = [_RESPOND_DIGEST, _WAIT_DIGEST]
+        graphs = [(tool, target, digest(tool)) for tool, target in self._graph_tools()]
+        for tool, target, made in [*await self._workflow_tools(), *graphs]:
             if tool.name in targets:
                 log.warning("MCP tool name %s is taken; %s %s is not offered", tool.name, target.kind, target.ref)
                 continue
             tools.append(tool)
             targets[tool.name] = target
-        return tools, targets
+            digests.append(made)
+        return _Built(revision, tools, targets, fingerprint(digests))
 
-    async def _workflow_tools(self) -> list[tuple[types.Tool, Target]]:
-        found: list[tuple[types.Tool, Target]] = []
-        page = await self._store.list_workflows(WorkflowQuery(limit=ALL))
-        for summary in page.items:
+    async def _workflow_tools(self) -> list[tuple[types.Tool, Target, str]]:
+        found: list[tuple[types.Tool, Target, str]] = []
+        made: dict[str, tuple[WorkflowSummary, types.Tool | None, str]] = {}
+        for summary in (await self._store.list_workflows(WorkflowQuery(limit=ALL))).items:
             if not summary.versions and not summary.has_temp:
                 continue  # a draft alone runs nowhere
-            try:
-                workflow = await self._store.get_runnable(summary.workflow_id)
-            except EchoError:  # removed since the listing
-                continue
-            exposed = workflow.mcp.expose if workflow.mcp is not None else None
-            if not (self._settings.mcp_expose_workflows if exposed is None else exposed):
-                continue
-            kind = f"version {workflow.version}" if summary.versions else "its temp copy (test mode)"
-            about = workflow.description or workflow.name or summary.slug
-            tool = types.Tool(
-                name=summary.slug,
-                title=workflow.name or summary.slug,
-                description=(
-                    f"{about}\n\nRuns the workflow '{summary.slug}' ({kind}) and answers its outputs; a run longer than "
-                    f"{self._settings.mcp_call_timeout_seconds:g} s answers its execution id (go on with {WAIT_TOOL})."
-                ),
-                input_schema=input_schema(workflow.input_fields),
-                output_schema=result_schema(),
-                annotations=_RUNS,
-                _meta={META_KEY: {"workflow_id": workflow.workflow_id, "version": workflow.version}},
-            )
-            found.append((tool, Target("workflow", summary.slug)))
+            before = self._made.get(summary.workflow_id)
+            if before is not None and before[0] is summary:
+                entry = before
+            else:
+                try:
+                    tool = await self._workflow_tool(summary)
+                except EchoError:  # removed since the listing
+                    continue
+                entry = (summary, tool, "" if tool is None else digest(tool))
+            made[summary.workflow_id] = entry
+            if entry[1] is not None:
+                found.append((entry[1], Target("workflow", summary.slug), entry[2]))
+        self._made = made
         return found
+
+    async def _workflow_tool(self, summary: WorkflowSummary) -> types.Tool | None:
+        """The tool of a runnable workflow; None when it is not offered."""
+        workflow = await self._store.get_runnable(summary.workflow_id)
+        exposed = workflow.mcp.expose if workflow.mcp is not None else None
+        if not (self._settings.mcp_expose_workflows if exposed is None else exposed):
+            return None
+        kind = f"version {workflow.version}" if summary.versions else "its temp copy (test mode)"
+        about = workflow.description or workflow.name or summary.slug
+        return types.Tool(
+            name=summary.slug,
+            title=workflow.name or summary.slug,
+            description=(
+                f"{about}\n\nRuns the workflow '{summary.slug}' ({kind}) and answers its outputs; a run longer than "
+                f"{self._settings.mcp_call_timeout_seconds:g} s answers its execution id (go on with {WAIT_TOOL})."
+            ),
+            input_schema=input_schema(workflow.input_fields),
+            output_schema=result_schema(),
+            annotations=_RUNS,
+            _meta={META_KEY: {"workflow_id": workflow.workflow_id, "version": workflow.version}},
+        )
 
     def _graph_tools(self) -> list[tuple[types.Tool, Target]]:
         if not self._settings.mcp_expose_graphs:
