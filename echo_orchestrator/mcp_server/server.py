@@ -182,8 +182,10 @@ class McpFace:
     async def _call_tool(self, ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         caller, request_id = self._caller(ctx)
         arguments = params.arguments or {}
-        # A no-op unless the client asked for progress (a token on the wire, a callback in process).
-        progress: Progress = ctx.session.report_progress
+        # Followed only for a client that asked (a token on the wire; in process, where a
+        # callback takes its place, always: reporting is a no-op without one).
+        asked = ctx.request is None or (ctx.meta is not None and ctx.meta.get("progress_token") is not None)
+        progress: Progress | None = ctx.session.report_progress if asked else None
 
         async def call() -> types.CallToolResult:
             target = await self.catalogue.resolve(params.name)

@@ -23,6 +23,7 @@ def test_every_script_is_listed_here() -> None:
         "bench_catalogue.py",
         "bench_cluster.py",
         "bench_engine.py",
+        "bench_mcp.py",
         "bench_recovery.py",
         "bench_soak.py",
         "bench_storage.py",
