@@ -136,6 +136,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # need no affinity). 2026-07-28 clients need no session either way.
     mcp_sessions: bool | None = None
 
+    # `GET /metrics` (Prometheus) needs no credentials: for a scraper on a trusted network.
+    metrics_public: bool = False
+
     # -- limits per caller (0 switches one off) ------------------------------------------
     # Requests per caller per hour; unset: 1000, except on a private local server (see
     # `security.network.requests_per_hour`), where one person's scripts would only lock them out.

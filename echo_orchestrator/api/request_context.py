@@ -19,6 +19,8 @@ from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.types import BeforeMessageSendHookHandler, Message, Scope
 
+from echo_orchestrator import metrics as prometheus
+
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 UNMATCHED = "<unmatched>"
@@ -95,6 +97,11 @@ def make_before_send(metrics: RequestMetrics, *, access_log: bool = False) -> Be
         MutableScopeHeaders.from_message(message)[REQUEST_ID_HEADER] = rid
         route = scope.get("path_template") or UNMATCHED
         metrics.record(route, message["status"])
+        method = str(scope.get("method", "GET"))
+        prometheus.HTTP_REQUESTS.labels(method, route, str(message["status"])).inc()
+        started = scope.get("state", {}).get("started")
+        if started is not None:
+            prometheus.HTTP_SECONDS.labels(method, route).observe(time.perf_counter() - started)
         if access_log and ACCESS.isEnabledFor(logging.INFO):
             state = scope.get("state", {})
             started = state.get("started")

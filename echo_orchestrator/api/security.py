@@ -73,6 +73,7 @@ class SecurityPolicy:
     trusted_proxies: tuple[str, ...]
     rate_limit_per_hour: int
     tool_calls_per_hour: int
+    open_paths: tuple[str, ...]
     counters: WindowCounters  # opened and closed with the app (its lifespan)
 
     @classmethod
@@ -84,6 +85,7 @@ class SecurityPolicy:
             trusted_proxies=settings.trusted_proxies,
             rate_limit_per_hour=requests_per_hour(settings),
             tool_calls_per_hour=settings.mcp_tool_calls_per_hour,
+            open_paths=OPEN_PATHS + (("/metrics",) if settings.metrics_public else ()),
             counters=counters_for(settings.runtime_url, settings.redis_url),
         )
 
@@ -95,13 +97,14 @@ class SecurityPolicy:
         return replace(caller, address=address)
 
 
-def is_open(scope: Scope) -> bool:
-    """Needs no caller: /health, the docs, and routes that authenticate for themselves."""
+def is_open(scope: Scope, open_paths: tuple[str, ...] = OPEN_PATHS) -> bool:
+    """Needs no caller: /health, the docs (and `/metrics` when the operator opened it), and
+    routes that authenticate for themselves."""
     path = scope["path"]
     handler = scope.get("route_handler")
     if handler is not None and handler.opt.get(SELF_AUTHENTICATED):
         return True
-    return path in OPEN_PATHS or any(path == p or path.startswith(p + "/") for p in OPEN_PREFIXES)
+    return path in open_paths or any(path == p or path.startswith(p + "/") for p in OPEN_PREFIXES)
 
 
 def caller_of(scope: Scope) -> Caller:
@@ -150,7 +153,7 @@ class IdentifyCaller:
             state = scope.setdefault("state", {})
             state["started"] = time.perf_counter()
             REQUEST_ID.set(request_id_of(scope))  # log records of this request carry its id
-            if is_open(scope) or scope.get("method") == "OPTIONS":
+            if is_open(scope, self.policy.open_paths) or scope.get("method") == "OPTIONS":
                 state["caller"] = replace(ANONYMOUS, address=address)
             else:
                 try:
@@ -195,7 +198,7 @@ class Guard:
             )
         if not is_socket and method not in READ_METHODS:
             self._check_body_type(scope, headers)
-        if is_open(scope) or method == "OPTIONS":
+        if is_open(scope, self.policy.open_paths) or method == "OPTIONS":
             return
         state = scope.get("state", {})
         if (error := state.get("auth_error")) is not None:

@@ -38,6 +38,8 @@ def _serve(args: argparse.Namespace) -> int:
     # Worker processes (and the reloader) build the app from the environment, so the
     # resolved settings travel there; flags have already won over the inherited values.
     os.environ.update(settings.to_env())
+    if settings.workers > 1 and not settings.reload:
+        _metrics_folder(settings)
     from echo_orchestrator.logs import configure
     from echo_orchestrator.stopping import HTTP_GRACE_SECONDS
 
@@ -62,6 +64,21 @@ def _serve(args: argparse.Namespace) -> int:
         proxy_headers=False,
     )
     return 0
+
+
+def _metrics_folder(settings: Settings) -> None:
+    """Several worker processes keep their Prometheus figures in files of one fresh folder,
+    added up at each scrape (`metrics.exposition`); an operator's own folder is used as is."""
+    import shutil
+
+    from echo_orchestrator.metrics import MULTIPROCESS_DIR
+
+    if os.environ.get(MULTIPROCESS_DIR):
+        return
+    folder = settings.storage_dir / "runtime" / f"metrics-{settings.port}"
+    shutil.rmtree(folder, ignore_errors=True)  # the figures of a previous run of this server
+    folder.mkdir(parents=True)
+    os.environ[MULTIPROCESS_DIR] = str(folder.resolve())
 
 
 def _check_exposure(settings: Settings) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from echo_orchestrator import metrics
 from echo_orchestrator.models import Event
 
 
@@ -38,12 +39,14 @@ class EventBus:
         send, receive = anyio.create_memory_object_stream[Event](self.buffer)
         subscription = Subscription(execution_id, send, receive, on_drop=on_drop)
         self._by_execution.setdefault(execution_id, set()).add(subscription)
+        metrics.LIVE_SUBSCRIBERS.inc()
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         group = self._by_execution.get(subscription.execution_id)
-        if group is not None:
+        if group is not None and subscription in group:
             group.discard(subscription)
+            metrics.LIVE_SUBSCRIBERS.dec()
             if not group:
                 del self._by_execution[subscription.execution_id]
         subscription.send.close()

@@ -30,6 +30,7 @@ from anyio.abc import TaskGroup
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 
+from echo_orchestrator import metrics
 from echo_orchestrator.engine.cancels import CancelSide
 from echo_orchestrator.engine.driver import RunDriver, RunInput
 from echo_orchestrator.engine.events import EventBus
@@ -346,7 +347,11 @@ class ExecutionManager(QueueSide, CancelSide):
                     if not live.handed_back:
                         await self.recorder.finish(live, "cancelled", None)
                     return
-                await self._execute(live, first_input)
+                metrics.RUNNING.inc()
+                try:
+                    await self._execute(live, first_input)
+                finally:
+                    metrics.RUNNING.dec()
         except Exception as exc:  # a bug of ours, or the database gone: the run still ends, never left running
             log.exception("execution %s crashed", execution.execution_id)
             if not lifecycle.is_terminal(execution.status):

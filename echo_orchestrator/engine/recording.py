@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from echo_orchestrator.engine import counted
 from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.engine.review import REVIEW_PREFIX
 from echo_orchestrator.engine.runs import LiveRun
@@ -43,6 +44,7 @@ class RunRecorder:
         """A new execution: `execution_started` as the document has it, sent when the run is
         accepted (`initializing`, possibly waiting for capacity), its start the acceptance."""
         execution = live.execution
+        counted.started(execution)
         await self.event(
             live,
             "execution_started",
@@ -139,6 +141,7 @@ class RunRecorder:
             execution.execution_id, "execution_cancelled", {"status": "cancelled", "reason": reason, "cancelled_at": rfc3339(now)}
         )
         await self.runtime.commit()
+        counted.ended(execution, "cancelled", now)
         self.bus.publish(event)
 
     async def finish(self, live: LiveRun, status: Ending, error: ErrorInfo | None, output_files: int = 0) -> None:
@@ -152,6 +155,7 @@ class RunRecorder:
             execution.progress.percentage = 100.0
             execution.progress.completed_steps = len(live.completed_steps)
         await self.save(live)
+        counted.ended(execution, status, now)
         if status == "completed":
             summary = {"output_files": output_files, "llm_calls": execution.llm_calls, "total_cost_usd": execution.cost_usd}
             duration = _seconds(execution.started_at or execution.created_at, now)
@@ -287,6 +291,7 @@ class RunRecorder:
         elif step.error is not None and step.error.retry_count:
             step.error = None  # an earlier attempt failed; the step succeeded in the end
         await self.runtime.save_step(step)
+        counted.step(live.execution, step)
         await self.event(
             live,
             "step_completed" if not failure else "step_failed",
@@ -357,6 +362,7 @@ class RunRecorder:
         execution.llm_calls += 1
         execution.total_tokens += usage.total_tokens
         execution.cost_usd = round(execution.cost_usd + (usage.cost_usd or 0.0), 8)
+        counted.llm_call(usage)
         await self.runtime.add_llm_call(execution.execution_id, step.step_execution_id if step else None, usage)
         number = step.step_number if step else None
         await self.event(live, "llm_call_completed", {**msgspec.to_builtins(usage), "step_number": number})

@@ -27,6 +27,7 @@ import anyio.to_thread
 from anyio.abc import TaskGroup
 from mcp import Client
 
+from echo_orchestrator import metrics
 from echo_orchestrator.errors import EchoError, McpToolFailed, McpUnavailable, NotFound, TimeoutExceeded
 from echo_orchestrator.mcp.connection import Attempt, Server, list_all_tools, session, tool_info
 from echo_orchestrator.mcp.lineage import call_meta
@@ -328,13 +329,23 @@ class McpHub:
                     if attempt == attempts:
                         raise
         except EchoError as exc:
+            self._count(tool_id, exc.code)
             # A server's error text may quote its own environment (a key it was given).
             exc.message, exc.details = SECRETS.scrub(exc.message), SECRETS.scrub_data(exc.details)
             exc.args = (exc.message,)
             raise
         result.output = SECRETS.scrub_data(result.output)
         result.content = SECRETS.scrub_data(result.content)
+        self._count(tool_id, "completed")
         return result
+
+    def _count(self, tool_id: str, outcome: str) -> None:
+        """A call, by server (a known one: an unknown id counts as `unknown`) and outcome."""
+        try:
+            server, _ = self.resolve(tool_id)
+        except NotFound:
+            server = "unknown"
+        metrics.MCP_TOOL_CALLS.labels(server, outcome).inc()
 
     def _max_retries(self, tool_id: str) -> int:
         try:

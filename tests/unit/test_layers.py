@@ -17,6 +17,7 @@ LOWER = {
     "logs": set(),
     "system": set(),
     "stopping": set(),
+    "metrics": set(),
     "lifecycle": {"errors", "models"},
     "security": {"errors", "models", "settings"},
     "store": {"errors", "models", "lifecycle"},
@@ -25,15 +26,15 @@ LOWER = {
     "store.workspaces": {"store", "errors", "models"},
     "store.cluster": {"store", "store.runtime", "store.definitions", "errors", "models", "lifecycle"},
     "registry": {"errors", "models", "store.workspaces"},
-    "mcp": {"errors", "models", "registry", "security"},
+    "mcp": {"errors", "metrics", "models", "registry", "security"},
     "engine.llm": {"errors", "models", "registry", "security"},
 }
 ENGINE = {"engine.llm", "mcp", "registry", "security", "store", "store.definitions", "store.runtime", "store.workspaces"}
 RULES = {
     **LOWER,
-    "engine": ENGINE | {"lifecycle", "logs", "models", "errors"},
+    "engine": ENGINE | {"lifecycle", "logs", "metrics", "models", "errors"},
     "builtins": {"engine", "registry", "store.workspaces", "errors", "models"},
-    "services": ENGINE | {"engine", "lifecycle", "logs", "models", "errors", "settings", "system"},
+    "services": ENGINE | {"engine", "lifecycle", "logs", "metrics", "models", "errors", "settings", "system"},
     "backends": {"store", "store.definitions", "store.runtime", "store.cluster", "lifecycle", "errors", "models"},
 }
 # Composition and faces: they may import anything below them, never each other's insides.

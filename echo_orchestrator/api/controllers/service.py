@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 import msgspec
-from litestar import Controller, Request, get
+from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 
+from echo_orchestrator import metrics
 from echo_orchestrator.api.request_context import RequestMetrics
 from echo_orchestrator.api.schemas.service import (
     ExecutionCounts,
@@ -67,3 +68,7 @@ class ServiceController(Controller):
             uptime=health.uptime_seconds,
             timestamp=utcnow_iso(),
         )
+
+    @get("/metrics", summary="Prometheus metrics (text exposition format; docs/observability.md)", media_type=metrics.CONTENT_TYPE)
+    async def get_prometheus_metrics(self) -> Response[bytes]:
+        return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)

@@ -1,0 +1,93 @@
+"""`GET /metrics` as a Prometheus scraper meets it: the real server, real runs and a real MCP
+tool call, the exposition parsed with prometheus_client's own parser; behind the API's
+keys unless ECHO_METRICS_PUBLIC opens it; and with two worker processes (PostgreSQL
+runtime), every process's requests in one scrape of either."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.helpers.mcp_servers import TEST_SERVER
+from tests.helpers.postgres import new_schema
+from tests.helpers.server import RunningServer, running_server
+from tests.helpers.storage import copy_storage
+
+KEY = "eo_metrics_key_0123456789abcdef"
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def samples(text: str) -> Samples:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def value(found: Samples, name: str, **labels: str) -> float:
+    return sum(v for (n, have), v in found.items() if n == name and set(labels.items()) <= set(have))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    root = tmp_path_factory.mktemp("metrics")
+    storage = copy_storage(root / "storage")
+    tools = {"command": sys.executable, "args": [str(TEST_SERVER)]}
+    (storage / "mcp_settings.json").write_text(json.dumps({"mcpServers": {"tools": tools}}))
+    with running_server(storage, "--plugins-dir", str(root / "plugins"), env={"ECHO_API_KEYS": f"{KEY} id=ops"}) as running:
+        yield running
+
+
+def test_runs_steps_llm_calls_tool_calls_and_requests_are_counted(server: RunningServer) -> None:
+    with httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {KEY}"}) as c:
+        assert httpx.get(f"{server.url}/metrics").status_code == 401  # behind the same keys
+        execution_id = c.post("/workflows/market-research/execute", json={"inputs": {"topic": "tea"}}).json()["execution_id"]
+        deadline = time.monotonic() + 30
+        while c.get(f"/executions/{execution_id}").json()["status"] != "completed":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        deadline = time.monotonic() + 30  # the tool server may still be starting
+        while (tool := c.post("/mcp-tools/execute", json={"tool_id": "tools-add", "input": {"a": 1, "b": 2}})).status_code != 200:
+            assert time.monotonic() < deadline, tool.text
+            time.sleep(0.2)
+        scrape = c.get("/metrics")
+    assert scrape.status_code == 200 and scrape.headers["content-type"].startswith("text/plain")
+    found = samples(scrape.text)
+    workflow = {"kind": "workflow", "workflow": "market-research"}
+    assert value(found, "echo_executions_started_total", **workflow) == 1
+    assert value(found, "echo_executions_ended_total", status="completed", **workflow) == 1
+    assert value(found, "echo_execution_duration_seconds_count", status="completed", **workflow) == 1
+    assert value(found, "echo_step_duration_seconds_count", workflow="market-research", status="completed") == 3
+    assert value(found, "echo_llm_calls_total", provider="echo", model="echo") == 2
+    assert value(found, "echo_llm_tokens_total", provider="echo", direction="output") > 0
+    assert value(found, "echo_mcp_tool_calls_total", server="tools", outcome="completed") >= 1
+    route = {"method": "POST", "route": "/workflows/{workflow_slug}/execute"}
+    assert value(found, "echo_http_requests_total", status="202", **route) == 1
+    assert value(found, "echo_http_request_duration_seconds_count", **route) == 1
+    assert value(found, "echo_executions_running") == 0
+    assert "wfexec_" not in scrape.text and "key:ops" not in scrape.text  # no unbounded or caller labels
+
+
+def test_metrics_public_opens_the_route_to_a_scraper(tmp_path: Path) -> None:
+    storage = copy_storage(tmp_path / "storage")
+    env = {"ECHO_API_KEYS": f"{KEY} id=ops", "ECHO_METRICS_PUBLIC": "true"}
+    with running_server(storage, "--plugins-dir", str(tmp_path / "plugins"), env=env) as s:
+        assert httpx.get(f"{s.url}/metrics").status_code == 200
+        assert httpx.get(f"{s.url}/executions").status_code == 401  # only that route
+
+
+def test_two_worker_processes_are_counted_together(tmp_path: Path, postgres_database: str) -> None:
+    storage = copy_storage(tmp_path / "storage")
+    env = {"ECHO_RUNTIME_URL": new_schema(postgres_database)}
+    with running_server(storage, "--plugins-dir", str(tmp_path / "plugins"), "--workers", "2", env=env, timeout=40) as s:
+        for _ in range(30):  # a new connection each: the kernel spreads them over both processes
+            assert httpx.get(f"{s.url}/workflows/market-research").status_code == 200
+        scrapes = [samples(httpx.get(f"{s.url}/metrics").text) for _ in range(6)]
+    route = {"method": "GET", "route": "/workflows/{workflow_slug}", "status": "200"}
+    assert all(value(found, "echo_http_requests_total", **route) == 30 for found in scrapes), [
+        value(found, "echo_http_requests_total", **route) for found in scrapes
+    ]
