@@ -16,8 +16,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
+import anyio.to_thread
 from anyio.abc import TaskGroup
 
+from echo_orchestrator import tracing
 from echo_orchestrator.backends import entity_mutexes, run_queue_for, runtime_store
 from echo_orchestrator.engine.context import EngineGraphContext
 from echo_orchestrator.engine.events import EventBus
@@ -267,11 +269,16 @@ async def open_retention(settings: Settings) -> AsyncIterator[RetentionService]:
         await closing_together((("the runtime database", runtime.close), ("the storage folder", store.close)))
 
 
+async def _flush_traces() -> None:
+    await anyio.to_thread.run_sync(tracing.flush)
+
+
 @asynccontextmanager
 async def open_services(settings: Settings, *, queued: bool = True) -> AsyncIterator[Services]:
     """Everything, open. `queued=False` (the CLI's own `run`): on a shared runtime this
     process runs what it starts itself, and takes nothing from the cluster's queue."""
     register_secrets(settings)
+    tracing.configure()  # off unless OTEL_EXPORTER_OTLP_ENDPOINT says where traces go
     store: DefinitionStore = FileDefinitionStore(settings.storage_dir, mutexes=entity_mutexes(settings.runtime_url))
     await store.open()
     registry, models = build_registry(settings)
@@ -326,3 +333,4 @@ async def open_services(settings: Settings, *, queued: bool = True) -> AsyncIter
         if queue is not None:
             closes.append(("the run queue", queue.close))
         await closing_together(closes)
+        await closing("the traces still batched", _flush_traces, 3.0)

@@ -32,6 +32,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from echo_orchestrator.api.error_handling import handle_domain_error, status_of
 from echo_orchestrator.api.request_context import request_id_of
+from echo_orchestrator.api.traces import TraceRequests
 from echo_orchestrator.backends import counters_for
 from echo_orchestrator.errors import BadRequest, EchoError, Forbidden, RateLimited, Unauthorized, UnsupportedMediaType
 from echo_orchestrator.logs import REQUEST_ID
@@ -345,6 +346,7 @@ def _hourly(
 def middleware(policy: SecurityPolicy) -> list[DefineMiddleware]:
     """The security middleware, outermost first."""
     return [
+        DefineMiddleware(TraceRequests),
         DefineMiddleware(IdentifyCaller, policy=policy),
         *_hourly(policy.rate_limit_per_hour, CallerRateLimit, _counted, policy.counters),
         DefineMiddleware(Guard, policy=policy),

@@ -31,6 +31,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 
 from echo_orchestrator import metrics
+from echo_orchestrator.engine import traced
 from echo_orchestrator.engine.cancels import CancelSide
 from echo_orchestrator.engine.driver import RunDriver, RunInput
 from echo_orchestrator.engine.events import EventBus
@@ -49,6 +50,7 @@ from echo_orchestrator.models import Execution, ExecutionConfig, Progress, new_i
 from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.store.runtime.base import RunQueue, RuntimeStore
 from echo_orchestrator.store.workspaces.folders import DEFAULT, Workspaces
+from echo_orchestrator.tracing import current_carrier
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +171,7 @@ class ExecutionManager(QueueSide, CancelSide):
                 agents=list(plan.agents),
                 parent_execution_id=None if parent is None else parent.execution_id,
                 call_depth=0 if parent is None else parent.depth,
+                trace_context=current_carrier(),
             )
             limit_key = None if caller is None else caller.limit_key
             queued = self.queue is not None
@@ -349,7 +352,8 @@ class ExecutionManager(QueueSide, CancelSide):
                     return
                 metrics.RUNNING.inc()
                 try:
-                    await self._execute(live, first_input)
+                    with traced.execution(live):
+                        await self._execute(live, first_input)
                 finally:
                     metrics.RUNNING.dec()
         except Exception as exc:  # a bug of ours, or the database gone: the run still ends, never left running

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from echo_orchestrator.engine import counted
+from echo_orchestrator.engine import counted, traced
 from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.engine.review import REVIEW_PREFIX
 from echo_orchestrator.engine.runs import LiveRun
@@ -218,6 +218,7 @@ class RunRecorder:
             timeout_seconds=policy.timeout if policy else None,
         )
         live.running_steps[name] = step
+        traced.step_started(live, step)
         await self.runtime.save_step(step)
         execution.progress.current_step = number
         await self.save(live)
@@ -292,6 +293,7 @@ class RunRecorder:
             step.error = None  # an earlier attempt failed; the step succeeded in the end
         await self.runtime.save_step(step)
         counted.step(live.execution, step)
+        traced.step_ended(live, step)
         await self.event(
             live,
             "step_completed" if not failure else "step_failed",
@@ -363,6 +365,7 @@ class RunRecorder:
         execution.total_tokens += usage.total_tokens
         execution.cost_usd = round(execution.cost_usd + (usage.cost_usd or 0.0), 8)
         counted.llm_call(usage)
+        traced.llm_call(live, usage)
         await self.runtime.add_llm_call(execution.execution_id, step.step_execution_id if step else None, usage)
         number = step.step_number if step else None
         await self.event(live, "llm_call_completed", {**msgspec.to_builtins(usage), "step_number": number})
@@ -378,6 +381,7 @@ class RunRecorder:
             if step is not None and tool_id not in step.mcp_tools_used:
                 step.mcp_tools_used.append(tool_id)
         else:
+            traced.tool_call(live, tool_id, detail, node)
             cost = float(detail.get("cost_usd") or 0.0)
             execution.tool_calls += 1
             execution.cost_usd = round(execution.cost_usd + cost, 8)

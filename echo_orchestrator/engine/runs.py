@@ -78,6 +78,9 @@ class LiveRun:
     # Stopped because the runtime database could not be used: continued from its last
     # checkpoint once it is back (`ExecutionManager._run`).
     database_lost: bool = False
+    # Its OpenTelemetry span while it runs here, and its open step spans by step execution id.
+    span: Any = None
+    spans: dict[str, Any] = field(default_factory=dict)
 
     @property
     def durability(self) -> Durability:

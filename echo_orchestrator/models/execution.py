@@ -111,6 +111,9 @@ class Execution(Record):
     # deep the chain of such calls is (0: started by a person or a program).
     parent_execution_id: str | None = None
     call_depth: int = 0
+    # The trace it was accepted in (W3C `traceparent`/`tracestate`): its spans join it
+    # wherever it runs (docs/observability.md).
+    trace_context: dict[str, str] | None = None
 
 
 class StepExecution(Record):

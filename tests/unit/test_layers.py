@@ -18,6 +18,7 @@ LOWER = {
     "system": set(),
     "stopping": set(),
     "metrics": set(),
+    "tracing": set(),
     "lifecycle": {"errors", "models"},
     "security": {"errors", "models", "settings"},
     "store": {"errors", "models", "lifecycle"},
@@ -32,9 +33,9 @@ LOWER = {
 ENGINE = {"engine.llm", "mcp", "registry", "security", "store", "store.definitions", "store.runtime", "store.workspaces"}
 RULES = {
     **LOWER,
-    "engine": ENGINE | {"lifecycle", "logs", "metrics", "models", "errors"},
+    "engine": ENGINE | {"lifecycle", "logs", "metrics", "models", "errors", "tracing"},
     "builtins": {"engine", "registry", "store.workspaces", "errors", "models"},
-    "services": ENGINE | {"engine", "lifecycle", "logs", "metrics", "models", "errors", "settings", "system"},
+    "services": ENGINE | {"engine", "lifecycle", "logs", "metrics", "models", "errors", "settings", "system", "tracing"},
     "backends": {"store", "store.definitions", "store.runtime", "store.cluster", "lifecycle", "errors", "models"},
 }
 # Composition and faces: they may import anything below them, never each other's insides.
