@@ -52,7 +52,8 @@ def test_a_run_is_a_span_tree_under_the_callers_trace(tmp_path: Path) -> None:
 
             def whole(spans: list[ReceivedSpan]) -> bool:
                 mine = [s for s in spans if s.trace_id == trace_id]
-                return sum(s.name.startswith("chat ") for s in mine) == 2 and any(s.name.startswith("execution ") for s in mine)
+                names = {s.name.split()[0] for s in mine}
+                return sum(s.name.startswith("chat ") for s in mine) == 2 and {"execution", "POST"} <= names
 
             spans = [s for s in receiver.wait_for(whole) if s.trace_id == trace_id]
     by_id = {s.span_id: s for s in spans}
@@ -83,7 +84,8 @@ def test_the_trace_goes_with_the_run_through_the_queue_to_the_worker(tmp_path: P
             running_worker(storage, *plugins, env=worker_env),
         ):
             run(api.url, header)
-            spans = receiver.wait_for(lambda got: any(s.trace_id == trace_id and s.name.startswith("execution ") for s in got))
+            # Two processes export on their own schedules: wait for both spans.
+            spans = receiver.wait_for(lambda got: {"execution", "POST"} <= {s.name.split()[0] for s in got if s.trace_id == trace_id})
     execution = next(s for s in spans if s.trace_id == trace_id and s.name.startswith("execution "))
     http = next(s for s in spans if s.trace_id == trace_id and s.name.startswith("POST "))
     assert execution.service == "echo-worker" and http.service == "echo-api"
