@@ -15,6 +15,7 @@ import mcp_types as types
 import msgspec
 
 from echo_orchestrator.errors import NotFound
+from echo_orchestrator.mcp_server.tools import paged
 from echo_orchestrator.services.executions import ExecutionService
 from echo_orchestrator.store.definitions.base import DefinitionStore, EntityRef, WorkflowQuery
 
@@ -77,10 +78,8 @@ class Resources:
         return hashlib.sha256(listed.encode()).hexdigest()
 
     async def page(self, cursor: str | None) -> types.ListResourcesResult:
-        start = int(cursor) if cursor and cursor.isdigit() else 0
-        items = await self.all()
-        following = start + PAGE
-        return types.ListResourcesResult(resources=items[start:following], next_cursor=str(following) if following < len(items) else None)
+        resources, following = paged(await self.all(), cursor, PAGE)
+        return types.ListResourcesResult(resources=resources, next_cursor=following)
 
     async def read(self, uri: str) -> types.ReadResourceResult:
         parts = urlsplit(uri)

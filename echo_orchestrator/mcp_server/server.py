@@ -38,7 +38,7 @@ from echo_orchestrator.mcp.lineage import from_meta
 from echo_orchestrator.mcp_server.calls import Progress, RunCalls, refused
 from echo_orchestrator.mcp_server.prompts import PROMPTS, Prompts
 from echo_orchestrator.mcp_server.resources import TEMPLATES, Resources
-from echo_orchestrator.mcp_server.tools import ToolCatalogue
+from echo_orchestrator.mcp_server.tools import ToolCatalogue, paged
 from echo_orchestrator.models import new_id
 from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.security.payloads import check_json_payload
@@ -157,9 +157,8 @@ class McpFace:
         body = msgspec.to_builtins(domain_error_body(exc, request_id))
         return MCPError(code, body["detail"], body)
 
-    async def _guarded(self, ctx: Any, run: Callable[[], Awaitable[Any]], not_found: int = types.INVALID_PARAMS) -> Any:
+    async def _guarded(self, request_id: str, run: Callable[[], Awaitable[Any]], not_found: int = types.INVALID_PARAMS) -> Any:
         """Run a handler; the service's refusals become JSON-RPC errors with the error body."""
-        _, request_id = self._caller(ctx)
         try:
             return await run()
         except NotFound as exc:
@@ -174,10 +173,8 @@ class McpFace:
 
     async def _list_tools(self, ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         self._caller(ctx)
-        tools = await self.catalogue.tools()
-        start = int(params.cursor) if params is not None and params.cursor and params.cursor.isdigit() else 0
-        end = start + TOOLS_PAGE
-        return types.ListToolsResult(tools=tools[start:end], next_cursor=str(end) if end < len(tools) else None)
+        tools, following = paged(await self.catalogue.tools(), params.cursor if params is not None else None, TOOLS_PAGE)
+        return types.ListToolsResult(tools=tools, next_cursor=following)
 
     async def _call_tool(self, ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         caller, request_id = self._caller(ctx)
@@ -206,7 +203,7 @@ class McpFace:
                 return refused(exc, request_id)
             return await self.calls.follow(execution.execution_id, progress, owned=True)
 
-        result: types.CallToolResult = await self._guarded(ctx, call)
+        result: types.CallToolResult = await self._guarded(request_id, call)
         return result
 
     async def _list_resources(self, ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
@@ -218,7 +215,8 @@ class McpFace:
         return types.ListResourceTemplatesResult(resource_templates=TEMPLATES)
 
     async def _read_resource(self, ctx: Any, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
-        result: types.ReadResourceResult = await self._guarded(ctx, lambda: self.resources.read(str(params.uri)), RESOURCE_NOT_FOUND)
+        _, request_id = self._caller(ctx)
+        result: types.ReadResourceResult = await self._guarded(request_id, lambda: self.resources.read(str(params.uri)), RESOURCE_NOT_FOUND)
         return result
 
     async def _list_prompts(self, ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
@@ -226,7 +224,8 @@ class McpFace:
         return types.ListPromptsResult(prompts=PROMPTS)
 
     async def _get_prompt(self, ctx: Any, params: types.GetPromptRequestParams) -> types.GetPromptResult:
-        result: types.GetPromptResult = await self._guarded(ctx, lambda: self.prompts.get(params.name, params.arguments))
+        _, request_id = self._caller(ctx)
+        result: types.GetPromptResult = await self._guarded(request_id, lambda: self.prompts.get(params.name, params.arguments))
         return result
 
     # -- list changes --------------------------------------------------------------------

@@ -114,6 +114,13 @@ def graph_tool_name(graph: str) -> str:
     return GRAPH_PREFIX + graph.replace(".", "_")
 
 
+def paged(items: list[Any], cursor: str | None, size: int) -> tuple[list[Any], str | None]:
+    """One page of a listed whole and the cursor of the next (an offset; None at the end)."""
+    start = int(cursor) if cursor and cursor.isdigit() else 0
+    end = start + size
+    return items[start:end], str(end) if end < len(items) else None
+
+
 def digest(item: Any) -> str:
     """What one listed item looks like to a client."""
     encoded = json.dumps(item.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=True)
