@@ -15,15 +15,16 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.abc
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.prompt import Prompt
+from rich.text import Text
 
 from echo_orchestrator.run_sources import (
     TERMINAL,
@@ -40,12 +41,31 @@ from echo_orchestrator.settings import Settings
 EXIT = {"completed": 0, "failed": 1, "cancelled": 3, "paused": 4}
 
 
+# Of a reply being streamed, the bar shows at most this much (its end): the whole is
+# printed when the call ends.
+STREAMING_LINES = 6
+STREAMING_CHARACTERS = 600
+
+
+class _RunProgress(Progress):
+    """The bar, and under it the end of the reply a model is streaming now."""
+
+    streaming = ""
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield self.make_tasks_table(self.tasks)
+        if self.streaming:
+            tail = "\n".join(self.streaming[-STREAMING_CHARACTERS:].splitlines()[-STREAMING_LINES:])
+            yield Text(tail, style="cyan")
+
+
 class RunView:
     """What the terminal shows while an execution runs."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
-        self.progress = Progress(
+        self.replies: dict[str, str] = {}  # call id -> the text streamed so far
+        self.progress = _RunProgress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
             BarColumn(),
@@ -75,10 +95,19 @@ class RunView:
         elif event_type == "execution_progress":
             # A total of 0 means "not known yet" (a plugin graph before its first step): keep the bar's.
             self.progress.update(self.task, total=data.get("total_steps") or None, completed=data.get("completed_steps", 0))
+        elif event_type == "llm_token":
+            call = str(data.get("call_id"))
+            self.replies[call] = self.progress.streaming = self.replies.get(call, "") + str(data.get("delta") or "")
+            return  # the stats did not change
         elif event_type == "llm_call_completed":
             self.llm_calls += 1
             self.tokens += int(data.get("total_tokens") or 0)
             self.cost += float(data.get("cost_usd") or 0.0)
+            reply = self.replies.pop(str(data.get("call_id")), None)
+            if reply is not None:  # streamed: what the bar showed in part stays, whole, above it
+                self.progress.streaming = ""
+                log(f"[dim]step {data.get('step_number')} · {data.get('model')}:[/]")
+                log(Text(reply, style="cyan"))
         elif event_type == "execution_paused":
             self.progress.update(self.task, description="paused: waiting for an answer")
         elif event_type == "execution_requeued":

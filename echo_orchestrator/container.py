@@ -28,6 +28,7 @@ from echo_orchestrator.engine.feed import EventFeed
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.llm.prices import PriceTable
 from echo_orchestrator.engine.relay import Relay
+from echo_orchestrator.engine.token_relay import TokenRelay
 from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import McpServerConfig
 from echo_orchestrator.registry import PluginRegistry
@@ -144,6 +145,7 @@ async def _assemble(
         max_per_caller=settings.max_executions_per_caller,
         checkpointer=checkpointer,
         workspaces=folders,
+        stream_tokens=settings.llm_streaming,
     )
     executions = ExecutionService(store, registry, models, engine)
     engine.plan_factory = executions.plan_for
@@ -206,7 +208,9 @@ def _share_with_other_nodes(tg: TaskGroup, services: Services, queue: RunQueue |
     tell them which definition files this one writes; take runs from the queue (unless
     told not to) and put back those of workers that died."""
     runtime, store = services.runtime, services.store
-    relay = Relay(runtime, services.events, services.engine, store)
+    tokens = TokenRelay(runtime, services.events)
+    services.engine.tokens.remote = tokens
+    relay = Relay(runtime, services.events, services.engine, store, tokens)
     written, to_announce = anyio.create_memory_object_stream[str](max_buffer_size=10_000)
 
     def note(path: str) -> None:
@@ -252,6 +256,7 @@ def _share_with_other_nodes(tg: TaskGroup, services: Services, queue: RunQueue |
     tg.start_soon(_never_fatal, "runtime heartbeat", runtime.keep_alive)
     tg.start_soon(_never_fatal, "runtime listener", functools.partial(runtime.listen, relay))
     tg.start_soon(_never_fatal, "definition announcer", announce)
+    tg.start_soon(_never_fatal, "token relay", tokens.run)
 
 
 @asynccontextmanager

@@ -1,6 +1,9 @@
 """Where a terminal view gets an execution's events from, and how it answers and cancels:
 a server over HTTP (SSE with `Last-Event-ID` reconnects; REST for the rest), the engine in
-this process (`run`), or the runtime database that a server writes (`follow`)."""
+this process (`run`), or the runtime database that a server writes (`follow`).
+
+The first two also give the live `llm_token` pieces (as `(last seq, "llm_token", data)`);
+the runtime database has none (they are never stored)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from httpx_sse import aconnect_sse
 
 from echo_orchestrator.errors import BadRequest, RemoteError
 
+TOKEN_EVENT = "llm_token"
 TERMINAL = {"execution_completed": "completed", "execution_failed": "failed", "execution_cancelled": "cancelled"}
 GRAPH_PREFIX = "graph:"
 
@@ -55,12 +59,15 @@ class RemoteSource:
         for attempt in range(1, 6):
             try:
                 headers = {"Last-Event-ID": str(last)} if last else {}
-                url = f"/executions/{execution_id}/stream"
+                url = f"/executions/{execution_id}/stream?tokens=true"
                 async with aconnect_sse(self._client, "GET", url, headers=headers, timeout=None) as source:
                     if source.response.status_code != 200:
                         await source.response.aread()
                         raise_for(source.response)
                     async for event in source.aiter_sse():
+                        if event.event == TOKEN_EVENT and event.data:  # live only: no id, `last` stays
+                            yield last, TOKEN_EVENT, json.loads(event.data)
+                            continue
                         if not event.data or not event.id:
                             continue  # a keep-alive
                         last = int(event.id)
@@ -110,8 +117,15 @@ class LocalRunSource:
         return str(execution.execution_id)
 
     async def events(self, execution_id: str) -> AsyncIterator[tuple[int, str, dict[str, Any]]]:
-        async for event in self._services.feed.follow(execution_id, until_end=True):
-            if event is not None:
+        from echo_orchestrator.models import Token
+        from echo_orchestrator.services.live import token_data
+
+        last = 0
+        async for event in self._services.feed.follow(execution_id, until_end=True, tokens=True):
+            if isinstance(event, Token):
+                yield last, TOKEN_EVENT, token_data(event)
+            elif event is not None:
+                last = event.seq
                 yield event.seq, event.event_type, event.data
 
     async def respond(self, execution_id: str, answer: Mapping[str, Any]) -> None:

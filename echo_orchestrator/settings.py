@@ -139,6 +139,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # `GET /metrics` (Prometheus) needs no credentials: for a scraper on a trusted network.
     metrics_public: bool = False
 
+    # Models that can stream do, and their pieces go live as `llm_token` events to the
+    # subscribers that ask for them (docs/streaming.md). Off: every call is asked whole.
+    llm_streaming: bool = True
+
     # -- limits per caller (0 switches one off) ------------------------------------------
     # Requests per caller per hour; unset: 1000, except on a private local server (see
     # `security.network.requests_per_hour`), where one person's scripts would only lock them out.

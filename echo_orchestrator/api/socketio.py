@@ -24,10 +24,10 @@ from litestar.types import Receive, Scope, Send, WebSocketSendEvent
 from echo_orchestrator.api.security import SELF_AUTHENTICATED, SecurityPolicy
 from echo_orchestrator.container import Services
 from echo_orchestrator.errors import SubscriberTooSlow, Unauthorized
-from echo_orchestrator.models import Event
+from echo_orchestrator.models import TOKEN_EVENT, Event, Token
 from echo_orchestrator.security.callers import Caller, bearer_of
 from echo_orchestrator.security.network import origin_allowed
-from echo_orchestrator.services.live import LiveSession, event_data
+from echo_orchestrator.services.live import LiveSession, event_data, token_data
 
 NAMESPACE = "/executions"
 log = logging.getLogger(__name__)
@@ -38,13 +38,18 @@ class _SioTransport:
         self._server, self._sid, self._limit = server, sid, backlog_limit
 
     async def send_event(self, event: Event) -> None:
+        self._keeping_up(event.execution_id)
+        await self._server.emit(event.event_type, event_data(event), to=self._sid, namespace=NAMESPACE)
+
+    async def send_token(self, token: Token) -> None:
+        self._keeping_up(token.execution_id)
+        await self._server.emit(TOKEN_EVENT, token_data(token), to=self._sid, namespace=NAMESPACE)
+
+    def _keeping_up(self, execution_id: str) -> None:
         # engine.io queues outgoing packets without a bound and never makes `emit` wait, so
         # a slow client is recognised by the length of its queue instead.
         if self._backlog() > self._limit:
-            raise SubscriberTooSlow(
-                f"too slow: more than {self._limit} packets waiting to be sent", details={"execution_id": event.execution_id}
-            )
-        await self._server.emit(event.event_type, event_data(event), to=self._sid, namespace=NAMESPACE)
+            raise SubscriberTooSlow(f"too slow: more than {self._limit} packets waiting to be sent", details={"execution_id": execution_id})
 
     async def send(self, name: str, data: Mapping[str, Any]) -> None:
         await self._server.emit(name, dict(data), to=self._sid, namespace=NAMESPACE)
@@ -92,6 +97,8 @@ class _ExecutionsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             data: dict[str, Any] = {"execution_id": query["execution_id"][0]}
             if "after_seq" in query and query["after_seq"][0].isdigit():
                 data["after_seq"] = int(query["after_seq"][0])
+            if "tokens" in query:
+                data["tokens"] = query["tokens"][0].lower() in ("1", "true", "yes")
             tasks.start_soon(session.handle, "join_execution", data)
         return True
 

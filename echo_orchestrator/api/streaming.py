@@ -24,10 +24,11 @@ from echo_orchestrator.api.schemas.paging import MAX_SEQ
 from echo_orchestrator.api.security import caller_of
 from echo_orchestrator.container import Services
 from echo_orchestrator.errors import Invalid
-from echo_orchestrator.models import Event
+from echo_orchestrator.models import TOKEN_EVENT, Event, Token
 from echo_orchestrator.security.callers import Caller
-from echo_orchestrator.services.live import LiveSession, event_data, event_frame
+from echo_orchestrator.services.live import LiveSession, event_data, event_frame, token_data, token_frame
 
+TOKENS_HELP = "Also send the live `llm_token` pieces of streaming model calls (never stored or replayed)"
 # A close code in the application range: "dropped, too slow; reconnect and replay".
 CLOSE_TOO_SLOW = 4008
 # The close frame waits behind what the client has not read yet: a client that is slow, not
@@ -47,6 +48,9 @@ class _SocketTransport:
     async def send_event(self, event: Event) -> None:
         await self._write(event_frame(event))
 
+    async def send_token(self, token: Token) -> None:
+        await self._write(token_frame(token))
+
     async def send(self, name: str, data: Mapping[str, Any]) -> None:
         await self._write(msgspec.json.encode({"event": name, "data": data}).decode())
 
@@ -59,7 +63,9 @@ class _SocketTransport:
             await self._socket.send_text(text)
 
 
-async def _serve(socket: WebSocket[Any, Any, Any], services: Services, execution_id: str | None, after_seq: int) -> None:
+async def _serve(
+    socket: WebSocket[Any, Any, Any], services: Services, execution_id: str | None, after_seq: int, tokens: bool = False
+) -> None:
     caller = caller_of(socket.scope)
     await socket.accept()
     transport = _SocketTransport(socket)
@@ -76,7 +82,7 @@ async def _serve(socket: WebSocket[Any, Any, Any], services: Services, execution
         session = LiveSession(services.feed, services.executions, transport, tasks, caller=caller)
         tasks.start_soon(read, session)
         if execution_id is not None:
-            await session.handle("join_execution", {"execution_id": execution_id, "after_seq": after_seq})
+            await session.handle("join_execution", {"execution_id": execution_id, "after_seq": after_seq, "tokens": tokens})
         await transport.closed.wait()
         tasks.cancel_scope.cancel()  # the reader and every forwarder of this connection
     if transport.drop_reason is not None:
@@ -96,9 +102,11 @@ async def ws_execution(
     services: NamedDependency[Services],
     execution_id: FromPath[str],
     after_seq: Annotated[int, QueryParameter(name="after_seq", ge=0, le=MAX_SEQ)] = 0,
+    tokens: Annotated[bool, QueryParameter(name="tokens", description=TOKENS_HELP)] = False,
 ) -> None:
-    """Native WebSocket joined to one execution at once (`?after_seq=` replays after it)."""
-    await _serve(socket, services, execution_id, after_seq)
+    """Native WebSocket joined to one execution at once (`?after_seq=` replays after it;
+    `?tokens=true` adds the live `llm_token` pieces)."""
+    await _serve(socket, services, execution_id, after_seq, tokens)
 
 
 def _last_event_id(header: str | None, after_seq: int | None) -> int:
@@ -115,13 +123,16 @@ def _last_event_id(header: str | None, after_seq: int | None) -> int:
     return value
 
 
-def _sse(services: Services, execution_id: str, after_seq: int) -> ServerSentEvent:
+def _sse(services: Services, execution_id: str, after_seq: int, tokens: bool) -> ServerSentEvent:
     heartbeat = services.settings.sse_keepalive_seconds
 
     async def messages() -> AsyncIterator[ServerSentEventMessage]:
-        async for event in services.feed.follow(execution_id, after_seq=after_seq, until_end=True, heartbeat=heartbeat):
+        async for event in services.feed.follow(execution_id, after_seq=after_seq, until_end=True, heartbeat=heartbeat, tokens=tokens):
             if event is None:
                 yield ServerSentEventMessage(comment="keep-alive")
+            elif isinstance(event, Token):
+                # No `id`: a reconnect's Last-Event-ID stays the last stored event's seq.
+                yield ServerSentEventMessage(data=msgspec.json.encode(token_data(event)).decode(), event=TOKEN_EVENT)
             else:
                 yield ServerSentEventMessage(
                     data=msgspec.json.encode(event_data(event)).decode(), event=event.event_type, id=str(event.seq)
@@ -145,9 +156,10 @@ class StreamController(Controller):
         execution_id: FromPath[str],
         last_event_id: Annotated[str | None, HeaderParameter(name="Last-Event-ID")] = None,
         after_seq: Annotated[int | None, QueryParameter(name="after_seq", ge=0, le=MAX_SEQ)] = None,
+        tokens: Annotated[bool, QueryParameter(name="tokens", description=TOKENS_HELP)] = False,
     ) -> ServerSentEvent:
         await services.executions.get(execution_id)  # 404 before the stream starts
-        return _sse(services, execution_id, _last_event_id(last_event_id, after_seq))
+        return _sse(services, execution_id, _last_event_id(last_event_id, after_seq), tokens)
 
     @post(
         "/workflows/{workflow_slug:str}/execute/stream",
@@ -161,8 +173,9 @@ class StreamController(Controller):
         caller: NamedDependency[Caller],
         workflow_slug: FromPath[str],
         data: JSONBody[WorkflowExecuteRequest],
+        tokens: Annotated[bool, QueryParameter(name="tokens", description=TOKENS_HELP)] = False,
     ) -> ServerSentEvent:
         execution = await services.executions.start_workflow(
             workflow_slug, data.values, data.configured(data.config), data.metadata, caller
         )
-        return _sse(services, execution.execution_id, 0)
+        return _sse(services, execution.execution_id, 0, tokens)

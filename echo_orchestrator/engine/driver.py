@@ -4,6 +4,7 @@ stream driven to the end, a pause or a stop, and the outcome recorded."""
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +18,10 @@ from langgraph.types import Command, StreamMode
 
 from echo_orchestrator.engine.context import EngineGraphContext, RunContext, current_context
 from echo_orchestrator.engine.files import RunFiles, current_files
+from echo_orchestrator.engine.live_tokens import TokenPublisher
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.llm.prices import PriceTable
+from echo_orchestrator.engine.llm.tokens import TokenStreamer
 from echo_orchestrator.engine.llm.usage import UsageRecorder
 from echo_orchestrator.engine.recording import Ending, RunRecorder
 from echo_orchestrator.engine.runs import INTERNAL_KEYS, LiveRun
@@ -61,13 +64,22 @@ class _Hooks:
 
 class RunDriver:
     def __init__(
-        self, recorder: RunRecorder, models: ModelFactory, hub: McpHub, prices: PriceTable, workspaces: Workspaces | None = None
+        self,
+        recorder: RunRecorder,
+        models: ModelFactory,
+        hub: McpHub,
+        prices: PriceTable,
+        workspaces: Workspaces | None = None,
+        *,
+        tokens: TokenPublisher | None = None,
     ) -> None:
         self.recorder = recorder
         self._models = models
         self._hub = hub
         self._prices = prices
         self._workspaces = workspaces
+        # Given: models that can stream do (their pieces are live `llm_token`s for those who ask).
+        self.tokens = tokens
 
     async def execute(self, live: LiveRun, first_input: RunInput, checkpointer: BaseCheckpointSaver[Any] | None) -> None:
         """Get the graph, build the run's config, drive the stream, record the outcome."""
@@ -139,19 +151,22 @@ class RunDriver:
     def _run_config(self, live: LiveRun) -> RunnableConfig:
         recorder = self.recorder
 
-        async def on_start(provider: str, model: str, prompt_tokens: int, node: str | None) -> None:
-            await recorder.llm_started(live, provider, model, prompt_tokens, node)
+        async def on_start(provider: str, model: str, prompt_tokens: int, node: str | None, call_id: str) -> None:
+            await recorder.llm_started(live, provider, model, prompt_tokens, node, call_id)
 
-        async def on_usage(usage: Any) -> None:
-            await recorder.llm_used(live, usage)
+        async def on_usage(usage: Any, call_id: str) -> None:
+            await recorder.llm_used(live, usage, call_id)
 
         tracker = TaskTracker(
             lambda task: recorder.task_started(live, task),
             lambda task: recorder.task_finished(live, task),
             lambda node, name, data: recorder.progress(live, node, name, data),
         )
+        callbacks: list[Any] = [tracker, UsageRecorder(self._prices, on_usage, on_start)]
+        if self.tokens is not None:
+            callbacks.append(TokenStreamer(functools.partial(self.tokens.publish, live)))
         return {
-            "callbacks": [tracker, UsageRecorder(self._prices, on_usage, on_start)],
+            "callbacks": callbacks,
             "recursion_limit": 100,
             "configurable": {"thread_id": live.execution.execution_id},
         }

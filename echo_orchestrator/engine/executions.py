@@ -35,6 +35,7 @@ from echo_orchestrator.engine import traced
 from echo_orchestrator.engine.cancels import CancelSide
 from echo_orchestrator.engine.driver import RunDriver, RunInput
 from echo_orchestrator.engine.events import EventBus
+from echo_orchestrator.engine.live_tokens import TokenPublisher
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.llm.prices import PriceTable
 from echo_orchestrator.engine.queued import QueueSide
@@ -76,6 +77,7 @@ class ExecutionManager(QueueSide, CancelSide):
         checkpointer: BaseCheckpointSaver[Any] | None = None,
         plan_factory: PlanFactory | None = None,
         workspaces: Workspaces | None = None,
+        stream_tokens: bool = True,
     ) -> None:
         self.runtime = runtime
         self.checkpointer = checkpointer
@@ -83,7 +85,8 @@ class ExecutionManager(QueueSide, CancelSide):
         self.bus = bus
         self.recorder = RunRecorder(runtime, bus)
         self.workspaces = workspaces
-        self._driver = RunDriver(self.recorder, models, hub, prices, workspaces)
+        self.tokens = TokenPublisher(bus)
+        self._driver = RunDriver(self.recorder, models, hub, prices, workspaces, tokens=self.tokens if stream_tokens else None)
         self._limiter = anyio.CapacityLimiter(max_concurrent)
         self._max_per_caller = max_per_caller
         self._live: dict[str, LiveRun] = {}

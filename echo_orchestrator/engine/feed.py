@@ -4,18 +4,22 @@ The subscription is opened before the store is read, so an event is either in wh
 store returns or in the subscription's queue (or both): skipping what was already sent by
 `seq` leaves no gap and no duplicate across the seam. Events are stored before they are
 published, and a read flushes pending writes, so the store is never behind the bus.
+
+A follower that asks for `tokens` also gets the runs' live `llm_token` pieces between the
+events, as they come; they have no `seq`, are never stored and never replayed.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from typing import Literal, overload
 
 import anyio
 
 from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.errors import SubscriberTooSlow
 from echo_orchestrator.lifecycle.executions import TERMINAL_EVENTS
-from echo_orchestrator.models import Event
+from echo_orchestrator.models import Event, Token
 from echo_orchestrator.store.runtime.base import RuntimeStore
 
 PAGE = 500
@@ -25,6 +29,30 @@ class EventFeed:
     def __init__(self, runtime: RuntimeStore, bus: EventBus) -> None:
         self.runtime, self.bus = runtime, bus
 
+    @overload
+    def follow(
+        self,
+        execution_id: str,
+        *,
+        after_seq: int = 0,
+        until_end: bool = False,
+        heartbeat: float | None = None,
+        on_drop: Callable[[str], None] | None = None,
+        tokens: Literal[False] = False,
+    ) -> AsyncIterator[Event | None]: ...
+
+    @overload
+    def follow(
+        self,
+        execution_id: str,
+        *,
+        after_seq: int = 0,
+        until_end: bool = False,
+        heartbeat: float | None = None,
+        on_drop: Callable[[str], None] | None = None,
+        tokens: bool,
+    ) -> AsyncIterator[Event | Token | None]: ...
+
     async def follow(
         self,
         execution_id: str,
@@ -33,7 +61,8 @@ class EventFeed:
         until_end: bool = False,
         heartbeat: float | None = None,
         on_drop: Callable[[str], None] | None = None,
-    ) -> AsyncIterator[Event | None]:
+        tokens: bool = False,
+    ) -> AsyncIterator[Event | Token | None]:
         """Every event of the execution with `seq > after_seq`, in order, live as they come.
 
         With `until_end`, stops after a terminal event (or at once, if the execution had
@@ -41,9 +70,9 @@ class EventFeed:
         that many idle seconds (for keep-alives). Raises `SubscriberTooSlow` when the
         subscriber fell `bus.buffer` events behind; the caller may follow again from the last
         `seq` it got. `on_drop` is called the moment that happens, even if the caller is
-        stuck elsewhere."""
+        stuck elsewhere. With `tokens`, the live `llm_token` pieces come too (`Token`)."""
         await self.runtime.get_execution(execution_id)  # NotFound before anything is sent
-        subscription = self.bus.subscribe(execution_id, on_drop)
+        subscription = self.bus.subscribe(execution_id, on_drop, tokens=tokens)
         last = after_seq
         try:
             async for event in self._stored(execution_id, last):
@@ -52,17 +81,22 @@ class EventFeed:
             if until_end and await self._ended(execution_id, last):
                 return
             while True:
+                item: Event | Token
                 try:
                     if heartbeat is None:
-                        event = await subscription.receive.receive()
+                        item = await subscription.receive.receive()
                     else:
                         with anyio.fail_after(heartbeat):
-                            event = await subscription.receive.receive()
+                            item = await subscription.receive.receive()
                 except TimeoutError:
                     yield None
                     continue
                 except anyio.EndOfStream:
                     break
+                if isinstance(item, Token):
+                    yield item
+                    continue
+                event = item
                 if event.seq <= last:
                     continue  # also in the stored events already sent
                 if event.seq > last + 1:  # defensive: never skip, fill from the store

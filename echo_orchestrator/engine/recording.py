@@ -352,12 +352,12 @@ class RunRecorder:
             step.status = "running"
             await self.runtime.save_step(step)
 
-    async def llm_started(self, live: LiveRun, provider: str, model: str, prompt_tokens: int, node: str | None) -> None:
+    async def llm_started(self, live: LiveRun, provider: str, model: str, prompt_tokens: int, node: str | None, call_id: str) -> None:
         step = live.running_steps.get(node or "")
         data = {"provider": provider, "model": model, "prompt_tokens": prompt_tokens, "step_number": step.step_number if step else None}
-        await self.event(live, "llm_call_started", data)
+        await self.event(live, "llm_call_started", {**data, "call_id": call_id})
 
-    async def llm_used(self, live: LiveRun, usage: LLMUsage) -> None:
+    async def llm_used(self, live: LiveRun, usage: LLMUsage, call_id: str) -> None:
         execution, step = live.execution, live.running_steps.get(usage.node or "")
         if step is not None:
             step.llm_calls.append(usage)
@@ -368,7 +368,7 @@ class RunRecorder:
         traced.llm_call(live, usage)
         await self.runtime.add_llm_call(execution.execution_id, step.step_execution_id if step else None, usage)
         number = step.step_number if step else None
-        await self.event(live, "llm_call_completed", {**msgspec.to_builtins(usage), "step_number": number})
+        await self.event(live, "llm_call_completed", {**msgspec.to_builtins(usage), "step_number": number, "call_id": call_id})
         await self.event(live, "llm_call", {"model": usage.model, "tokens": usage.total_tokens, "step_number": number})
 
     async def tool_used(self, live: LiveRun, tool_id: str, phase: str, detail: dict[str, Any], *, node: str | None = None) -> None:

@@ -1,7 +1,7 @@
 """What the other processes sharing the runtime database tell this one.
 
 Events another process commits are read from the store and published on this process's
-bus, so a WebSocket, Socket.IO or SSE follower on any node gets every run's events live
+bus (live token pieces come whole in their notice: `engine.token_relay`), so a WebSocket, Socket.IO or SSE follower on any node gets every run's events live
 (the feed's replay-then-live seam dedups and fills gaps by `seq`, as for local runs). Only
 executions someone here follows are read. Control messages carry a cancel to the process
 that runs the execution. Definition files another node wrote are read again at once (a
@@ -15,6 +15,7 @@ from typing import Any
 
 from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.engine.executions import ExecutionManager
+from echo_orchestrator.engine.token_relay import TokenRelay
 from echo_orchestrator.errors import EchoError
 from echo_orchestrator.lifecycle.executions import TERMINAL_EVENTS
 from echo_orchestrator.store.definitions.base import DefinitionStore
@@ -26,8 +27,8 @@ log = logging.getLogger(__name__)
 class Relay:
     """The `store.runtime.Signals` of a node: remote events onto the bus, control to the engine."""
 
-    def __init__(self, runtime: RuntimeStore, bus: EventBus, engine: ExecutionManager, store: DefinitionStore) -> None:
-        self.runtime, self.bus, self.engine, self.store = runtime, bus, engine, store
+    def __init__(self, runtime: RuntimeStore, bus: EventBus, engine: ExecutionManager, store: DefinitionStore, tokens: TokenRelay) -> None:
+        self.runtime, self.bus, self.engine, self.store, self._tokens = runtime, bus, engine, store, tokens
         self._relayed: dict[str, int] = {}  # execution -> the last seq published here
 
     async def events_committed(self, execution_id: str, first_seq: int, last_seq: int, stopped: bool) -> None:
@@ -48,6 +49,9 @@ class Relay:
 
     async def definitions_changed(self, paths: list[str]) -> None:
         await self.store.refresh(paths)
+
+    async def tokens(self, body: dict[str, Any]) -> None:
+        await self._tokens.received(body)
 
     async def control(self, message: dict[str, Any]) -> None:
         if message.get("action") != "cancel":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from echo_orchestrator.models.agent import Agent, AgentConstraints, AgentPermissions, LLMConfig
 from echo_orchestrator.models.base import Model, Record, new_id, rfc3339, utcnow, utcnow_iso
-from echo_orchestrator.models.event import Event, EventType
+from echo_orchestrator.models.event import TOKEN_EVENT, Event, EventType, Token
 from echo_orchestrator.models.execution import (
     AgentUse,
     ErrorInfo,
@@ -33,6 +33,7 @@ from echo_orchestrator.models.workflow import (
 )
 
 __all__ = [
+    "TOKEN_EVENT",
     "Agent",
     "AgentConstraints",
     "AgentPermissions",
@@ -62,6 +63,7 @@ __all__ = [
     "StepExecution",
     "StepStatus",
     "StrategyDefinition",
+    "Token",
     "Workflow",
     "WorkflowStatus",
     "new_id",

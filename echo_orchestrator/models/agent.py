@@ -15,9 +15,11 @@ class LLMConfig(Model):
     temperature: float | None = None
     max_tokens: PositiveInt | None = None
     base_url: str | None = None
-    # Offline `echo` provider only: simulated latency per call and scripted replies.
+    # Offline `echo` provider only: simulated latency per call and scripted replies; with
+    # `stream_delay_ms` the reply streams in word pieces that far apart (live `llm_token`s).
     latency_ms: NonNegativeInt | None = None
     responses: list[str] | None = None
+    stream_delay_ms: NonNegativeInt | None = None
     # Provider-specific keyword arguments (top_p, stop, ...), passed through untouched.
     params: dict[str, Any] = msgspec.field(default_factory=dict)
 

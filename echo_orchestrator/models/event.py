@@ -1,4 +1,5 @@
-"""Execution events: ordered, durable, the unit every stream carries."""
+"""Execution events: ordered, durable, the unit every stream carries; and `llm_token`, the
+live-only piece of a model's reply (never stored, no `seq`)."""
 
 from __future__ import annotations
 
@@ -45,3 +46,23 @@ class Event(Record):
     event_type: EventType
     timestamp: datetime
     data: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+TOKEN_EVENT = "llm_token"
+
+
+class Token(Record):
+    """A piece of a streaming model's reply, for live subscribers that asked for tokens.
+
+    Not an `Event`: it has no `seq`, is never written to the event log and is never replayed
+    (the completed call is, as `llm_call_completed`). `call_id` is that of the call's
+    `llm_call_started`/`llm_call_completed` events; `index` counts the call's pieces from 0,
+    so a subscriber that joined in the middle of a call knows it did."""
+
+    execution_id: str
+    call_id: str
+    index: int
+    delta: str
+    timestamp: datetime
+    step_number: int | None = None
+    node: str | None = None

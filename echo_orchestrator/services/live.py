@@ -3,6 +3,9 @@ follows. The transports differ only in how a frame is written; the commands
 (`join_execution`, `leave_execution`, `submit_response`, `ping`), the replay, the error
 frames and the backpressure rule are here, once.
 
+A client that joins with `tokens: true` also gets the runs' live `llm_token` pieces (never
+stored, never replayed; `token_data`).
+
 Each joined execution is forwarded by its own task, in a task group the transport owns.
 A client too slow for its queue is dropped: the connection is closed with the reason, and
 the client may reconnect and join again with `after_seq` to replay what it missed.
@@ -20,7 +23,7 @@ from anyio.abc import TaskGroup
 
 from echo_orchestrator.engine.feed import EventFeed
 from echo_orchestrator.errors import BadRequest, EchoError, Forbidden, Invalid, NotFound, SubscriberTooSlow
-from echo_orchestrator.models import Event, rfc3339
+from echo_orchestrator.models import TOKEN_EVENT, Event, Token, rfc3339
 from echo_orchestrator.security.callers import ANONYMOUS, Caller
 from echo_orchestrator.security.payloads import check_json_payload
 from echo_orchestrator.services.executions import ExecutionService
@@ -33,6 +36,24 @@ COMMANDS = ("join_execution", "leave_execution", "submit_response", "ping")
 def event_data(event: Event) -> dict[str, Any]:
     """An event as every transport sends it: its data, with `seq`, `event_id` and `timestamp`."""
     return {**event.data, "seq": event.seq, "event_id": event.event_id, "timestamp": rfc3339(event.timestamp)}
+
+
+def token_data(token: Token) -> dict[str, Any]:
+    """An `llm_token` as every transport sends it: no `seq` (it is not in the event log)."""
+    return {
+        "execution_id": token.execution_id,
+        "call_id": token.call_id,
+        "index": token.index,
+        "delta": token.delta,
+        "step_number": token.step_number,
+        "node": token.node,
+        "timestamp": rfc3339(token.timestamp),
+    }
+
+
+def token_frame(token: Token) -> str:
+    """The native WebSocket frame of a token piece."""
+    return msgspec.json.encode({"event": TOKEN_EVENT, "data": token_data(token)}).decode()
 
 
 # Encoded frames of recent events: a hundred subscribers of one execution share one encoding.
@@ -59,6 +80,9 @@ def error_data(exc: EchoError, command: str | None = None) -> dict[str, Any]:
 class Transport(Protocol):
     async def send_event(self, event: Event) -> None:
         """Write one execution event (`event_type` as the frame's name, `event_data` as its data)."""
+
+    async def send_token(self, token: Token) -> None:
+        """Write one `llm_token` piece (`token_data`)."""
 
     async def send(self, name: str, data: Mapping[str, Any]) -> None:
         """Write a control frame: connected, left, response_accepted, pong, error."""
@@ -101,7 +125,7 @@ class LiveSession:
             if not isinstance(data, dict):
                 raise Invalid(f"'{command}' data must be an object")
             if command == "join_execution":
-                await self.join(_execution_id(data), after_seq=_after_seq(data))
+                await self.join(_execution_id(data), after_seq=_after_seq(data), tokens=_flag(data, "tokens"))
             elif command == "leave_execution":
                 await self.leave(_execution_id(data))
             elif command == "submit_response":
@@ -115,16 +139,20 @@ class LiveSession:
         except EchoError as exc:
             await self._transport.send("error", error_data(exc, command))
 
-    async def join(self, execution_id: str, *, after_seq: int = 0) -> None:
+    async def join(self, execution_id: str, *, after_seq: int = 0, tokens: bool = False) -> None:
         """Follow an execution: `connected` with its status, then its events after `after_seq`
-        (stored ones first), then live ones. Joining again restarts from the new `after_seq`."""
+        (stored ones first), then live ones (with `tokens`, the live `llm_token` pieces too).
+        Joining again restarts from the new `after_seq`."""
         execution = await self._executions.runtime.get_execution(execution_id)  # NotFound as an error frame
         previous = self.joined.pop(execution_id, None)
         if previous is not None:
             previous.cancel()
         scope = self.joined[execution_id] = anyio.CancelScope()
-        await self._transport.send("connected", {"execution_id": execution_id, "status": execution.status, "after_seq": after_seq})
-        self._tasks.start_soon(self._forward, execution_id, after_seq, scope)
+        connected: dict[str, Any] = {"execution_id": execution_id, "status": execution.status, "after_seq": after_seq}
+        if tokens:  # said only when asked: a client that did not ask sees the frame it always saw
+            connected["tokens"] = True
+        await self._transport.send("connected", connected)
+        self._tasks.start_soon(self._forward, execution_id, after_seq, tokens, scope)
 
     async def leave(self, execution_id: str) -> None:
         scope = self.joined.pop(execution_id, None)
@@ -171,7 +199,7 @@ class LiveSession:
             details={"prompt_id": prompt_id},
         )
 
-    async def _forward(self, execution_id: str, after_seq: int, scope: anyio.CancelScope) -> None:
+    async def _forward(self, execution_id: str, after_seq: int, tokens: bool, scope: anyio.CancelScope) -> None:
         dropped: list[str] = []
         sent = after_seq
 
@@ -182,8 +210,10 @@ class LiveSession:
 
         with scope:
             try:
-                async for event in self._feed.follow(execution_id, after_seq=after_seq, on_drop=on_drop):
-                    if event is not None:
+                async for event in self._feed.follow(execution_id, after_seq=after_seq, on_drop=on_drop, tokens=tokens):
+                    if isinstance(event, Token):
+                        await self._transport.send_token(event)
+                    elif event is not None:
                         await self._transport.send_event(event)
                         sent = event.seq
             except SubscriberTooSlow as exc:  # the transport found the client behind (Socket.IO)
@@ -202,6 +232,13 @@ def _execution_id(data: Mapping[str, Any]) -> str:
     value = data.get("execution_id")
     if not isinstance(value, str) or not value:
         raise Invalid.at("execution_id", "required", "'execution_id' is required")
+    return value
+
+
+def _flag(data: Mapping[str, Any], name: str) -> bool:
+    value = data.get(name, False)
+    if not isinstance(value, bool):
+        raise Invalid.at(name, "boolean", f"'{name}' must be true or false")
     return value
 
 

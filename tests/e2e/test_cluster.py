@@ -156,6 +156,38 @@ async def test_a_follower_on_the_other_node_gets_events_live_not_only_stored_one
     assert arrivals[-1] - arrivals[0] > 0.3
 
 
+async def test_token_pieces_reach_a_subscriber_on_the_other_node(nodes: tuple[RunningServer, RunningServer]) -> None:
+    """A run streams (echo, a piece every 40 ms); a token subscriber on each node: the run is on
+    one of them, so the other's pieces came through the relay. Each gets every piece of every
+    call, in order; a subscriber that did not ask gets none."""
+    a, b = nodes
+    llm = {"provider": "echo", "latency_ms": 800, "stream_delay_ms": 40}
+    execution_id = await start(a, {"input": {"task": "relay", "llm": llm}, "async": True})
+    got: dict[str, list[dict[str, Any]]] = {}
+
+    async def follow(name: str, node: RunningServer, query: str) -> None:
+        frames: list[dict[str, Any]] = []
+        async with websockets.connect(ws_url(node, f"/ws/executions/{execution_id}{query}")) as ws:
+            with anyio.fail_after(40):
+                while not frames or frames[-1]["event"] not in TERMINAL:
+                    frames.append(json.loads(await ws.recv()))
+        got[name] = frames
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(follow, "a", a, "?tokens=true")
+        tg.start_soon(follow, "b", b, "?tokens=true")
+        tg.start_soon(follow, "plain", b, "")
+    calls = [f["data"]["call_id"] for f in got["a"] if f["event"] == "llm_call_completed"]
+    assert len(calls) >= 2
+    for name in ("a", "b"):
+        tokens = [f["data"] for f in got[name] if f["event"] == "llm_token"]
+        for call_id in calls:
+            pieces = [t for t in tokens if t["call_id"] == call_id]
+            assert [t["index"] for t in pieces] == list(range(len(pieces))) and len(pieces) > 5, name
+            assert "".join(t["delta"] for t in pieces).startswith("[echo: offline, no model was called]")
+    assert "llm_token" not in {f["event"] for f in got["plain"]}
+
+
 async def test_a_run_on_one_node_is_cancelled_through_the_other(nodes: tuple[RunningServer, RunningServer]) -> None:
     a, b = nodes
     execution_id = await start(a, VERY_SLOW)

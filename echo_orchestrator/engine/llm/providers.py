@@ -19,7 +19,13 @@ from echo_orchestrator.registry.spec import ProviderSpec, ProviderStatus
 
 
 def _echo_model(llm: LLMConfig) -> BaseChatModel:
-    return EchoChatModel(model_name=llm.model or "echo", latency_ms=llm.latency_ms or 0, responses=list(llm.responses or []))
+    return EchoChatModel(
+        model_name=llm.model or "echo",
+        latency_ms=llm.latency_ms or 0,
+        responses=list(llm.responses or []),
+        stream_delay_ms=llm.stream_delay_ms,
+        disable_streaming=llm.stream_delay_ms is None,
+    )
 
 
 echo = ProviderSpec(

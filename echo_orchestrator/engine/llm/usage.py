@@ -18,9 +18,10 @@ from langchain_core.outputs import ChatGeneration, LLMResult
 from echo_orchestrator.engine.llm.prices import PriceTable
 from echo_orchestrator.models import LLMUsage
 
-UsageSink = Callable[[LLMUsage], Awaitable[None] | None]
-# (provider, model, estimated prompt tokens, graph node or None)
-StartSink = Callable[[str, str, int, str | None], Awaitable[None] | None]
+# (the usage, the call's id: LangChain's run id, also that of its `llm_token` pieces)
+UsageSink = Callable[[LLMUsage, str], Awaitable[None] | None]
+# (provider, model, estimated prompt tokens, graph node or None, the call's id)
+StartSink = Callable[[str, str, int, str | None, str], Awaitable[None] | None]
 
 
 def _usage_tokens(result: LLMResult) -> tuple[int, int, str | None]:
@@ -67,7 +68,7 @@ class UsageRecorder(AsyncCallbackHandler):
             from echo_orchestrator.engine.llm.echo import estimate_tokens
 
             prompt = sum(estimate_tokens(str(m.content)) for batch in messages for m in batch)
-            maybe = self._on_start(provider, model, prompt, str(node) if node else None)
+            maybe = self._on_start(provider, model, prompt, str(node) if node else None, str(run_id))
             if maybe is not None:
                 await maybe
 
@@ -86,7 +87,7 @@ class UsageRecorder(AsyncCallbackHandler):
             latency_ms=round((time.perf_counter() - started) * 1000, 2),
         )
         self.calls.append(usage)
-        maybe = self._on_usage(usage)
+        maybe = self._on_usage(usage, str(run_id))
         if maybe is not None:
             await maybe
 

@@ -119,6 +119,10 @@ class Signals(Protocol):
         """Another process wrote or removed these storage-relative definition files."""
         ...
 
+    async def tokens(self, body: dict[str, Any]) -> None:
+        """Another process broadcast live token pieces or wishes for them (`engine.token_relay`)."""
+        ...
+
 
 # (execution id, the review's answer if any, whether the job ran before)
 RunHandler = Callable[[str, dict[str, Any] | None, bool], Awaitable[None]]
@@ -271,6 +275,11 @@ class RuntimeStore(Protocol):
     async def announce_definitions(self, paths: Sequence[str]) -> None:
         """Tell the other processes these storage-relative files were written or removed
         (nothing to do where no other host shares the database)."""
+        ...
+
+    async def broadcast_tokens(self, payload: str) -> None:
+        """Tell the other processes sharing the database (live token pieces; at most 7,000
+        bytes; nothing to do where none can share it)."""
         ...
 
     async def checkpointer(self) -> BaseCheckpointSaver[Any]:

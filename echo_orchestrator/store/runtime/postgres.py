@@ -61,7 +61,8 @@ FAREWELL_SECONDS = 2.5
 EVENTS_CHANNEL = "echo_events"
 CONTROL_CHANNEL = "echo_control"
 DEFINITIONS_CHANNEL = "echo_definitions"
-KINDS = (EVENTS_CHANNEL, CONTROL_CHANNEL, DEFINITIONS_CHANNEL)
+TOKENS_CHANNEL = "echo_tokens"  # live token pieces and wishes for them (engine.token_relay)
+KINDS = (EVENTS_CHANNEL, CONTROL_CHANNEL, DEFINITIONS_CHANNEL, TOKENS_CHANNEL)
 _PATHS_PER_NOTICE = 40  # storage-relative paths of at most ~150 characters: under the limit
 NOTIFY_LIMIT = 7900  # PostgreSQL's payload limit is 8000 bytes
 _RUNS_PER_NOTICE = 60  # execution ids of ~30 characters and two numbers: well under the limit
@@ -329,6 +330,11 @@ class PostgresRuntimeStore(SqlRuntimeStore):
             payload = msgspec.json.encode({"owner": self.owner, "paths": list(paths[i : i + _PATHS_PER_NOTICE])}).decode()
             await self._signal(DEFINITIONS_CHANNEL, payload)
 
+    async def broadcast_tokens(self, payload: str) -> None:
+        if len(payload) > NOTIFY_LIMIT:
+            raise ValueError("token notice too large")
+        await self._signal(TOKENS_CHANNEL, payload)
+
     async def listen(self, signals: Signals) -> None:
         """One connection of its own, LISTENing (or a Redis subscription); reconnected after
         a failure (what was sent meanwhile is not told: followers fill such gaps from the
@@ -364,6 +370,9 @@ class PostgresRuntimeStore(SqlRuntimeStore):
             elif kind == DEFINITIONS_CHANNEL:
                 if body["owner"] != self.owner:
                     await signals.definitions_changed([str(p) for p in body["paths"]])
+            elif kind == TOKENS_CHANNEL:
+                if body["owner"] != self.owner:
+                    await signals.tokens(body)
             elif body.get("to") == self.owner:
                 await signals.control(dict(body["message"]))
         except Exception:  # one bad or failing signal must not stop the listener

@@ -127,6 +127,9 @@ class SqliteRuntimeStore(SqlRuntimeStore):
     async def announce_definitions(self, paths: Sequence[str]) -> None:
         return  # one machine: the other processes' watchers see the files
 
+    async def broadcast_tokens(self, payload: str) -> None:
+        return  # one process runs and serves every run
+
     async def checkpointer(self) -> RecordsFirstSaver:
         """LangGraph's SQLite saver on this connection and this lock: checkpoints live in
         the same database, and one writer means no lock conflicts between two connections.

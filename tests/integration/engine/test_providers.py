@@ -3,13 +3,14 @@ small OpenAI/Anthropic-compatible server on loopback."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.llm.prices import PriceTable
+from echo_orchestrator.engine.llm.tokens import TokenStreamer
 from echo_orchestrator.engine.llm.usage import UsageRecorder
 from echo_orchestrator.errors import ConfigurationError
 from echo_orchestrator.models import LLMConfig, LLMUsage
@@ -18,6 +19,23 @@ from echo_orchestrator.settings import Settings
 from tests.helpers.fake_llm import fake_llm_server
 
 pytestmark = pytest.mark.anyio
+
+
+def _into(seen: list[LLMUsage]) -> Callable[[LLMUsage, str], None]:
+    return lambda usage, _call_id: seen.append(usage)
+
+
+class _Pieces:
+    """What a run's TokenStreamer would publish: (call id, index, text) of each piece."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[str, int, str]] = []
+
+    def __call__(self, call_id: str, node: str | None, index: int, delta: str) -> None:
+        self.got.append((call_id, index, delta))
+
+    def text(self) -> str:
+        return "".join(delta for _, _, delta in self.got)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +58,7 @@ async def test_openai_provider_through_the_openai_client(llm_url: str, models: M
     assert models.status(llm).ready
     seen: list[LLMUsage] = []
     model = models.create(llm)
-    reply = await model.ainvoke("Summarise the quarter", config={"callbacks": [UsageRecorder(PriceTable(), seen.append)]})
+    reply = await model.ainvoke("Summarise the quarter", config={"callbacks": [UsageRecorder(PriceTable(), _into(seen))]})
     assert reply.content == "reply to: Summarise the quarter"
     (usage,) = seen
     assert (usage.provider, usage.model) == ("openai", "gpt-4o-mini-2024-07-18")
@@ -82,7 +100,7 @@ async def test_anthropic_provider_through_the_anthropic_client(llm_url: str, mod
     assert not models.status(llm).ready
     monkeypatch.setenv("ANTHROPIC_API_KEY", "ak-test")
     seen: list[LLMUsage] = []
-    reply = await models.create(llm).ainvoke("Draft a memo", config={"callbacks": [UsageRecorder(PriceTable(), seen.append)]})
+    reply = await models.create(llm).ainvoke("Draft a memo", config={"callbacks": [UsageRecorder(PriceTable(), _into(seen))]})
     assert reply.content == "reply to: Draft a memo"
     (usage,) = seen
     # 3 tokens of message plus 1 for the (empty) system prompt, as the server counts.
@@ -97,3 +115,61 @@ async def test_anthropic_provider_through_the_anthropic_client(llm_url: str, mod
 async def test_unknown_provider(models: ModelFactory) -> None:
     status = models.status(LLMConfig(provider="gemini", model="x"))
     assert not status.ready and status.reason == "unknown LLM provider 'gemini'"
+
+
+async def test_openai_streams_its_pieces_to_the_token_streamer_and_counts_usage_the_same(
+    llm_url: str, models: ModelFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a TokenStreamer among the callbacks, `ainvoke` streams (as a run's models do):
+    every piece reaches it in order, the reply is whole, and usage is what the unstreamed
+    call reports (stream_usage)."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key")
+    # A timeout of its own: langchain-openai caches a client per (base URL, timeout) for the
+    # process, and each test has its own event loop (see the test above).
+    llm = LLMConfig(provider="openai", model="drip-5", base_url=f"{llm_url}/v1", params={"timeout": 21})
+    seen: list[LLMUsage] = []
+    pieces = _Pieces()
+    callbacks = [UsageRecorder(PriceTable(), _into(seen)), TokenStreamer(pieces)]
+    reply = await models.create(llm).ainvoke("Summarise the quarter", config={"callbacks": callbacks})
+    assert reply.content == "reply to: Summarise the quarter"
+    assert [delta for _, _, delta in pieces.got] == ["reply", " to:", " Summarise", " the", " quarter"]
+    assert [index for _, index, _ in pieces.got] == [0, 1, 2, 3, 4]
+    assert len({call_id for call_id, _, _ in pieces.got}) == 1
+    (usage,) = seen
+    assert (usage.prompt_tokens, usage.completion_tokens) == (5, 7)
+    request = httpx.get(f"{llm_url}/_requests").json()[-1]
+    assert request["stream"] is True and request["stream_options"] == {"include_usage": True}
+
+
+async def test_openai_streamed_tool_calls_still_call_tools(llm_url: str, models: ModelFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A streamed reply that asks for tools gives the same tool calls, and no text pieces."""
+    from langchain_core.tools import tool
+
+    @tool
+    def write_file(path: str, content: str) -> str:
+        """Write a file."""
+        return f"{path}:{len(content)}"
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key")
+    llm = LLMConfig(provider="openai", model="gpt-4o-mini", base_url=f"{llm_url}/v1", params={"timeout": 22})
+    pieces = _Pieces()
+    bound = models.create(llm).bind_tools([write_file])
+    reply = await bound.ainvoke('{"write_files": {"a.txt": "hello"}}', config={"callbacks": [TokenStreamer(pieces)]})
+    assert [(c["name"], c["args"]) for c in reply.tool_calls] == [("write_file", {"path": "a.txt", "content": "hello"})]
+    assert pieces.got == []
+    assert httpx.get(f"{llm_url}/_requests").json()[-1]["stream"] is True
+
+
+@pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
+async def test_anthropic_streams_its_pieces_with_usage(llm_url: str, models: ModelFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "ak-test")
+    llm = LLMConfig(provider="anthropic", model="drip-5", base_url=llm_url, max_tokens=64)
+    seen: list[LLMUsage] = []
+    pieces = _Pieces()
+    callbacks = [UsageRecorder(PriceTable(), _into(seen)), TokenStreamer(pieces)]
+    reply = await models.create(llm).ainvoke("Draft a memo", config={"callbacks": callbacks})
+    assert reply.text == "reply to: Draft a memo"
+    assert pieces.text() == "reply to: Draft a memo" and [i for _, i, _ in pieces.got] == [0, 1, 2, 3, 4]
+    (usage,) = seen
+    assert (usage.prompt_tokens, usage.completion_tokens) == (4, 5)
+    assert httpx.get(f"{llm_url}/_requests").json()[-1]["stream"] is True

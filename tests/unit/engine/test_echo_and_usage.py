@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from echo_orchestrator.engine.llm.echo import OFFLINE_PREFIX, EchoChatModel, estimate_tokens
+from echo_orchestrator.engine.llm.echo import OFFLINE_PREFIX, EchoChatModel, estimate_tokens, pieces
 from echo_orchestrator.engine.llm.prices import Price, PriceTable
+from echo_orchestrator.engine.llm.providers import _echo_model
+from echo_orchestrator.engine.llm.tokens import TokenStreamer
 from echo_orchestrator.engine.llm.usage import UsageRecorder
-from echo_orchestrator.models import LLMUsage
+from echo_orchestrator.models import LLMConfig, LLMUsage
 
 pytestmark = pytest.mark.anyio
 
@@ -42,7 +45,7 @@ async def test_usage_recorder_measures_every_call() -> None:
     seen: list[LLMUsage] = []
     started: list[tuple[str, str, int]] = []
     prices = PriceTable({"echo-priced": Price(1.0, 2.0)})
-    recorder = UsageRecorder(prices, seen.append, lambda p, m, t, _node: started.append((p, m, t)))
+    recorder = UsageRecorder(prices, lambda usage, _call: seen.append(usage), lambda p, m, t, _node, _call: started.append((p, m, t)))
     model = EchoChatModel(model_name="echo-priced", latency_ms=20)
     await model.ainvoke("a" * 400, config={"callbacks": [recorder]})
     (usage,) = seen
@@ -59,3 +62,38 @@ def test_price_lookup() -> None:
     assert table.cost("gpt-4o", 0, 1_000_000) == pytest.approx(10.0)
     assert table.cost("some-local-llama", 10, 10) is None
     assert table.cost("echo", 10_000, 10_000) == 0.0
+
+
+def test_pieces_join_back_to_the_text() -> None:
+    for text in ["", "one", "a  b c\n", "  leading", "trailing  ", "line\nbreaks\n\n here"]:
+        assert "".join(pieces(text)) == text
+    assert pieces("ask the model") == ["ask", " the", " model"]
+
+
+async def test_echo_streams_only_when_asked_and_its_pieces_reach_the_token_streamer() -> None:
+    """`stream_delay_ms` set: the reply comes in word pieces that far apart, the usage is the
+    unstreamed call's; unset, a TokenStreamer among the callbacks does not make it stream."""
+    got: list[tuple[str, int, str]] = []
+    seen: list[LLMUsage] = []
+
+    def callbacks() -> list[Any]:
+        return [
+            TokenStreamer(lambda call, _node, index, delta: got.append((call, index, delta))),
+            UsageRecorder(PriceTable(), lambda u, _c: seen.append(u)),
+        ]
+
+    streaming = _echo_model(LLMConfig(stream_delay_ms=30))
+    started = time.perf_counter()
+    reply = await streaming.ainvoke("three small words", config={"callbacks": callbacks()})
+    took = time.perf_counter() - started
+    words = str(reply.content).split(" ")
+    assert [delta for _, _, delta in got] == [words[0]] + [" " + w for w in words[1:]]
+    assert [index for _, index, _ in got] == list(range(len(words)))
+    assert took >= 0.03 * (len(words) - 1)
+    plain = await EchoChatModel().ainvoke("three small words")
+    assert seen[0].prompt_tokens == plain.usage_metadata["input_tokens"]  # type: ignore[index]
+    assert seen[0].completion_tokens == plain.usage_metadata["output_tokens"]  # type: ignore[index]
+
+    got.clear()
+    await _echo_model(LLMConfig()).ainvoke("not streamed", config={"callbacks": callbacks()})
+    assert got == []

@@ -13,7 +13,7 @@ from echo_orchestrator.backends import runtime_store
 from echo_orchestrator.engine.events import EventBus
 from echo_orchestrator.engine.feed import EventFeed
 from echo_orchestrator.errors import NotFound, SubscriberTooSlow
-from echo_orchestrator.models import Execution, utcnow
+from echo_orchestrator.models import Event, Execution, Token, utcnow
 from echo_orchestrator.store.runtime.base import RuntimeStore
 
 pytestmark = pytest.mark.anyio
@@ -110,3 +110,57 @@ async def test_heartbeat_on_an_idle_execution(runtime: RuntimeStore) -> None:
 async def test_unknown_execution(runtime: RuntimeStore) -> None:
     with pytest.raises(NotFound):
         await anext(EventFeed(runtime, EventBus()).follow("wfexec_nope"))
+
+
+def _token(index: int, delta: str = "x", execution_id: str = "wfexec_feed") -> Token:
+    return Token(execution_id=execution_id, call_id="call-1", index=index, delta=delta, timestamp=utcnow())
+
+
+async def test_tokens_only_to_followers_that_ask_never_stored(runtime: RuntimeStore) -> None:
+    """A follower asking for tokens gets them between the events, in order; one that did not
+    ask gets the events only; the store holds no token, so a replay has none."""
+    bus = EventBus()
+    feed = EventFeed(runtime, bus)
+    assert not bus.wants_tokens("wfexec_feed")
+    with_tokens: list[Event | Token] = []
+    without: list[Event | Token] = []
+
+    async def follow(into: list[Event | Token], tokens: bool) -> None:
+        async for item in feed.follow("wfexec_feed", until_end=True, tokens=tokens):
+            if item is not None:
+                into.append(item)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(follow, with_tokens, True)
+        tg.start_soon(follow, without, False)
+        while bus.subscribers("wfexec_feed") < 2:
+            await anyio.sleep(0.01)
+        assert bus.wants_tokens("wfexec_feed") and not bus.wants_tokens("wfexec_other")
+        bus.publish(await runtime.append_event("wfexec_feed", "llm_call_started", {"call_id": "call-1"}))
+        for index, delta in enumerate(["one", " two", " three"]):
+            bus.publish_token(_token(index, delta))
+        bus.publish(await runtime.append_event("wfexec_feed", "execution_completed", {}))
+    assert [getattr(i, "event_type", "llm_token") for i in with_tokens] == [
+        "llm_call_started",
+        "llm_token",
+        "llm_token",
+        "llm_token",
+        "execution_completed",
+    ]
+    assert "".join(i.delta for i in with_tokens if isinstance(i, Token)) == "one two three"
+    assert [i.event_type for i in without if isinstance(i, Event)] == ["llm_call_started", "execution_completed"]
+    assert all(isinstance(i, Event) for i in without)
+    await runtime.save_execution(Execution(execution_id="wfexec_feed", kind="workflow", status="completed", created_at=utcnow()))
+    replay = [item async for item in feed.follow("wfexec_feed", until_end=True, tokens=True)]
+    assert [getattr(i, "event_type", None) for i in replay] == ["llm_call_started", "execution_completed"]
+    assert not bus.wants_tokens("wfexec_feed")  # every follower gone: no tokens made
+
+
+async def test_a_token_subscriber_too_slow_is_dropped(runtime: RuntimeStore) -> None:
+    bus = EventBus(buffer=5)
+    dropped: list[str] = []
+    subscription = bus.subscribe("wfexec_feed", dropped.append, tokens=True)
+    for index in range(6):
+        bus.publish_token(_token(index))
+    assert subscription.dropped and dropped and bus.dropped == 1
+    assert not bus.wants_tokens("wfexec_feed")
