@@ -29,6 +29,7 @@ def test_every_script_is_listed_here() -> None:
         "bench_storage.py",
         "bench_streaming.py",
         "bench_throughput.py",
+        "bench_tokens.py",
         "bench_ws_churn.py",
     ]
 
