@@ -146,6 +146,7 @@ async def _assemble(
         checkpointer=checkpointer,
         workspaces=folders,
         stream_tokens=settings.llm_streaming,
+        trace_content=settings.trace_content,
     )
     executions = ExecutionService(store, registry, models, engine)
     engine.plan_factory = executions.plan_for

@@ -142,6 +142,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Models that can stream do, and their pieces go live as `llm_token` events to the
     # subscribers that ask for them (docs/streaming.md). Off: every call is asked whole.
     llm_streaming: bool = True
+    # Trace spans of LLM calls carry their prompts and replies (scrubbed of secrets, cut at
+    # 16,000 characters): for Langfuse or Phoenix, where the text is the point. Off: no text.
+    trace_content: bool = False
 
     # -- limits per caller (0 switches one off) ------------------------------------------
     # Requests per caller per hour; unset: 1000, except on a private local server (see

@@ -16,9 +16,11 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.config import get_config
 from langgraph.types import Command, StreamMode
 
+from echo_orchestrator.engine import traced
 from echo_orchestrator.engine.context import EngineGraphContext, RunContext, current_context
 from echo_orchestrator.engine.files import RunFiles, current_files
 from echo_orchestrator.engine.live_tokens import TokenPublisher
+from echo_orchestrator.engine.llm.content import ContentCapture
 from echo_orchestrator.engine.llm.factory import ModelFactory
 from echo_orchestrator.engine.llm.prices import PriceTable
 from echo_orchestrator.engine.llm.tokens import TokenStreamer
@@ -72,6 +74,7 @@ class RunDriver:
         workspaces: Workspaces | None = None,
         *,
         tokens: TokenPublisher | None = None,
+        trace_content: bool = False,
     ) -> None:
         self.recorder = recorder
         self._models = models
@@ -80,6 +83,7 @@ class RunDriver:
         self._workspaces = workspaces
         # Given: models that can stream do (their pieces are live `llm_token`s for those who ask).
         self.tokens = tokens
+        self.trace_content = trace_content  # LLM spans carry the calls' text (ECHO_TRACE_CONTENT)
 
     async def execute(self, live: LiveRun, first_input: RunInput, checkpointer: BaseCheckpointSaver[Any] | None) -> None:
         """Get the graph, build the run's config, drive the stream, record the outcome."""
@@ -165,6 +169,12 @@ class RunDriver:
         callbacks: list[Any] = [tracker, UsageRecorder(self._prices, on_usage, on_start)]
         if self.tokens is not None:
             callbacks.append(TokenStreamer(functools.partial(self.tokens.publish, live)))
+        if self.trace_content and traced.recording(live):
+
+            def keep(call_id: str, asked: str, replied: str) -> None:
+                live.call_content[call_id] = (asked, replied)
+
+            callbacks.insert(0, ContentCapture(keep))
         return {
             "callbacks": callbacks,
             "recursion_limit": 100,

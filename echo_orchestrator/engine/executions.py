@@ -78,6 +78,7 @@ class ExecutionManager(QueueSide, CancelSide):
         plan_factory: PlanFactory | None = None,
         workspaces: Workspaces | None = None,
         stream_tokens: bool = True,
+        trace_content: bool = False,
     ) -> None:
         self.runtime = runtime
         self.checkpointer = checkpointer
@@ -86,7 +87,9 @@ class ExecutionManager(QueueSide, CancelSide):
         self.recorder = RunRecorder(runtime, bus)
         self.workspaces = workspaces
         self.tokens = TokenPublisher(bus)
-        self._driver = RunDriver(self.recorder, models, hub, prices, workspaces, tokens=self.tokens if stream_tokens else None)
+        self._driver = RunDriver(
+            self.recorder, models, hub, prices, workspaces, tokens=self.tokens if stream_tokens else None, trace_content=trace_content
+        )
         self._limiter = anyio.CapacityLimiter(max_concurrent)
         self._max_per_caller = max_per_caller
         self._live: dict[str, LiveRun] = {}

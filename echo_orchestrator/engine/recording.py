@@ -365,7 +365,7 @@ class RunRecorder:
         execution.total_tokens += usage.total_tokens
         execution.cost_usd = round(execution.cost_usd + (usage.cost_usd or 0.0), 8)
         counted.llm_call(usage)
-        traced.llm_call(live, usage)
+        traced.llm_call(live, usage, live.call_content.pop(call_id, None))
         await self.runtime.add_llm_call(execution.execution_id, step.step_execution_id if step else None, usage)
         number = step.step_number if step else None
         await self.event(live, "llm_call_completed", {**msgspec.to_builtins(usage), "step_number": number, "call_id": call_id})

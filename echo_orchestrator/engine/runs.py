@@ -80,6 +80,8 @@ class LiveRun:
     database_lost: bool = False
     # Its OpenTelemetry span while it runs here, and its open step spans by step execution id.
     span: Any = None
+    # With ECHO_TRACE_CONTENT: each LLM call's (input, output) messages until its span is made.
+    call_content: dict[str, tuple[str, str]] = field(default_factory=dict)
     spans: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -21,6 +21,7 @@ from opentelemetry.util.types import AttributeValue
 
 from echo_orchestrator.engine.runs import LiveRun
 from echo_orchestrator.models import LLMUsage, StepExecution, utcnow
+from echo_orchestrator.security.redaction import scrub
 from echo_orchestrator.tracing import TRACER, context_from, nanos
 
 
@@ -80,8 +81,23 @@ def step_ended(live: LiveRun, step: StepExecution) -> None:
     span.end(end_time=nanos(step.completed_at))
 
 
-def llm_call(live: LiveRun, usage: LLMUsage) -> None:
-    if live.span is None or not live.span.is_recording():
+def recording(live: LiveRun) -> bool:
+    """Whether the run's spans go anywhere (tracing configured and this run sampled)."""
+    return live.span is not None and bool(live.span.is_recording())
+
+
+# The GenAI conventions' text attributes, when allowed (ECHO_TRACE_CONTENT): scrubbed of
+# secrets, and cut at this many characters (a collector's attribute limit is often 64 KiB).
+CONTENT_CHARACTERS = 16_000
+
+
+def _content(text: str) -> str:
+    text = scrub(text)
+    return text if len(text) <= CONTENT_CHARACTERS else text[:CONTENT_CHARACTERS] + "…"
+
+
+def llm_call(live: LiveRun, usage: LLMUsage, content: tuple[str, str] | None = None) -> None:
+    if not recording(live):
         return
     end = utcnow()
     attributes: dict[str, AttributeValue] = {
@@ -94,6 +110,8 @@ def llm_call(live: LiveRun, usage: LLMUsage) -> None:
     }
     if usage.cost_usd is not None:
         attributes["echo.cost_usd"] = usage.cost_usd
+    if content is not None:
+        attributes["gen_ai.input.messages"], attributes["gen_ai.output.messages"] = map(_content, content)
     span = TRACER.start_span(
         f"chat {usage.model}",
         context=_parent(live, usage.node),

@@ -70,6 +70,35 @@ def test_a_run_is_a_span_tree_under_the_callers_trace(tmp_path: Path) -> None:
         assert call.attributes["gen_ai.operation.name"] == "chat" and call.attributes["gen_ai.request.model"] == "echo"
         assert call.attributes["gen_ai.provider.name"] == "echo" and call.attributes["gen_ai.usage.output_tokens"] > 0
     assert not any(KEY in str(s.attributes) for s in receiver.spans)  # no secret in any attribute
+    assert not any("gen_ai.input.messages" in s.attributes for s in receiver.spans)  # no text unless allowed
+
+
+def test_llm_spans_carry_the_text_only_when_allowed_and_never_a_secret(tmp_path: Path) -> None:
+    """ECHO_TRACE_CONTENT=true: each chat span has the call's messages and reply in the GenAI
+    conventions' attributes, with the service's secrets (here a token in its environment
+    that a user pasted into the topic) masked."""
+    storage = copy_storage(tmp_path / "storage")
+    token = "tok_live_" + secrets.token_hex(12)
+    header, trace_id, _ = traceparent()
+    with otlp_receiver() as receiver:
+        env = {**exporting(receiver.url, "echo-test"), "ECHO_TRACE_CONTENT": "true", "PAYMENTS_TOKEN": token}
+        with running_server(storage, "--plugins-dir", str(tmp_path / "plugins"), env=env) as server:
+            with httpx.Client(base_url=server.url, timeout=30, headers={"traceparent": header}) as c:
+                r = c.post("/workflows/market-research/execute", json={"inputs": {"topic": f"tea, key {token}"}})
+                execution_id = r.json()["execution_id"]
+                deadline = time.monotonic() + 30
+                while c.get(f"/executions/{execution_id}").json()["status"] != "completed":
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+            spans = receiver.wait_for(lambda got: sum(s.trace_id == trace_id and s.name.startswith("chat ") for s in got) == 2)
+    calls = [s for s in spans if s.trace_id == trace_id and s.name.startswith("chat ")]
+    for call in calls:
+        asked = json.loads(str(call.attributes["gen_ai.input.messages"]))
+        replied = json.loads(str(call.attributes["gen_ai.output.messages"]))
+        assert [m["role"] for m in asked] == ["system", "user"] and "tea, key" in asked[1]["parts"][0]["content"]
+        assert replied[0]["role"] == "assistant" and replied[0]["parts"][0]["content"].startswith("[echo: offline")
+    assert not any(token in str(s.attributes) for s in receiver.spans)
+    assert any("********" in str(call.attributes["gen_ai.input.messages"]) for call in calls)
 
 
 def test_the_trace_goes_with_the_run_through_the_queue_to_the_worker(tmp_path: Path, postgres_database: str) -> None:
