@@ -138,6 +138,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     # `GET /metrics` (Prometheus) needs no credentials: for a scraper on a trusted network.
     metrics_public: bool = False
+    # A `worker` also listens on this port (on `host`) for `GET /metrics` and `GET /health`,
+    # behind the same keys: the runs it runs are counted there. Unset: no HTTP at all.
+    metrics_port: int | None = None
 
     # Models that can stream do, and their pieces go live as `llm_token` events to the
     # subscribers that ask for them (docs/streaming.md). Off: every call is asked whole.

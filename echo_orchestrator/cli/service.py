@@ -127,7 +127,14 @@ def _worker(args: argparse.Namespace) -> int:
     from echo_orchestrator.worker import run_worker
 
     try:
-        settings = process_settings(args, max_concurrent_executions=args.concurrency, run_executions=True)
+        settings = process_settings(
+            args,
+            max_concurrent_executions=args.concurrency,
+            run_executions=True,
+            metrics_port=args.metrics_port,
+            host=args.host,
+            allow_unauthenticated=True if args.allow_unauthenticated else None,
+        )
         if not is_shared(settings.runtime_url):
             raise ConfigurationError(
                 "a worker takes runs from the queue of a shared runtime: set ECHO_RUNTIME_URL=postgresql://... "
@@ -135,6 +142,8 @@ def _worker(args: argparse.Namespace) -> int:
             )
         if settings.max_concurrent_executions < 1:
             raise ConfigurationError("--concurrency must be at least 1")
+        if settings.metrics_port is not None:
+            _check_exposure(settings)  # the metrics listener, like the API, keeps to loopback without keys
     except ConfigurationError as exc:
         print(f"echo-orchestrator worker: {exc.message}", file=sys.stderr)
         return 2
@@ -277,6 +286,11 @@ def add_commands(commands: Commands) -> None:
     worker.add_argument("--storage", type=Path, help="storage folder (env ECHO_STORAGE_DIR, default ./storage)")
     worker.add_argument("--plugins-dir", type=Path, help="drop-in plugins folder (env ECHO_PLUGINS_DIR, default ./plugins)")
     worker.add_argument("--concurrency", type=int, help="executions run at once (env ECHO_MAX_CONCURRENT_EXECUTIONS, default 50)")
+    worker.add_argument(
+        "--metrics-port", type=int, help="also serve GET /metrics and /health on this port, behind the API's keys (env ECHO_METRICS_PORT)"
+    )
+    worker.add_argument("--host", help="the address --metrics-port listens on (env ECHO_HOST, default 127.0.0.1)")
+    worker.add_argument("--allow-unauthenticated", action="store_true", help="--metrics-port on a non-loopback --host without keys")
     worker.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
     worker.add_argument("--log-format", choices=["text", "json"], help="json: one JSON object a line (env ECHO_LOG_FORMAT)")
     worker.set_defaults(handler=_worker)

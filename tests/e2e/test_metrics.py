@@ -1,11 +1,14 @@
 """`GET /metrics` as a Prometheus scraper meets it: the real server, real runs and a real MCP
 tool call, the exposition parsed with prometheus_client's own parser; behind the API's
-keys unless ECHO_METRICS_PUBLIC opens it; and with two worker processes (PostgreSQL
-runtime), every process's requests in one scrape of either."""
+keys unless ECHO_METRICS_PUBLIC opens it; with two worker processes (PostgreSQL runtime),
+every process's requests in one scrape of either; and a queue `worker`'s own listener."""
 
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -17,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers.mcp_servers import TEST_SERVER
 from tests.helpers.postgres import new_schema
-from tests.helpers.server import RunningServer, running_server
+from tests.helpers.server import RunningServer, free_port, running_server, running_worker
 from tests.helpers.storage import copy_storage
 
 KEY = "eo_metrics_key_0123456789abcdef"
@@ -91,3 +94,52 @@ def test_two_worker_processes_are_counted_together(tmp_path: Path, postgres_data
     assert all(value(found, "echo_http_requests_total", **route) == 30 for found in scrapes), [
         value(found, "echo_http_requests_total", **route) for found in scrapes
     ]
+
+
+def test_a_worker_serves_the_figures_of_the_runs_it_runs_behind_the_same_keys(tmp_path: Path, postgres_database: str) -> None:
+    """API node `--no-worker` + a `worker --metrics-port`: the runs are counted on the worker
+    (where they run), its listener wants the API's keys (401 with the error body without),
+    answers /health, and stops with the worker."""
+    storage = copy_storage(tmp_path / "storage")
+    env = {"ECHO_RUNTIME_URL": new_schema(postgres_database), "ECHO_API_KEYS": f"{KEY} id=ops"}
+    port = free_port()
+    plugins = ("--plugins-dir", str(tmp_path / "plugins"))
+    auth = {"Authorization": f"Bearer {KEY}"}
+    with (
+        running_server(storage, *plugins, "--no-worker", env=env, timeout=40) as api,
+        running_worker(storage, *plugins, "--metrics-port", str(port), env=env) as worker,
+    ):
+        url = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=api.url, headers=auth, timeout=30) as c:
+            ids = [c.post("/workflows/market-research/execute", json={"inputs": {"topic": "tea"}}).json()["execution_id"] for _ in range(3)]
+            deadline = time.monotonic() + 40
+            while any(c.get(f"/executions/{i}").json()["status"] != "completed" for i in ids):
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        refused = httpx.get(f"{url}/metrics")
+        found = samples(httpx.get(f"{url}/metrics", headers=auth).text)
+        health = httpx.get(f"{url}/health")
+        api_found = samples(httpx.get(f"{api.url}/metrics", headers=auth).text)
+        assert f"metrics on http://127.0.0.1:{port}/metrics" in worker.output()
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "ERR_AUTH_001"
+    assert health.status_code == 200 and health.json()["role"] == "worker"
+    ended = {"kind": "workflow", "workflow": "market-research", "status": "completed"}
+    assert value(found, "echo_executions_ended_total", **ended) == 3
+    assert value(found, "echo_llm_calls_total", provider="echo") == 6  # two agents a run
+    assert value(api_found, "echo_executions_ended_total", **ended) == 0  # the API node ran none
+    assert value(api_found, "echo_executions_started_total", kind="workflow", workflow="market-research") == 3
+
+
+def test_a_worker_will_not_serve_metrics_to_the_network_without_keys_nor_start_on_a_busy_port(
+    tmp_path: Path, postgres_database: str
+) -> None:
+    env = {**os.environ, "ECHO_RUNTIME_URL": new_schema(postgres_database)}
+    command = [sys.executable, "-m", "echo_orchestrator", "worker", "--storage", str(copy_storage(tmp_path / "storage"))]
+    done = subprocess.run([*command, "--metrics-port", "9", "--host", "0.0.0.0"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "without authentication" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    with socket.socket() as busy:  # a port in use: the worker says so and ends, exit 2
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run([*command, "--metrics-port", str(port)], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in done.stderr.splitlines()[-1]

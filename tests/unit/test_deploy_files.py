@@ -40,7 +40,8 @@ def test_every_node_builds_the_image_and_sets_only_real_settings() -> None:
         build = service["build"]
         assert (REPO / "deploy" / build["context"] / build["dockerfile"]).resolve() == REPO / "Containerfile"
         env = service["environment"]
-        assert set(env) <= fields, set(env) - fields
+        ours = {name for name in env if not name.startswith("OTEL_")}  # OpenTelemetry's own variables
+        assert ours <= fields, ours - fields
         assert is_shared(env["ECHO_RUNTIME_URL"])  # several nodes need the shared runtime
         settings = Settings.from_env({k: str(v) for k, v in env.items()})
         assert settings.runtime_url == env["ECHO_RUNTIME_URL"] and settings.redis_url == env["ECHO_REDIS_URL"]
@@ -56,3 +57,23 @@ def test_the_image_installs_the_cluster_extras() -> None:
     assert installs
     for extra in ("postgres", "redis"):
         assert extra in installs[0].split(",") and extra in extras
+
+
+def test_the_observability_profile_scrapes_every_node_where_it_listens() -> None:
+    compose = _compose()
+    services = compose["services"]
+    assert services["prometheus"]["profiles"] == ["observability"] and services["jaeger"]["profiles"] == ["observability"]
+    config = yaml.safe_load((REPO / "deploy" / "prometheus.yml").read_text())
+    targets = {t for job in config["scrape_configs"] for group in job["static_configs"] for t in group["targets"]}
+    expected = set()
+    for name, service in _nodes(compose).items():
+        command = service["command"]
+        port = command[command.index("--metrics-port") + 1] if "--metrics-port" in command else "8000"
+        expected.add(f"{name}:{port}")
+    assert targets == expected
+    (key_file,) = {job["authorization"]["credentials_file"] for job in config["scrape_configs"]}
+    assert any(v.endswith(f":{key_file}:ro") for v in services["prometheus"]["volumes"])
+    for service in _nodes(compose).values():  # every node reads its keys: the scraper's key works on each
+        assert service["environment"]["ECHO_API_KEYS_FILE"] == "/run/keys/keys.sha256"
+        assert "OTEL_EXPORTER_OTLP_ENDPOINT" in service["environment"]
+    assert "otel" in re.findall(r'pip install [^\n]*"\.\[([a-z,]+)\]"', (REPO / "Containerfile").read_text())[0].split(",")
