@@ -14,6 +14,7 @@ from litestar.di import Provide
 from litestar.types import Scope
 
 from echo_orchestrator import stopping
+from echo_orchestrator.api.console import console_routers
 from echo_orchestrator.api.controllers.agents import AgentController
 from echo_orchestrator.api.controllers.catalogue import CatalogueController
 from echo_orchestrator.api.controllers.executions import ExecutionController
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             socket_io.route(),
             mcp.route(),
             assets_router(),
+            *console_routers(),  # the console's page and files (docs/console.md)
         ],
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),

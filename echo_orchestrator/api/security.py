@@ -50,7 +50,9 @@ from echo_orchestrator.store.counters import Window, WindowCounters
 
 # Open to anyone: liveness, and the docs (they hold no secret).
 OPEN_PATHS = ("/health", "/health/ready")
-OPEN_PREFIXES = ("/docs", "/docs-assets")  # the page and its Swagger UI files
+# The pages and their files: Swagger UI, and the console (whose data comes from the API,
+# with the key the person enters).
+OPEN_PREFIXES = ("/docs", "/docs-assets", "/ui")
 # A route handler's `opt` key saying it authenticates its callers itself (Socket.IO, at connect).
 SELF_AUTHENTICATED = "self_authenticated"
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

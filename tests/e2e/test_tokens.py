@@ -38,7 +38,7 @@ def _agent(llm_url: str, model: str) -> dict[str, Any]:
         "agent_id": "storyteller",
         "name": "Storyteller",
         "role": "Telling the story asked for",
-        # Waits before answering (the subscribers are in by then), then a word every 30 ms.
+        # Waits before answering (the subscribers are in by then), then streams a word at a time.
         "llm": {"provider": "openai", "model": model, "base_url": f"{llm_url}/v1"},
         "input_schema": ["topic"],
         "output_schema": ["story"],
@@ -78,7 +78,7 @@ def _env(llm_url: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, llm_url: str) -> Iterator[RunningServer]:
-    storage = _storage(tmp_path_factory.mktemp("tokens") / "storage", llm_url, "slow-700-drip-30")
+    storage = _storage(tmp_path_factory.mktemp("tokens") / "storage", llm_url, "slow-1200-drip-30")
     with running_server(storage, env=_env(llm_url)) as running:
         yield running
 
