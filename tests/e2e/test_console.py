@@ -150,11 +150,18 @@ def test_a_wrong_key_is_refused_and_the_right_one_opens_the_catalogue(browser: A
 
 @needs_chromium
 def test_a_run_started_from_the_form_streams_to_completion(browser: Any, server: RunningServer) -> None:
+    # A draft beside the final version: the two are compared on the page.
+    clone = {"workflow_id": "wf_market_research", "from_version": "1.0", "overwrite": True}
+    assert httpx.post(f"{server.url}/workflows/clone", json=clone, headers=AUTH).status_code in (200, 201)
     tab = Console(browser, server)
     tab.sign_in()
     tab.page.get_by_role("link", name="Market Research").click()
     tab.page.get_by_role("heading", name="Graph", exact=True).wait_for()
     assert tab.page.locator(".graph svg g[data-node]").count() >= 3
+    tab.page.get_by_label("From", exact=True).select_option("draft")
+    tab.page.get_by_label("To", exact=True).select_option("1.0")
+    tab.page.get_by_role("button", name="Compare").click()
+    tab.page.locator(".diff pre.add").first.wait_for()  # the draft's status and base version differ
     tab.page.get_by_label("topic *").fill("tea shops in Lisbon")
     tab.shot("workflow-1280")
     assert tab.accessibility_problems() == []
@@ -167,6 +174,7 @@ def test_a_run_started_from_the_form_streams_to_completion(browser: Any, server:
     )
     assert tab.seqs() == _stored_seqs(server, execution_id)
     assert tab.page.locator("table tbody tr").count() >= 2  # steps, LLM calls
+    tab.page.get_by_text("researcher (completed)").wait_for()  # a step's nodes
     tab.shot("execution-1280")
     assert tab.accessibility_problems() == []
     assert tab.errors == []

@@ -326,17 +326,20 @@ async function workflowPage(slug) {
   );
   const agents = graph ? graph.nodes.filter((n) => n.type === "agent") : [];
   const versions = detail.versions;
+  // Every state there is, finals by version: any two can be compared.
+  const states = [...(detail.has_draft ? ["draft"] : []), ...(detail.has_temp ? ["temp"] : []), ...versions];
+  const stateUrl = (v) => `/workflows/${encodeURIComponent(detail.workflow_id)}/${v === "draft" || v === "temp" ? v : `final/${encodeURIComponent(v)}`}`;
   const diffOut = h("div", { class: "diff" });
-  const pick = (id) => h("select", { id }, ...versions.map((v) => h("option", { value: v }, v)));
+  const pick = (id) => h("select", { id }, ...states.map((v) => h("option", { value: v }, v === "draft" || v === "temp" ? v : `final ${v}`)));
   const from = pick("diff-from"), to = pick("diff-to");
-  if (versions.length > 1) to.value = versions[versions.length - 1];
+  if (states.length > 1) to.value = states[states.length - 1];
   const diffButton = h(
     "button",
     {
       type: "button",
       class: "quiet",
       onclick: async () => {
-        const [a, b] = await Promise.all([from.value, to.value].map((v) => api(`/workflows/${encodeURIComponent(detail.workflow_id)}/final/${encodeURIComponent(v)}`)));
+        const [a, b] = await Promise.all([from.value, to.value].map((v) => api(stateUrl(v))));
         const lines = lineDiff(JSON.stringify(a, null, 2), JSON.stringify(b, null, 2));
         const changed = lines.filter(([mark]) => mark !== " ").length;
         put(diffOut, h("p", { class: "muted" }, `${changed} changed lines`), ...lines.filter(([mark]) => mark !== " ").map(([mark, line]) => h("pre", { class: mark === "+" ? "add" : "del" }, `${mark} ${line}`)));
@@ -356,7 +359,7 @@ async function workflowPage(slug) {
     form,
     h("h2", {}, "Versions"),
     h("p", {}, versions.length ? `Final: ${versions.join(", ")}` : "No final version", detail.has_temp ? " · a temp copy" : "", detail.has_draft ? " · a draft" : ""),
-    versions.length > 1 ? h("div", { class: "row" }, field("From", from), field("To", to), diffButton) : null,
+    states.length > 1 ? h("div", { class: "row" }, field("From", from), field("To", to), diffButton) : null,
     diffOut,
     h("h2", {}, "Analytics (last 30 days)"),
     h("div", { id: "analytics" }, h("p", { class: "muted" }, "Loading…")),
@@ -578,10 +581,15 @@ async function executionPage(id) {
   };
 
   const drawSteps = async () => {
-    const listed = await api(`/executions/${encodeURIComponent(id)}/steps`).catch(() => null);
+    const [listed, nodes] = await Promise.all([
+      api(`/executions/${encodeURIComponent(id)}/steps`).catch(() => null),
+      api(`/executions/${encodeURIComponent(id)}/node-executions`).catch(() => null),
+    ]);
     if (!listed) return;
-    const rows = listed.step_executions.map((s) => h("tr", {}, h("td", {}, s.step_number), h("td", {}, s.step_name), h("td", {}, badge(s.status)), h("td", {}, s.llm_calls ?? 0), h("td", {}, s.tokens_used ?? 0), h("td", {}, money(s.cost_usd)), h("td", { class: "hide-narrow" }, (s.mcp_tools_used || []).join(", ") || "–")));
-    put(steps, h("table", {}, h("thead", {}, h("tr", {}, ...["#", "Step", "Status", "LLM calls", "Tokens", "Cost", "Tools"].map((t, i) => h("th", { scope: "col", class: i === 6 ? "hide-narrow" : null }, t)))), h("tbody", {}, ...rows)));
+    const byStep = {};
+    for (const n of nodes?.node_executions || []) (byStep[n.step_number] ||= []).push(`${n.node_name} (${n.status})`);
+    const rows = listed.step_executions.map((s) => h("tr", {}, h("td", {}, s.step_number), h("td", {}, s.step_name), h("td", {}, badge(s.status)), h("td", { class: "hide-narrow" }, (byStep[s.step_number] || []).join(", ") || "–"), h("td", {}, s.llm_calls ?? 0), h("td", {}, s.tokens_used ?? 0), h("td", {}, money(s.cost_usd)), h("td", { class: "hide-narrow" }, (s.mcp_tools_used || []).join(", ") || "–")));
+    put(steps, h("table", {}, h("thead", {}, h("tr", {}, ...["#", "Step", "Status", "Nodes", "LLM calls", "Tokens", "Cost", "Tools"].map((t, i) => h("th", { scope: "col", class: i === 3 || i === 7 ? "hide-narrow" : null }, t)))), h("tbody", {}, ...rows)));
   };
 
   const checkpoints = h("div");
