@@ -267,3 +267,22 @@ def test_the_page_has_a_strict_policy_and_needs_no_key_but_its_data_does(server:
     assert asset.status_code == 200 and asset.headers["content-security-policy"] == policy
     assert httpx.get(f"{server.url}/workflows").status_code == 401  # the data stays behind the keys
     assert httpx.get(f"{server.url}/ui", headers={"Host": "evil.example"}).status_code == 400  # the Host rule holds
+
+
+@needs_chromium
+def test_the_keyboard_reaches_a_workflow_and_its_run_button(browser: Any, server: RunningServer) -> None:
+    tab = Console(browser, server)
+    tab.sign_in()
+    for _ in range(40):  # Tab through the page until the workflow's link has the focus
+        tab.page.keyboard.press("Tab")
+        if tab.page.evaluate("document.activeElement?.textContent") == "Market Research":
+            break
+    tab.page.keyboard.press("Enter")
+    tab.page.get_by_role("heading", name="Graph", exact=True).wait_for()
+    tab.page.get_by_label("topic *").focus()
+    tab.page.keyboard.type("tea by keyboard")
+    tab.page.keyboard.press("Enter")  # submits the form
+    tab.page.wait_for_url("**/ui#/executions/*")
+    tab.wait_status("completed")
+    assert tab.errors == []
+    tab.context.close()
