@@ -8,6 +8,7 @@ origin's scripts, styles and connections; no inline script or style; no framing)
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from litestar import Response, Router, get
@@ -28,9 +29,14 @@ HEADERS = {
 }
 
 
+@functools.cache
+def _page() -> bytes:
+    return (CONSOLE_DIR / "index.html").read_bytes()  # shipped in the package: read once
+
+
 @get(PATH, include_in_schema=False, media_type="text/html")
 async def console_page() -> Response[bytes]:
-    return Response((CONSOLE_DIR / "index.html").read_bytes(), media_type="text/html; charset=utf-8", headers=HEADERS)
+    return Response(_page(), media_type="text/html; charset=utf-8", headers=HEADERS)
 
 
 def _with_headers(response: Response[object]) -> Response[object]:
