@@ -33,16 +33,21 @@ from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import McpServerConfig
 from echo_orchestrator.registry import PluginRegistry
 from echo_orchestrator.registry.spec import ToolSpec
+from echo_orchestrator.security.destinations import WebhookDestinations
 from echo_orchestrator.security.redaction import SECRETS, environment_secrets
 from echo_orchestrator.services.agents import AgentService
 from echo_orchestrator.services.analytics import AnalyticsService
 from echo_orchestrator.services.catalogue import CatalogueService
 from echo_orchestrator.services.checkpoints import CheckpointService
+from echo_orchestrator.services.deliveries import Deliverer, RetryRule
 from echo_orchestrator.services.executions import ExecutionService
 from echo_orchestrator.services.graphs import GraphCatalog
 from echo_orchestrator.services.health import HealthService
+from echo_orchestrator.services.hooks import HookService
 from echo_orchestrator.services.plugins import build_registry
 from echo_orchestrator.services.retention import RetentionService
+from echo_orchestrator.services.scheduler import Scheduler
+from echo_orchestrator.services.schedules import ScheduleService
 from echo_orchestrator.services.workflows import WorkflowService
 from echo_orchestrator.services.workspaces import WorkspaceService
 from echo_orchestrator.settings import Settings
@@ -80,6 +85,8 @@ class Services:
     analytics: AnalyticsService
     workspaces: WorkspaceService
     retention: RetentionService
+    schedules: ScheduleService
+    hooks: HookService
 
 
 async def _never_fatal(what: str, run: Callable[[], Awaitable[None]]) -> None:
@@ -97,7 +104,7 @@ def register_secrets(settings: Settings) -> None:
     passwords = [(urlsplit(url).password or "") for url in (settings.runtime_url, settings.redis_url) if url]
     SECRETS.set_source(
         "service",
-        [settings.jwt_secret, *passwords, *(k.split()[0] for k in settings.api_keys.split(",") if k.strip())],
+        [settings.jwt_secret, settings.webhook_secret, *passwords, *(k.split()[0] for k in settings.api_keys.split(",") if k.strip())],
     )
     for configured in (settings.storage_dir, settings.plugins_dir, settings.workspaces_dir):
         if configured is not None:
@@ -149,6 +156,7 @@ async def _assemble(
         trace_content=settings.trace_content,
     )
     executions = ExecutionService(store, registry, models, engine)
+    executions.destinations = WebhookDestinations(settings.webhook_allowed_urls, public=settings.webhook_public_urls)
     engine.plan_factory = executions.plan_for
     retention = RetentionService(settings, store, runtime, folders)
     agents = AgentService(store, models, hub)
@@ -186,7 +194,22 @@ async def _assemble(
         analytics=AnalyticsService(store, runtime),
         workspaces=WorkspaceService(folders, runtime, settings, engine.is_live),
         retention=retention,
+        schedules=ScheduleService(store, runtime, registry),
+        hooks=HookService(store, runtime, executions),
     )
+
+
+def _triggers(tg: TaskGroup, services: Services) -> None:
+    """Schedules fired and completion webhooks sent, by this process (each fire and each
+    attempt by one node of a cluster)."""
+    settings = services.settings
+    if settings.scheduler:
+        scheduler = Scheduler(services.store, services.runtime, services.executions)
+        tg.start_soon(_never_fatal, "scheduler", scheduler.run_forever)
+    deliverer = Deliverer(
+        services.runtime, services.executions.destinations, secret=settings.webhook_secret, rule=RetryRule.from_settings(settings)
+    )
+    tg.start_soon(_never_fatal, "webhook deliveries", deliverer.run_forever)
 
 
 def _log_loaded(store: DefinitionStore, registry: PluginRegistry) -> None:
@@ -325,6 +348,8 @@ async def open_services(settings: Settings, *, queued: bool = True) -> AsyncIter
                 tg.start_soon(_never_fatal, "workspace clean-up", services.workspaces.clean_up_forever)
             if settings.retention_interval_seconds > 0:
                 tg.start_soon(_never_fatal, "retention", services.retention.prune_forever)
+            if queued:  # not the CLI's own `run`: it runs what it starts, and only that
+                _triggers(tg, services)
             try:
                 yield services
             finally:

@@ -119,6 +119,22 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Executions deleted per transaction: short enough that runs' writes are not held up.
     retention_batch_size: int = 200
 
+    # -- triggers (docs/triggers.md) -----------------------------------------------------
+    # Fire the schedules of storage/schedules/ (every node may: each fire runs once).
+    scheduler: bool = True
+    # Signs completion webhooks (Standard Webhooks: `whsec_<base64>`) that name no secret of their own.
+    webhook_secret: str = ""
+    # URL prefixes completion webhooks may go to whatever they resolve to (a private
+    # address, loopback); and whether any other URL resolving only to public addresses may.
+    webhook_allowed_urls: tuple[str, ...] = ()
+    webhook_public_urls: bool = True
+    # One attempt's time limit; a failed delivery is tried again after `webhook_backoff_seconds`,
+    # doubling (with jitter) up to `webhook_backoff_max_seconds`, for `webhook_retry_seconds`.
+    webhook_timeout_seconds: float = 10.0
+    webhook_backoff_seconds: float = 5.0
+    webhook_backoff_max_seconds: float = 600.0
+    webhook_retry_seconds: float = 86400.0
+
     # -- the MCP server face (docs/mcp.md, Serving workflows as MCP tools) ----------------
     # `/mcp` (Streamable HTTP) and `echo-orchestrator mcp` (stdio) offer runnable workflows
     # and plugin graphs as tools. Every workflow is offered unless its definition says
@@ -201,4 +217,4 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         return bool(self.api_keys.strip() or self.api_keys_file or self.jwt_secret or self.jwt_jwks)
 
 
-_LIST_FIELDS = ("allowed_origins", "allowed_hosts", "trusted_proxies", "llm_allowed_base_urls")
+_LIST_FIELDS = ("allowed_origins", "allowed_hosts", "trusted_proxies", "llm_allowed_base_urls", "webhook_allowed_urls")

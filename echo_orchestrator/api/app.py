@@ -22,6 +22,7 @@ from echo_orchestrator.api.controllers.graphs import GraphController
 from echo_orchestrator.api.controllers.mcp import McpController
 from echo_orchestrator.api.controllers.service import ServiceController
 from echo_orchestrator.api.controllers.steps import StepController
+from echo_orchestrator.api.controllers.triggers import TriggerController
 from echo_orchestrator.api.controllers.workflows import WorkflowLifecycleController
 from echo_orchestrator.api.controllers.workspaces import WorkspaceController
 from echo_orchestrator.api.docs import assets_router, document_errors, openapi_config, restore_optional_constraints
@@ -80,6 +81,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     def provide_caller(scope: Scope) -> Caller:
         return caller_of(scope)
 
+    def provide_policy() -> SecurityPolicy:
+        return policy
+
     app = Litestar(
         route_handlers=[
             ServiceController,
@@ -91,6 +95,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ExecutionController,
             StepController,
             WorkspaceController,
+            TriggerController,
             StreamController,
             ws_executions,
             ws_execution,
@@ -103,6 +108,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "services": Provide(provide_services, sync_to_thread=False),
             "request_metrics": Provide(provide_request_metrics, sync_to_thread=False),
             "caller": Provide(provide_caller, sync_to_thread=False),
+            "policy": Provide(provide_policy, sync_to_thread=False),
         },
         middleware=middleware(policy),
         cors_config=_cors(settings),

@@ -15,6 +15,7 @@ import msgspec
 
 from echo_orchestrator.engine import counted, traced
 from echo_orchestrator.engine.events import EventBus
+from echo_orchestrator.engine.notify import queue_notifications
 from echo_orchestrator.engine.review import REVIEW_PREFIX
 from echo_orchestrator.engine.runs import LiveRun
 from echo_orchestrator.errors import EchoError
@@ -32,6 +33,7 @@ class RunRecorder:
         self.runtime, self.bus = runtime, bus
 
     async def event(self, live: LiveRun, event_type: EventType, data: dict[str, Any]) -> None:
+        queue_notifications(self.runtime, live.execution, event_type)  # written with the event
         event = await self.runtime.append_event(live.execution.execution_id, event_type, data)
         self.bus.publish(event)
 
@@ -137,6 +139,7 @@ class RunRecorder:
             if step.status in lifecycle.UNFINISHED_STEPS:
                 step.status, step.completed_at = "cancelled", now
                 await self.runtime.save_step(step)
+        queue_notifications(self.runtime, execution, "execution_cancelled")
         event = await self.runtime.append_event(
             execution.execution_id, "execution_cancelled", {"status": "cancelled", "reason": reason, "cancelled_at": rfc3339(now)}
         )
@@ -421,6 +424,7 @@ async def record_interrupted(
         for step in await runtime.list_steps(execution.execution_id):
             if lifecycle.interrupt_step(step, execution):
                 await runtime.save_step(step)
+        queue_notifications(runtime, execution, event)
         await runtime.append_event(execution.execution_id, event, data)
         ended.append(execution.execution_id)
     await runtime.commit()

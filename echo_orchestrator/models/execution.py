@@ -12,6 +12,7 @@ from typing import Any, Literal
 import msgspec
 
 from echo_orchestrator.models.base import NonNegativeInt, Record, Seconds
+from echo_orchestrator.models.triggers import WebhookTarget
 
 ExecutionStatus = Literal["initializing", "running", "completed", "failed", "cancelled", "paused"]
 # The document's list less `skipped`: nothing skips a step (a conditional branch not taken
@@ -52,6 +53,9 @@ class ExecutionConfig(Record):
     workspace: str | None = None
     # When checkpoints are written; None: the graph's own choice, else "async" (docs/engine.md).
     durability: Durability | None = None
+    # Told when the run ends or waits for a person (docs/triggers.md): a request's `webhook`
+    # and its workflow's `notify`, checked against the egress rules when it is accepted.
+    webhooks: list[WebhookTarget] = msgspec.field(default_factory=list)
 
 
 class Progress(Record):

@@ -21,6 +21,7 @@ from echo_orchestrator.models.base import (
     Slug,
     Version,
 )
+from echo_orchestrator.models.triggers import WebhookTarget, WebhookTrigger
 
 WorkflowStatus = Literal["draft", "validated", "testing", "final", "archived"]
 ExecutionModel = Literal["sequential", "parallel", "hierarchical", "hybrid"]
@@ -135,6 +136,10 @@ class Workflow(Model):
     retention: Retention | None = None
     # Offered as a tool by the MCP server face (`mcp_server`); None follows the service's.
     mcp: McpExposure | None = None
+    # `POST /hooks/{id}` starts it (docs/triggers.md); the runnable version's count.
+    triggers: list[WebhookTrigger] = msgspec.field(default_factory=list)
+    # URLs told when one of its runs ends or waits for a person (docs/triggers.md).
+    notify: list[WebhookTarget] = msgspec.field(default_factory=list)
 
     @property
     def key(self) -> str:

@@ -15,7 +15,8 @@ from echo_orchestrator.security.keys import KeyRing
 from echo_orchestrator.security.tokens import TokenVerifier
 from echo_orchestrator.settings import Settings
 
-CallerKind = Literal["key", "token", "anonymous"]
+# "trigger": a schedule or a signed webhook (`schedule:<id>`, `hook:<id>`).
+CallerKind = Literal["key", "token", "anonymous", "trigger"]
 
 
 @dataclass(frozen=True, slots=True)

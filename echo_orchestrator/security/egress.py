@@ -33,14 +33,14 @@ _ROUTING_PARAM = re.compile(
 
 
 @dataclass(frozen=True, slots=True)
-class _Prefix:
+class UrlPrefix:
     scheme: str
     host: str
     port: int
     path: str
 
     @classmethod
-    def parse(cls, url: str) -> _Prefix | None:
+    def parse(cls, url: str) -> UrlPrefix | None:
         try:
             parts = urlsplit(url.strip())
             port = parts.port
@@ -51,7 +51,7 @@ class _Prefix:
         default = 443 if parts.scheme == "https" else 80
         return cls(parts.scheme, parts.hostname.lower(), port or default, parts.path.rstrip("/"))
 
-    def covers(self, other: _Prefix) -> bool:
+    def covers(self, other: UrlPrefix) -> bool:
         """Same scheme, host and port, and a path at or below ours (on a segment boundary)."""
         if (self.scheme, self.host, self.port) != (other.scheme, other.host, other.port):
             return False
@@ -65,12 +65,12 @@ class EgressPolicy:
         self._environ = environ
 
     def allows(self, base_url: str, extra: Sequence[str] = ()) -> bool:
-        wanted = _Prefix.parse(base_url)
+        wanted = UrlPrefix.parse(base_url)
         if wanted is None:
             return False
         env = os.environ if self._environ is None else self._environ
         operator = [env[v] for v in OPERATOR_BASE_URL_VARIABLES if env.get(v)]
-        prefixes = (_Prefix.parse(u) for u in (*self._configured, *operator, *extra))
+        prefixes = (UrlPrefix.parse(u) for u in (*self._configured, *operator, *extra))
         return any(p is not None and p.covers(wanted) for p in prefixes)
 
     def check(self, base_url: str | None, params: Mapping[str, Any], extra: Sequence[str] = ()) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import anyio.to_thread
@@ -23,9 +23,11 @@ from echo_orchestrator.lifecycle import executions as lifecycle
 from echo_orchestrator.lifecycle import workflows as workflow_lifecycle
 from echo_orchestrator.mcp.lineage import RunLineage
 from echo_orchestrator.models import Event, Execution, ExecutionConfig, LLMUsage, NodeExecution, StepExecution, Workflow
+from echo_orchestrator.models.triggers import WebhookTarget
 from echo_orchestrator.registry import PluginRegistry
 from echo_orchestrator.registry.registry import RegisteredGraph
 from echo_orchestrator.security.callers import Caller
+from echo_orchestrator.security.destinations import WebhookDestinations
 from echo_orchestrator.services.agents import agent_uses, workflow_agents
 from echo_orchestrator.services.analytics import parse_moment
 from echo_orchestrator.services.graphs import WORKFLOW_PREFIX
@@ -100,6 +102,20 @@ class ExecutionService:
         # A plugin graph's plan, kept while the registry holds the same graph: the plan keeps
         # its compiled graph, and building and compiling cost about 4% of a short run.
         self._graph_plans: dict[str, tuple[RegisteredGraph, RunPlan]] = {}
+        # Where completion webhooks may go (the container sets the operator's rules).
+        self.destinations = WebhookDestinations()
+
+    async def _told(self, config: ExecutionConfig | None, notify: Sequence[WebhookTarget] = ()) -> ExecutionConfig:
+        """`config` with the workflow's own subscriptions after the request's; each URL
+        checked against the egress rules now, so a forbidden one refuses the run."""
+        config = config or ExecutionConfig()
+        for i, target in enumerate(config.webhooks):
+            await self.destinations.check(target.url, "webhook.url" if i == 0 else f"config.webhooks[{i}].url")
+        for i, target in enumerate(notify):
+            await self.destinations.check(target.url, f"notify[{i}].url")
+        if not notify:
+            return config
+        return msgspec.structs.replace(config, webhooks=[*config.webhooks, *notify])
 
     def _graph_plan(self, name: str) -> RunPlan:
         graph = self._registry.graph(name)
@@ -172,6 +188,7 @@ class ExecutionService:
         if (typical := await self._typical_duration(workflow.key)) is not None:
             plan = dataclasses.replace(plan, estimated_seconds=typical)
         inputs = apply_defaults(workflow.input_fields, inputs)
+        config = await self._told(config, workflow.notify)
         return await self.engine.start(plan, inputs, config=config, metadata=metadata, caller=caller, parent=parent)
 
     async def start_graph(
@@ -189,6 +206,7 @@ class ExecutionService:
         plan = self._graph_plan(name)
         check_inputs(self._registry.graph(name).obj.input_schema, inputs)
         self.check_input_llms(inputs)
+        config = await self._told(config)
         return await self.engine.start(plan, inputs, config=config, metadata=metadata, caller=caller, parent=parent)
 
     async def plan_for(self, execution: Execution) -> RunPlan:

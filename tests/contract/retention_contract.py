@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from langgraph.checkpoint.base import empty_checkpoint
 
 from echo_orchestrator.models import Execution, LLMUsage, NodeExecution, StepExecution, utcnow
+from echo_orchestrator.models.triggers import DeliveryAttempt, WebhookDelivery
 from echo_orchestrator.store.runtime.base import RuntimeStore
 from echo_orchestrator.store.runtime.retention import ExpiryScope
 from echo_orchestrator.store.runtime.sql import SqlRuntimeStore
@@ -50,6 +51,9 @@ async def add_run(runtime: RuntimeStore, execution_id: str, *, status: str, ende
     await runtime.append_event(execution_id, "execution_started", {})
     await runtime.append_event(execution_id, "step_started", {"step_number": 1})
     await runtime.add_llm_call(execution_id, f"{execution_id}-s1", LLMUsage(provider="echo", model="m", total_tokens=3))
+    delivery = WebhookDelivery(delivery_id=f"{execution_id}-d1", execution_id=execution_id, event="completed", url="https://example.com/h")
+    runtime.queue_delivery(delivery)
+    await runtime.record_attempt(delivery, DeliveryAttempt(attempt=1, at=datetime.now(UTC), status_code=500))
     saver = await runtime.checkpointer()
     config: Any = {"configurable": {"thread_id": execution_id, "checkpoint_ns": ""}}
     checkpoint = empty_checkpoint()
@@ -65,6 +69,8 @@ TABLES = {
     "step_executions": "execution_id",
     "node_executions": "execution_id",
     "llm_calls": "execution_id",
+    "webhook_deliveries": "execution_id",
+    "webhook_attempts": "execution_id",
 }
 
 

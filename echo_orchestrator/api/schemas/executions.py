@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from echo_orchestrator.api.schemas.webhooks import with_webhook
 from echo_orchestrator.errors import Invalid
 from echo_orchestrator.models import (
     AgentUse,
@@ -24,6 +25,7 @@ from echo_orchestrator.models import (
     utcnow,
 )
 from echo_orchestrator.models.base import FreeForm
+from echo_orchestrator.models.triggers import WebhookTarget
 from echo_orchestrator.services.checkpoints import CheckpointView
 from echo_orchestrator.services.executions import LLMCallSummary, StepMetrics
 from echo_orchestrator.store.workspaces.folders import FileEntry
@@ -41,9 +43,12 @@ class RunInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     inputs: FreeForm | None = None
     # The workspace for the run's files; the same as `config.workspace` (docs/workspaces.md).
     workspace: str | None = None
+    # Told when the run ends (docs/triggers.md): signed with the server's key.
+    webhook: WebhookTarget | None = None
 
     def configured(self, config: ExecutionConfig) -> ExecutionConfig:
-        """`config` with the top-level `workspace` in it."""
+        """`config` with the top-level `workspace` and `webhook` in it."""
+        config = with_webhook(config, self.webhook)
         if self.workspace is None:
             return config
         if config.workspace is not None and config.workspace != self.workspace:

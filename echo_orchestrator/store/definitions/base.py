@@ -15,6 +15,7 @@ from typing import Generic, Literal, Protocol, TypeVar
 import msgspec
 
 from echo_orchestrator.models import Agent, McpSettings, Workflow
+from echo_orchestrator.models.triggers import Schedule, WebhookTrigger
 from echo_orchestrator.store.definitions.representations import Encoded
 
 T = TypeVar("T")
@@ -196,6 +197,21 @@ class DefinitionStore(Protocol):
     async def get_mcp_settings(self) -> McpSettings: ...
 
     async def save_mcp_settings(self, settings: McpSettings) -> str: ...
+
+    # schedules (storage/schedules/<id>.json) and webhook triggers (declared by workflows)
+    def editing_schedule(self, schedule_id: str) -> AbstractAsyncContextManager[None]: ...
+
+    async def list_schedules(self) -> list[Schedule]: ...
+
+    async def get_schedule(self, schedule_id: str) -> Schedule: ...
+
+    async def save_schedule(self, schedule: Schedule, *, create: bool = False) -> str: ...
+
+    async def delete_schedule(self, schedule_id: str) -> None: ...
+
+    async def find_trigger(self, trigger_id: str) -> tuple[str, WebhookTrigger]:
+        """(workflow id, trigger) of the workflow whose runnable definition declares it."""
+        ...
 
     # health
     def problems(self) -> list[Problem]: ...

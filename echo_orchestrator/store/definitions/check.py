@@ -39,4 +39,13 @@ def all_problems(index: DefinitionIndex) -> list[Problem]:
                     f"workflow '{newcomer}' claims slug '{slug}', which workflow '{holder}' holds: give '{newcomer}' another slug",
                 )
             )
+    for trigger_id, ((holder, _), *others) in sorted(index.triggers().items()):
+        for workflow_id, _ in others:
+            problems.append(
+                Problem(
+                    "workflows",
+                    "triggers",
+                    f"workflow '{workflow_id}' declares webhook trigger '{trigger_id}', which workflow '{holder}' declares: give it another id",
+                )
+            )
     return problems

@@ -22,6 +22,7 @@ import msgspec
 
 from echo_orchestrator.errors import Conflict, NotFound, StorageError
 from echo_orchestrator.models import Agent, McpSettings, Workflow
+from echo_orchestrator.models.triggers import Schedule
 from echo_orchestrator.models.versions import canonical_version, next_version, sort_versions, version_key
 from echo_orchestrator.store import atomic
 from echo_orchestrator.store.definitions import codec
@@ -33,10 +34,11 @@ from echo_orchestrator.store.definitions.layout import Layout
 from echo_orchestrator.store.definitions.loader import Loaded, relative, signature_of
 from echo_orchestrator.store.definitions.locks import EntityLocks, FileMutexes, Mutexes
 from echo_orchestrator.store.definitions.representations import Encoded, Representations
+from echo_orchestrator.store.definitions.schedules import ScheduleFiles
 
 log = logging.getLogger(__name__)
 
-E = TypeVar("E", Agent, Workflow, McpSettings)
+E = TypeVar("E", Agent, Workflow, McpSettings, Schedule)
 
 
 def _copy(entity: E) -> E:
@@ -44,7 +46,7 @@ def _copy(entity: E) -> E:
     return msgspec.json.decode(msgspec.json.encode(entity), type=type(entity))
 
 
-class FileDefinitionStore(FollowedFolder):
+class FileDefinitionStore(ScheduleFiles, FollowedFolder):
     def __init__(self, root: Path, *, debounce_ms: int = 50, mutexes: Mutexes | None = None) -> None:
         super().__init__(Layout(root.resolve()), debounce_ms=debounce_ms)
         # flock under runtime/locks by default; PostgreSQL advisory locks across hosts.

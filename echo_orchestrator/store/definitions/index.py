@@ -12,6 +12,7 @@ from pathlib import Path
 
 from echo_orchestrator.lifecycle import workflows as workflow_lifecycle
 from echo_orchestrator.models import Agent, McpSettings, Workflow
+from echo_orchestrator.models.triggers import Schedule, WebhookTrigger
 from echo_orchestrator.models.versions import version_key
 from echo_orchestrator.store.definitions.base import Problem, WorkflowQuery, WorkflowSummary
 from echo_orchestrator.store.definitions.layout import Location
@@ -109,6 +110,7 @@ class DefinitionIndex:
     agents: dict[str, Agent] = field(default_factory=dict)
     workflows: dict[str, WorkflowEntry] = field(default_factory=dict)
     mcp_settings: McpSettings | None = None
+    schedules: dict[str, Schedule] = field(default_factory=dict)
     problems: dict[Path, Problem] = field(default_factory=dict)
     signatures: dict[Path, Signature] = field(default_factory=dict)
     # What each path currently contributes, so a deleted or renamed file can be undone.
@@ -123,6 +125,9 @@ class DefinitionIndex:
     # The catalogue in (slug, id) order, kept sorted on every change (no re-sort per query).
     _keys: list[tuple[str, str]] = field(default_factory=list)
     _rows: list[Row] = field(default_factory=list)
+    # Webhook trigger id -> the workflows whose runnable definition declares it, built again
+    # when asked after a change (hooks are few; a change may be any workflow's).
+    _triggers: tuple[int, dict[str, list[tuple[str, WebhookTrigger]]]] = (-1, {})
 
     # -- feeding -----------------------------------------------------------------------
 
@@ -143,7 +148,11 @@ class DefinitionIndex:
         self.locations[loaded.path] = loaded.location
         self._put(loaded.location, loaded.entity)
 
-    def _put(self, location: Location, entity: Agent | Workflow | McpSettings) -> None:
+    def _put(self, location: Location, entity: Agent | Workflow | McpSettings | Schedule) -> None:
+        if location.kind == "schedule":
+            assert isinstance(entity, Schedule)
+            self.schedules[location.entity_id] = entity
+            return
         if location.kind == "agent":
             assert isinstance(entity, Agent)
             self.agents[location.entity_id] = entity
@@ -175,6 +184,9 @@ class DefinitionIndex:
             return
         if location.kind == "agent":
             self.agents.pop(location.entity_id, None)
+            return
+        if location.kind == "schedule":
+            self.schedules.pop(location.entity_id, None)
             return
         if location.kind == "mcp_settings":
             self.mcp_settings = None
@@ -256,3 +268,17 @@ class DefinitionIndex:
     def slug_conflicts(self) -> dict[str, list[str]]:
         """Slugs several workflows claim: holder first, then the later claimants."""
         return {slug: sorted(claims, key=claims.__getitem__) for slug, claims in self._claims.items() if len(claims) > 1}
+
+    def triggers(self) -> dict[str, list[tuple[str, WebhookTrigger]]]:
+        """Each webhook trigger id and the (workflow id, trigger) declaring it, in the
+        workflows' id order: the first holds it, others are reported (`all_problems`)."""
+        built_at, found = self._triggers
+        if built_at == self.revision:
+            return found
+        found = {}
+        for workflow_id in sorted(self.workflows):
+            runnable = self.workflows[workflow_id].runnable()
+            for trigger in runnable.triggers if runnable is not None else ():
+                found.setdefault(trigger.id, []).append((workflow_id, trigger))
+        self._triggers = (self.revision, found)
+        return found

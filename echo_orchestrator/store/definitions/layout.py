@@ -11,7 +11,7 @@ from echo_orchestrator.errors import Invalid
 from echo_orchestrator.models.base import IDENTIFIER_PATTERN, VERSION_PATTERN
 from echo_orchestrator.store.atomic import ensure_ignored_folder, write_if_missing
 
-Kind = Literal["agent", "draft", "temp", "final", "mcp_settings"]
+Kind = Literal["agent", "draft", "temp", "final", "mcp_settings", "schedule"]
 
 _ID = IDENTIFIER_PATTERN.removeprefix("^").removesuffix(r"(?!\n)$")
 _VERSION = VERSION_PATTERN.removeprefix("^").removesuffix(r"(?!\n)$")
@@ -48,7 +48,7 @@ class Location:
 class Layout:
     """The storage folder's shape. Folder paths are computed once: `locate` runs per file event."""
 
-    __slots__ = ("agents", "drafts", "finals", "mcp_settings", "root", "runtime", "temps", "workspaces")
+    __slots__ = ("agents", "drafts", "finals", "mcp_settings", "root", "runtime", "schedules", "temps", "workspaces")
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -56,12 +56,13 @@ class Layout:
         self.drafts = root / "workflows" / "draft"
         self.temps = root / "workflows" / "temp"
         self.finals = root / "workflows" / "final"
+        self.schedules = root / "schedules"
         self.runtime = root / "runtime"
         self.workspaces = root / "workspaces"
         self.mcp_settings = root / MCP_SETTINGS
 
     def definition_dirs(self) -> tuple[Path, ...]:
-        return (self.agents, self.drafts, self.temps, self.finals)
+        return (self.agents, self.drafts, self.temps, self.finals, self.schedules)
 
     def ensure(self) -> None:
         """The folders, and the ignore files that keep runtime data out of git."""
@@ -92,6 +93,9 @@ class Layout:
     def agent_path(self, agent_id: str) -> Path:
         return self.agents / f"{self._checked(agent_id)}.json"
 
+    def schedule_path(self, schedule_id: str) -> Path:
+        return self.schedules / f"{self._checked(schedule_id)}.json"
+
     def draft_path(self, workflow_id: str) -> Path:
         return self.drafts / f"{self._checked(workflow_id)}.json"
 
@@ -118,6 +122,8 @@ class Layout:
             return Location("draft", m["id"]) if (m := _PLAIN_NAME.match(name)) else None
         if folder == self.agents:
             return Location("agent", m["id"]) if (m := _PLAIN_NAME.match(name)) else None
+        if folder == self.schedules:
+            return Location("schedule", m["id"]) if (m := _PLAIN_NAME.match(name)) else None
         return None
 
     def is_definition_candidate(self, path: Path) -> bool:

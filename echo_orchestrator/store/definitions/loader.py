@@ -13,11 +13,12 @@ from pathlib import Path
 import msgspec
 
 from echo_orchestrator.models import Agent, McpSettings, Workflow
+from echo_orchestrator.models.triggers import Schedule
 from echo_orchestrator.store.definitions import codec
 from echo_orchestrator.store.definitions.base import Problem
 from echo_orchestrator.store.definitions.layout import Layout, Location
 
-Entity = Agent | Workflow | McpSettings
+Entity = Agent | Workflow | McpSettings | Schedule
 
 
 # (mtime_ns, size, inode): a file whose signature is unchanged needs no re-read.
@@ -56,6 +57,8 @@ def check_identity(layout: Layout, path: Path, location: Location, entity: Entit
     """The file name and the content must name the same entity (and version)."""
     if isinstance(entity, Agent) and entity.agent_id != location.entity_id:
         return _mismatch(layout, path, "agent_id", entity.agent_id, location.entity_id)
+    if isinstance(entity, Schedule) and entity.schedule_id != location.entity_id:
+        return _mismatch(layout, path, "schedule_id", entity.schedule_id, location.entity_id)
     if isinstance(entity, Workflow):
         if entity.workflow_id != location.entity_id:
             return _mismatch(layout, path, "workflow_id", entity.workflow_id, location.entity_id)
@@ -103,12 +106,13 @@ def load(layout: Layout, path: Path) -> Loaded:
     return Loaded(path, signature, location, entity=entity)
 
 
-_MODEL_OF: dict[str, type[Agent] | type[Workflow] | type[McpSettings]] = {
+_MODEL_OF: dict[str, type[Agent] | type[Workflow] | type[McpSettings] | type[Schedule]] = {
     "agent": Agent,
     "draft": Workflow,
     "temp": Workflow,
     "final": Workflow,
     "mcp_settings": McpSettings,
+    "schedule": Schedule,
 }
 
 

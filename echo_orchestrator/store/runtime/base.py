@@ -19,6 +19,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from echo_orchestrator.errors import ConfigurationError
 from echo_orchestrator.models import Event, EventType, Execution, ExecutionStatus, LLMUsage, NodeExecution, StepExecution
 from echo_orchestrator.store.runtime.retention import DatabaseSize, Expired, ExpiryScope
+from echo_orchestrator.store.runtime.triggers import TriggerStore
 
 
 class ExecutionStats(msgspec.Struct, kw_only=True):
@@ -191,7 +192,7 @@ class SignalChannel(Protocol):
         ...
 
 
-class RuntimeStore(Protocol):
+class RuntimeStore(TriggerStore, Protocol):
     """Errors: `NotFound` for a missing execution or step execution."""
 
     owner: str

@@ -15,6 +15,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from echo_orchestrator.errors import ConfigurationError
+from echo_orchestrator.store.runtime import triggers
 
 # Advisory lock keys of this service (pg_advisory_lock takes a bigint): ASCII "echo" + n.
 MIGRATION_LOCK = 0x6563686F_0001
@@ -125,6 +126,8 @@ MIGRATIONS: tuple[str | Callable[[], str], ...] = (
     """,
     # 6: ended executions by when they ended (retention finds the oldest).
     "CREATE INDEX IF NOT EXISTS executions_by_end ON executions (status, completed_at)",
+    # 7: schedule fires, webhook deliveries and their attempts, inbound message ids (docs/triggers.md).
+    triggers.SCHEMA.format(real="DOUBLE PRECISION", blob="BYTEA"),
 )
 
 

@@ -21,7 +21,7 @@ from echo_orchestrator.lifecycle.executions import TERMINAL
 
 ENDED = tuple(sorted(TERMINAL))
 # The tables whose rows belong to one execution (by `execution_id`), besides `executions`.
-RECORD_TABLES = ("events", "step_executions", "node_executions", "llm_calls")
+RECORD_TABLES = ("events", "step_executions", "node_executions", "llm_calls", "webhook_deliveries", "webhook_attempts")
 _ENDED_MARKS = ",".join("?" * len(ENDED))
 # When an ended execution ended; one settled before `completed_at` was kept, when it began.
 _ENDED_AT = "COALESCE(completed_at, created_at)"

@@ -36,6 +36,7 @@ from echo_orchestrator.store.runtime.statements import (
     STEP_UPSERT,
     rows_without,
 )
+from echo_orchestrator.store.runtime.triggers import TriggerRecords
 
 STEP_COMPLETED = count_if("s.status = 'completed'")
 STEP_FAILED = count_if("s.status = 'failed'")
@@ -53,7 +54,7 @@ def _ts(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
 
-class SqlRuntimeStore(Retaining, BufferedWrites):
+class SqlRuntimeStore(TriggerRecords, Retaining, BufferedWrites):
     """The records of `store.runtime.RuntimeStore` over a backend's connection."""
 
     buckets: Buckets

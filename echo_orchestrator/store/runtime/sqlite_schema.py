@@ -10,6 +10,8 @@ from pathlib import Path
 
 import aiosqlite
 
+from echo_orchestrator.store.runtime import triggers
+
 _BASE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
     execution_id TEXT PRIMARY KEY,
@@ -110,6 +112,8 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 6: ended executions by when they ended (retention finds the oldest).
     "CREATE INDEX IF NOT EXISTS executions_by_end ON executions (status, completed_at)",
+    # 7: schedule fires, webhook deliveries and their attempts, inbound message ids (docs/triggers.md).
+    triggers.SCHEMA.format(real="REAL", blob="BLOB"),
 )
 
 

@@ -37,8 +37,13 @@ LLM_INSERT = (
     "INSERT INTO llm_calls (execution_id, step_execution_id, model, total_tokens, cost_usd, created_at, doc, provider)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
+# A run's end, told to a URL (`store.runtime.triggers`): queued with the run's last rows.
+DELIVERY_INSERT = (
+    "INSERT INTO webhook_deliveries (delivery_id, execution_id, status, attempts, next_attempt_at, lease_until, doc)"
+    " VALUES (?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (delivery_id) DO NOTHING"
+)
 # Where each buffered statement's row holds its execution's id.
-EXECUTION_ID_AT = {EXECUTION_UPSERT: 0, EVENT_INSERT: 0, STEP_UPSERT: 1, NODE_UPSERT: 1, LLM_INSERT: 0}
+EXECUTION_ID_AT = {EXECUTION_UPSERT: 0, EVENT_INSERT: 0, STEP_UPSERT: 1, NODE_UPSERT: 1, LLM_INSERT: 0, DELIVERY_INSERT: 1}
 
 
 def rows_without(pending: Pending, executions: set[str]) -> Pending:

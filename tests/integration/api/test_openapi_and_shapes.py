@@ -83,6 +83,9 @@ def test_every_documented_route_needs_a_caller(tmp_path: Path) -> None:
                     continue
                 url = re.sub(r"\{[^}]+\}", "1", path)
                 r = c.request(method.upper(), url, json={} if method in ("post", "put", "patch") else None)
+                if path == "/hooks/{trigger_id}":  # checks a signature or a key itself, as its trigger says
+                    assert r.status_code == 404 and r.json()["error"]["code"] == "ERR_NOT_FOUND_001", r.text
+                    continue
                 assert r.status_code == 401 and r.json()["error"]["code"] == "ERR_AUTH_001", (method, path, r.status_code)
                 checked += 1
         assert checked > 60
