@@ -207,7 +207,11 @@ def _triggers(tg: TaskGroup, services: Services) -> None:
         scheduler = Scheduler(services.store, services.runtime, services.executions)
         tg.start_soon(_never_fatal, "scheduler", scheduler.run_forever)
     deliverer = Deliverer(
-        services.runtime, services.executions.destinations, secret=settings.webhook_secret, rule=RetryRule.from_settings(settings)
+        services.runtime,
+        services.executions.destinations,
+        secret=settings.webhook_secret,
+        rule=RetryRule.from_settings(settings),
+        poll_seconds=min(1.0, settings.webhook_backoff_seconds),
     )
     tg.start_soon(_never_fatal, "webhook deliveries", deliverer.run_forever)
 

@@ -152,7 +152,8 @@ class ExecutionStatusView(msgspec.Struct, kw_only=True):
     metadata: FreeForm
     error: ErrorInfo | None
     pending_prompt: PromptView | None
-    # Who started it: `key:<id>` or `token:<subject>`; None when anonymous.
+    # Who started it: `key:<id>`, `token:<subject>`, `schedule:<id>` or `hook:<trigger id>`;
+    # None when anonymous.
     caller: str | None
     # The run whose tool call started it through the MCP server face, and how deep that
     # chain is (0: started by a person or a program).

@@ -40,7 +40,9 @@ class StoppedClock:
 @pytest.fixture
 async def services(tmp_path: Path) -> AsyncIterator[Services]:
     storage = copy_storage(tmp_path / "storage")
-    settings = Settings(storage_dir=storage, plugins_dir=None, watch=False, watch_plugins=False, retention_interval_seconds=0, scheduler=False)
+    settings = Settings(
+        storage_dir=storage, plugins_dir=None, watch=False, watch_plugins=False, retention_interval_seconds=0, scheduler=False
+    )
     async with open_services(settings) as opened:
         yield opened
 
@@ -78,7 +80,11 @@ async def test_each_due_fire_starts_one_run_recorded_as_the_schedules(services: 
     for fire in fires:
         execution = await services.executions.get(fire.execution_id or "")
         assert execution.caller == "schedule:nightly" and execution.status == "completed"
-        assert execution.metadata == {"started_by": "schedule", "schedule_id": "nightly", "fire_at": fire.fire_at.isoformat().replace("+00:00", "Z")}
+        assert execution.metadata == {
+            "started_by": "schedule",
+            "schedule_id": "nightly",
+            "fire_at": fire.fire_at.isoformat().replace("+00:00", "Z"),
+        }
     assert 0 <= wait <= 1.0
 
     await scheduler.tick(at(2.9))  # the same fires again: nothing new
@@ -180,7 +186,9 @@ async def test_a_fire_whose_run_is_refused_is_recorded_and_the_schedule_goes_on(
     await scheduler.tick(at(1))
     (fire,) = await services.runtime.list_fires("nightly", limit=10)
     assert fire.outcome == "failed" and "topic" in (fire.detail or "") and fire.execution_id is None
-    replaced = await services.schedules.replace("nightly", {**msgspec.to_builtins((await services.schedules.get("nightly")).schedule), "inputs": {"topic": "x"}})
+    replaced = await services.schedules.replace(
+        "nightly", {**msgspec.to_builtins((await services.schedules.get("nightly")).schedule), "inputs": {"topic": "x"}}
+    )
     assert replaced.schedule.inputs == {"topic": "x"}
     await scheduler.tick(at(2))
     await settle(services)
