@@ -17,6 +17,7 @@ import msgspec
 from cronsim import CronSim, CronSimError
 
 from echo_orchestrator.models.base import FreeForm, Identifier, Model, Record
+from echo_orchestrator.models.references import REFERENCE
 
 MissedPolicy = Literal["skip", "run_once"]
 OverlapPolicy = Literal["skip", "queue", "allow"]
@@ -125,6 +126,7 @@ class WebhookTrigger(Model):
     def __post_init__(self) -> None:
         if self.auth == "signature" and not self.secret:
             raise ValueError(f"trigger {self.id}: a signature trigger needs `secret` (a reference such as ${{HOOK_SECRET}})")
+        _by_reference(self.secret, f"trigger {self.id}: secret")
 
 
 class WebhookTarget(Model):
@@ -135,6 +137,15 @@ class WebhookTarget(Model):
     # The signing secret as a `${VAR}` reference (a workflow's subscriptions); else the
     # server's `ECHO_WEBHOOK_SECRET`.
     secret: str | None = None
+
+    def __post_init__(self) -> None:
+        _by_reference(self.secret, "secret")
+
+
+def _by_reference(secret: str | None, where: str) -> None:
+    """Definitions are kept in git: a secret in one is named, never written (`${VAR}`)."""
+    if secret is not None and REFERENCE.fullmatch(secret.strip()) is None:
+        raise ValueError(f"{where}: give it as a reference to the server's environment (${{HOOK_SECRET}}), never the secret itself")
 
 
 # -- runtime records (the runtime database) --------------------------------------------
