@@ -1,4 +1,4 @@
-"""`echo-orchestrator workflows` and `echo-orchestrator executions`: what a storage folder (or
+"""`echo-orchestrator workflows`, `executions` and `schedules`: what a storage folder (or
 a server) holds, as a table or as JSON, with the API's filters."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
+from echo_orchestrator.models import rfc3339
 from echo_orchestrator.store.definitions.base import WorkflowQuery
 from echo_orchestrator.store.definitions.index import DefinitionIndex
 from echo_orchestrator.store.definitions.layout import Layout
@@ -20,6 +21,52 @@ from echo_orchestrator.store.definitions.loader import candidate_files, load
 
 WORKFLOW_COLUMNS = ("slug", "workflow_id", "name", "status", "version", "execution_model", "category")
 EXECUTION_COLUMNS = ("execution_id", "status", "workflow_slug", "graph_name", "created_at", "caller")
+SCHEDULE_COLUMNS = ("schedule_id", "runs", "when", "enabled", "overlap", "next_fire", "last_fire")
+
+
+def schedule_row(view: Mapping[str, Any]) -> dict[str, Any]:
+    """One line of `schedules`, from a schedule's view (the route's answer, or built here)."""
+    schedule, fires = view["schedule"], view.get("recent_fires") or []
+    when = f"{schedule['cron']} ({schedule['timezone']})" if schedule.get("cron") else f"every {schedule['interval_seconds']:g} s"
+    last = fires[0] if fires else None
+    return {
+        "schedule_id": schedule["schedule_id"],
+        "runs": f"workflow {schedule['workflow']}" if schedule.get("workflow") else f"graph {schedule['graph']}",
+        "when": when,
+        "enabled": "yes" if schedule["enabled"] else "paused",
+        "overlap": schedule["overlap"],
+        "next_fire": (view.get("next_fire_times") or [None])[0],
+        "last_fire": None if last is None else f"{last['fire_at']} {last['outcome']}",
+        "view": dict(view),
+    }
+
+
+async def local_schedules(root: Path, *, runtime_url: str | None) -> tuple[list[dict[str, Any]], int]:
+    """The schedules of a storage folder, with their next fire and (from its runtime database,
+    when there is one) their last."""
+    from echo_orchestrator.backends import runtime_store
+    from echo_orchestrator.lifecycle.schedules import next_fires
+    from echo_orchestrator.models import utcnow
+
+    layout = Layout(root)
+    index = DefinitionIndex()
+    for path in candidate_files(layout):
+        index.apply(load(layout, path))
+    runtime = None
+    if runtime_url is not None or (root / "runtime" / "runtime.sqlite").exists():
+        runtime = runtime_store(runtime_url, root)
+        await runtime.open()
+    try:
+        views = []
+        for schedule_id, schedule in sorted(index.schedules.items()):
+            fires = [] if runtime is None else await runtime.list_fires(schedule_id, limit=1)
+            upcoming = next_fires(schedule, utcnow(), 1) if schedule.enabled else []
+            views.append({"schedule": schedule, "next_fire_times": [rfc3339(m) for m in upcoming], "recent_fires": fires})
+    finally:
+        if runtime is not None:
+            await runtime.close()
+    rows = [schedule_row(msgspec.to_builtins(v)) for v in views]
+    return rows, len(rows)
 
 
 def local_workflows(root: Path, query: WorkflowQuery) -> tuple[list[dict[str, Any]], int]:
@@ -58,7 +105,8 @@ def plain_table(*columns: str) -> Table:
 
 def show(rows: Sequence[Mapping[str, Any]], total: int, columns: Sequence[str], *, as_json: bool, what: str) -> None:
     if as_json:
-        sys.stdout.write(json.dumps({what: list(rows), "total": total}, default=str) + "\n")
+        shown = [row.get("view", row) for row in rows]  # a row built from a fuller answer shows that
+        sys.stdout.write(json.dumps({what: shown, "total": total}, default=str) + "\n")
         return
     console = stdout_console()
     table = plain_table(*columns)

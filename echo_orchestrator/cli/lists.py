@@ -1,4 +1,4 @@
-"""`workflows`, `executions`, `plugins`: what a storage folder, a server or the plugins hold."""
+"""`workflows`, `executions`, `schedules`, `plugins`: what a storage folder, a server or the plugins hold."""
 
 from __future__ import annotations
 
@@ -87,6 +87,21 @@ def _executions(args: argparse.Namespace) -> int:
     return _list("executions", args, fetch, listing.EXECUTION_COLUMNS)
 
 
+def _schedules(args: argparse.Namespace) -> int:
+    from echo_orchestrator import listing
+
+    async def fetch() -> tuple[list[dict[str, Any]], int]:
+        if args.server is None:
+            root = storage_root(args)
+            if not root.is_dir():
+                raise ValueError(f"{root}: no such storage folder")
+            return await listing.local_schedules(root, runtime_url=Settings.from_env().runtime_url)
+        views, total = await _remote_page(args.server, "/schedules", {}, "schedules")
+        return [listing.schedule_row(v) for v in views], total
+
+    return _list("schedules", args, fetch, listing.SCHEDULE_COLUMNS)
+
+
 def _plugins(args: argparse.Namespace) -> int:
     import msgspec
 
@@ -157,6 +172,15 @@ def add_commands(commands: Commands) -> None:
     executions.add_argument("--json", action="store_true", help="machine-readable output")
     executions.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     executions.set_defaults(handler=_executions)
+
+    schedules = commands.add_parser(
+        "schedules", help="list the schedules of a storage folder (or a server): when each fires next, and last"
+    )
+    schedules.add_argument("--storage", type=Path, help="storage folder (env ECHO_STORAGE_DIR, default ./storage)")
+    schedules.add_argument("--server", metavar="URL", help="list a server's schedules (host:port or URL; ECHO_API_KEY)")
+    schedules.add_argument("--json", action="store_true", help="machine-readable output")
+    schedules.add_argument("--debug", action="store_true", help="show the traceback of a failure")
+    schedules.set_defaults(handler=_schedules)
 
     plugins = commands.add_parser(
         "plugins", help="list the graphs, tools and LLM providers plugins provide, and what failed (exit 1 on failures)"

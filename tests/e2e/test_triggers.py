@@ -101,3 +101,31 @@ def test_a_delivery_survives_a_restart_between_its_attempts(tmp_path: Path) -> N
     assert got[0].headers["webhook-id"] == got[1].headers["webhook-id"]
     (delivery,) = listed["deliveries"]
     assert [a["status_code"] for a in delivery["history"]] == [500, 200]
+
+
+def test_the_cli_lists_schedules_of_a_server_and_of_a_storage_folder(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    storage = copy_storage(tmp_path / "storage")
+    schedule = {"schedule_id": "tick", "workflow": "market-research", "inputs": {"topic": "x"}, "interval_seconds": 1, "overlap": "allow"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "echo_orchestrator", "schedules", *args], capture_output=True, text=True, timeout=60)
+
+    with running_server(storage) as server, httpx.Client(base_url=server.url, timeout=30) as c:
+        assert c.post("/schedules", json=schedule).status_code == 201
+        deadline = time.monotonic() + 20
+        while not c.get("/schedules/tick/fires").json():
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        remote = cli("--server", server.url)
+        local = cli("--storage", str(storage))
+        as_json = json.loads(cli("--server", server.url, "--json").stdout)
+    for listed in (remote, local):
+        assert listed.returncode == 0, listed.stderr
+        (row,) = [line for line in listed.stdout.splitlines() if line.strip().startswith("tick")]
+        assert "workflow market-research" in row and "every 1 s" in row and "started" in row and "Z" in row
+    assert as_json["total"] == 1 and as_json["schedules"][0]["schedule"]["interval_seconds"] == 1
+    unreachable = cli("--server", "127.0.0.1:9")
+    assert unreachable.returncode != 0 and "Traceback" not in unreachable.stderr

@@ -93,7 +93,13 @@ def test_the_readme_pre_commit_hook_passes_on_the_shipped_storage_and_fails_on_a
 def test_schedules_and_triggers_are_checked_like_every_definition(tmp_path: Path) -> None:
     root = copy_storage(tmp_path / "storage")
     (root / "schedules").mkdir(exist_ok=True)
-    good = {"schedule_id": "nightly", "workflow": "market-research", "inputs": {"topic": "tides"}, "cron": "0 3 * * *", "timezone": "Europe/Paris"}
+    good = {
+        "schedule_id": "nightly",
+        "workflow": "market-research",
+        "inputs": {"topic": "tides"},
+        "cron": "0 3 * * *",
+        "timezone": "Europe/Paris",
+    }
     (root / "schedules" / "nightly.json").write_text(json.dumps(good))
     (root / "schedules" / "typo.json").write_text(json.dumps({**good, "schedule_id": "typo", "cron": "0 25 * * *"}))
     (root / "schedules" / "orphan.json").write_text(json.dumps({**good, "schedule_id": "orphan", "workflow": "gone"}))
@@ -103,7 +109,9 @@ def test_schedules_and_triggers_are_checked_like_every_definition(tmp_path: Path
     result = validate(str(root))
     assert result.returncode == 1
     lines = result.stdout.splitlines()
-    assert any(line.startswith(f"{root.as_posix()}/schedules/typo.json: ") and "cron: not a cron expression" in line for line in lines), lines
+    assert any(line.startswith(f"{root.as_posix()}/schedules/typo.json: ") and "cron: not a cron expression" in line for line in lines), (
+        lines
+    )
     assert f"{root.as_posix()}/schedules/orphan.json: workflow: no workflow has the id or slug 'gone': its fires would fail" in lines
     assert any("wf_sales_insights.v1.0.json" in line and "never the secret itself" in line for line in lines), lines
     assert not any("nightly" in line for line in lines)

@@ -51,6 +51,10 @@ def all_problems(index: DefinitionIndex) -> list[Problem]:
     for schedule_id, schedule in sorted(index.schedules.items()):
         if schedule.workflow is not None and index.resolve(schedule.workflow) is None:
             problems.append(
-                Problem(f"schedules/{schedule_id}.json", "workflow", f"no workflow has the id or slug '{schedule.workflow}': its fires would fail")
+                Problem(
+                    f"schedules/{schedule_id}.json",
+                    "workflow",
+                    f"no workflow has the id or slug '{schedule.workflow}': its fires would fail",
+                )
             )
     return problems
