@@ -258,6 +258,26 @@ def test_the_lists_and_a_phone_width(browser: Any, server: RunningServer) -> Non
         tab.context.close()
 
 
+@needs_chromium
+def test_schedules_are_listed_and_paused_from_the_page(browser: Any, server: RunningServer) -> None:
+    body = {"schedule_id": "console-daily", "workflow": "market-research", "inputs": {"topic": "x"}, "cron": "0 6 * * *", "timezone": "Asia/Tokyo"}
+    assert httpx.post(f"{server.url}/schedules", json=body, headers=AUTH).status_code == 201
+    tab = Console(browser, server)
+    tab.sign_in()
+    tab.page.get_by_role("link", name="Schedules").click()
+    row = tab.page.locator('tr[data-schedule-row="console-daily"]')
+    row.wait_for()
+    assert "0 6 * * * (Asia/Tokyo)" in row.inner_text() and "schedules/console-daily.json" in row.inner_text()
+    assert tab.accessibility_problems() == []
+    tab.shot("schedules")
+    row.get_by_role("button", name="Pause").click()
+    row.get_by_role("button", name="Resume").wait_for()
+    assert httpx.get(f"{server.url}/schedules/console-daily", headers=AUTH).json()["schedule"]["enabled"] is False
+    assert "paused" in row.inner_text()
+    assert tab.errors == []
+    tab.context.close()
+
+
 def test_the_page_has_a_strict_policy_and_needs_no_key_but_its_data_does(server: RunningServer) -> None:
     page = httpx.get(f"{server.url}/ui")
     assert page.status_code == 200 and "console.js" in page.text

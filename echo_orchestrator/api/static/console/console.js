@@ -694,6 +694,50 @@ async function executionPage(id) {
 
 // -- MCP servers and plugins ----------------------------------------------------------------
 
+async function schedulesPage() {
+  const body = h("tbody");
+  const note = h("p", { class: "muted" });
+  const load = async () => {
+    const listed = await api("/schedules");
+    put(body,
+      ...listed.schedules.map((view) => {
+        const s = view.schedule;
+        const last = view.recent_fires[0];
+        const toggle = h("button", { type: "button", "data-schedule": s.schedule_id }, s.enabled ? "Pause" : "Resume");
+        toggle.addEventListener("click", async () => {
+          try {
+            await api(`/schedules/${encodeURIComponent(s.schedule_id)}/${s.enabled ? "pause" : "resume"}`, { method: "POST" });
+            say(`${s.schedule_id} ${s.enabled ? "paused" : "resumed"}`);
+            await load();
+          } catch (error) {
+            put(note, failure(error));
+          }
+        });
+        const runs = s.workflow ? h("a", { href: `#/workflows/${encodeURIComponent(s.workflow)}` }, s.workflow) : `graph ${s.graph}`;
+        const lastCell = !last ? "–" : last.execution_id ? h("span", {}, when(last.fire_at), " ", h("a", { href: `#/executions/${last.execution_id}` }, last.execution_status || last.outcome)) : `${when(last.fire_at)} ${last.outcome}`;
+        return h("tr", { "data-schedule-row": s.schedule_id },
+          h("td", {}, s.name || s.schedule_id, h("div", { class: "muted" }, view.file)),
+          h("td", {}, runs),
+          h("td", {}, s.cron ? `${s.cron} (${s.timezone})` : `every ${s.interval_seconds} s`),
+          h("td", {}, badge(s.enabled ? "enabled" : "paused")),
+          h("td", { class: "hide-narrow" }, view.next_fire_times[0] ? when(view.next_fire_times[0]) : "–"),
+          h("td", { class: "hide-narrow" }, lastCell),
+          h("td", {}, toggle));
+      }),
+    );
+    note.textContent = `${listed.total} schedule(s); refreshed ${new Date().toLocaleTimeString()}`;
+  };
+  put(main,
+    h("h1", {}, "Schedules"),
+    h("p", { class: "muted" }, "Files under storage/schedules/; each fire starts one run (docs/triggers.md)."),
+    note,
+    h("div", { class: "scroll", tabindex: 0 }, h("table", {}, h("thead", {}, h("tr", {}, ...["Schedule", "Runs", "When", "State", "Next fire", "Last fire", ""].map((t, i) => h("th", { scope: "col", class: i === 4 || i === 5 ? "hide-narrow" : null }, t)))), body)),
+  );
+  await load();
+  const timer = setInterval(() => load().catch((error) => put(note, failure(error))), 5000);
+  return () => clearInterval(timer);
+}
+
 async function mcpPage() {
   const [servers, tools, health] = await Promise.all([api("/mcp-servers"), api("/mcp-servers/tools"), api("/service/health")]);
   const byServer = {};
@@ -729,6 +773,7 @@ async function route() {
     else if (parts[0] === "executions" && parts[1]) done = await executionPage(parts[1]);
     else if (parts[0] === "executions") done = await executionsPage();
     else if (parts[0] === "mcp") done = await mcpPage();
+    else if (parts[0] === "schedules") done = await schedulesPage();
     else done = await catalogue();
     if (typeof done === "function") cleanup = done;
     const heading = main.querySelector("h1");
