@@ -44,7 +44,7 @@ def samples(doc: str) -> list[str]:
 
 def test_every_python_sample_is_covered_here() -> None:
     counted = {doc.name: len(samples(doc.name)) for doc in (REPO / "docs").glob("*.md")}
-    assert {doc: n for doc, n in counted.items() if n} == {"plugins.md": 3, "streaming.md": 2, "workspaces.md": 1}, counted
+    assert {doc: n for doc, n in counted.items() if n} == {"plugins.md": 3, "streaming.md": 2, "triggers.md": 2, "workspaces.md": 1}, counted
 
 
 def test_plugin_samples_run() -> None:
@@ -127,3 +127,36 @@ def test_streaming_samples_run_against_the_server(server: RunningServer, index: 
     unknown = code.replace(execution_id, "wfexec_doesnotexist")
     done = subprocess.run([sys.executable, "-c", unknown], capture_output=True, text=True, timeout=30, cwd=Path(REPO))
     assert done.returncode == 1 and "Execution 'wfexec_doesnotexist' not found" in done.stderr, done.stdout + done.stderr
+
+
+def test_the_trigger_samples_sign_for_a_hook_and_verify_a_delivery(tmp_path: Path) -> None:
+    """docs/triggers.md: its stdlib signer is accepted by a real server's hook, and its
+    verifier accepts a real delivery (and refuses it tampered with)."""
+    import base64
+    import json
+
+    from standardwebhooks.webhooks import WebhookVerificationError
+
+    from tests.helpers.receiver import receiving
+
+    send_code, verify_code = samples("triggers.md")
+    scope: dict[str, Any] = {}
+    exec(compile(send_code, "docs/triggers.md", "exec"), scope)
+    exec(compile(verify_code, "docs/triggers.md", "exec"), scope)
+    secret = "whsec_" + base64.b64encode(b"documentation sample secret 32b!").decode()
+    storage = copy_storage(tmp_path / "storage")
+    final = storage / "workflows" / "final" / "wf_market_research.v1.0.json"
+    hook = {"id": "docs-hook", "secret": "${DOCS_HOOK_SECRET}", "inputs": {"topic": "ticket.subject"}}
+    final.write_text(json.dumps({**json.loads(final.read_text()), "triggers": [hook]}))
+    with receiving(secret) as receiver:
+        env = {"DOCS_HOOK_SECRET": secret, "ECHO_WEBHOOK_SECRET": secret, "ECHO_WEBHOOK_ALLOWED_URLS": f"http://127.0.0.1:{receiver.port}"}
+        with running_server(storage, env=env) as server:
+            sent = scope["send"](f"{server.url}/hooks/docs-hook", {"ticket": {"subject": "tides"}}, secret)
+            assert sent.status_code == 202, sent.text
+            body = {"inputs": {"topic": "tides"}, "webhook": {"url": receiver.url}}
+            assert httpx.post(f"{server.url}/workflows/market-research/execute", json=body).status_code == 202
+            (got,) = receiver.wait_for(1)
+    message = scope["verify"](got.raw, got.headers, secret)
+    assert message["type"] == "execution.completed" and message["data"]["status"] == "completed"
+    with pytest.raises(WebhookVerificationError):
+        scope["verify"](got.raw.replace(b"completed", b"failed"), got.headers, secret)

@@ -24,6 +24,7 @@ class Received:
     body: dict[str, Any]
     verified: bool
     answered: int
+    raw: bytes = b""
 
 
 @dataclass
@@ -66,7 +67,7 @@ def receiving(secret: str, answers: Sequence[int] = ()) -> Iterator[Receiver]:
                 status = receiver.answers.pop(0) if receiver.answers else 200
                 if not verified:
                     status = 401
-                receiver.received.append(Received(time.time(), self.path, headers, json.loads(body or b"{}"), verified, status))
+                receiver.received.append(Received(time.time(), self.path, headers, json.loads(body or b"{}"), verified, status, body))
             self.send_response(status)
             self.send_header("content-length", "0")
             self.end_headers()
