@@ -260,7 +260,13 @@ def test_the_lists_and_a_phone_width(browser: Any, server: RunningServer) -> Non
 
 @needs_chromium
 def test_schedules_are_listed_and_paused_from_the_page(browser: Any, server: RunningServer) -> None:
-    body = {"schedule_id": "console-daily", "workflow": "market-research", "inputs": {"topic": "x"}, "cron": "0 6 * * *", "timezone": "Asia/Tokyo"}
+    body = {
+        "schedule_id": "console-daily",
+        "workflow": "market-research",
+        "inputs": {"topic": "x"},
+        "cron": "0 6 * * *",
+        "timezone": "Asia/Tokyo",
+    }
     assert httpx.post(f"{server.url}/schedules", json=body, headers=AUTH).status_code == 201
     tab = Console(browser, server)
     tab.sign_in()

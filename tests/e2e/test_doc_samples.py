@@ -44,7 +44,9 @@ def samples(doc: str) -> list[str]:
 
 def test_every_python_sample_is_covered_here() -> None:
     counted = {doc.name: len(samples(doc.name)) for doc in (REPO / "docs").glob("*.md")}
-    assert {doc: n for doc, n in counted.items() if n} == {"plugins.md": 3, "streaming.md": 2, "triggers.md": 2, "workspaces.md": 1}, counted
+    assert {doc: n for doc, n in counted.items() if n} == {"plugins.md": 3, "streaming.md": 2, "triggers.md": 2, "workspaces.md": 1}, (
+        counted
+    )
 
 
 def test_plugin_samples_run() -> None:
