@@ -34,6 +34,8 @@ STEP_SECONDS = Histogram("echo_step_duration_seconds", "Steps from start to end"
 LLM_CALLS = Counter("echo_llm_calls", "LLM calls", ["provider", "model"])
 LLM_TOKENS = Counter("echo_llm_tokens", "LLM tokens, by direction (input, output)", ["provider", "model", "direction"])
 LLM_COST = Counter("echo_llm_cost_usd", "LLM cost in US dollars, from the price table", ["provider", "model"])
+SCHEDULE_FIRES = Counter("echo_schedule_fires", "Schedule fires this process claimed, by what became of them", ["schedule", "outcome"])
+WEBHOOK_ATTEMPTS = Counter("echo_webhook_attempts", "Completion webhook attempts, by result (delivered, retrying, failed)", ["result"])
 MCP_TOOL_CALLS = Counter("echo_mcp_tool_calls", "Hub tool calls by server and outcome", ["server", "outcome"])
 # Raised and lowered where they change; with several processes, the live ones' sum.
 RUNNING = Gauge("echo_executions_running", "Executions running now", multiprocess_mode="livesum")

@@ -26,6 +26,7 @@ import httpx
 import msgspec
 from standardwebhooks import Webhook
 
+from echo_orchestrator import metrics
 from echo_orchestrator.errors import ConfigurationError, EchoError, EgressRefused
 from echo_orchestrator.models.references import expand
 from echo_orchestrator.models.triggers import DeliveryAttempt, WebhookDelivery
@@ -167,6 +168,7 @@ class Deliverer:
             delivery, status=status, attempts=number, next_attempt_at=next_at or now, give_up_at=give_up, history=[]
         )
         await self.runtime.record_attempt(updated, attempt)
+        metrics.WEBHOOK_ATTEMPTS.labels("retrying" if status == "pending" else status).inc()
         if status == "failed":
             log.warning("webhook %s to %s failed after %d attempt(s): %s", delivery.delivery_id, delivery.url, number, error)
         return updated

@@ -17,14 +17,15 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 
+from echo_orchestrator import metrics
 from echo_orchestrator.errors import EchoError
 from echo_orchestrator.lifecycle.schedules import due, next_fires
 from echo_orchestrator.models import ExecutionConfig, rfc3339, utcnow
-from echo_orchestrator.models.triggers import Schedule
+from echo_orchestrator.models.triggers import FireOutcome, Schedule
 from echo_orchestrator.security.callers import Caller
 from echo_orchestrator.services.executions import ExecutionService
 from echo_orchestrator.store.definitions.base import DefinitionStore
@@ -122,7 +123,8 @@ class Scheduler:
                     await self._fire(schedule, found.latest_missed, note)
             else:
                 note = f"{found.missed} fire(s) missed while no node ran; not run (missed: skip)"
-                await self.runtime.claim_fire(schedule.schedule_id, found.latest_missed, "missed", note)
+                if await self.runtime.claim_fire(schedule.schedule_id, found.latest_missed, "missed", note):
+                    metrics.SCHEDULE_FIRES.labels(metrics.label(schedule.schedule_id), "missed").inc()
         for fire in found.on_time:
             if await self.runtime.claim_fire(schedule.schedule_id, fire, "claimed"):
                 await self._fire(schedule, fire)
@@ -134,14 +136,14 @@ class Scheduler:
         if schedule.overlap != "allow" and (running := await self.runtime.running_fires(schedule.schedule_id)):
             if schedule.overlap == "skip":
                 detail = f"not run: the previous run {running[0]} had not ended (overlap: skip)"
-                await self.runtime.settle_fire(schedule.schedule_id, fire, "skipped", detail=detail)
+                await self._settle(schedule, fire, "skipped", detail=detail)
                 return
             waiting = await self.runtime.list_fires(schedule.schedule_id, limit=schedule.max_queued, outcome="queued")
             if len(waiting) >= schedule.max_queued:
                 detail = f"not run: {len(waiting)} fire(s) already wait for the run {running[0]} to end (max_queued)"
-                await self.runtime.settle_fire(schedule.schedule_id, fire, "skipped", detail=detail)
+                await self._settle(schedule, fire, "skipped", detail=detail)
                 return
-            await self.runtime.settle_fire(schedule.schedule_id, fire, "queued", detail=f"waits for the run {running[0]} to end")
+            await self._settle(schedule, fire, "queued", detail=f"waits for the run {running[0]} to end")
             return
         await self._start(schedule, fire, note)
 
@@ -165,9 +167,13 @@ class Scheduler:
                 assert schedule.graph is not None
                 execution = await self.executions.start_graph(schedule.graph, schedule.inputs, config, caller, metadata=metadata)
         except EchoError as exc:  # refused as a request would be: recorded, the schedule goes on
-            await self.runtime.settle_fire(schedule.schedule_id, fire, "failed", detail=f"{type(exc).__name__}: {exc.message}"[:500])
+            await self._settle(schedule, fire, "failed", detail=f"{type(exc).__name__}: {exc.message}"[:500])
             return
-        await self.runtime.settle_fire(schedule.schedule_id, fire, "started", execution_id=execution.execution_id, detail=note)
+        await self._settle(schedule, fire, "started", execution_id=execution.execution_id, detail=note)
+
+    async def _settle(self, schedule: Schedule, fire: datetime, outcome: FireOutcome, **fields: Any) -> None:
+        await self.runtime.settle_fire(schedule.schedule_id, fire, outcome, **fields)
+        metrics.SCHEDULE_FIRES.labels(metrics.label(schedule.schedule_id), outcome).inc()
 
     async def _housekeeping(self, now: datetime) -> None:
         if time.monotonic() < self._housekeeping_at:

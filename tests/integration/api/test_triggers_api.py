@@ -161,6 +161,15 @@ def test_wrong_stale_and_replayed_hooks_are_refused_with_the_error_body(client: 
     assert error_of(client.post("/hooks/nobody", content=body, headers=signed(body, message_id="m-x")), 404)
 
 
+def test_a_hook_body_meets_the_apis_limits_before_anything_runs(client: TestClient[Litestar]) -> None:
+    deep = b"[" * 200 + b"]" * 200
+    assert error_of(client.post("/hooks/new-topic", content=deep, headers=signed(deep, message_id="m-deep")), 400)
+    assert error_of(client.post("/hooks/keyed", content=b"<xml/>", headers={"content-type": "application/xml"}), 415)
+    foreign = {"content-type": "application/json", "origin": "https://evil.example"}
+    assert error_of(client.post("/hooks/keyed", content=b"{}", headers=foreign), 403)  # a browser on another site
+    assert client.get("/executions").json()["total"] == 0
+
+
 def test_a_keyed_hook_takes_the_apis_keys(client: TestClient[Litestar]) -> None:
     body = json.dumps({"topic": "tides"}).encode()
     plain = {"content-type": "application/json"}

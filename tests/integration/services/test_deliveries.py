@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 import pytest
+from prometheus_client import REGISTRY
 
 from echo_orchestrator.container import Services, open_services
 from echo_orchestrator.errors import EgressRefused
@@ -61,7 +62,12 @@ async def run_with_webhook(services: Services, url: str, events: list[str] | Non
     return execution.execution_id
 
 
+def attempts_counted(result: str) -> float:
+    return REGISTRY.get_sample_value("echo_webhook_attempts_total", {"result": result}) or 0.0
+
+
 async def test_a_failing_receiver_gets_the_same_signed_message_until_it_takes_it(tmp_path: Path) -> None:
+    retried, delivered_before = attempts_counted("retrying"), attempts_counted("delivered")
     with receiving(SECRET, answers=[500, 503]) as receiver:
         async with running(tmp_path, receiver) as services:
             execution_id = await run_with_webhook(services, receiver.url)
@@ -80,6 +86,7 @@ async def test_a_failing_receiver_gets_the_same_signed_message_until_it_takes_it
     assert 0.1 <= first <= 0.2 + 0.5 and 0.2 <= second <= 0.4 + 0.5
     planned = [a.next_attempt_at for a in delivery.history]
     assert planned[0] is not None and planned[1] is not None and planned[2] is None
+    assert attempts_counted("retrying") - retried == 2 and attempts_counted("delivered") - delivered_before == 1  # /metrics
 
 
 async def test_a_receiver_that_never_takes_it_fails_it_after_the_bounded_time(tmp_path: Path) -> None:

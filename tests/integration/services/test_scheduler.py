@@ -13,12 +13,14 @@ from typing import Any
 import anyio
 import msgspec
 import pytest
+from prometheus_client import REGISTRY
 
 from echo_orchestrator.container import Services, open_services
 from echo_orchestrator.models.triggers import Schedule
 from echo_orchestrator.services.scheduler import Scheduler
 from echo_orchestrator.settings import Settings
 from tests.helpers.storage import copy_storage
+from tests.integration.mcp_server.test_face import add_slow_workflow
 
 pytestmark = pytest.mark.anyio
 T0 = datetime(2026, 12, 4, 10, 0, 0, tzinfo=UTC)
@@ -38,10 +40,11 @@ class StoppedClock:
 
 
 @pytest.fixture
-async def services(tmp_path: Path) -> AsyncIterator[Services]:
+async def services(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Services]:
     storage = copy_storage(tmp_path / "storage")
+    limits = getattr(request, "param", {})  # settings a test asks for
     settings = Settings(
-        storage_dir=storage, plugins_dir=None, watch=False, watch_plugins=False, retention_interval_seconds=0, scheduler=False
+        storage_dir=storage, plugins_dir=None, watch=False, watch_plugins=False, retention_interval_seconds=0, scheduler=False, **limits
     )
     async with open_services(settings) as opened:
         yield opened
@@ -193,3 +196,19 @@ async def test_a_fire_whose_run_is_refused_is_recorded_and_the_schedule_goes_on(
     await scheduler.tick(at(2))
     await settle(services)
     assert [f.outcome for f in await services.runtime.list_fires("nightly", limit=10)] == ["started", "failed"]
+
+
+@pytest.mark.parametrize("services", [{"max_executions_per_caller": 1}], indirect=True)
+async def test_a_schedule_is_a_caller_held_to_the_same_limits(services: Services) -> None:
+    add_slow_workflow(services.store.layout.root)  # type: ignore[attr-defined]
+    await services.store.refresh(["workflows/final/wf_slow_lane.v1.0.json"])
+    await add(services, workflow="slow-lane", overlap="allow", grace_seconds=300)
+    scheduler = Scheduler(services.store, services.runtime, services.executions, StoppedClock(T0))
+    await scheduler.tick(T0)
+    await scheduler.tick(at(2.5))  # two fires at once: the first run is going when the second comes
+    await settle(services)
+    first, second = sorted(await services.runtime.list_fires("nightly", limit=10), key=lambda f: f.fire_at)
+    assert first.outcome == "started"
+    assert second.outcome == "failed" and second.execution_id is None
+    assert "RateLimited" in (second.detail or "") or "limit" in (second.detail or "").lower(), second.detail
+    assert (REGISTRY.get_sample_value("echo_schedule_fires_total", {"schedule": "nightly", "outcome": "failed"}) or 0) >= 1
