@@ -135,10 +135,18 @@ def while_health_is_polled(
     return answer[0], worst * 1000
 
 
+def slowest_health(server: RunningServer) -> float:
+    """The slowest `/health` (ms) with nothing hostile going on: how loaded the machine is now
+    (the suite may run beside other tests). A blocked event loop shows as far more than this."""
+    _, worst = while_health_is_polled(server, lambda: httpx.Response(200))
+    return worst
+
+
 def test_conditions_bound_their_work_and_never_hold_the_server(server: RunningServer) -> None:
     process = psutil.Process(server.process.pid)
     with httpx.Client(base_url=server.url, timeout=120) as c:
         register_members(c)
+        bound = max(100.0, 4 * slowest_health(server))
         before = process.memory_info().rss
         # n² comparisons hidden in 56 characters: refused by what they weigh, at once.
         quadratic = "[['a'*100000]*3000]*3000 == [['a'*100000]*3000]*3000"
@@ -146,8 +154,8 @@ def test_conditions_bound_their_work_and_never_hold_the_server(server: RunningSe
             server, lambda: c.post("/workflows/validate/final", json={"workflow": hybrid("wf_quadratic", quadratic)})
         )
         assert not report.json()["valid"] and any("weighing more than 1,000,000" in e for e in report.json()["errors"]), report.text
-        print(f"quadratic condition: /health at worst {worst:.1f} ms")
-        assert worst < 100
+        print(f"quadratic condition: /health at worst {worst:.1f} ms (bound {bound:.0f} ms)")
+        assert worst < bound
         # Text estimated before it is built: no 400 MB string on the way to a refusal.
         text = c.post("/workflows/validate/final", json={"workflow": hybrid("wf_text", "str(['a'*1000]*90) == ''")}).json()
         assert not text["valid"] and any("into text of more than 100,000" in e for e in text["errors"]), text
@@ -162,8 +170,8 @@ def test_conditions_bound_their_work_and_never_hold_the_server(server: RunningSe
         body = json.dumps({"inputs": {"data": [[0] * 1000] * 600}})  # compared with itself: 1.2 million
         status, worst = while_health_is_polled(server, lambda: httpx.Response(200, json=run_to_end(c, "heavy-state", body)))
         assert status.json()["status"] == "failed" and "weighing more than 1,000,000" in status.json()["error"]["message"]
-        print(f"a run's heavy condition: /health at worst {worst:.1f} ms")
-        assert worst < 100
+        print(f"a run's heavy condition: /health at worst {worst:.1f} ms (bound {bound:.0f} ms)")
+        assert worst < bound
 
 
 def test_input_patterns_run_in_linear_time_and_unusable_ones_are_refused(server: RunningServer) -> None:
@@ -177,12 +185,13 @@ def test_input_patterns_run_in_linear_time_and_unusable_ones_are_refused(server:
         }  # fmt: skip
         created = c.post("/workflows", json=workflow)
         assert created.status_code == 201, created.text
+        bound = max(100.0, 4 * slowest_health(server))
         for size in (26, 20_000):
             evil = {"inputs": {"task": "t", "code": "a" * size + "!"}}
             checked, worst = while_health_is_polled(server, lambda evil=evil: c.post("/workflows/pattern-trap/validate-input", json=evil))
             assert checked.json()["valid"] is False and checked.json()["errors"][0]["field"] == "code", checked.text
-            print(f"pattern ^(a+)+$ on {size + 1} characters: /health at worst {worst:.1f} ms")
-            assert worst < 100
+            print(f"pattern ^(a+)+$ on {size + 1} characters: /health at worst {worst:.1f} ms (bound {bound:.0f} ms)")
+            assert worst < bound
             refused = c.post("/workflows/pattern-trap/execute", json=evil)
             assert refused.status_code == 422 and "code" in refused.text
         assert c.post("/workflows/pattern-trap/validate-input", json={"inputs": {"task": "t", "code": "aaa"}}).json()["valid"]

@@ -611,6 +611,16 @@ async function executionPage(id) {
     if (graph) put(graphBox, drawGraph(graph, states));
   };
 
+  const webhooks = h("div");
+  const drawWebhooks = async () => {
+    const listed = (await api(`/executions/${encodeURIComponent(id)}/webhooks`)).deliveries;
+    put(webhooks,
+      listed.length
+        ? h("ul", {}, ...listed.map((d) => h("li", { "data-delivery": d.delivery_id }, `${d.event} → ${d.url} · `, badge(d.status), ` · ${d.attempts} attempt(s)`, d.history.length ? ` · last: ${d.history[d.history.length - 1].status_code ?? d.history[d.history.length - 1].error}` : "")))
+        : h("p", { class: "muted" }, "No completion webhooks."),
+    );
+  };
+
   const refresh = async () => {
     info = await api(`/executions/${encodeURIComponent(id)}/info`);
     drawHead();
@@ -619,6 +629,7 @@ async function executionPage(id) {
     drawFiles();
     drawCheckpoints();
     await drawSteps();
+    await drawWebhooks();
   };
 
   const seen = (event, data) => {
@@ -659,6 +670,8 @@ async function executionPage(id) {
     files,
     h("h2", {}, "Checkpoints"),
     checkpoints,
+    h("h2", {}, "Completion webhooks"),
+    webhooks,
   );
   await refresh();
   if (info.workflow_id) {
