@@ -142,7 +142,7 @@ class Deliverer:
         headers |= {"content-type": "application/json", "webhook-id": delivery.delivery_id, "webhook-timestamp": str(int(now.timestamp()))}
         signing = signer(delivery.secret, self.secret)
         if signing is not None:
-            headers["webhook-signature"] = signing.sign(delivery.delivery_id, now, body)
+            headers["webhook-signature"] = signing.sign(delivery.delivery_id, now, body.decode())  # the same bytes, UTF-8
         response = await client.post(url, content=body, headers=headers, extensions=extensions, timeout=self.rule.timeout)
         return response.status_code
 

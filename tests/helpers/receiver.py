@@ -1,6 +1,7 @@
 """A webhook receiver on a loopback port, as a user would write one: it verifies each
 request's Standard Webhooks signature with the `standardwebhooks` library, records it, and
-answers the statuses it was told to (then 200)."""
+answers the statuses it was told to (then 200); an answer of `HANG` holds the request for
+two seconds before answering 200 (a receiver too slow for the sender's timeout)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from standardwebhooks import Webhook
+
+HANG = -1
 
 
 @dataclass
@@ -67,10 +70,17 @@ def receiving(secret: str, answers: Sequence[int] = ()) -> Iterator[Receiver]:
                 status = receiver.answers.pop(0) if receiver.answers else 200
                 if not verified:
                     status = 401
+            if status == HANG:
+                time.sleep(2)
+                status = 200
+            with receiver.lock:
                 receiver.received.append(Received(time.time(), self.path, headers, json.loads(body or b"{}"), verified, status, body))
-            self.send_response(status)
-            self.send_header("content-length", "0")
-            self.end_headers()
+            try:
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+            except (BrokenPipeError, ConnectionResetError):  # the sender gave up waiting (HANG)
+                pass
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

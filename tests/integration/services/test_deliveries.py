@@ -21,7 +21,7 @@ from echo_orchestrator.errors import EgressRefused
 from echo_orchestrator.models import ExecutionConfig
 from echo_orchestrator.models.triggers import WebhookDelivery, WebhookTarget
 from echo_orchestrator.settings import Settings
-from tests.helpers.receiver import Receiver, receiving
+from tests.helpers.receiver import HANG, Receiver, receiving
 from tests.helpers.storage import copy_storage
 
 pytestmark = pytest.mark.anyio
@@ -96,6 +96,16 @@ async def test_a_receiver_that_never_takes_it_fails_it_after_the_bounded_time(tm
             (delivery,) = await delivered(services, execution_id, lambda d: d.status != "pending")
     assert delivery.status == "failed" and 2 <= delivery.attempts <= 8
     assert delivery.history[-1].next_attempt_at is None and all(a.status_code == 500 for a in delivery.history)
+
+
+async def test_a_receiver_too_slow_for_the_timeout_is_tried_again(tmp_path: Path) -> None:
+    with receiving(SECRET, answers=[HANG]) as receiver:
+        async with running(tmp_path, receiver, webhook_timeout_seconds=0.5) as services:
+            execution_id = await run_with_webhook(services, receiver.url)
+            (delivery,) = await delivered(services, execution_id, lambda d: d.status != "pending")
+    first, second = delivery.history
+    assert first.status_code is None and "Timeout" in (first.error or "") and 400 <= first.duration_ms < 1500
+    assert second.status_code == 200 and delivery.status == "delivered"
 
 
 async def test_a_redirect_is_not_followed(tmp_path: Path) -> None:
