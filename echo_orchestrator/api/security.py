@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -97,7 +97,7 @@ class SecurityPolicy:
 
     async def identify(self, headers: Headers, address: str) -> Caller:
         caller = await self.authenticator.authenticate(bearer=bearer_of(headers.get("authorization")), api_key=headers.get("x-api-key"))
-        return replace(caller, address=address)
+        return caller.at(address)
 
 
 def is_open(scope: Scope, open_paths: tuple[str, ...] = OPEN_PATHS) -> bool:
@@ -157,12 +157,12 @@ class IdentifyCaller:
             state["started"] = time.perf_counter()
             REQUEST_ID.set(request_id_of(scope))  # log records of this request carry its id
             if is_open(scope, self.policy.open_paths) or scope.get("method") == "OPTIONS":
-                state["caller"] = replace(ANONYMOUS, address=address)
+                state["caller"] = ANONYMOUS.at(address)
             else:
                 try:
                     state["caller"] = await self.policy.identify(headers, address)
                 except Unauthorized as exc:
-                    state["caller"], state["auth_error"] = replace(ANONYMOUS, address=address), exc
+                    state["caller"], state["auth_error"] = ANONYMOUS.at(address), exc
         await self.app(scope, receive, send)
 
 

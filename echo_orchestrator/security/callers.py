@@ -28,6 +28,10 @@ class Caller:
     # The client address (through trusted proxies): whose limits an anonymous caller uses.
     address: str = ""
 
+    def at(self, address: str) -> Caller:
+        """The same caller, calling from `address` (`dataclasses.replace` costs 3 µs a request)."""
+        return Caller(self.kind, self.id, self.read_only, address)
+
     @property
     def limit_key(self) -> str:
         """Whose limits a request counts against: the caller, else its client address."""

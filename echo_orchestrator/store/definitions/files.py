@@ -329,6 +329,12 @@ class FileDefinitionStore(ScheduleFiles, FollowedFolder):
         return _copy(await self._final(workflow_id, version))
 
     async def _final(self, workflow_id: str, version: str) -> Workflow:
+        # A final version is immutable: one the index holds under this exact name is the file's
+        # content, with no `stat` to see whether it changed (a removal by hand or by git is
+        # seen by the watcher). Anything else takes the full path below.
+        entry = self._index.workflows.get(workflow_id)
+        if entry is not None and (held := entry.finals.get(version)) is not None:
+            return held
         key = version_key(version)
         if self.layout.is_entity_id(known := self._workflow_id_of(workflow_id)):
             await self._fresh(self.layout.final_path(known, canonical_version(version)))
