@@ -204,6 +204,7 @@ def _triggers(tg: TaskGroup, services: Services) -> None:
     attempt by one node of a cluster)."""
     settings = services.settings
     if settings.scheduler:
+        services.health.scheduling = True
         scheduler = Scheduler(services.store, services.runtime, services.executions)
         tg.start_soon(_never_fatal, "scheduler", scheduler.run_forever)
     deliverer = Deliverer(

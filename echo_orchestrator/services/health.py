@@ -102,6 +102,17 @@ class QueueHealth(msgspec.Struct, kw_only=True):
     error: str | None = None
 
 
+class TriggerHealth(msgspec.Struct, kw_only=True):
+    """Schedules and completion webhooks (docs/triggers.md)."""
+
+    schedules: int
+    enabled: int
+    scheduler: str  # "running" on this process, or "off" (ECHO_SCHEDULER=false, or `run`)
+    deliveries_pending: int
+    deliveries_failed_last_day: int  # given up after every retry: look at GET /executions/{id}/webhooks
+    error: str | None = None
+
+
 class ServiceHealth(msgspec.Struct, kw_only=True):
     status: str  # "healthy" | "degraded"
     version: str
@@ -115,6 +126,7 @@ class ServiceHealth(msgspec.Struct, kw_only=True):
     queue: QueueHealth | None = None  # with a PostgreSQL runtime
     redis: RedisHealth | None = None  # with ECHO_REDIS_URL
     retention: RetentionHealth | None = None
+    triggers: TriggerHealth | None = None
 
 
 class LiveCounts(msgspec.Struct, kw_only=True):
@@ -153,6 +165,8 @@ class HealthService:
         # Set when the process opens a run queue (`container.open_services`).
         self.queue: RunQueue | None = None
         self.takes_runs = False
+        # Set when this process fires schedules (`container.open_services`).
+        self.scheduling = False
 
     @property
     def uptime_seconds(self) -> float:
@@ -187,6 +201,7 @@ class HealthService:
         healthy = storage_status == "ok" and not snapshot.problems and database.status == "connected"
         healthy = healthy and (queue is None or queue.error is None) and (redis is None or redis.status == "connected")
         return ServiceHealth(
+            triggers=await self._triggers(),
             queue=queue,
             redis=redis,
             retention=self._retention_health(),
@@ -226,6 +241,26 @@ class HealthService:
             },
             uptime=self.uptime_seconds,
             timestamp=utcnow_iso(),
+        )
+
+    async def _triggers(self) -> TriggerHealth:
+        schedules = await self._store.list_schedules()
+        enabled = sum(1 for s in schedules if s.enabled)
+        scheduler = "running" if self.scheduling else "off"
+        try:
+            with anyio.fail_after(READY_WITHIN_SECONDS):
+                pending, failed = await self._executions.runtime.delivery_counts(time.time() - 86400)
+        except Exception as exc:  # reported, never raised
+            return TriggerHealth(
+                schedules=len(schedules),
+                enabled=enabled,
+                scheduler=scheduler,
+                deliveries_pending=0,
+                deliveries_failed_last_day=0,
+                error=SECRETS.scrub(type(exc).__name__),
+            )
+        return TriggerHealth(
+            schedules=len(schedules), enabled=enabled, scheduler=scheduler, deliveries_pending=pending, deliveries_failed_last_day=failed
         )
 
     async def _queue(self) -> QueueHealth | None:

@@ -124,6 +124,10 @@ class TriggerStore(Protocol):
 
     async def remember_message(self, trigger_id: str, message_id: str, now: float, forget_before: float) -> bool: ...
 
+    async def delivery_counts(self, failed_since: float) -> tuple[int, int]:
+        """(deliveries pending, deliveries that failed for good since `failed_since`)."""
+        ...
+
 
 class TriggerRecords:
     """What `store.runtime.sql.SqlRuntimeStore` gives the scheduler and the deliverer."""
@@ -260,6 +264,14 @@ class TriggerRecords:
         for delivery in deliveries:
             delivery.history = [msgspec.json.decode(doc, type=DeliveryAttempt) for did, doc in attempts if did == delivery.delivery_id]
         return deliveries
+
+    async def delivery_counts(self, failed_since: float) -> tuple[int, int]:
+        sql = (
+            "SELECT COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0),"
+            " COALESCE(SUM(CASE WHEN status = 'failed' AND next_attempt_at >= ? THEN 1 ELSE 0 END), 0) FROM webhook_deliveries"
+        )
+        rows = await self._rows(sql, [failed_since])
+        return int(rows[0][0]), int(rows[0][1])
 
     # -- inbound webhook message ids -----------------------------------------------------
 

@@ -91,6 +91,7 @@ def test_schedules_are_files_with_their_next_fires(client: TestClient[Litestar],
 
     listed = client.get("/schedules").json()
     assert listed["total"] == 1 and listed["schedules"][0]["schedule"]["schedule_id"] == "morning"
+    assert client.get("/service/health").json()["triggers"]["enabled"] == 1
     paused = client.post("/schedules/morning/pause").json()
     assert paused["schedule"]["enabled"] is False and paused["next_fire_times"] == []
     assert json.loads((tmp_path / "storage" / "schedules" / "morning.json").read_text())["enabled"] is False
@@ -217,6 +218,10 @@ def test_a_delivered_webhook_shows_each_attempt(tmp_path: Path, monkeypatch: pyt
             while (listed := c.get(f"/executions/{execution_id}/webhooks").json())["deliveries"][0]["status"] == "pending":
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
+            triggers = c.get("/service/health").json()["triggers"]
     (delivery,) = listed["deliveries"]
     assert delivery["status"] == "delivered" and [a["status_code"] for a in delivery["history"]] == [500, 200]
+    assert triggers == {
+        "schedules": 0, "enabled": 0, "scheduler": "off", "deliveries_pending": 0, "deliveries_failed_last_day": 0, "error": None,
+    }  # fmt: skip
     assert delivery["url"] == receiver.url and delivery["event"] == "completed" and "secret" in delivery
