@@ -31,7 +31,9 @@ NOTIFIED_BY_EVENT: dict[str, NotifyEvent] = {
     "execution_cancelled": "cancelled",
     "execution_paused": "paused",
 }
-FireOutcome = Literal["claimed", "started", "skipped", "queued", "missed", "failed", "lost", "paused", "resumed", "changed"]
+# "began": where a schedule starts counting (the first time a node saw it); "resumed": where
+# it takes up again after a pause. Both are marks, not fires: nothing runs at them.
+FireOutcome = Literal["claimed", "started", "skipped", "queued", "missed", "failed", "lost", "began", "resumed"]
 
 IntervalSeconds = Annotated[float, msgspec.Meta(ge=1, le=366 * 86400, description="seconds between fires, at least 1")]
 

@@ -102,7 +102,12 @@ class Scheduler:
         if known is not None and time.monotonic() - known[1] < CURSOR_REFRESH_SECONDS:
             return known[0]
         last = await self.runtime.last_fire_at(schedule.schedule_id)
-        # Never fired: it begins now (a new schedule does not make up for the past).
+        if last is None and known is None:
+            # Never seen by any node: it begins now (a new schedule does not make up for the
+            # past), and says so in the database, so that a fire missed while every node was
+            # down, before its first fire, is known to be missed.
+            await self.runtime.claim_fire(schedule.schedule_id, now, "began", "the scheduler first saw this schedule")
+            last = await self.runtime.last_fire_at(schedule.schedule_id)
         cursor = max(last, known[0]) if last is not None and known is not None else (last or (known[0] if known else now))
         self._cursors[schedule.schedule_id] = (cursor, time.monotonic())
         return cursor

@@ -54,7 +54,7 @@ def test_a_per_second_schedule_on_two_apis_and_two_workers_runs_each_fire_once(
         time.sleep(2)  # a fire claimed just before the pause is still recorded
         deadline = time.monotonic() + 60
         while True:
-            fires = api_b.get("/schedules/every-second/fires", params={"limit": 1000}).json()
+            fires = [f for f in api_b.get("/schedules/every-second/fires", params={"limit": 1000}).json() if f["outcome"] != "began"]
             statuses = Counter(f["execution_status"] for f in fires)
             if set(statuses) <= {"completed"} or time.monotonic() > deadline:
                 break

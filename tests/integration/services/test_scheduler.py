@@ -55,6 +55,11 @@ async def add(services: Services, **fields: Any) -> Schedule:
     return (await services.schedules.create(body)).schedule
 
 
+async def fires_of(services: Services, schedule_id: str = "nightly", limit: int = 100) -> list[Any]:
+    """The schedule's fires, newest first, without its marks (where it began, or resumed)."""
+    return [f for f in await services.runtime.list_fires(schedule_id, limit=limit) if f.outcome not in ("began", "resumed")]
+
+
 def at(minutes: float) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
@@ -74,11 +79,12 @@ async def test_each_due_fire_starts_one_run_recorded_as_the_schedules(services: 
     await add(services, grace_seconds=300, overlap="allow")
     scheduler = Scheduler(services.store, services.runtime, services.executions, StoppedClock(T0))
     await scheduler.tick(T0)  # a new schedule begins now: nothing made up for
-    assert await services.runtime.list_fires("nightly", limit=10) == []
+    (began,) = await services.runtime.list_fires("nightly", limit=10)
+    assert (began.outcome, began.fire_at, began.execution_id) == ("began", T0, None)
 
     wait = await scheduler.tick(at(2.5))  # 10:01 and 10:02 are due
     await settle(services)
-    fires = await services.runtime.list_fires("nightly", limit=10)
+    fires = await fires_of(services)
     assert [f.fire_at for f in fires] == [at(2), at(1)] and {f.outcome for f in fires} == {"started"}
     for fire in fires:
         execution = await services.executions.get(fire.execution_id or "")
@@ -91,7 +97,7 @@ async def test_each_due_fire_starts_one_run_recorded_as_the_schedules(services: 
     assert 0 <= wait <= 1.0
 
     await scheduler.tick(at(2.9))  # the same fires again: nothing new
-    assert len(await services.runtime.list_fires("nightly", limit=10)) == 2
+    assert len(await fires_of(services)) == 2
     view = await services.schedules.get("nightly")
     assert len(view.next_fire_times) == 5 and view.recent_fires[0].execution_status == "completed"
 
@@ -106,7 +112,7 @@ async def test_two_schedulers_on_one_runtime_start_each_fire_once(services: Serv
             for node in nodes:
                 tg.start_soon(node.tick, T0 + timedelta(seconds=second))
     await settle(services)
-    fires = await services.runtime.list_fires("nightly", limit=100)
+    fires = await fires_of(services)
     assert sorted(f.fire_at for f in fires) == [T0 + timedelta(seconds=s) for s in range(1, 21)]
     started = [f.execution_id for f in fires if f.outcome == "started"]
     assert len(started) == 20 and len(set(started)) == 20
@@ -124,7 +130,7 @@ async def test_fires_missed_while_no_node_ran_meet_the_missed_policy(services: S
     later = Scheduler(services.store, services.runtime, services.executions, StoppedClock(at(60)))
     await later.tick(at(60) + timedelta(seconds=10))
     await settle(services)
-    fires = {f.fire_at: f for f in await services.runtime.list_fires("nightly", limit=100)}
+    fires = {f.fire_at: f for f in await fires_of(services)}
     assert sorted(fires) == [at(1), at(58), at(59), at(60)]
     gap = fires[at(58)]
     if missed == "skip":
@@ -152,7 +158,7 @@ async def test_a_fire_while_the_last_run_waits_meets_the_overlap_policy(services
     for minute in (2, 3, 4):
         await scheduler.tick(at(minute))
     await settle(services)
-    fires = {f.fire_at: f for f in await services.runtime.list_fires("nightly", limit=10)}
+    fires = {f.fire_at: f for f in await fires_of(services)}
     outcomes = [fires[at(m)].outcome for m in (2, 3, 4)]
     if overlap == "skip":
         assert outcomes == ["skipped"] * 3 and first in (fires[at(2)].detail or "")
@@ -164,7 +170,7 @@ async def test_a_fire_while_the_last_run_waits_meets_the_overlap_policy(services
         await scheduler.tick(at(4.5))  # the oldest waiting fire runs now that the first has ended
         await settle(services)
         assert (await services.runtime.list_fires("nightly", limit=10, outcome="queued"))[0].fire_at == at(3)
-        assert [f.outcome for f in await services.runtime.list_fires("nightly", limit=10) if f.fire_at == at(2)] == ["started"]
+        assert [f.outcome for f in await fires_of(services) if f.fire_at == at(2)] == ["started"]
 
 
 async def test_a_resumed_schedule_does_not_make_up_for_its_pause(services: Services) -> None:
@@ -179,7 +185,7 @@ async def test_a_resumed_schedule_does_not_make_up_for_its_pause(services: Servi
     await scheduler.tick(resumed_at + timedelta(seconds=61))
     await settle(services)
     fires = await services.runtime.list_fires("nightly", limit=10)
-    assert [f.outcome for f in fires] == ["started", "resumed"]  # the minute after resuming, nothing before
+    assert [f.outcome for f in fires] == ["started", "resumed", "began"]  # the minute after resuming, nothing before
 
 
 async def test_a_fire_whose_run_is_refused_is_recorded_and_the_schedule_goes_on(services: Services) -> None:
@@ -187,7 +193,7 @@ async def test_a_fire_whose_run_is_refused_is_recorded_and_the_schedule_goes_on(
     scheduler = Scheduler(services.store, services.runtime, services.executions, StoppedClock(T0))
     await scheduler.tick(T0)
     await scheduler.tick(at(1))
-    (fire,) = await services.runtime.list_fires("nightly", limit=10)
+    (fire,) = await fires_of(services)
     assert fire.outcome == "failed" and "topic" in (fire.detail or "") and fire.execution_id is None
     replaced = await services.schedules.replace(
         "nightly", {**msgspec.to_builtins((await services.schedules.get("nightly")).schedule), "inputs": {"topic": "x"}}
@@ -195,7 +201,7 @@ async def test_a_fire_whose_run_is_refused_is_recorded_and_the_schedule_goes_on(
     assert replaced.schedule.inputs == {"topic": "x"}
     await scheduler.tick(at(2))
     await settle(services)
-    assert [f.outcome for f in await services.runtime.list_fires("nightly", limit=10)] == ["started", "failed"]
+    assert [f.outcome for f in await fires_of(services)] == ["started", "failed"]
 
 
 @pytest.mark.parametrize("services", [{"max_executions_per_caller": 1}], indirect=True)
@@ -207,8 +213,20 @@ async def test_a_schedule_is_a_caller_held_to_the_same_limits(services: Services
     await scheduler.tick(T0)
     await scheduler.tick(at(2.5))  # two fires at once: the first run is going when the second comes
     await settle(services)
-    first, second = sorted(await services.runtime.list_fires("nightly", limit=10), key=lambda f: f.fire_at)
+    first, second = sorted(await fires_of(services), key=lambda f: f.fire_at)
     assert first.outcome == "started"
     assert second.outcome == "failed" and second.execution_id is None
     assert "RateLimited" in (second.detail or "") or "limit" in (second.detail or "").lower(), second.detail
     assert (REGISTRY.get_sample_value("echo_schedule_fires_total", {"schedule": "nightly", "outcome": "failed"}) or 0) >= 1
+
+
+async def test_a_fire_missed_before_the_first_one_is_known_after_a_restart(services: Services) -> None:
+    await add(services, missed="run_once", grace_seconds=60, overlap="allow")
+    await Scheduler(services.store, services.runtime, services.executions, StoppedClock(T0)).tick(T0)  # seen, then every node stops
+    restarted = Scheduler(services.store, services.runtime, services.executions, StoppedClock(at(30)))
+    await restarted.tick(at(30) + timedelta(seconds=30))
+    await settle(services)
+    fires = await fires_of(services)
+    # 10:01 .. 10:29 came while no node ran: one run for them; 10:30 on time.
+    assert [(f.fire_at, f.outcome) for f in fires] == [(at(30), "started"), (at(29), "started")]
+    assert "runs once for 29 fire(s)" in (fires[1].detail or "")
