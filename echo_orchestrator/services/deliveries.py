@@ -93,12 +93,17 @@ class Deliverer:
         self.wake = anyio.Event()
 
     async def run_forever(self) -> None:
+        failing = False
         async with httpx.AsyncClient(follow_redirects=False, transport=self._transport, headers={"User-Agent": USER_AGENT}) as client:
             while True:
                 try:
                     await self.send_due(client)
-                except EchoError as exc:  # the database is away: the next turn tries again
-                    log.warning("webhook deliveries: %s", exc.message)
+                except EchoError as exc:  # the database is away: said once, the next turns try again
+                    if not failing:
+                        log.warning("webhook deliveries wait for the runtime database: %s", exc.message)
+                    failing = True
+                else:
+                    failing = False
                 with anyio.move_on_after(self.poll_seconds):
                     await self.wake.wait()
                 self.wake = anyio.Event()

@@ -201,7 +201,7 @@ class HealthService:
         healthy = storage_status == "ok" and not snapshot.problems and database.status == "connected"
         healthy = healthy and (queue is None or queue.error is None) and (redis is None or redis.status == "connected")
         return ServiceHealth(
-            triggers=await self._triggers(),
+            triggers=await self._triggers(database.status == "connected"),
             queue=queue,
             redis=redis,
             retention=self._retention_health(),
@@ -243,11 +243,13 @@ class HealthService:
             timestamp=utcnow_iso(),
         )
 
-    async def _triggers(self) -> TriggerHealth:
+    async def _triggers(self, database_answers: bool) -> TriggerHealth:
         schedules = await self._store.list_schedules()
         enabled = sum(1 for s in schedules if s.enabled)
         scheduler = "running" if self.scheduling else "off"
         try:
+            if not database_answers:  # said once, in `database`: not waited for a second time
+                raise RuntimeError("the runtime database does not answer")
             with anyio.fail_after(READY_WITHIN_SECONDS):
                 pending, failed = await self._executions.runtime.delivery_counts(time.time() - 86400)
         except Exception as exc:  # reported, never raised

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import anyio
 
 from echo_orchestrator import metrics
-from echo_orchestrator.errors import EchoError
+from echo_orchestrator.errors import EchoError, StorageError
 from echo_orchestrator.lifecycle.schedules import due, next_fires
 from echo_orchestrator.models import ExecutionConfig, rfc3339, utcnow
 from echo_orchestrator.models.triggers import FireOutcome, Schedule
@@ -68,12 +68,19 @@ class Scheduler:
         self._housekeeping_at = 0.0
 
     async def run_forever(self, *, max_wait: float = 1.0) -> None:
+        failing = False
         while True:
             wait = max_wait
             try:
                 wait = await self.tick(self.clock.now(), max_wait=max_wait)
-            except EchoError as exc:  # the database is away: the next turn tries again
-                log.warning("the scheduler could not look at its schedules: %s", exc.message)
+            except StorageError as exc:  # the database is away: said once, the next turns try again
+                if not failing:
+                    log.warning("the scheduler waits for the runtime database: %s", exc.message)
+                failing = True
+            else:
+                if failing:
+                    log.warning("the scheduler fires schedules again")
+                failing = False
             await self.clock.sleep(wait)
 
     async def tick(self, now: datetime, *, max_wait: float = 1.0) -> float:
@@ -89,6 +96,8 @@ class Scheduler:
                 continue
             try:
                 await self._tick_one(schedule, now)
+            except StorageError:
+                raise  # the database, not this schedule: the turn ends here
             except EchoError as exc:
                 log.warning("schedule %s: %s", schedule.schedule_id, exc.message)
             upcoming = next_fires(schedule, now, 1)
