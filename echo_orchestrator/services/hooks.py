@@ -15,14 +15,13 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from echo_orchestrator.errors import BadRequest, ConfigurationError, Conflict, Forbidden, Invalid, NotFound, Unauthorized
-from echo_orchestrator.models import Execution, ExecutionConfig
+from echo_orchestrator.models import Execution, ExecutionConfig, rfc3339, utcnow
 from echo_orchestrator.models.references import expand
 from echo_orchestrator.models.triggers import WebhookTrigger
 from echo_orchestrator.security.callers import Caller
@@ -84,7 +83,7 @@ class HookService:
                 details={"tolerance_seconds": trigger.tolerance_seconds},
             )
         try:
-            Webhook(self._secret(trigger)).verify(body, dict(headers), json_parse=False)
+            self._signer(trigger).verify(body, dict(headers), json_parse=False)
         except WebhookVerificationError:
             raise Unauthorized("The webhook signature does not match the body (webhook-signature)") from None
         forget = now - 2 * trigger.tolerance_seconds  # older ones fail the timestamp check anyway
@@ -95,21 +94,27 @@ class HookService:
         return message_id
 
     @staticmethod
-    def _secret(trigger: WebhookTrigger) -> str:
+    def _signer(trigger: WebhookTrigger) -> Webhook:
         assert trigger.secret is not None
         text = expand(trigger.secret, os.environ, f"triggers.{trigger.id}.secret")
         try:
-            Webhook(text)
+            return Webhook(text)
         except Exception:
             raise ConfigurationError(f"trigger {trigger.id}: its secret is not a Standard Webhooks secret (whsec_<base64>)") from None
-        return text
 
     async def accept(
-        self, trigger_id: str, body: bytes, headers: Mapping[str, str], key_caller: Caller | None, *, address: str = ""
+        self,
+        found: tuple[str, WebhookTrigger],
+        body: bytes,
+        headers: Mapping[str, str],
+        key_caller: Caller | None,
+        *,
+        address: str = "",
     ) -> Accepted:
-        """Start the run a request to the hook asks for. `key_caller`: who the API's keys say
-        is calling (an `api_key` trigger's requests), `address` where a signed one came from."""
-        workflow_id, trigger = await self.trigger(trigger_id)
+        """Start the run a request to the hook asks for. `found`: the (workflow id, trigger)
+        `trigger` answered; `key_caller`: who the API's keys say is calling (an `api_key`
+        trigger's requests), `address` where a signed one came from."""
+        workflow_id, trigger = found
         metadata: dict[str, Any] = {"started_by": "webhook", "trigger_id": trigger.id}
         if trigger.auth == "signature":
             metadata["webhook_id"] = await self.verify(trigger, body, headers)
@@ -124,6 +129,6 @@ class HookService:
             document = json.loads(body or b"{}")
         except ValueError:
             raise BadRequest("The body is not JSON") from None
-        metadata["received_at"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        metadata["received_at"] = rfc3339(utcnow())
         execution = await self.executions.start_workflow(workflow_id, inputs_of(trigger, document), ExecutionConfig(), metadata, caller)
         return Accepted(execution=execution, trigger=trigger)

@@ -117,7 +117,8 @@ class Scheduler:
             # down, before its first fire, is known to be missed.
             await self.runtime.claim_fire(schedule.schedule_id, now, "began", "the scheduler first saw this schedule")
             last = await self.runtime.last_fire_at(schedule.schedule_id)
-        cursor = max(last, known[0]) if last is not None and known is not None else (last or (known[0] if known else now))
+        seen = [moment for moment in (last, known[0] if known else None) if moment is not None]
+        cursor = max(seen, default=now)
         self._cursors[schedule.schedule_id] = (cursor, time.monotonic())
         return cursor
 

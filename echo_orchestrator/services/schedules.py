@@ -11,7 +11,7 @@ import msgspec
 
 from echo_orchestrator.errors import Invalid, NotFound
 from echo_orchestrator.lifecycle.schedules import next_fires
-from echo_orchestrator.models import new_id, utcnow
+from echo_orchestrator.models import new_id, rfc3339, utcnow
 from echo_orchestrator.models.triggers import Schedule, ScheduleFire
 from echo_orchestrator.registry import PluginRegistry
 from echo_orchestrator.store.definitions.base import DefinitionStore
@@ -38,7 +38,7 @@ class ScheduleService:
         return ScheduleView(
             schedule=schedule,
             file=f"schedules/{schedule.schedule_id}.json",
-            next_fire_times=[m.isoformat().replace("+00:00", "Z") for m in upcoming],
+            next_fire_times=[rfc3339(m) for m in upcoming],
             recent_fires=await self.runtime.list_fires(schedule.schedule_id, limit=fires) if fires else [],
         )
 

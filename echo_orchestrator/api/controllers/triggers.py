@@ -79,11 +79,12 @@ class TriggerController(Controller):
     ) -> Response[HookAccepted | HookResult]:
         await checked_body(request)
         body = await request.body()
-        _, trigger = await services.hooks.trigger(trigger_id)
+        found = await services.hooks.trigger(trigger_id)
+        trigger = found[1]
         key_caller = None
         if trigger.auth == "api_key":
             key_caller = await policy.identify(request.headers, caller_of(request.scope).address)
-        accepted = await services.hooks.accept(trigger_id, body, request.headers, key_caller, address=caller_of(request.scope).address)
+        accepted = await services.hooks.accept(found, body, request.headers, key_caller, address=caller_of(request.scope).address)
         execution = accepted.execution
         if trigger.wait:
             with anyio.move_on_after(trigger.timeout_seconds):
