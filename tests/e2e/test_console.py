@@ -312,3 +312,29 @@ def test_the_keyboard_reaches_a_workflow_and_its_run_button(browser: Any, server
     tab.wait_status("completed")
     assert tab.errors == []
     tab.context.close()
+
+
+@needs_chromium
+def test_a_page_left_while_it_loads_does_not_draw_over_the_next(browser: Any, server: RunningServer) -> None:
+    # The catalogue's second request (/graphs) and a workflow page's first are held back by
+    # 1.5 s in the browser: the person moves on before they answer, and what they moved to stays.
+    tab = Console(browser, server)
+    tab.context.add_init_script(
+        """(() => {
+          const real = window.fetch;
+          window.fetch = async (url, options) => {
+            if (/\\/graphs$|\\/workflows\\/market-research$/.test(String(url))) await new Promise((r) => setTimeout(r, 1500));
+            return real(url, options);
+          };
+        })();"""
+    )
+    tab.sign_in()
+    tab.page.goto(f"{tab.url}#/executions")
+    tab.page.locator("tbody tr").first.wait_for()
+    tab.page.goto(f"{tab.url}#/workflows/market-research")
+    tab.page.goto(f"{tab.url}#/mcp")
+    tab.page.get_by_role("heading", name="MCP servers and plugins", exact=True).wait_for()
+    tab.page.wait_for_timeout(2500)  # both held requests have answered by now
+    assert tab.page.locator("h1").all_inner_texts() == ["MCP servers and plugins"]
+    assert tab.errors == []
+    tab.context.close()

@@ -28,6 +28,17 @@ function h(tag, attrs = {}, ...children) {
   return element;
 }
 
+// Every route() bumps this. A page whose fetch ends after the user moved on must draw nothing:
+// `show` refuses for it (the page stops there), and its late work writes only to its own nodes.
+let navigation = 0;
+
+class Superseded extends Error {}
+
+function show(mine, ...children) {
+  if (mine !== navigation) throw new Superseded();
+  put(main, ...children);
+}
+
 function put(element, ...children) {
   // replaceChildren would write `null` as text: leave out what is not there.
   element.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
@@ -91,6 +102,7 @@ function failure(error) {
 function showSignIn(reason) {
   cleanup();
   cleanup = () => {};
+  navigation++; // a page still loading must not draw over the form
   sessionStorage.removeItem(KEY);
   document.getElementById("sign-out").hidden = true;
   const input = h("input", { id: "key", type: "password", autocomplete: "off", required: true });
@@ -125,11 +137,13 @@ document.getElementById("sign-out").addEventListener("click", () => showSignIn("
 // -- the catalogue --------------------------------------------------------------------------
 
 async function catalogue() {
+  const mine = navigation;
   const search = h("input", { id: "search", type: "search" });
   const category = h("select", { id: "category" }, h("option", { value: "" }, "any"));
   const tag = h("select", { id: "tag" }, h("option", { value: "" }, "any"));
   const body = h("tbody");
   const count = h("p", { class: "muted", "aria-live": "polite" });
+  const graphs = h("div", {}, h("p", { class: "muted" }, "Loading…"));
   let all = [];
   const render = () => {
     const words = search.value.trim().toLowerCase();
@@ -156,13 +170,13 @@ async function catalogue() {
     count.textContent = `${shown.length} of ${all.length} workflows`;
   };
   for (const control of [search, category, tag]) control.addEventListener("input", render);
-  put(main,
+  show(mine,
     h("h1", {}, "Workflows"),
     h("div", { class: "row" }, field("Search", search), field("Category", category), field("Tag", tag)),
     count,
     h("div", { class: "scroll", tabindex: 0 }, h("table", {}, h("thead", {}, h("tr", {}, ...["Workflow", "Status", "Category", "Tags", "Versions", "Runs"].map((t, i) => h("th", { scope: "col", class: i === 2 || i === 3 ? "hide-narrow" : null }, t)))), body)),
     h("h2", {}, "Plugin graphs"),
-    h("div", { id: "graphs" }, h("p", { class: "muted" }, "Loading…")),
+    graphs,
   );
   const listed = await api("/workflows?limit=200");
   all = listed.workflows;
@@ -173,7 +187,7 @@ async function catalogue() {
   render();
   // Plugin graphs; each runnable workflow is listed there too (`workflow:<slug>`), and above.
   const list = (await api("/graphs")).graphs.filter((g) => !g.name.startsWith("workflow:"));
-  put(document.getElementById("graphs"),
+  put(graphs,
     h("ul", {}, ...list.map((g) => h("li", {}, h("strong", {}, g.name), " ", h("span", { class: "muted" }, g.description || "")))),
   );
 }
@@ -284,6 +298,8 @@ function bars(points, value, label) {
 }
 
 async function workflowPage(slug) {
+  const mine = navigation;
+  const box = h("div", {}, h("p", { class: "muted" }, "Loading…"));
   const detail = await api(`/workflows/${encodeURIComponent(slug)}`);
   const state = detail.versions.length ? "final" : detail.has_temp ? "temp" : "draft";
   const [graph, fields] = await Promise.all([
@@ -347,7 +363,7 @@ async function workflowPage(slug) {
     },
     "Compare",
   );
-  put(main,
+  show(mine,
     h("p", {}, h("a", { href: "#/" }, "← Catalogue")),
     h("h1", {}, detail.name || slug, " ", badge(detail.status)),
     h("p", { class: "muted" }, detail.description),
@@ -362,11 +378,9 @@ async function workflowPage(slug) {
     states.length > 1 ? h("div", { class: "row" }, field("From", from), field("To", to), diffButton) : null,
     diffOut,
     h("h2", {}, "Analytics (last 30 days)"),
-    h("div", { id: "analytics" }, h("p", { class: "muted" }, "Loading…")),
+    box,
   );
   const analytics = await api(`/workflows/${encodeURIComponent(slug)}/analytics?granularity=day`).catch((error) => ({ error }));
-  const box = document.getElementById("analytics");
-  if (!box) return;
   if (analytics.error) {
     put(box, failure(analytics.error));
     return;
@@ -395,6 +409,7 @@ async function workflowPage(slug) {
 // -- executions -----------------------------------------------------------------------------
 
 async function executionsPage() {
+  const mine = navigation;
   const params = new URLSearchParams(location.hash.split("?")[1] || "");
   const workflow = h("input", { id: "f-workflow", type: "search", value: params.get("workflow") || "" });
   const status = h("select", { id: "f-status" }, ...["", "initializing", "running", "paused", "completed", "failed", "cancelled"].map((s) => h("option", { value: s }, s || "any")));
@@ -420,7 +435,7 @@ async function executionsPage() {
     }
   };
   for (const control of [workflow, status, caller]) control.addEventListener("change", load);
-  put(main,
+  show(mine,
     h("h1", {}, "Executions"),
     h("div", { class: "row" }, field("Workflow", workflow), field("Status", status), field("Caller", caller)),
     note,
@@ -508,6 +523,7 @@ async function download(path, name) {
 }
 
 async function executionPage(id) {
+  const mine = navigation;
   const abort = new AbortController();
   let info = await api(`/executions/${encodeURIComponent(id)}/info`);
   const head = h("div");
@@ -651,7 +667,7 @@ async function executionPage(id) {
     if (event.startsWith("node_")) redrawGraph();
   };
 
-  put(main,
+  show(mine,
     h("p", {}, h("a", { href: "#/executions" }, "← Executions")),
     head,
     actions,
@@ -708,6 +724,7 @@ async function executionPage(id) {
 // -- MCP servers and plugins ----------------------------------------------------------------
 
 async function schedulesPage() {
+  const mine = navigation;
   const body = h("tbody");
   const note = h("p", { class: "muted" });
   const load = async () => {
@@ -740,7 +757,7 @@ async function schedulesPage() {
     );
     note.textContent = `${listed.total} schedule(s); refreshed ${new Date().toLocaleTimeString()}`;
   };
-  put(main,
+  show(mine,
     h("h1", {}, "Schedules"),
     h("p", { class: "muted" }, "Files under storage/schedules/; each fire starts one run (docs/triggers.md)."),
     note,
@@ -752,11 +769,12 @@ async function schedulesPage() {
 }
 
 async function mcpPage() {
+  const mine = navigation;
   const [servers, tools, health] = await Promise.all([api("/mcp-servers"), api("/mcp-servers/tools"), api("/service/health")]);
   const byServer = {};
   for (const tool of tools.tools) (byServer[tool.server] ||= []).push(tool.name);
   const plugins = health.plugins;
-  put(main,
+  show(mine,
     h("h1", {}, "MCP servers and plugins"),
     h("h2", {}, "MCP servers"),
     h("p", { class: "muted" }, `${servers.available} available of ${servers.total}`),
@@ -774,6 +792,7 @@ async function mcpPage() {
 async function route() {
   cleanup();
   cleanup = () => {};
+  const mine = ++navigation;
   const path = location.hash.replace(/^#/, "").split("?")[0] || "/";
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
   for (const link of document.querySelectorAll(".top nav a")) {
@@ -788,10 +807,15 @@ async function route() {
     else if (parts[0] === "mcp") done = await mcpPage();
     else if (parts[0] === "schedules") done = await schedulesPage();
     else done = await catalogue();
-    if (typeof done === "function") cleanup = done;
+    if (typeof done === "function") {
+      if (mine !== navigation) done(); // moved on while it loaded: stop its timers now
+      else cleanup = done;
+    }
+    if (mine !== navigation) return;
     const heading = main.querySelector("h1");
     document.title = heading ? `${heading.textContent} · Echo Orchestrator` : "Echo Orchestrator";
   } catch (error) {
+    if (error instanceof Superseded || mine !== navigation) return;
     if (error instanceof ApiError && error.status === 401) return;
     put(main, h("h1", {}, "Something went wrong"), failure(error));
   }
