@@ -179,6 +179,7 @@ def load(url: str, seconds: float, clients: int, body: dict[str, Any] | None = N
 
 
 PROFILE_DIR: Path | None = None
+PROFILE_GIL = False
 
 
 def profiled(pid: int, name: str, seconds: float) -> subprocess.Popen[bytes] | None:
@@ -187,7 +188,10 @@ def profiled(pid: int, name: str, seconds: float) -> subprocess.Popen[bytes] | N
         return None
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     out = PROFILE_DIR / f"{name}-{time.strftime('%H%M%S')}.txt"
-    cmd = [spy, "record", "--format", "raw", "--rate", "250", "-d", str(max(1, int(seconds))), "-p", str(pid), "-o", str(out)]
+    # --gil: only samples of the thread holding the GIL. Without it, threads waiting in a
+    # queue with a timeout (aiosqlite's, the executors') are sampled as busy.
+    only_gil = ["--gil"] if PROFILE_GIL else []
+    cmd = [spy, "record", *only_gil, "--format", "raw", "--rate", "250", "-d", str(max(1, int(seconds))), "-p", str(pid), "-o", str(out)]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -281,13 +285,15 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--only", choices=["runs", "reads"], default=None)
+    parser.add_argument("--profile-gil", action="store_true", help="with --profile: sample only the thread holding the GIL")
     parser.add_argument("--profile", type=Path, default=None, help="write py-spy collapsed stacks of the server per figure here")
     parser.add_argument("--smoke", action="store_true", help="a tiny run that only shows the script works (the suite runs it)")
     args = parser.parse_args()
     if args.smoke:
         args.rounds, args.seconds, args.clients = 1, 0.5, 2
-    global PROFILE_DIR
+    global PROFILE_DIR, PROFILE_GIL
     PROFILE_DIR = args.profile
+    PROFILE_GIL = args.profile_gil
     if PROFILE_DIR:
         PROFILE_DIR.mkdir(parents=True, exist_ok=True)
 

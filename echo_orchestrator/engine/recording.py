@@ -268,7 +268,7 @@ class RunRecorder:
         await self._advance(live)
         if not live.checkpointed:
             # A step boundary: its records are durable. With a checkpointer, it commits
-            # them before it saves the step's writes (RecordsFirstSaver), off the run's path.
+            # them before it saves the step's writes (BufferedSqliteSaver), off the run's path.
             await self.runtime.flush()
 
     async def _node_finished(self, live: LiveRun, node: NodeExecution, payload: Mapping[str, Any], error: ErrorInfo | None) -> None:

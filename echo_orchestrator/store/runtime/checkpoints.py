@@ -5,26 +5,43 @@ records are committed before every checkpoint and task write. The engine records
 inside its task, before LangGraph hands the task's writes to the saver, so a step can
 never be in a checkpoint and missing from the records, and the records ride on writes
 LangGraph already makes off the run's critical path (durability "async") instead of
-holding the run back. LangGraph's checkpoint conformance suite runs against both
-(tests/unit/store, tests/integration/postgres). The PostgreSQL one is in
-`store.runtime.postgres`, so that its driver is imported only when it is used.
+holding the run back.
+
+On SQLite the saver goes one step further (`BufferedSqliteSaver`): its checkpoint and
+write rows join the runtime store's buffer, so a step's checkpoint, its task writes and
+the run's records reach the database in one transaction, handed to the connection's thread
+once. Same tables and rows as LangGraph's saver, whose reads are used as they are.
+LangGraph's checkpoint conformance suite runs against both (tests/unit/store,
+tests/integration/postgres). The PostgreSQL one is in `store.runtime.postgres`, so that
+its driver is imported only when it is used.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import aiosqlite
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver, ChannelVersions, Checkpoint, CheckpointMetadata, CheckpointTuple
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_checkpoint_metadata,
+)
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from echo_orchestrator.errors import OwnedElsewhere, RuntimeUnavailable
 
 Flush = Callable[[], Awaitable[None]]
+# `BufferedWrites._write`: a row for the next flush (sql, parameters, key or None).
+Buffer = Callable[[str, tuple[Any, ...], str | None], None]
 
 
 class RecordsFirst(BaseCheckpointSaver[Any]):
@@ -68,15 +85,81 @@ class RecordsFirst(BaseCheckpointSaver[Any]):
             await super().aput_writes(config, writes, task_id, task_path)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        await self._flush_records()  # nothing buffered is missed (a no-op when nothing is)
         with self._reporting():
             return await super().aget_tuple(config)
 
 
-class RecordsFirstSaver(RecordsFirst, AsyncSqliteSaver):
-    """LangGraph's SQLite saver that commits the runtime's buffered records first."""
+_PUT_CHECKPOINT = (
+    "INSERT OR REPLACE INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_WRITE_COLUMNS = (
+    "writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# As LangGraph's saver: a task's special writes (error, interrupt, ...) replace, others stay first.
+_REPLACE_WRITES = f"INSERT OR REPLACE INTO {_WRITE_COLUMNS}"
+_KEEP_WRITES = f"INSERT OR IGNORE INTO {_WRITE_COLUMNS}"
+
+
+class BufferedSqliteSaver(RecordsFirst, AsyncSqliteSaver):
+    """LangGraph's SQLite saver whose writes are rows of the runtime store's buffer,
+    committed with the records in the flush each write ends with."""
 
     _failures = (sqlite3.Error,)
 
-    def __init__(self, conn: aiosqlite.Connection, flush: Flush) -> None:
+    def __init__(self, conn: aiosqlite.Connection, flush: Flush, buffer: Buffer) -> None:
         AsyncSqliteSaver.__init__(self, conn)
         self._flush_records = flush
+        self._buffer = buffer
+
+    async def aput(
+        self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: ChannelVersions
+    ) -> RunnableConfig:
+        configurable = config["configurable"]
+        type_, blob = self.serde.dumps_typed(checkpoint)
+        meta = json.dumps(get_checkpoint_metadata(config, metadata), ensure_ascii=False).encode("utf-8", "ignore")
+        row = (
+            str(configurable["thread_id"]),
+            configurable["checkpoint_ns"],
+            checkpoint["id"],
+            configurable.get("checkpoint_id"),
+            type_,
+            blob,
+            meta,
+        )
+        self._buffer(_PUT_CHECKPOINT, row, None)
+        await self._flush_records()
+        return {
+            "configurable": {
+                "thread_id": configurable["thread_id"],
+                "checkpoint_ns": configurable["checkpoint_ns"],
+                "checkpoint_id": checkpoint["id"],
+            }
+        }
+
+    async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
+        configurable = config["configurable"]
+        sql = _REPLACE_WRITES if all(channel in WRITES_IDX_MAP for channel, _ in writes) else _KEEP_WRITES
+        where = (str(configurable["thread_id"]), str(configurable["checkpoint_ns"]), str(configurable["checkpoint_id"]), task_id, task_path)
+        for idx, (channel, value) in enumerate(writes):
+            self._buffer(sql, (*where, WRITES_IDX_MAP.get(channel, idx), channel, *self.serde.dumps_typed(value)), None)
+        await self._flush_records()
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        await self._flush_records()
+        with self._reporting():
+            async for item in super().alist(config, filter=filter, before=before, limit=limit):
+                yield item
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await self._flush_records()  # else a buffered row would bring the thread back
+        with self._reporting():
+            await super().adelete_thread(thread_id)

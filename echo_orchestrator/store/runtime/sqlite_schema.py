@@ -6,11 +6,16 @@ database up to date at open, one step per transaction.
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar, cast
 
 import aiosqlite
 
 from echo_orchestrator.store.runtime import triggers
+
+T = TypeVar("T")
 
 _BASE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
@@ -133,6 +138,15 @@ async def connect(path: Path, *, autocommit: bool = False) -> aiosqlite.Connecti
     await db.execute("PRAGMA journal_mode=WAL")
     await db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
     return db
+
+
+async def on_connection_thread(db: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """`work` run with the sqlite3 connection on aiosqlite's own thread, as one queued call.
+
+    aiosqlite hands every statement to its thread and back; several statements and a commit
+    in one call cost one hand-over. `_execute` and `_conn` are aiosqlite's (private, and the
+    same since 0.17): the one place we reach in, so a release that changes them fails here."""
+    return cast(T, await db._execute(work, db._conn))  # type: ignore[no-untyped-call]
 
 
 async def migrate(db: aiosqlite.Connection) -> tuple[int, int]:

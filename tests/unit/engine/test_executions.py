@@ -13,7 +13,6 @@ import pytest
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from echo_orchestrator.backends import runtime_store
 from echo_orchestrator.engine.context import EngineGraphContext
@@ -122,29 +121,28 @@ async def test_a_run_is_recorded_step_by_step(manager: ExecutionManager) -> None
 
 
 async def test_a_step_is_committed_before_its_checkpoint_writes(manager: ExecutionManager, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What a crash at any moment relies on: when LangGraph saves a task's writes (so a
-    resume will not run it again), that step's record is already committed, as another
-    connection sees it."""
-    seen: list[tuple[str, list[tuple[str, str]]]] = []
-    original = AsyncSqliteSaver.aput_writes
+    """What a crash at any moment relies on: once LangGraph's writes of a task are committed
+    (so a resume will not run it again), that step's record is committed too, as another
+    connection sees it after every commit of the run."""
+    snapshots: list[tuple[set[str], dict[str, str]]] = []
+    original = manager.runtime._write_batches
 
-    async def spy(self: AsyncSqliteSaver, config: Any, writes: Any, task_id: str, task_path: str = "") -> None:
+    async def spy(pending: Any) -> None:
+        await original(pending)
         with sqlite3.connect(manager.runtime.path) as other:
-            rows = [
-                (json.loads(doc)["node_name"], json.loads(doc)["status"]) for (doc,) in other.execute("SELECT doc FROM step_executions")
-            ]
-        seen.append((task_path.rpartition(", ")[2], rows))  # "~__pregel_pull, <node>"
-        await original(self, config, writes, task_id, task_path)
+            written = {
+                str(path).rpartition(", ")[2] for (path,) in other.execute("SELECT task_path FROM writes")
+            }  # "~__pregel_pull, <node>"
+            steps = {json.loads(doc)["node_name"]: json.loads(doc)["status"] for (doc,) in other.execute("SELECT doc FROM step_executions")}
+        snapshots.append((written, steps))
 
-    monkeypatch.setattr(AsyncSqliteSaver, "aput_writes", spy)
+    monkeypatch.setattr(manager.runtime, "_write_batches", spy)
     done = await run(manager, plan(manager, agents(a=LLMConfig(), b=LLMConfig(), c=LLMConfig())))
     assert done.status == "completed"
-    committed = [dict(rows) for _, rows in seen]
-    # the three tasks' writes, each saved only once its own step was committed as completed
     for node in ("a", "b", "c"):
-        assert any(rows.get(node) == "completed" for rows in committed), (node, committed)
-        first_write = next(i for i, (task_node, _) in enumerate(seen) if task_node == node)
-        assert committed[first_write].get(node) == "completed", (node, seen[first_write])
+        assert any(node in written for written, _ in snapshots), (node, snapshots)
+    for written, steps in snapshots:  # never a task's writes without its completed step
+        assert all(steps.get(node) == "completed" for node in written & {"a", "b", "c"}), (written, steps)
 
 
 async def test_retries_then_success(manager: ExecutionManager) -> None:

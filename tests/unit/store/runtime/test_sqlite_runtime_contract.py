@@ -24,7 +24,7 @@ class TestSqliteRuntimeContract(RuntimeStoreContract, RetentionContract):
 
 
 @pytest.mark.anyio
-async def test_records_first_saver_passes_langgraph_checkpoint_conformance(tmp_path: Path) -> None:
+async def test_buffered_sqlite_saver_passes_langgraph_checkpoint_conformance(tmp_path: Path) -> None:
     count = 0
 
     async def new_store() -> SqliteRuntimeStore:
@@ -32,7 +32,7 @@ async def test_records_first_saver_passes_langgraph_checkpoint_conformance(tmp_p
         count += 1
         return SqliteRuntimeStore(tmp_path / f"conformance-{count}.sqlite", owner="test")
 
-    await assert_conformance("RecordsFirstSaver", new_store)
+    await assert_conformance("BufferedSqliteSaver", new_store)
 
 
 @pytest.mark.anyio
