@@ -16,20 +16,19 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from uuid import UUID
 
-from langchain_core.callbacks import AsyncCallbackHandler
 from langgraph.errors import GraphInterrupt
 from langgraph.types import Command
+
+from echo_orchestrator.engine.llm.handlers import ChainHandler
 
 TaskSink = Callable[[Mapping[str, Any]], Awaitable[None]]
 ProgressSink = Callable[[str, str, Any], Awaitable[None]]
 
 
-class TaskTracker(AsyncCallbackHandler):
+class TaskTracker(ChainHandler):
     """Calls `started` and `finished` with the same payloads LangGraph's debug stream has
     (`id`, `name`, `input`; `id`, `name`, `result`, `error`, `interrupts`), for the tasks
     of the outermost graph only (a subgraph's tasks belong to the step that runs it)."""
-
-    run_inline = True  # in order, in the task's own context
 
     def __init__(self, started: TaskSink, finished: TaskSink, progress: ProgressSink | None = None) -> None:
         self._started, self._finished, self._progress = started, finished, progress

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
+
+from echo_orchestrator.engine.llm.handlers import ModelHandler
 
 # (call id, input messages as JSON, output messages as JSON)
 ContentSink = Callable[[str, str, str], None]
@@ -26,10 +27,9 @@ def _part(message: BaseMessage) -> dict[str, Any]:
     return {"role": _ROLES.get(message.type, message.type), "parts": [{"type": "text", "content": message.text}]}
 
 
-class ContentCapture(AsyncCallbackHandler):
-    # Inline handlers run before the others: the text is kept before the usage recorder's
-    # `on_llm_end` makes the span.
-    run_inline = True
+class ContentCapture(ModelHandler):
+    # Inline handlers run in the order of the run's list, and the driver puts this one
+    # first: the text is kept before the usage recorder's `on_llm_end` makes the span.
 
     def __init__(self, on_content: ContentSink) -> None:
         self._on_content = on_content

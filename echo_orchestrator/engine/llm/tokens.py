@@ -13,8 +13,9 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 from uuid import UUID
 
-from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.messages import BaseMessage
+
+from echo_orchestrator.engine.llm.handlers import ModelHandler
 
 T = TypeVar("T")
 
@@ -22,7 +23,7 @@ T = TypeVar("T")
 TokenSink = Callable[[str, str | None, int, str], None]
 
 
-class TokenStreamer(AsyncCallbackHandler):
+class TokenStreamer(ModelHandler):
     """Calls `on_token` with each non-empty text piece of each chat model call, numbered
     from 0 per call. `on_token` must not block: it runs between two pieces of the reply."""
 

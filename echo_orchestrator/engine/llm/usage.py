@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
-from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 
+from echo_orchestrator.engine.llm.handlers import ModelHandler
 from echo_orchestrator.engine.llm.prices import PriceTable
 from echo_orchestrator.models import LLMUsage
 
@@ -40,7 +40,7 @@ def _usage_tokens(result: LLMResult) -> tuple[int, int, str | None]:
     return prompt, completion, output.get("model_name")
 
 
-class UsageRecorder(AsyncCallbackHandler):
+class UsageRecorder(ModelHandler):
     """Calls `on_usage` with an LLMUsage when each chat model call ends."""
 
     def __init__(self, prices: PriceTable, on_usage: UsageSink, on_start: StartSink | None = None) -> None:
