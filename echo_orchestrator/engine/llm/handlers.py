@@ -12,54 +12,19 @@ from __future__ import annotations
 
 from langchain_core.callbacks import AsyncCallbackHandler
 
+# LangChain's `ignore_*` are read-only properties of the handler.
+_IGNORED = property(lambda _handler: True)
+
 
 class ModelHandler(AsyncCallbackHandler):
     """Listens to chat model calls only."""
 
     run_inline = True  # in order, on the call's own task: no task per event
-
-    @property
-    def ignore_chain(self) -> bool:
-        return True
-
-    @property
-    def ignore_agent(self) -> bool:
-        return True
-
-    @property
-    def ignore_retriever(self) -> bool:
-        return True
-
-    @property
-    def ignore_retry(self) -> bool:
-        return True
-
-    @property
-    def ignore_custom_event(self) -> bool:
-        return True
+    ignore_chain = ignore_agent = ignore_retriever = ignore_retry = ignore_custom_event = _IGNORED
 
 
 class ChainHandler(AsyncCallbackHandler):
     """Listens to chains (a graph's tasks) and custom events only."""
 
     run_inline = True  # in order, in the task's own context
-
-    @property
-    def ignore_llm(self) -> bool:
-        return True
-
-    @property
-    def ignore_chat_model(self) -> bool:
-        return True
-
-    @property
-    def ignore_agent(self) -> bool:
-        return True
-
-    @property
-    def ignore_retriever(self) -> bool:
-        return True
-
-    @property
-    def ignore_retry(self) -> bool:
-        return True
+    ignore_llm = ignore_chat_model = ignore_agent = ignore_retriever = ignore_retry = _IGNORED
