@@ -148,16 +148,17 @@ class CatalogueService:
 
     # -- one workflow --------------------------------------------------------------------
 
-    async def _head(self, ref: str) -> tuple[WorkflowSummary, Workflow]:
-        """The catalogue row and the definition it shows: the runnable copy, else the draft."""
+    async def _head(self, ref: str, *, reading: bool = False) -> tuple[WorkflowSummary, Workflow]:
+        """The catalogue row and the definition it shows: the runnable copy, else the draft.
+        `reading`: only read and encoded, so the store's own object will do (no copy)."""
         summary = await self._store.get_summary(ref)
         try:
-            return summary, await self._store.get_runnable(summary.workflow_id)
+            return summary, await self._store.get_runnable(summary.workflow_id, shared=reading)
         except Conflict:
             return summary, await self._store.get_draft(summary.workflow_id)
 
     async def detail(self, ref: str) -> WorkflowDetail:
-        summary, workflow = await self._head(ref)
+        summary, workflow = await self._head(ref, reading=True)
         stats = (await self._runtime.workflow_stats([summary.slug])).get(summary.slug)
         return WorkflowDetail(
             **msgspec.structs.asdict(summary),
@@ -168,7 +169,7 @@ class CatalogueService:
         )
 
     async def input_fields(self, ref: str) -> InputFieldsView:
-        summary, workflow = await self._head(ref)
+        summary, workflow = await self._head(ref, reading=True)
         return InputFieldsView(
             workflow_slug=summary.slug, input_fields=workflow.input_fields, json_schema=input_schema(workflow.input_fields)
         )

@@ -169,6 +169,22 @@ class RuntimeStoreContract:
         assert (stats.active, stats.completed_today, stats.failed_today) == (2, 1, 1)
         assert stats.avg_duration_seconds is not None and 55 <= stats.avg_duration_seconds <= 65
 
+    async def test_workflow_statistics_follow_every_change_at_once(self, runtime: RuntimeStore) -> None:
+        # Asked twice with nothing changed, then after each kind of change this process makes.
+        await runtime.save_execution(_execution("wfexec_1", status="running"))
+        assert (await runtime.workflow_stats(["wf"]))["wf"].total == 1
+        assert (await runtime.workflow_stats(["wf"]))["wf"].completed == 0
+        done = _execution("wfexec_1", status="completed")
+        done.completed_at = utcnow()
+        await runtime.save_execution(done)
+        assert (await runtime.workflow_stats(["wf"]))["wf"].completed == 1
+        await runtime.save_execution(_execution("wfexec_2", status="running"))
+        assert (await runtime.workflow_stats(["wf"]))["wf"].total == 2
+        assert (await runtime.workflow_stats())["wf"].total == 2
+        deleted, _ = await runtime.delete_ended(["wfexec_1"])  # retention
+        assert deleted == ["wfexec_1"]
+        assert (await runtime.workflow_stats(["wf"]))["wf"].total == 1
+
     async def test_workflow_statistics_and_analytics_count_ended_runs(self, runtime: RuntimeStore) -> None:
         now = utcnow()
         durations = {"wfexec_1": 1.0, "wfexec_2": 2.0, "wfexec_3": 3.0, "wfexec_4": 10.0}

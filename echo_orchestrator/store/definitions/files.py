@@ -376,7 +376,7 @@ class FileDefinitionStore(ScheduleFiles, FollowedFolder):
         entry = self._index.resolve(workflow_id)
         return [] if entry is None else sort_versions(list(entry.finals))
 
-    async def get_runnable(self, ref: str) -> Workflow:
+    async def get_runnable(self, ref: str, *, shared: bool = False) -> Workflow:
         entry = await self._entry(ref)
         runnable = entry.runnable()
         if runnable is None:
@@ -384,7 +384,7 @@ class FileDefinitionStore(ScheduleFiles, FollowedFolder):
                 f"Workflow '{ref}' has no final version and no temp copy to run",
                 details={"workflow_id": entry.workflow_id},
             )
-        return _copy(runnable)
+        return runnable if shared else _copy(runnable)
 
     # -- MCP settings ------------------------------------------------------------------
 

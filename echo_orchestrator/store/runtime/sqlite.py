@@ -159,6 +159,8 @@ class SqliteRuntimeStore(SqlRuntimeStore):
                     with anyio.CancelScope(shield=True), contextlib.suppress(sqlite3.Error):
                         await self.db.rollback()
                     raise
+                finally:
+                    self._executions_written()
         for execution_id in ids:
             self.forget_sequence(execution_id)
         return ids, counts or [0] * len(children)
@@ -262,4 +264,8 @@ class SqliteRuntimeStore(SqlRuntimeStore):
                     with anyio.CancelScope(shield=True), contextlib.suppress(sqlite3.Error):
                         await self.db.rollback()
                     raise
+                finally:
+                    # After the write: a count begun before it is then not kept. (Most updates
+                    # are of executions; a needless recount is cheap.)
+                    self._executions_written()
         return int(changed)
