@@ -89,6 +89,24 @@ class RecordsFirst(BaseCheckpointSaver[Any]):
         with self._reporting():
             return await super().aget_tuple(config)
 
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        await self._flush_records()
+        with self._reporting():
+            async for item in super().alist(config, filter=filter, before=before, limit=limit):
+                yield item
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await self._flush_records()  # else a buffered row would bring the thread back
+        with self._reporting():
+            await super().adelete_thread(thread_id)
+
 
 _PUT_CHECKPOINT = (
     "INSERT OR REPLACE INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata) "
@@ -145,21 +163,3 @@ class BufferedSqliteSaver(RecordsFirst, AsyncSqliteSaver):
         for idx, (channel, value) in enumerate(writes):
             self._buffer(sql, (*where, WRITES_IDX_MAP.get(channel, idx), channel, *self.serde.dumps_typed(value)), None)
         await self._flush_records()
-
-    async def alist(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[CheckpointTuple]:
-        await self._flush_records()
-        with self._reporting():
-            async for item in super().alist(config, filter=filter, before=before, limit=limit):
-                yield item
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        await self._flush_records()  # else a buffered row would bring the thread back
-        with self._reporting():
-            await super().adelete_thread(thread_id)

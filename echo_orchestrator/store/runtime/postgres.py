@@ -3,8 +3,10 @@ and hosts sharing one run history (`ECHO_RUNTIME_URL=postgresql://...`).
 
 The records and their SQL are `store.runtime.sql`'s; this module gives a connection pool
 (psycopg 3), the transaction a flush writes in, and LangGraph's own PostgreSQL saver
-(`langgraph-checkpoint-postgres`) on the same pool, which commits the buffered records
-before each checkpoint write, as on SQLite. Schema and migrations: `store.runtime.postgres_schema`.
+(`langgraph-checkpoint-postgres`) on the same pool, whose checkpoint and write statements
+become rows of the records' buffer (`BufferedPostgresSaver`): a step's checkpoint and the
+run's records are committed in one transaction, as on SQLite. Schema and migrations:
+`store.runtime.postgres_schema`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from typing import Any
 import anyio
 import msgspec
 import psycopg
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -28,7 +29,7 @@ from echo_orchestrator.lifecycle import ownership
 from echo_orchestrator.lifecycle.executions import STOPPING_EVENTS
 from echo_orchestrator.store.runtime.analytics import POSTGRES_BUCKETS
 from echo_orchestrator.store.runtime.base import PoolStats, SignalChannel, Signals
-from echo_orchestrator.store.runtime.checkpoints import Flush, RecordsFirst
+from echo_orchestrator.store.runtime.postgres_checkpoints import BufferedPostgresSaver
 from echo_orchestrator.store.runtime.postgres_connect import advisory_lock, conninfo, opened_pool, shown_url
 from echo_orchestrator.store.runtime.postgres_schema import CHECKPOINT_SETUP_LOCK, cluster_id, migrate
 from echo_orchestrator.store.runtime.retention import RECORD_TABLES, DatabaseSize, delete_children
@@ -36,17 +37,6 @@ from echo_orchestrator.store.runtime.sql import SqlRuntimeStore
 from echo_orchestrator.store.runtime.statements import EVENT_INSERT, EXECUTION_ID_AT, Pending, rows_without
 
 log = logging.getLogger(__name__)
-
-
-class RecordsFirstPostgresSaver(RecordsFirst, AsyncPostgresSaver):
-    """LangGraph's PostgreSQL saver that commits the runtime's buffered records first."""
-
-    _failures = (psycopg.Error,)
-
-    def __init__(self, pool: AsyncConnectionPool[Any], flush: Flush, lost: set[str]) -> None:
-        AsyncPostgresSaver.__init__(self, pool)
-        self._flush_records = flush
-        self._lost = lost
 
 
 POOL_WAIT_SECONDS = 5.0
@@ -205,8 +195,8 @@ class PostgresRuntimeStore(SqlRuntimeStore):
             with anyio.move_on_after(0.5, shield=True):
                 await self._redis.close()
 
-    async def checkpointer(self) -> RecordsFirstPostgresSaver:
-        saver = RecordsFirstPostgresSaver(self.pool, self.flush, self.lost)
+    async def checkpointer(self) -> BufferedPostgresSaver:
+        saver = BufferedPostgresSaver(self.pool, self.flush, self._write, self.lost)
         # LangGraph's own migrations are not safe to run from two nodes at once. They hold
         # `CREATE INDEX CONCURRENTLY`, which waits for every open statement: a node blocked
         # in `pg_advisory_lock` would be one, and neither would ever finish. So the others

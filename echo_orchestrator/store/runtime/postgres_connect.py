@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import time
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -17,6 +19,8 @@ from echo_orchestrator.errors import ConfigurationError, RuntimeUnavailable
 
 SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 RECONNECT_SECONDS = 4.0
+# A connection given back to the pool less than this long ago is handed out again unchecked.
+FRESH_SECONDS = 1.0
 _NAMESPACE = b"echo-orchestrator/"
 
 
@@ -38,14 +42,35 @@ def conninfo(url: str) -> str:
     return "postgresql://" + rest
 
 
+class FreshnessCheck:
+    """The pool's check of a connection before it is handed out: a round trip to the server,
+    skipped for one given back less than FRESH_SECONDS ago (under load, almost all: the
+    check was ~11% of a run's CPU on a busy node, measured by benchmarks/bench_cluster.py).
+    A restart inside that second fails the first use of such a connection, which is then
+    dropped, like any statement the restart cut: a 503, or buffered rows written later."""
+
+    def __init__(self) -> None:
+        self._returned: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+    async def check(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        returned = self._returned.get(conn)
+        if returned is None or time.monotonic() - returned >= FRESH_SECONDS:
+            await AsyncConnectionPool.check_connection(conn)
+
+    async def reset(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self._returned[conn] = time.monotonic()
+
+
 async def opened_pool(info: str, *, name: str, max_size: int, wait_seconds: float, **kwargs: Any) -> AsyncConnectionPool[Any]:
     """An autocommit pool, open, that outlives the server's restarts: a connection the server
-    closed (restarted, failed over) is replaced before it is handed out, not failed on, and a
+    closed (restarted, failed over) is replaced before it is handed out, not failed on
+    (unless it was in use a moment ago: `FreshnessCheck`), and a
     caller waits `wait_seconds` at most for one while the server is away (then a 503), not for
     ever. A connection attempt that failed is retried with backoff for RECONNECT_SECONDS, then
     given up: psycopg_pool's backoff doubles up to its 5-minute default, and while one attempt
     waits the pool grows no more, so requests after a restart waited for a retry seconds away
     (a 503 with the database back). `kwargs` go to each connection."""
+    freshness = FreshnessCheck()
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         info,
         min_size=1,
@@ -53,7 +78,8 @@ async def opened_pool(info: str, *, name: str, max_size: int, wait_seconds: floa
         kwargs={"autocommit": True, "connect_timeout": 5, **kwargs},
         open=False,
         name=name,
-        check=AsyncConnectionPool.check_connection,
+        check=freshness.check,
+        reset=freshness.reset,
         timeout=wait_seconds,
         reconnect_timeout=RECONNECT_SECONDS,
     )

@@ -39,11 +39,11 @@ class TestPostgresRuntimeContract(RuntimeStoreContract, RetentionContract):
 
 
 @pytest.mark.anyio
-async def test_records_first_postgres_saver_passes_langgraph_checkpoint_conformance(postgres_database: str) -> None:
+async def test_buffered_postgres_saver_passes_langgraph_checkpoint_conformance(postgres_database: str) -> None:
     async def new_store() -> PostgresRuntimeStore:
         return PostgresRuntimeStore(new_schema(postgres_database), owner="test")
 
-    await assert_conformance("RecordsFirstPostgresSaver", new_store)
+    await assert_conformance("BufferedPostgresSaver", new_store)
 
 
 @pytest.mark.anyio
