@@ -35,6 +35,7 @@ from echo_orchestrator.lifecycle import executions as lifecycle
 from echo_orchestrator.mcp import McpHub
 from echo_orchestrator.models import ErrorInfo
 from echo_orchestrator.security.redaction import scrub
+from echo_orchestrator.store.runtime.checkpoints import NEW_THREAD
 from echo_orchestrator.store.workspaces.folders import FileEntry, Workspaces
 
 RunInput = dict[str, Any] | Command[Any] | None
@@ -93,6 +94,8 @@ class RunDriver:
     async def execute(self, live: LiveRun, first_input: RunInput, checkpointer: BaseCheckpointSaver[Any] | None) -> None:
         """Get the graph, build the run's config, drive the stream, record the outcome."""
         resumed_from = None if isinstance(first_input, dict) else "response" if isinstance(first_input, Command) else "checkpoint"
+        if resumed_from is None and live.execution.started_at is None:  # its first run: no checkpoint can exist
+            NEW_THREAD.set([live.execution.execution_id])
         await self.recorder.started(live, resumed_from)
         self._enter_run(live)
         if not live.execution.config.enable_checkpoints:

@@ -22,6 +22,7 @@ import contextlib
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import aiosqlite
@@ -42,6 +43,11 @@ from echo_orchestrator.errors import OwnedElsewhere, RuntimeUnavailable
 Flush = Callable[[], Awaitable[None]]
 # `BufferedWrites._write`: a row for the next flush (sql, parameters, key or None).
 Buffer = Callable[[str, tuple[Any, ...], str | None], None]
+
+# Set by the engine around the first run of a new execution: its thread has no checkpoint
+# yet, so the saver answers LangGraph's opening read of it without asking the database (a
+# round trip on PostgreSQL, a flush on SQLite, per run). Once: the list is emptied by it.
+NEW_THREAD: ContextVar[list[str] | None] = ContextVar("new_thread", default=None)
 
 
 class RecordsFirst(BaseCheckpointSaver[Any]):
@@ -85,6 +91,15 @@ class RecordsFirst(BaseCheckpointSaver[Any]):
             await super().aput_writes(config, writes, task_id, task_path)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        new, configurable = NEW_THREAD.get(), config.get("configurable") or {}
+        if (
+            new
+            and configurable.get("thread_id") == new[0]
+            and not configurable.get("checkpoint_ns")
+            and not configurable.get("checkpoint_id")
+        ):
+            new.clear()
+            return None
         await self._flush_records()  # nothing buffered is missed (a no-op when nothing is)
         with self._reporting():
             return await super().aget_tuple(config)

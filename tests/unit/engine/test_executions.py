@@ -13,6 +13,7 @@ import pytest
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from echo_orchestrator.backends import runtime_store
 from echo_orchestrator.engine.context import EngineGraphContext
@@ -314,6 +315,37 @@ async def test_resume_a_failed_execution_from_its_checkpoint(manager: ExecutionM
     assert FAILURES["resume-me"] == 2
     events = [e.event_type for e in (await manager.runtime.list_events(done.execution_id, limit=1000))[0]]
     assert "execution_resumed" in events and events[-1] == "execution_completed"
+
+
+async def test_a_new_runs_opening_read_skips_the_database_and_a_resume_reads_it(
+    manager: ExecutionManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new execution's thread has no checkpoint: LangGraph's opening read of it is answered
+    without the database. A resumed one is read from it (and finds its checkpoint)."""
+    read: list[tuple[str, str]] = []
+    original = AsyncSqliteSaver.aget_tuple  # LangGraph's own read, under ours
+
+    async def spy(self: Any, config: Any) -> Any:
+        configurable = config["configurable"]
+        read.append((configurable["thread_id"], configurable.get("checkpoint_ns", "")))
+        return await original(self, config)
+
+    monkeypatch.setattr(AsyncSqliteSaver, "aget_tuple", spy)
+    FAILURES.clear()
+    ag = agents(a=LLMConfig(), b=LLMConfig(provider="flaky", model="read-me", params={"fail_times": 1}))
+    the_plan = plan(manager, ag)
+
+    async def plan_factory(_: Execution) -> Any:
+        return the_plan
+
+    manager.plan_factory = plan_factory
+    failed = await run(manager, the_plan)
+    assert failed.status == "failed"
+    assert (failed.execution_id, "") not in read
+    await manager.resume(failed.execution_id)
+    done = await manager.wait(failed.execution_id)
+    assert done.status == "completed" and [s.step_name for s in await manager.runtime.list_steps(done.execution_id)] == ["A", "B", "B"]
+    assert (failed.execution_id, "") in read
 
 
 class ToolCallingModel(BaseChatModel):
