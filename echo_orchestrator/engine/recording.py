@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+import anyio.lowlevel
 import msgspec
 
 from echo_orchestrator.engine import counted, traced
@@ -36,6 +37,11 @@ class RunRecorder:
         queue_notifications(self.runtime, live.execution, event_type)  # written with the event
         event = await self.runtime.append_event(live.execution.execution_id, event_type, data)
         self.bus.publish(event)
+        if self.bus.subscribers(event.execution_id):
+            # Their forwarders get a turn: a node that reports in a tight loop (custom events
+            # cost no await of their own) would otherwise fill their queues before any of
+            # them could send, and they would be dropped as too slow.
+            await anyio.lowlevel.cancel_shielded_checkpoint()
 
     async def save(self, live: LiveRun) -> None:
         await self.runtime.save_execution(live.execution)

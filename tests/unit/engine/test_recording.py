@@ -6,11 +6,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anyio
+import anyio.lowlevel
 import pytest
 
-from echo_orchestrator.engine.recording import record_interrupted
+from echo_orchestrator.engine.events import EventBus
+from echo_orchestrator.engine.recording import RunRecorder, record_interrupted
+from echo_orchestrator.engine.runs import LiveRun, RunPlan
 from echo_orchestrator.lifecycle.ownership import MACHINE
-from echo_orchestrator.models import Execution, StepExecution, utcnow
+from echo_orchestrator.models import Event, Execution, StepExecution, utcnow
 from echo_orchestrator.store.runtime.sqlite import SqliteRuntimeStore
 
 pytestmark = pytest.mark.anyio
@@ -51,4 +55,35 @@ async def test_only_executions_of_dead_processes_are_marked_interrupted(tmp_path
     finally:
         alive.kill()
         alive.wait()
+        await runtime.close()
+
+
+async def test_a_node_reporting_in_a_tight_loop_leaves_its_followers_a_turn(tmp_path: Path) -> None:
+    """Progress reports cost the reporting node no await of their own: each event recorded
+    for a followed run gives the followers' forwarders a turn, so a follower with a small
+    queue keeps up instead of being dropped as too slow."""
+    runtime = SqliteRuntimeStore(tmp_path / "runtime.sqlite", owner="test")
+    await runtime.open()
+    bus = EventBus(buffer=20)
+    recorder = RunRecorder(runtime, bus)
+    plan = RunPlan(kind="graph", build=lambda _ctx, _config: None, steps={}, total_steps=1)  # type: ignore[arg-type,return-value]
+    live = LiveRun(execution=Execution(execution_id="wfexec_tight", kind="graph", status="running", created_at=utcnow()), plan=plan)
+    subscription = bus.subscribe("wfexec_tight")
+    got: list[int] = []
+
+    async def forward() -> None:
+        async for event in subscription.receive:
+            assert isinstance(event, Event)
+            got.append(event.seq)
+            if len(got) == 500:
+                return
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(forward)
+            await anyio.lowlevel.checkpoint()  # the forwarder is waiting
+            for i in range(500):  # no await but the recorder's own
+                await recorder.progress(live, "emit", "tick", {"i": i})
+        assert subscription.dropped is None and got == list(range(1, 501))
+    finally:
         await runtime.close()
