@@ -127,12 +127,12 @@ _PUT_CHECKPOINT = (
     "INSERT OR REPLACE INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-_WRITE_COLUMNS = (
-    "writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-# As LangGraph's saver: a task's special writes (error, interrupt, ...) replace, others stay first.
-_REPLACE_WRITES = f"INSERT OR REPLACE INTO {_WRITE_COLUMNS}"
-_KEEP_WRITES = f"INSERT OR IGNORE INTO {_WRITE_COLUMNS}"
+
+
+def _writes_sql(mode: str, task_path: bool) -> str:
+    columns = "thread_id, checkpoint_ns, checkpoint_id, task_id, " + ("task_path, " if task_path else "") + "idx, channel, type, value"
+    marks = ", ".join("?" * (9 if task_path else 8))
+    return f"INSERT OR {mode} INTO writes ({columns}) VALUES ({marks})"
 
 
 class BufferedSqliteSaver(RecordsFirst, AsyncSqliteSaver):
@@ -145,6 +145,14 @@ class BufferedSqliteSaver(RecordsFirst, AsyncSqliteSaver):
         AsyncSqliteSaver.__init__(self, conn)
         self._flush_records = flush
         self._buffer = buffer
+        self.uses_task_path(True)
+
+    def uses_task_path(self, present: bool) -> None:
+        """Whether the `writes` table has `task_path`, as LangGraph's saver made it: releases
+        before 3.1.1 neither made nor read that column. Ours follows the table."""
+        self._task_path = present
+        # As LangGraph's saver: a task's special writes (error, interrupt, ...) replace, others stay first.
+        self._replace_writes, self._keep_writes = _writes_sql("REPLACE", present), _writes_sql("IGNORE", present)
 
     async def aput(
         self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: ChannelVersions
@@ -173,8 +181,15 @@ class BufferedSqliteSaver(RecordsFirst, AsyncSqliteSaver):
 
     async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
         configurable = config["configurable"]
-        sql = _REPLACE_WRITES if all(channel in WRITES_IDX_MAP for channel, _ in writes) else _KEEP_WRITES
-        where = (str(configurable["thread_id"]), str(configurable["checkpoint_ns"]), str(configurable["checkpoint_id"]), task_id, task_path)
+        sql = self._replace_writes if all(channel in WRITES_IDX_MAP for channel, _ in writes) else self._keep_writes
+        where: tuple[str, ...] = (
+            str(configurable["thread_id"]),
+            str(configurable["checkpoint_ns"]),
+            str(configurable["checkpoint_id"]),
+            task_id,
+        )
+        if self._task_path:
+            where = (*where, task_path)
         for idx, (channel, value) in enumerate(writes):
             self._buffer(sql, (*where, WRITES_IDX_MAP.get(channel, idx), channel, *self.serde.dumps_typed(value)), None)
         await self._flush_records()

@@ -137,6 +137,8 @@ class SqliteRuntimeStore(SqlRuntimeStore):
         saver = BufferedSqliteSaver(self.db, self.flush, self._write)
         self._db_lock = saver.lock
         await saver.setup()
+        async with self.db.execute("SELECT name FROM pragma_table_info('writes')") as cursor:
+            saver.uses_task_path("task_path" in {str(row[0]) for row in await cursor.fetchall()})
         return saver
 
     # -- retention (store.runtime.retention) ---------------------------------------------

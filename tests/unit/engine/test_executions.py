@@ -38,6 +38,7 @@ from echo_orchestrator.models import (
     utcnow,
 )
 from echo_orchestrator.registry.spec import ProviderSpec
+from echo_orchestrator.store.runtime.checkpoints import BufferedSqliteSaver
 
 pytestmark = pytest.mark.anyio
 
@@ -127,16 +128,23 @@ async def test_a_step_is_committed_before_its_checkpoint_writes(manager: Executi
     connection sees it after every commit of the run."""
     snapshots: list[tuple[set[str], dict[str, str]]] = []
     original = manager.runtime._write_batches
+    saver = manager.checkpointer
+    assert isinstance(saver, BufferedSqliteSaver)
+    original_writes = saver.aput_writes
+    node_of: dict[str, str] = {}  # LangGraph task id -> node ("~__pregel_pull, <node>")
+
+    async def named(config: Any, writes: Any, task_id: str, task_path: str = "") -> None:
+        node_of[task_id] = task_path.rpartition(", ")[2]
+        await original_writes(config, writes, task_id, task_path)
 
     async def spy(pending: Any) -> None:
         await original(pending)
         with sqlite3.connect(manager.runtime.path) as other:
-            written = {
-                str(path).rpartition(", ")[2] for (path,) in other.execute("SELECT task_path FROM writes")
-            }  # "~__pregel_pull, <node>"
+            written = {node_of.get(str(task_id), "?") for (task_id,) in other.execute("SELECT task_id FROM writes")}
             steps = {json.loads(doc)["node_name"]: json.loads(doc)["status"] for (doc,) in other.execute("SELECT doc FROM step_executions")}
         snapshots.append((written, steps))
 
+    monkeypatch.setattr(saver, "aput_writes", named)
     monkeypatch.setattr(manager.runtime, "_write_batches", spy)
     done = await run(manager, plan(manager, agents(a=LLMConfig(), b=LLMConfig(), c=LLMConfig())))
     assert done.status == "completed"
