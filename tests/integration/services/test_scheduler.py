@@ -181,8 +181,11 @@ async def test_a_resumed_schedule_does_not_make_up_for_its_pause(services: Servi
     await scheduler.tick(at(30))  # paused: nothing
     resumed = await services.schedules.set_enabled("nightly", True)
     assert resumed.schedule.enabled and resumed.recent_fires[0].outcome == "resumed"
-    resumed_at = resumed.recent_fires[0].fire_at
-    await scheduler.tick(resumed_at + timedelta(seconds=61))
+    resumed_at = resumed.recent_fires[0].fire_at  # the wall clock's: the service stamps it
+    # One second past the first minute after resuming: exactly one fire between (a fixed 61 s
+    # would hold two when the resume fell in a minute's last second).
+    next_minute = resumed_at.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    await scheduler.tick(next_minute + timedelta(seconds=1))
     await settle(services)
     fires = await services.runtime.list_fires("nightly", limit=10)
     assert [f.outcome for f in fires] == ["started", "resumed", "began"]  # the minute after resuming, nothing before
