@@ -51,7 +51,8 @@ NEW_THREAD: ContextVar[list[str] | None] = ContextVar("new_thread", default=None
 
 
 class RecordsFirst(BaseCheckpointSaver[Any]):
-    """Put before a LangGraph saver in the bases: flushes the records, then writes. The
+    """Put before a LangGraph saver in the bases: reads flush the buffered records and rows
+    first (each backend's saver buffers its own writes beside the records). The
     database's own failures come out as `RuntimeUnavailable`, as the records' do, so a run
     they stop is continued from its checkpoint once the database is back."""
 
@@ -75,20 +76,6 @@ class RecordsFirst(BaseCheckpointSaver[Any]):
             text = str(exc).strip()
             reason = text.splitlines()[0][:300] if text else type(exc).__name__
             raise RuntimeUnavailable(f"The runtime database is unavailable: {reason}") from exc
-
-    async def aput(
-        self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: ChannelVersions
-    ) -> RunnableConfig:
-        await self._flush_records()
-        self._refuse_lost(config)
-        with self._reporting():
-            return await super().aput(config, checkpoint, metadata, new_versions)
-
-    async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
-        await self._flush_records()
-        self._refuse_lost(config)
-        with self._reporting():
-            await super().aput_writes(config, writes, task_id, task_path)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         new, configurable = NEW_THREAD.get(), config.get("configurable") or {}
