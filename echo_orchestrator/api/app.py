@@ -27,10 +27,11 @@ from echo_orchestrator.api.controllers.workflows import WorkflowLifecycleControl
 from echo_orchestrator.api.controllers.workspaces import WorkspaceController
 from echo_orchestrator.api.docs import assets_router, document_errors, openapi_config, restore_optional_constraints
 from echo_orchestrator.api.error_handling import EXCEPTION_HANDLERS
+from echo_orchestrator.api.gate import middleware
 from echo_orchestrator.api.mcp_endpoint import McpEndpoint
 from echo_orchestrator.api.request_context import RequestMetrics, make_before_send
 from echo_orchestrator.api.requests import EchoRequest
-from echo_orchestrator.api.security import SecurityPolicy, caller_of, middleware
+from echo_orchestrator.api.security import SecurityPolicy, caller_of
 from echo_orchestrator.api.socketio import SocketIOBridge
 from echo_orchestrator.api.streaming import StreamController, ws_execution, ws_executions
 from echo_orchestrator.container import Services, open_services

@@ -16,7 +16,8 @@ from litestar import Litestar, Response, get
 
 from echo_orchestrator import metrics
 from echo_orchestrator.api.error_handling import EXCEPTION_HANDLERS
-from echo_orchestrator.api.security import SecurityPolicy, middleware
+from echo_orchestrator.api.gate import middleware
+from echo_orchestrator.api.security import SecurityPolicy
 from echo_orchestrator.settings import Settings
 
 

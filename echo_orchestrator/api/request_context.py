@@ -23,6 +23,7 @@ from litestar.types import BeforeMessageSendHookHandler, Message, Scope
 from echo_orchestrator import metrics as prometheus
 
 REQUEST_ID_HEADER = "x-request-id"
+_HEADER_BYTES = REQUEST_ID_HEADER.encode()
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 UNMATCHED = "<unmatched>"
 # New ids: a random prefix per process and a counter (unique, not secret; a fresh random
@@ -31,19 +32,21 @@ _ID_PREFIX = secrets.token_hex(4)
 _id_counter = itertools.count(1)
 
 
+def request_id_from(given: str | None) -> str:
+    """The client's `X-Request-ID` if it is sane, else a new one."""
+    if given is not None and _VALID_ID.match(given):
+        return given
+    return f"req_{_ID_PREFIX}{next(_id_counter) & 0xFFFFFFFF:08x}"
+
+
 def request_id_of(scope: Scope) -> str:
-    """The request's id: the client's `X-Request-ID` if it is sane, else a new one; stable per request."""
+    """The request's id, stable per request (the gate sets it; a request that matched no
+    route never passed the gate)."""
     state = scope.setdefault("state", {})
     rid = state.get("request_id")
     if rid is None:
-        rid = None
-        for name, value in scope.get("headers", ()):
-            if name == REQUEST_ID_HEADER.encode():
-                candidate = value.decode("latin-1")
-                rid = candidate if _VALID_ID.match(candidate) else None
-                break
-        rid = rid or f"req_{_ID_PREFIX}{next(_id_counter) & 0xFFFFFFFF:08x}"
-        state["request_id"] = rid
+        given = next((value for name, value in scope.get("headers", ()) if name == _HEADER_BYTES), None)
+        rid = state["request_id"] = request_id_from(None if given is None else given.decode("latin-1"))
     return str(rid)
 
 

@@ -9,6 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from echo_orchestrator.api.etags import IfMatch, IfNoneMatch, representation, tagged
+from echo_orchestrator.api.fast_reads import FAST_READ, FastRead
 from echo_orchestrator.api.requests import checked_body, decode_body
 from echo_orchestrator.api.schemas.agents import (
     AgentBrief,
@@ -56,7 +57,11 @@ class AgentController(Controller):
         agents = await services.agents.list_agents(role=role)
         return AgentsByRole(role=role, agents=_brief(agents), count=len(agents))
 
-    @get("/{agent_id:str}", summary="One agent (with its ETag)")
+    @get(
+        "/{agent_id:str}",
+        summary="One agent (with its ETag)",
+        opt={FAST_READ: FastRead(lambda services, path: services.agents.encoded(path["agent_id"]))},
+    )
     async def get_agent(
         self, services: NamedDependency[Services], agent_id: FromPath[str], if_none_match: IfNoneMatch = None
     ) -> Response[Agent]:

@@ -12,6 +12,7 @@ from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from echo_orchestrator.api.fast_reads import FAST_READ, FastRead
 from echo_orchestrator.api.requests import checked_body, checked_json, parse_json
 from echo_orchestrator.api.schemas.catalogue import (
     ArchiveResult,
@@ -104,7 +105,11 @@ class CatalogueController(Controller):
             raise Invalid.at("(body)", "a JSON object", "The workflow must be a JSON object")
         return await services.catalogue.create(body)
 
-    @get("/{workflow_slug:str}", summary="One workflow: strategy, input fields, statistics")
+    @get(
+        "/{workflow_slug:str}",
+        summary="One workflow: strategy, input fields, statistics",
+        opt={FAST_READ: FastRead(lambda services, path: services.catalogue.detail(path["workflow_slug"]))},
+    )
     async def get_workflow(self, services: NamedDependency[Services], workflow_slug: FromPath[str]) -> WorkflowDetail:
         return await services.catalogue.detail(workflow_slug)
 

@@ -10,6 +10,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from echo_orchestrator.api.docs import MERMAID
 from echo_orchestrator.api.etags import IfMatch, IfNoneMatch, representation
+from echo_orchestrator.api.fast_reads import FAST_READ, FastRead
 from echo_orchestrator.api.schemas.workflows import (
     CanvasRequest,
     Cloned,
@@ -80,7 +81,15 @@ class WorkflowLifecycleController(Controller):
         workflow_id, chosen, path = await services.workflows.save_final_request(data)
         return FinalSaved(workflow_id=workflow_id, version=chosen, path=path)
 
-    @get("/{workflow_id:str}/final/{version:str}", summary="One final version (immutable: a stable ETag, If-None-Match gives 304)")
+    @get(
+        "/{workflow_id:str}/final/{version:str}",
+        summary="One final version (immutable: a stable ETag, If-None-Match gives 304)",
+        opt={
+            FAST_READ: FastRead(
+                lambda services, path: services.workflows.encoded("final", path["workflow_id"], path["version"]), immutable=True
+            )
+        },
+    )
     async def get_final_workflow(
         self,
         services: NamedDependency[Services],
