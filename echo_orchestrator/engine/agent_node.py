@@ -7,10 +7,13 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio.to_thread
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import BaseTool
 
+from echo_orchestrator.engine.conditions import weight
+from echo_orchestrator.errors import ConditionLimit
 from echo_orchestrator.models import Agent
 from echo_orchestrator.registry.spec import GraphContext
 
@@ -75,6 +78,25 @@ async def _converse(model: BaseChatModel, messages: list[BaseMessage], tools: li
     raise AssertionError("unreachable: the last turn returns")  # pragma: no cover
 
 
+# A state weighing more than this (`conditions.weight`: about one per value) is encoded for
+# the prompt in a worker thread: a megabyte of state encoded on the event loop held every
+# other request ~45 ms (tests/e2e/test_hostile_input.py measures the loop's stalls).
+THREADED_WEIGHT = 20_000
+
+
+def _prompt_json(inputs: dict[str, Any]) -> str:
+    return json.dumps(inputs, default=str, ensure_ascii=False)
+
+
+async def prompt_text(inputs: dict[str, Any]) -> str:
+    """The agent's inputs as the prompt's JSON, off the event loop when they are heavy."""
+    try:
+        light = weight(inputs, THREADED_WEIGHT) <= THREADED_WEIGHT
+    except ConditionLimit:  # nested too deep to walk here: the thread's encoder decides
+        light = False
+    return _prompt_json(inputs) if light else await anyio.to_thread.run_sync(_prompt_json, inputs)
+
+
 def make_agent_node(agent: Agent, ctx: GraphContext) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]:
     keys = output_keys(agent)
 
@@ -83,7 +105,7 @@ def make_agent_node(agent: Agent, ctx: GraphContext) -> Callable[[dict[str, Any]
         inputs = agent_inputs(agent, state)
         messages: list[BaseMessage] = [
             SystemMessage(system_prompt(agent)),
-            HumanMessage(json.dumps(inputs, default=str, ensure_ascii=False)),
+            HumanMessage(await prompt_text(inputs)),
         ]
         tools = await ctx.agent_tools(agent.tools) if agent.tools else []
         reply = await _converse(model, messages, tools, agent.constraints.max_steps or 5)

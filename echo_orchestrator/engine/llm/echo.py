@@ -44,6 +44,22 @@ def pieces(text: str) -> list[str]:
     return found
 
 
+_WORD = re.compile(r"\S+")
+
+
+def _first_words(text: str, limit: int) -> str:
+    """The text's words joined by single spaces, only as far as past `limit` characters
+    (the reply shows no more; a megabyte prompt is not split whole on the event loop)."""
+    words: list[str] = []
+    size = -1
+    for match in _WORD.finditer(text):
+        words.append(match.group())
+        size += len(words[-1]) + 1
+        if size > limit:
+            break
+    return " ".join(words)
+
+
 def _text(message: BaseMessage) -> str:
     content = message.content
     if isinstance(content, str):
@@ -79,7 +95,7 @@ class EchoChatModel(BaseChatModel):
                 turn = next(self._turns)
             return self.responses[turn % len(self.responses)]
         last = next((m for m in reversed(messages) if m.type == "human"), messages[-1] if messages else None)
-        said = " ".join(_text(last).split()) if last is not None else ""
+        said = _first_words(_text(last), 400) if last is not None else ""
         if len(said) > 400:
             said = said[:397] + "..."
         return f"{OFFLINE_PREFIX} {said}".rstrip()

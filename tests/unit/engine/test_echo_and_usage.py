@@ -64,6 +64,15 @@ def test_price_lookup() -> None:
     assert table.cost("echo", 10_000, 10_000) == 0.0
 
 
+def test_a_long_prompt_is_echoed_as_its_first_words_whatever_its_spacing() -> None:
+    model = EchoChatModel()
+    prompt = "  lead\n\n" + "word \t" * 300_000  # spaces collapse; the reply stops at 400 characters
+    whole = " ".join(prompt.split())
+    reply = model.reply_for([HumanMessage(prompt)])
+    assert reply == f"{OFFLINE_PREFIX} {whole[:397]}..."
+    assert model.reply_for([HumanMessage("  short   prompt ")]) == f"{OFFLINE_PREFIX} short prompt"
+
+
 def test_pieces_join_back_to_the_text() -> None:
     for text in ["", "one", "a  b c\n", "  leading", "trailing  ", "line\nbreaks\n\n here"]:
         assert "".join(pieces(text)) == text
