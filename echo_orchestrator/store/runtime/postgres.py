@@ -152,8 +152,9 @@ class PostgresRuntimeStore(SqlRuntimeStore):
             reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
             raise ConfigurationError(f"Cannot connect to the runtime database {self.location}: {reason}") from None
         await probe.close()
-        # Autocommit and no server-side prepared statements, as LangGraph's saver wants
-        # (and as connection poolers like PgBouncer in transaction mode need).
+        # Autocommit, as LangGraph's saver wants, and every statement prepared on the server
+        # at its first use on a connection (psycopg's `prepare_threshold=0`; None would turn
+        # preparing off, which PgBouncer in transaction mode before 1.21 needs).
         try:
             pool = await opened_pool(
                 self._conninfo,
