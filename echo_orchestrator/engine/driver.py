@@ -94,7 +94,7 @@ class RunDriver:
     async def execute(self, live: LiveRun, first_input: RunInput, checkpointer: BaseCheckpointSaver[Any] | None) -> None:
         """Get the graph, build the run's config, drive the stream, record the outcome."""
         resumed_from = None if isinstance(first_input, dict) else "response" if isinstance(first_input, Command) else "checkpoint"
-        if resumed_from is None and live.execution.started_at is None:  # its first run: no checkpoint can exist
+        if resumed_from is None and lifecycle.never_started(live.execution):  # no checkpoint can exist
             NEW_THREAD.set([live.execution.execution_id])
         await self.recorder.started(live, resumed_from)
         self._enter_run(live)

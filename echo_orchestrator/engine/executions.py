@@ -246,7 +246,9 @@ class ExecutionManager(QueueSide, CancelSide):
                 raise Conflict("This execution cannot be continued: its plan is unknown")
             plan = await self.plan_factory(execution)
             live = LiveRun(execution=execution, plan=plan, step_numbers=dict(plan.steps))
-        steps = await self.runtime.list_steps(execution.execution_id)
+        # Never started: no step can be recorded (the record saying it started is committed
+        # with its first steps and checkpoint, in one transaction), so none is read.
+        steps = [] if lifecycle.never_started(execution) else await self.runtime.list_steps(execution.execution_id)
         live.completed_steps = {s.step_number for s in steps if s.status == "completed"}
         live.stop_after_step, live.cancel_reason, live.failed_step = False, None, None
         live.done = anyio.Event()

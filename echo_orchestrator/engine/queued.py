@@ -132,6 +132,8 @@ class QueueSide(ABC):
         checkpoint's pending writes (or, if it was not written, the review asks again)."""
         if answer is not None:
             return Command(resume=answer)
+        if lifecycle.never_started(execution):  # its first checkpoint would be committed with its start
+            return dict(execution.inputs)
         checkpoint = None
         if self.checkpointer is not None and execution.config.enable_checkpoints:
             checkpoint = await self.checkpointer.aget_tuple({"configurable": {"thread_id": execution.execution_id}})

@@ -62,6 +62,12 @@ def move(execution: Execution, status: ExecutionStatus) -> None:
     execution.status = status
 
 
+def never_started(execution: Execution) -> bool:
+    """It has not begun running anywhere: the record that says it began (`started_at`) is
+    committed before any of its steps or checkpoints, so a run without one has none."""
+    return execution.started_at is None
+
+
 def is_terminal(status: str) -> bool:
     return status in TERMINAL
 

@@ -356,6 +356,58 @@ async def test_a_new_runs_opening_read_skips_the_database_and_a_resume_reads_it(
     assert (failed.execution_id, "") in read
 
 
+class HeldQueue:
+    """A run queue that only keeps what it is given (the test hands the runs to `run_queued`)."""
+
+    def __init__(self) -> None:
+        self.submitted: list[str] = []
+
+    async def submit(self, execution_id: str, answer: dict[str, Any] | None = None) -> None:
+        self.submitted.append(execution_id)
+
+
+async def test_a_queued_run_that_never_started_is_taken_without_reading_steps_or_checkpoints(
+    manager: ExecutionManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker taking a new run reads neither its steps nor its checkpoint (it has none: the
+    record saying it started is committed before either); one that ran before is read."""
+    read: list[str] = []
+    checkpoint_read = AsyncSqliteSaver.aget_tuple
+    steps_read = manager.runtime.list_steps
+
+    async def spy_checkpoint(self: Any, config: Any) -> Any:
+        read.append("checkpoint")
+        return await checkpoint_read(self, config)
+
+    async def spy_steps(execution_id: str) -> Any:
+        read.append("steps")
+        return await steps_read(execution_id)
+
+    monkeypatch.setattr(AsyncSqliteSaver, "aget_tuple", spy_checkpoint)
+    monkeypatch.setattr(manager.runtime, "list_steps", spy_steps)
+    queue = HeldQueue()
+    manager.queue = queue  # type: ignore[assignment]
+    the_plan = plan(manager, agents(a=LLMConfig(), b=LLMConfig()))
+
+    async def plan_factory(_: Execution) -> Any:
+        return the_plan
+
+    manager.plan_factory = plan_factory
+    started = await manager.start(the_plan, {"topic": "coffee"})
+    assert queue.submitted == [started.execution_id] and started.started_at is None
+    with anyio.fail_after(20):
+        await manager.run_queued(started.execution_id, None, False)
+    done = await manager.runtime.get_execution(started.execution_id)
+    assert done.status == "completed" and done.outputs and read == []
+    # Ran before (its worker died mid-run, say): what it did is read back before going on.
+    done.status, done.completed_at = "running", None
+    await manager.runtime.save_execution(done)
+    await manager.runtime.commit()
+    with anyio.fail_after(20):
+        await manager.run_queued(started.execution_id, None, True)
+    assert "steps" in read and "checkpoint" in read
+
+
 class ToolCallingModel(BaseChatModel):
     """Asks for the calculator once, then answers with what the tool returned."""
 
