@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.helpers.postgres import temporary_database
+from tests.helpers.postgres import temporary_database, throwaway_cluster
 from tests.helpers.server import REPO
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -25,6 +25,7 @@ def test_every_script_is_listed_here() -> None:
         "bench_engine.py",
         "bench_mcp.py",
         "bench_recovery.py",
+        "bench_round_trips.py",
         "bench_soak.py",
         "bench_storage.py",
         "bench_streaming.py",
@@ -39,6 +40,9 @@ def test_the_benchmark_runs(script: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     if script == "bench_cluster.py":
         with temporary_database():  # a server answers (else: skipped with the reason, or failed where required)
+            pass
+    if script == "bench_round_trips.py":
+        with throwaway_cluster():  # initdb and pg_ctl are there (else: skipped with the reason, or failed where required)
             pass
     done = subprocess.run(
         [sys.executable, f"benchmarks/{script}", "--smoke"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600

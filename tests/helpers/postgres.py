@@ -15,7 +15,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -84,8 +84,9 @@ def new_schema(database_url: str) -> str:
 class Cluster:
     """A PostgreSQL server of a test's own (`throwaway_cluster`), to stop, start and freeze."""
 
-    def __init__(self, pg_bin: Path, data: Path, port: int, user: str | None) -> None:
+    def __init__(self, pg_bin: Path, data: Path, port: int, user: str | None, settings: Sequence[str] = ()) -> None:
         self.pg_bin, self.data, self.port, self.user = pg_bin, data, port, user
+        self.settings = tuple(settings)  # "name=value" server settings beyond ours
         self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
         self.log = data.parent / "server.log"
 
@@ -96,6 +97,7 @@ class Cluster:
 
     def start(self) -> None:
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data.parent} -c fsync=off -c max_connections=60"
+        options += "".join(f" -c {setting}" for setting in self.settings)
         self._pg_ctl("-l", str(self.log), "-o", options, "-w", "-t", "30", "start")
 
     def stop(self, mode: str = "fast") -> None:
@@ -135,9 +137,10 @@ def _pg_bin() -> Path | None:
 
 
 @contextmanager
-def throwaway_cluster() -> Iterator[Cluster]:
+def throwaway_cluster(settings: Sequence[str] = ()) -> Iterator[Cluster]:
     """A new PostgreSQL cluster (`initdb`, trust authentication) on a free loopback port,
-    started; stopped and removed afterwards. As root, it runs as the `postgres` user."""
+    started (with `settings`, "name=value" each); stopped and removed afterwards. As root,
+    it runs as the `postgres` user."""
     pg_bin = _pg_bin()
     if pg_bin is None or not (pg_bin / "initdb").exists():
         unavailable("initdb and pg_ctl are not installed (Debian: apt-get install postgresql)")
@@ -165,7 +168,7 @@ def throwaway_cluster() -> Iterator[Cluster]:
         )
         from tests.helpers.server import free_port
 
-        cluster = Cluster(pg_bin, data, free_port(), user)
+        cluster = Cluster(pg_bin, data, free_port(), user, settings)
         cluster.start()
         try:
             yield cluster
