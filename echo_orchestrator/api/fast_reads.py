@@ -36,9 +36,10 @@ _JSON = (b"content-type", b"application/json")
 @dataclass(frozen=True, slots=True)
 class FastRead:
     """How to read a route's answer from the services and its path parameters: an entity
-    as stored (`Encoded`: its bytes and ETag) or a model the route would have encoded."""
+    as stored (`Encoded`: its bytes and ETag), the JSON the route would send (`bytes`), or
+    a model the route would have encoded."""
 
-    read: Callable[[Services, dict[str, Any]], Awaitable[Encoded | Any]]
+    read: Callable[[Services, dict[str, Any]], Awaitable[Encoded | bytes | Any]]
     immutable: bool = False
 
 
@@ -59,7 +60,7 @@ async def answer(fast: FastRead, scope: Scope, send: Send, if_none_match: str | 
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return True
     else:
-        body = encode_json(found)
+        body = found if isinstance(found, bytes) else encode_json(found)
     headers += [_JSON, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})

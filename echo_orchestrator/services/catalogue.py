@@ -5,6 +5,7 @@ database, counted by SQL (`RuntimeStore.workflow_stats`)."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -27,6 +28,8 @@ Sort = Literal["slug", "name", "updated_at", "execution_count"]
 SORTS: tuple[str, ...] = ("slug", "name", "updated_at", "execution_count")
 # Every matching row is sorted when the order is not the index's own (10,000 rows: ms).
 ALL = 1_000_000
+# Catalogue pages kept encoded (`detail_json`): the most read ones.
+DETAILS_KEPT = 256
 
 
 class CatalogueItem(WorkflowSummary, kw_only=True):
@@ -112,6 +115,16 @@ def _statistics(stats: WorkflowRunStats | None) -> WorkflowStatistics:
     )
 
 
+def _detail(summary: WorkflowSummary, workflow: Workflow, stats: WorkflowRunStats | None) -> WorkflowDetail:
+    return WorkflowDetail(
+        **msgspec.structs.asdict(summary),
+        agents=workflow.agents,
+        strategy_definition=workflow.strategy_definition,
+        input_fields=workflow.input_fields,
+        statistics=_statistics(stats),
+    )
+
+
 def _item(row: WorkflowSummary, stats: WorkflowRunStats | None) -> CatalogueItem:
     stats = stats or WorkflowRunStats()
     return CatalogueItem(
@@ -125,6 +138,8 @@ def _item(row: WorkflowSummary, stats: WorkflowRunStats | None) -> CatalogueItem
 class CatalogueService:
     def __init__(self, store: DefinitionStore, runtime: RuntimeStore, workflows: WorkflowService) -> None:
         self._store, self._runtime, self._workflows = store, runtime, workflows
+        # `detail_json`'s answers, most recent last, each with what it was made from.
+        self._details: OrderedDict[str, tuple[WorkflowSummary, Workflow, WorkflowRunStats | None, bytes]] = OrderedDict()
 
     # -- listing -------------------------------------------------------------------------
 
@@ -159,14 +174,24 @@ class CatalogueService:
 
     async def detail(self, ref: str) -> WorkflowDetail:
         summary, workflow = await self._head(ref, reading=True)
+        return _detail(summary, workflow, (await self._runtime.workflow_stats([summary.slug])).get(summary.slug))
+
+    async def detail_json(self, ref: str) -> bytes:
+        """`detail` as the API sends it, kept while the catalogue row, the definition (the
+        store's own objects, replaced on every change) and the run statistics it was made
+        from are the current ones."""
+        summary, workflow = await self._head(ref, reading=True)
         stats = (await self._runtime.workflow_stats([summary.slug])).get(summary.slug)
-        return WorkflowDetail(
-            **msgspec.structs.asdict(summary),
-            agents=workflow.agents,
-            strategy_definition=workflow.strategy_definition,
-            input_fields=workflow.input_fields,
-            statistics=_statistics(stats),
-        )
+        kept = self._details.get(summary.slug)
+        if kept is not None and kept[0] is summary and kept[1] is workflow and kept[2] == stats:
+            self._details.move_to_end(summary.slug)
+            return kept[3]
+        body = msgspec.json.encode(_detail(summary, workflow, stats))
+        self._details[summary.slug] = (summary, workflow, stats, body)
+        self._details.move_to_end(summary.slug)
+        if len(self._details) > DETAILS_KEPT:
+            self._details.popitem(last=False)
+        return body
 
     async def input_fields(self, ref: str) -> InputFieldsView:
         summary, workflow = await self._head(ref, reading=True)

@@ -108,7 +108,7 @@ class CatalogueController(Controller):
     @get(
         "/{workflow_slug:str}",
         summary="One workflow: strategy, input fields, statistics",
-        opt={FAST_READ: FastRead(lambda services, path: services.catalogue.detail(path["workflow_slug"]))},
+        opt={FAST_READ: FastRead(lambda services, path: services.catalogue.detail_json(path["workflow_slug"]))},
     )
     async def get_workflow(self, services: NamedDependency[Services], workflow_slug: FromPath[str]) -> WorkflowDetail:
         return await services.catalogue.detail(workflow_slug)

@@ -6,6 +6,7 @@ sent to two apps on copies of the same storage, one with the gate's answers swit
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -109,3 +110,24 @@ def test_the_gates_answer_is_the_one_sent(pair: tuple[TestClient[Litestar], Test
     with monkeypatch.context() as switched:
         switched.setattr(gate, "FAST_READ", "no fast read here")
         assert fast.get(FINAL, headers={"Authorization": f"Bearer {KEY}"}).status_code == 500
+
+
+def test_a_catalogue_page_follows_its_workflow_and_its_runs(pair: tuple[TestClient[Litestar], TestClient[Litestar]]) -> None:
+    """The page the gate keeps encoded is made again when what it shows changes."""
+    fast, _ = pair
+    fast.headers["Authorization"] = f"Bearer {KEY}"
+    page = "/workflows/market-research"
+    assert fast.get(page).json()["statistics"]["total_executions"] == 0
+    assert fast.get(page).json()["status"] == "final"  # answered from what was kept
+    started = fast.post(f"{page}/execute", json={"inputs": {"topic": "tides"}})
+    assert started.status_code == 202, started.text
+    deadline = time.monotonic() + 20
+    while fast.get(f"/executions/{started.json()['execution_id']}").json()["status"] != "completed":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    statistics = fast.get(page).json()["statistics"]
+    assert statistics["total_executions"] == 1 and statistics["successful_executions"] == 1
+    assert fast.post(f"{page}/archive").json()["status"] == "archived"
+    assert fast.get(page).json()["status"] == "archived"
+    assert fast.post(f"{page}/unarchive").json()["status"] == "final"
+    assert fast.get(page).json()["status"] == "final"
