@@ -48,7 +48,7 @@ from echo_orchestrator.api.security import (
 from echo_orchestrator.api.traces import traced
 from echo_orchestrator.errors import BadRequest, EchoError, Forbidden, RateLimited, Unauthorized, UnsupportedMediaType
 from echo_orchestrator.logs import REQUEST_ID
-from echo_orchestrator.security.callers import ANONYMOUS, Caller, bearer_of
+from echo_orchestrator.security.callers import ANONYMOUS, Caller
 from echo_orchestrator.security.network import client_address, host_allowed, local_by_name, origin_allowed
 from echo_orchestrator.store.counters import Window
 
@@ -153,13 +153,10 @@ class Gate:
         if opened or scope.get("method") == "OPTIONS":
             return ANONYMOUS.at(address)
         try:
-            caller = await self.policy.authenticator.authenticate(
-                bearer=bearer_of(headers.get("authorization")), api_key=headers.get("x-api-key")
-            )
+            return await self.policy.identify(headers, address)
         except Unauthorized as exc:  # answered after the limit has counted the attempt
             state["auth_error"] = exc
             return ANONYMOUS.at(address)
-        return caller.at(address)
 
     def _host_ok(self, host: str | None, scope: Scope) -> bool:
         known = self._hosts.get(host or "")
