@@ -47,7 +47,7 @@ async def answer(fast: FastRead, scope: Scope, send: Send, if_none_match: str | 
     """Send the route's answer; False (nothing sent) when the route should answer instead."""
     try:
         found = await fast.read(scope["litestar_app"].state.services, scope["path_params"])
-    except (EchoError, KeyError, TypeError, ValueError):
+    except EchoError:
         return False  # the route meets it again, with its checks and the error body
     headers: list[tuple[bytes, bytes]] = []
     if isinstance(found, Encoded):

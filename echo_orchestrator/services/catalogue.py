@@ -172,16 +172,19 @@ class CatalogueService:
         except Conflict:
             return summary, await self._store.get_draft(summary.workflow_id)
 
-    async def detail(self, ref: str) -> WorkflowDetail:
+    async def _shown(self, ref: str) -> tuple[WorkflowSummary, Workflow, WorkflowRunStats | None]:
+        """What a workflow's page is made of: its row, the definition it shows, its run statistics."""
         summary, workflow = await self._head(ref, reading=True)
-        return _detail(summary, workflow, (await self._runtime.workflow_stats([summary.slug])).get(summary.slug))
+        return summary, workflow, (await self._runtime.workflow_stats([summary.slug])).get(summary.slug)
+
+    async def detail(self, ref: str) -> WorkflowDetail:
+        return _detail(*await self._shown(ref))
 
     async def detail_json(self, ref: str) -> bytes:
         """`detail` as the API sends it, kept while the catalogue row, the definition (the
         store's own objects, replaced on every change) and the run statistics it was made
         from are the current ones."""
-        summary, workflow = await self._head(ref, reading=True)
-        stats = (await self._runtime.workflow_stats([summary.slug])).get(summary.slug)
+        summary, workflow, stats = await self._shown(ref)
         kept = self._details.get(summary.slug)
         if kept is not None and kept[0] is summary and kept[1] is workflow and kept[2] == stats:
             self._details.move_to_end(summary.slug)

@@ -53,9 +53,6 @@ class FileDefinitionStore(ScheduleFiles, FollowedFolder):
         self.locks = EntityLocks(mutexes or FileMutexes(self.layout.runtime / "locks"))
         self._representations = Representations()
         self._announce: Callable[[str], None] | None = None
-        # One path object per known agent: its hash and text are kept by the object, so the
-        # freshness check of a read builds nothing (a third of an agent read's own work).
-        self._agent_files: dict[str, Path] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -194,13 +191,8 @@ class FileDefinitionStore(ScheduleFiles, FollowedFolder):
 
     async def _agent(self, agent_id: str) -> Agent:
         """The index's own object: never handed out, never changed (see representations)."""
-        path = self._agent_files.get(agent_id)
-        if path is None and self.layout.is_entity_id(agent_id):
-            path = self.layout.agent_path(agent_id)
-            if agent_id in self._index.agents:  # as many as there are agents, not as asked for
-                self._agent_files[agent_id] = path
-        if path is not None:
-            await self._fresh(path)
+        if self.layout.is_entity_id(agent_id):
+            await self._fresh(self.layout.agent_path(agent_id))
         agent = self._index.agents.get(agent_id)
         if agent is None:
             raise NotFound(f"Agent '{agent_id}' not found", details={"agent_id": agent_id})

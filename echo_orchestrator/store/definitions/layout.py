@@ -22,6 +22,8 @@ _TEMP_NAME = re.compile(rf"^(?P<id>{_ID})\.temp\.json$")
 _PLAIN_NAME = re.compile(rf"^(?P<id>{_ID})\.json$")
 
 MCP_SETTINGS = "mcp_settings.json"
+# Entity paths kept built (`Layout._file`): more than the definitions a folder usually holds.
+_PATHS_KEPT = 4096
 
 # A storage folder is meant to be kept in git: what it holds that is not a definition is
 # ignored from the start, so `git add -A` in a new folder never commits the run database.
@@ -48,7 +50,7 @@ class Location:
 class Layout:
     """The storage folder's shape. Folder paths are computed once: `locate` runs per file event."""
 
-    __slots__ = ("agents", "drafts", "finals", "mcp_settings", "root", "runtime", "schedules", "temps", "workspaces")
+    __slots__ = ("_built", "agents", "drafts", "finals", "mcp_settings", "root", "runtime", "schedules", "temps", "workspaces")
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -60,6 +62,7 @@ class Layout:
         self.runtime = root / "runtime"
         self.workspaces = root / "workspaces"
         self.mcp_settings = root / MCP_SETTINGS
+        self._built: dict[tuple[str, str], Path] = {}
 
     def definition_dirs(self) -> tuple[Path, ...]:
         return (self.agents, self.drafts, self.temps, self.finals, self.schedules)
@@ -90,22 +93,35 @@ class Layout:
             )
         return entity_id
 
+    def _file(self, kind: Kind, folder: Path, name: str) -> Path:
+        """`folder / name`, the same object for the same file: a single-entity read checks its
+        file's freshness by the path's hash and text, which pathlib builds anew (slowly) for
+        each new object and keeps on the object. At most `_PATHS_KEPT` are kept, so ids a
+        caller makes up cannot grow it."""
+        key = (kind, name)
+        path = self._built.get(key)
+        if path is None:
+            if len(self._built) >= _PATHS_KEPT:
+                self._built.clear()
+            path = self._built[key] = folder / name
+        return path
+
     def agent_path(self, agent_id: str) -> Path:
-        return self.agents / f"{self._checked(agent_id)}.json"
+        return self._file("agent", self.agents, f"{self._checked(agent_id)}.json")
 
     def schedule_path(self, schedule_id: str) -> Path:
-        return self.schedules / f"{self._checked(schedule_id)}.json"
+        return self._file("schedule", self.schedules, f"{self._checked(schedule_id)}.json")
 
     def draft_path(self, workflow_id: str) -> Path:
-        return self.drafts / f"{self._checked(workflow_id)}.json"
+        return self._file("draft", self.drafts, f"{self._checked(workflow_id)}.json")
 
     def temp_path(self, workflow_id: str) -> Path:
-        return self.temps / f"{self._checked(workflow_id)}.temp.json"
+        return self._file("temp", self.temps, f"{self._checked(workflow_id)}.temp.json")
 
     def final_path(self, workflow_id: str, version: str) -> Path:
         if _VERSION_RE.fullmatch(version) is None:
             raise Invalid.at("version", "dotted integers", f"Not a valid version: {version[:40]!r}")
-        return self.finals / f"{self._checked(workflow_id)}.v{version}.json"
+        return self._file("final", self.finals, f"{self._checked(workflow_id)}.v{version}.json")
 
     def locate(self, path: Path) -> Location | None:
         """Name what `path` holds, or None if it is not a definition file of this layout."""
